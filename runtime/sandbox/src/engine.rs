@@ -1,0 +1,252 @@
+//! The shared wasmtime engine: pooling allocator sized for many sandboxes and
+//! an epoch ticker that drives CPU deadlines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::SandboxError;
+
+/// Sizing and timing of a [`SandboxEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Sandboxes (component instances) that may be live at once.
+    pub max_instances: u32,
+    /// Largest linear memory any guest may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Guest calls that may be executing at once (each needs a fiber stack).
+    pub max_concurrent_calls: u32,
+    /// Core wasm instances a component may contain.
+    pub max_core_instances_per_component: u32,
+    /// Period of the epoch ticker; CPU deadlines are measured in these ticks.
+    pub epoch_tick: Duration,
+    /// Bytes of freed linear memory kept resident (zeroed with memset instead
+    /// of `madvise`) to make the next instantiation in that slot cheaper.
+    pub memory_keep_resident: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 1_000,
+            max_memory_bytes: 128 << 20,
+            max_concurrent_calls: 1_000,
+            max_core_instances_per_component: 16,
+            epoch_tick: Duration::from_millis(10),
+            memory_keep_resident: 64 << 10,
+        }
+    }
+}
+
+/// A wasmtime engine configured for sandboxes, plus its epoch ticker.
+#[derive(Clone)]
+pub struct SandboxEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    config: EngineConfig,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.ticker.take() {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
+}
+
+impl SandboxEngine {
+    /// Builds the engine and starts its epoch ticker thread.
+    pub fn new(config: EngineConfig) -> Result<Self, SandboxError> {
+        if config.max_instances == 0 {
+            return Err(SandboxError::Config("max_instances must be at least 1".into()));
+        }
+        if config.epoch_tick.is_zero() {
+            return Err(SandboxError::Config("epoch_tick must be positive".into()));
+        }
+        let mut pool = PoolingAllocationConfig::new();
+        let per = config.max_core_instances_per_component.max(1);
+        pool.total_component_instances(config.max_instances)
+            .max_core_instances_per_component(per)
+            .total_core_instances(config.max_instances.saturating_mul(4))
+            .max_memories_per_component(2)
+            .total_memories(config.max_instances.saturating_mul(2))
+            .max_tables_per_component(per)
+            .total_tables(config.max_instances.saturating_mul(4))
+            .total_stacks(config.max_concurrent_calls.max(1))
+            .max_memory_size(config.max_memory_bytes)
+            .linear_memory_keep_resident(config.memory_keep_resident)
+            .table_keep_resident(16 << 10);
+
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .wasm_component_model(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // Reserve exactly the memory cap per slot (plus a small guard)
+            // instead of wasmtime's multi-GiB default, so tens of thousands
+            // of sandboxes fit in the address space.
+            .memory_reservation(config.max_memory_bytes as u64)
+            .memory_guard_size(64 << 10)
+            .guard_before_linear_memory(false)
+            .memory_reservation_for_growth(0)
+            .memory_init_cow(true);
+        let engine = Engine::new(&wasm).map_err(|e| SandboxError::Config(format!("{e:#}")))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.weak();
+            let stop = stop.clone();
+            let tick = config.epoch_tick;
+            std::thread::Builder::new()
+                .name("corral-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(tick);
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| SandboxError::Config(format!("cannot start epoch ticker: {e}")))?
+        };
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                engine,
+                config,
+                stop,
+                ticker: Some(ticker),
+            }),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Number of epoch ticks that cover `duration` (at least one).
+    pub fn ticks_for(&self, duration: Duration) -> u64 {
+        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        (duration.as_nanos().div_ceil(tick) as u64).max(1)
+    }
+
+    /// Compiles a component from its binary encoding.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component, SandboxError> {
+        if !wasmparser_is_component(bytes) {
+            return Err(SandboxError::InvalidComponent(describe_non_component(bytes)));
+        }
+        Component::new(&self.inner.engine, bytes)
+            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
+    }
+
+    /// Serialises a compiled component for [`SandboxEngine::load_precompiled`].
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
+        if !wasmparser_is_component(bytes) {
+            return Err(SandboxError::InvalidComponent(describe_non_component(bytes)));
+        }
+        self.inner
+            .engine
+            .precompile_component(bytes)
+            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
+    }
+
+    /// Loads a component serialised by [`SandboxEngine::precompile`] with a
+    /// compatible engine; incompatible artifacts are rejected, never run.
+    pub fn load_precompiled(&self, artifact: &[u8]) -> Result<Component, SandboxError> {
+        match Engine::detect_precompiled(artifact) {
+            Some(wasmtime::Precompiled::Component) => {}
+            _ => {
+                return Err(SandboxError::InvalidComponent(
+                    "not a precompiled component".into(),
+                ));
+            }
+        }
+        // SAFETY-equivalent guarantee: the caller passes only artifacts this
+        // process (or an earlier one with the same engine) produced and stored
+        // under a content hash; wasmtime additionally checks engine
+        // compatibility and rejects mismatches.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.inner.engine, artifact) };
+        component.map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
+    }
+}
+
+/// True when `bytes` starts with the component-model binary preamble.
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
+}
+
+/// Explains why `bytes` is not a component, for error messages.
+fn describe_non_component(bytes: &[u8]) -> String {
+    if bytes.len() < 8 || bytes[0..4] != *b"\0asm" {
+        "not a WebAssembly binary (missing \\0asm magic)".into()
+    } else if bytes[4..8] == [0x01, 0x00, 0x00, 0x00] {
+        "a core WebAssembly module, not a component; build for wasm32-wasip2 or wrap it with `wasm-tools component new`".into()
+    } else {
+        format!(
+            "unsupported WebAssembly version/layer {:02x?}",
+            &bytes[4..8]
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_core_module_with_clear_message() {
+        let engine = SandboxEngine::new(EngineConfig {
+            max_instances: 4,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let core = b"\0asm\x01\0\0\0";
+        let err = engine.compile(core).unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+        let err = engine.compile(b"hello world!").unwrap_err().to_string();
+        assert!(err.contains("missing \\0asm magic"), "{err}");
+    }
+
+    #[test]
+    fn ticks_round_up() {
+        let engine = SandboxEngine::new(EngineConfig {
+            max_instances: 1,
+            epoch_tick: Duration::from_millis(10),
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        assert_eq!(engine.ticks_for(Duration::from_millis(1)), 1);
+        assert_eq!(engine.ticks_for(Duration::from_millis(10)), 1);
+        assert_eq!(engine.ticks_for(Duration::from_millis(11)), 2);
+        assert_eq!(engine.ticks_for(Duration::from_secs(1)), 100);
+    }
+
+    #[test]
+    fn zero_instances_is_a_config_error() {
+        let err = SandboxEngine::new(EngineConfig {
+            max_instances: 0,
+            ..EngineConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, SandboxError::Config(_)));
+    }
+}
