@@ -93,6 +93,10 @@ pub struct Condition {
     /// Regex the joined system prompts must match.
     #[serde(default)]
     pub system_matches: Option<String>,
+    /// Regex the model's answer in the previous turn must match; named
+    /// groups become variables.
+    #[serde(default)]
+    pub previous_answer_matches: Option<String>,
     /// Whether the current turn already has tool results.
     #[serde(default)]
     pub tool_results: Option<bool>,
@@ -158,6 +162,7 @@ struct CompiledRule {
     rule: Rule,
     user_matches: Option<Regex>,
     system_matches: Option<Regex>,
+    previous_answer_matches: Option<Regex>,
 }
 
 /// The scripted model provider.
@@ -185,6 +190,7 @@ impl ScriptedModel {
             rules.push(CompiledRule {
                 user_matches: compile(&rule.when.user_matches)?,
                 system_matches: compile(&rule.when.system_matches)?,
+                previous_answer_matches: compile(&rule.when.previous_answer_matches)?,
                 rule: rule.clone(),
             });
         }
@@ -323,6 +329,14 @@ impl ScriptedModel {
         {
             return None;
         }
+        if let Some(regex) = &compiled.previous_answer_matches {
+            let found = regex.captures(view.previous_answer?)?;
+            for name in regex.capture_names().flatten() {
+                if let Some(value) = found.name(name) {
+                    captures.insert(name.to_string(), value.as_str().trim().to_string());
+                }
+            }
+        }
         if let Some(expected) = when.tool_results
             && expected != view.turn_has_tool_results
         {
@@ -393,6 +407,7 @@ fn tool_name_matches(offered: &str, wanted: &str) -> bool {
 struct ConversationView<'a> {
     request: &'a ConverseRequest,
     prompt: &'a str,
+    previous_answer: Option<&'a str>,
     system: String,
     assistant_messages: usize,
     turn_steps: usize,
@@ -420,6 +435,16 @@ impl<'a> ConversationView<'a> {
             })
             .unwrap_or("");
         let turn = &messages[turn_start.min(messages.len())..];
+        let previous_answer = messages[..turn_start.min(messages.len())]
+            .iter()
+            .rev()
+            .filter(|m| m.role == Role::Assistant)
+            .find_map(|m| {
+                m.content.iter().rev().find_map(|block| match block {
+                    ContentBlock::Text(text) => Some(text.as_str()),
+                    _ => None,
+                })
+            });
         let names: HashMap<&str, &str> = messages
             .iter()
             .flat_map(|m| m.tool_uses())
@@ -451,6 +476,7 @@ impl<'a> ConversationView<'a> {
         Self {
             request,
             prompt,
+            previous_answer,
             system: request.system.join("\n"),
             assistant_messages: messages.iter().filter(|m| m.role == Role::Assistant).count(),
             turn_steps: turn.iter().filter(|m| m.role == Role::Assistant).count(),
@@ -479,6 +505,10 @@ impl<'a> ConversationView<'a> {
     fn base_vars(&self) -> Vars {
         let mut vars = Vars::new();
         vars.insert("user".into(), self.prompt.to_string());
+        vars.insert(
+            "previous_answer".into(),
+            self.previous_answer.unwrap_or_default().to_string(),
+        );
         if let Some((name, text, json)) = self.last_results.first() {
             vars.insert("tool_name".into(), name.clone());
             vars.insert("tool_result".into(), text.clone());
@@ -586,6 +616,33 @@ mod tests {
         assert_eq!(second.stop_reason, StopReason::EndTurn);
         assert_eq!(second.output.text(), "The answer is 42.");
         assert!(second.usage.input_tokens > first.usage.input_tokens);
+    }
+
+    #[test]
+    fn previous_answer_captures_feed_templates() {
+        let model = ScriptedModel::from_toml(
+            r#"
+            [[rules]]
+            when.user_matches = 'divide (?:it|that) by (?P<d>[0-9]+)'
+            when.previous_answer_matches = '= (?P<prev>[0-9]+)'
+            text = "${prev} / ${d}"
+            "#,
+        )
+        .unwrap();
+        let request = ConverseRequest {
+            messages: vec![
+                Message::user("What is 2+3?"),
+                Message::assistant("2+3 = 5."),
+                Message::user("Now divide that by 5"),
+            ],
+            ..ConverseRequest::default()
+        };
+        assert_eq!(model.reply(&request).unwrap().output.text(), "5 / 5");
+        let first_turn = ConverseRequest {
+            messages: vec![Message::user("Now divide that by 5")],
+            ..ConverseRequest::default()
+        };
+        assert!(model.reply(&first_turn).is_err(), "no previous answer, no match, no fallback");
     }
 
     #[test]

@@ -1,0 +1,65 @@
+//! Session lifecycle and limit settings.
+
+use std::time::Duration;
+
+use corral_sandbox::SandboxLimits;
+
+/// How sessions live and what they may use. Defaults follow AgentCore Runtime
+/// (15 minute idle timeout, 8 hour maximum lifetime).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Live sessions allowed at once.
+    pub max_sessions: usize,
+    /// A session with no invocation for this long is ended.
+    pub idle_timeout: Duration,
+    /// A session is ended this long after it started, busy or not.
+    pub max_lifetime: Duration,
+    /// Wall-clock limit of one invocation (guest time plus host calls).
+    pub invocation_timeout: Duration,
+    /// Limit of one tool call.
+    pub tool_timeout: Duration,
+    /// Sandbox limits: memory cap, CPU time per invocation, output cap.
+    pub limits: SandboxLimits,
+    /// Cap on streamed chunks plus final payload of one response.
+    pub max_response_bytes: usize,
+    /// Bytes of log lines kept per session (oldest dropped first).
+    pub log_capacity_bytes: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions: 1_000,
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_lifetime: Duration::from_secs(8 * 60 * 60),
+            invocation_timeout: Duration::from_secs(15 * 60),
+            tool_timeout: Duration::from_secs(60),
+            limits: SandboxLimits::default(),
+            max_response_bytes: 100 << 20,
+            log_capacity_bytes: 64 << 10,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// How often expired sessions are looked for.
+    pub fn reap_interval(&self) -> Duration {
+        (self.idle_timeout.min(self.max_lifetime) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(5))
+    }
+}
+
+/// Per-agent settings that override the session defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AgentSettings {
+    /// Environment variables the agent sees (nothing else is inherited).
+    pub env: Vec<(String, String)>,
+    /// Idle timeout for this agent's sessions.
+    pub idle_timeout: Option<Duration>,
+    /// Maximum lifetime for this agent's sessions.
+    pub max_lifetime: Option<Duration>,
+    /// Memory cap for this agent's sandboxes.
+    pub memory_bytes: Option<usize>,
+    /// CPU time per invocation for this agent.
+    pub cpu_time: Option<Duration>,
+}

@@ -1,0 +1,110 @@
+//! Typed errors of the agent host.
+
+use std::time::Duration;
+
+use corral_sandbox::{Fault, SandboxError};
+
+use crate::bindings::types::AgentError;
+
+/// Errors loading or preparing an agent component.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The engine could not be configured.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The component does not implement Corral's agent world.
+    #[error("component does not implement the corral:agent/agent world: {0}")]
+    WrongWorld(String),
+    /// Reading an agent file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The kind of error an agent reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentErrorKind {
+    /// Bad request payload.
+    InvalidInput,
+    /// A model call failed.
+    ModelFailed,
+    /// A tool call failed.
+    ToolFailed,
+    /// The agent hit one of its limits.
+    LimitExceeded,
+    /// Anything else.
+    Internal,
+}
+
+impl AgentErrorKind {
+    /// Stable name (`InvalidInput`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AgentErrorKind::InvalidInput => "InvalidInput",
+            AgentErrorKind::ModelFailed => "ModelFailed",
+            AgentErrorKind::ToolFailed => "ToolFailed",
+            AgentErrorKind::LimitExceeded => "LimitExceeded",
+            AgentErrorKind::Internal => "Internal",
+        }
+    }
+}
+
+impl From<AgentError> for (AgentErrorKind, String) {
+    fn from(error: AgentError) -> Self {
+        match error {
+            AgentError::InvalidInput(m) => (AgentErrorKind::InvalidInput, m),
+            AgentError::ModelFailed(m) => (AgentErrorKind::ModelFailed, m),
+            AgentError::ToolFailed(m) => (AgentErrorKind::ToolFailed, m),
+            AgentError::LimitExceeded(m) => (AgentErrorKind::LimitExceeded, m),
+            AgentError::Internal(m) => (AgentErrorKind::Internal, m),
+        }
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The request itself is invalid (e.g. an empty session id).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The agent ran and returned an error; the session lives on.
+    #[error("agent returned {}: {message}", kind.as_str())]
+    Agent {
+        /// Error kind.
+        kind: AgentErrorKind,
+        /// The agent's message.
+        message: String,
+    },
+    /// The sandbox failed (trap, CPU or memory limit); the session ended.
+    #[error("session ended: {0}")]
+    Fault(Fault),
+    /// The invocation ran past its wall-clock limit; the session ended.
+    #[error("invocation exceeded its time limit of {0:?}; the session ended")]
+    Timeout(Duration),
+    /// The session was stopped while the invocation ran.
+    #[error("session was stopped")]
+    Stopped,
+    /// No room for another live session.
+    #[error("too many live sessions (limit {0})")]
+    TooManySessions(usize),
+    /// A new sandbox could not be created.
+    #[error("cannot start sandbox: {0}")]
+    Instantiate(String),
+    /// The response (streamed chunks plus payload) is larger than allowed.
+    #[error("response exceeds the limit of {0} bytes")]
+    ResponseTooLarge(usize),
+}
+
+impl InvokeError {
+    /// Whether the error ended the session.
+    pub fn ended_session(&self) -> bool {
+        matches!(
+            self,
+            InvokeError::Fault(_) | InvokeError::Timeout(_) | InvokeError::Stopped
+        )
+    }
+}

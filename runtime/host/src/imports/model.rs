@@ -1,0 +1,50 @@
+//! `corral:agent/model`: forwards Converse calls to the configured provider.
+
+use std::time::Instant;
+
+use crate::bindings::model::{ConverseRequest, ConverseResponse, Host, ModelError};
+use crate::convert::{error_to_wit, request_from_wit, response_to_wit};
+use crate::session_log::{LogLevel, LogSource};
+use crate::state::SessionState;
+
+impl Host for SessionState {
+    async fn converse(&mut self, request: ConverseRequest) -> Result<ConverseResponse, ModelError> {
+        let request = request_from_wit(request)?;
+        let model = self.services.model.clone();
+        let started = Instant::now();
+        let result = model.converse(request).await;
+        let elapsed = started.elapsed();
+        self.scope.stats.model_calls += 1;
+        match result {
+            Ok(response) => {
+                self.scope.stats.input_tokens += u64::from(response.usage.input_tokens);
+                self.scope.stats.output_tokens += u64::from(response.usage.output_tokens);
+                let tools: Vec<&str> = response.output.tool_uses().map(|u| u.name.as_str()).collect();
+                self.log.push(
+                    LogSource::Host,
+                    LogLevel::Info,
+                    format!(
+                        "model {} -> {}{} ({} in / {} out tokens, {} ms)",
+                        response.model_id,
+                        response.stop_reason.as_str(),
+                        if tools.is_empty() { String::new() } else { format!(" [{}]", tools.join(", ")) },
+                        response.usage.input_tokens,
+                        response.usage.output_tokens,
+                        elapsed.as_millis()
+                    ),
+                    vec![("event".into(), "model_call".into())],
+                );
+                Ok(response_to_wit(response))
+            }
+            Err(error) => {
+                self.log.push(
+                    LogSource::Host,
+                    LogLevel::Warn,
+                    format!("model call failed after {} ms: {error}", elapsed.as_millis()),
+                    vec![("event".into(), "model_call".into())],
+                );
+                Err(error_to_wit(error))
+            }
+        }
+    }
+}

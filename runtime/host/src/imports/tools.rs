@@ -1,0 +1,96 @@
+//! `corral:agent/tools`: the session's tool catalogue.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::bindings::tools::{Host, ToolError, ToolInfo};
+use crate::session_log::{LogLevel, LogSource};
+use crate::state::SessionState;
+
+/// Longest argument text accepted from a guest.
+const MAX_ARGUMENT_BYTES: usize = 1 << 20;
+
+impl Host for SessionState {
+    async fn list_tools(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
+        let tools = self.services.tools.clone();
+        tools.list_tools(&self.tool_context()).await
+    }
+
+    async fn call_tool(&mut self, name: String, arguments: String) -> Result<String, ToolError> {
+        self.scope.stats.tool_calls += 1;
+        let started = Instant::now();
+        let result = self.run_tool(&name, &arguments).await;
+        let elapsed = started.elapsed().as_millis();
+        let (level, message) = match &result {
+            Ok(output) => (
+                LogLevel::Info,
+                format!("tool {name}({}) -> {} ({elapsed} ms)", excerpt(&arguments), excerpt(output)),
+            ),
+            Err(error) => (
+                LogLevel::Warn,
+                format!("tool {name}({}) failed: {error:?} ({elapsed} ms)", excerpt(&arguments)),
+            ),
+        };
+        self.log.push(
+            LogSource::Host,
+            level,
+            message,
+            vec![("event".into(), "tool_call".into()), ("tool".into(), name)],
+        );
+        result
+    }
+}
+
+impl SessionState {
+    async fn run_tool(&mut self, name: &str, arguments: &str) -> Result<String, ToolError> {
+        if arguments.len() > MAX_ARGUMENT_BYTES {
+            return Err(ToolError::InvalidArguments(format!(
+                "arguments exceed {MAX_ARGUMENT_BYTES} bytes"
+            )));
+        }
+        let arguments: Value = match arguments.trim() {
+            "" => Value::Object(Default::default()),
+            text => serde_json::from_str(text)
+                .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?,
+        };
+        if !arguments.is_object() {
+            return Err(ToolError::InvalidArguments("arguments must be a JSON object".into()));
+        }
+        let tools = self.services.tools.clone();
+        let ctx = self.tool_context();
+        let timeout = self.tool_timeout;
+        match tokio::time::timeout(timeout, tools.call_tool(&ctx, name, arguments)).await {
+            Ok(result) => result.map(|value| value.to_string()),
+            Err(_) => Err(ToolError::Timeout(format!("{name} did not answer within {timeout:?}"))),
+        }
+    }
+}
+
+/// A short, single-line preview for logs.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 160;
+    let line = text.replace('\n', " ");
+    if line.len() <= MAX {
+        return line;
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpt_respects_char_boundaries() {
+        let long = "é".repeat(200);
+        let short = excerpt(&long);
+        assert!(short.ends_with('…'));
+        assert!(short.len() <= 164);
+        assert_eq!(excerpt("a\nb"), "a b");
+    }
+}

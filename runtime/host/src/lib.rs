@@ -1,0 +1,39 @@
+//! Corral's agent host.
+//!
+//! Every agent session runs in its own wasmtime sandbox ([`corral_sandbox`]):
+//! [`AgentHost`] compiles and links agent components once, and
+//! [`SessionManager`] keeps one store per session, runs invocations in it and
+//! ends sessions on stop, idle timeout, maximum lifetime or fault. Agents
+//! reach the outside world only through [`HostServices`]: a model provider,
+//! a [`ToolProvider`] and a [`MemoryProvider`].
+
+mod agent;
+mod bindings;
+mod config;
+mod convert;
+mod error;
+mod imports;
+mod manager;
+pub mod memory;
+mod services;
+mod session;
+mod session_log;
+mod state;
+pub mod tools;
+
+pub use agent::{AgentHost, CompiledAgent};
+pub use config::{AgentSettings, SessionConfig};
+pub use corral_sandbox::{EngineConfig, Fault, SandboxLimits};
+pub use error::{AgentErrorKind, HostError, InvokeError};
+pub use manager::{InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager};
+pub use memory::{MemoryProvider, MemoryScope, NoMemory};
+pub use services::HostServices;
+pub use session::{SessionInfo, SessionStatus};
+pub use session_log::{LogEntry, LogLevel, LogSource, SessionLog};
+pub use state::InvocationStats;
+pub use tools::{LocalTools, NoTools, ToolContext, ToolProvider};
+
+/// The WIT types agents and hosts exchange, for implementors of the seams.
+pub mod wit {
+    pub use crate::bindings::{log, memory, model, response_stream, tools, types};
+}

@@ -1,0 +1,465 @@
+//! The session manager: maps session ids to live sandboxes, runs invocations,
+//! and ends sessions on stop, idle timeout, maximum lifetime or fault.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::agent::{AgentHost, CompiledAgent};
+use crate::bindings::types::Invocation;
+use crate::config::SessionConfig;
+use crate::error::{AgentErrorKind, InvokeError};
+use crate::services::HostServices;
+use crate::session::{CallOutcome, Sandbox, SessionEntry, SessionInfo};
+use crate::session_log::{LogEntry, LogLevel, LogSource};
+use crate::state::{InvocationScope, InvocationStats};
+
+/// Longest session id accepted.
+pub const MAX_SESSION_ID_LEN: usize = 256;
+
+type SessionKey = (Arc<str>, Arc<str>);
+
+/// One request to an agent.
+#[derive(Debug)]
+pub struct InvocationRequest {
+    /// Runtime session id; invocations with the same id share a sandbox.
+    pub session_id: String,
+    /// The actor (end user) the invocation acts for.
+    pub actor_id: String,
+    /// Correlation id; generated when absent.
+    pub request_id: Option<String>,
+    /// Request body.
+    pub payload: Vec<u8>,
+    /// MIME type of the body.
+    pub content_type: String,
+    /// Receives streamed chunks as the agent sends them; without it chunks
+    /// are prepended to the response payload.
+    pub stream: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl InvocationRequest {
+    /// A JSON request for `session_id` from the default actor.
+    pub fn new(session_id: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            session_id: session_id.into(),
+            actor_id: "default".into(),
+            request_id: None,
+            payload: payload.into(),
+            content_type: "application/json".into(),
+            stream: None,
+        }
+    }
+
+    /// Sets the actor.
+    pub fn actor(mut self, actor_id: impl Into<String>) -> Self {
+        self.actor_id = actor_id.into();
+        self
+    }
+
+    /// Sets the content type.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = content_type.into();
+        self
+    }
+
+    /// Sets the request id.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    /// Streams chunks into `sender`.
+    pub fn stream(mut self, sender: mpsc::Sender<Vec<u8>>) -> Self {
+        self.stream = Some(sender);
+        self
+    }
+}
+
+/// A successful invocation.
+#[derive(Debug)]
+pub struct InvocationResponse {
+    /// Response body (after any streamed chunks).
+    pub payload: Vec<u8>,
+    /// MIME type of the body.
+    pub content_type: String,
+    /// The session id.
+    pub session_id: String,
+    /// The request id.
+    pub request_id: String,
+    /// Whether this invocation started a new sandbox.
+    pub new_session: bool,
+    /// Session log lines written during this invocation.
+    pub log: Vec<LogEntry>,
+    /// Model/tool counters.
+    pub stats: InvocationStats,
+    /// Wall-clock duration.
+    pub duration: Duration,
+}
+
+impl InvocationResponse {
+    /// The payload as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndReason {
+    Stopped,
+    IdleTimeout,
+    MaxLifetime,
+    Fault,
+    Shutdown,
+}
+
+struct ManagerInner {
+    host: Arc<AgentHost>,
+    services: Arc<HostServices>,
+    config: SessionConfig,
+    sessions: Mutex<HashMap<SessionKey, Arc<SessionEntry>>>,
+}
+
+/// Owns the live sessions of an [`AgentHost`].
+pub struct SessionManager {
+    inner: Arc<ManagerInner>,
+    reaper: Option<JoinHandle<()>>,
+}
+
+impl Drop for SessionManager {
+    fn drop(&mut self) {
+        if let Some(reaper) = self.reaper.take() {
+            reaper.abort();
+        }
+    }
+}
+
+impl SessionManager {
+    /// A manager whose sessions reach `services`; inside a tokio runtime it
+    /// also starts the expiry task.
+    pub fn new(host: Arc<AgentHost>, services: HostServices, config: SessionConfig) -> Self {
+        let inner = Arc::new(ManagerInner {
+            host,
+            services: Arc::new(services),
+            config,
+            sessions: Mutex::new(HashMap::new()),
+        });
+        let reaper = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|handle| handle.spawn(reap_loop(Arc::downgrade(&inner))));
+        Self { inner, reaper }
+    }
+
+    /// The host sessions run on.
+    pub fn host(&self) -> &Arc<AgentHost> {
+        &self.inner.host
+    }
+
+    /// The services sessions reach.
+    pub fn services(&self) -> &Arc<HostServices> {
+        &self.inner.services
+    }
+
+    /// The session configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// Runs one invocation in the session's sandbox, creating it if needed.
+    pub async fn invoke(
+        &self,
+        agent: &Arc<CompiledAgent>,
+        request: InvocationRequest,
+    ) -> Result<InvocationResponse, InvokeError> {
+        validate_session_id(&request.session_id)?;
+        let started = Instant::now();
+        let request_id = request
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let session_id: Arc<str> = Arc::from(request.session_id.as_str());
+        let invocation = Invocation {
+            session_id: request.session_id.clone(),
+            actor_id: request.actor_id.clone(),
+            request_id: request_id.clone(),
+            payload: request.payload,
+            content_type: request.content_type,
+        };
+        // A session can end between lookup and lock (stop, expiry); then the
+        // invocation starts a fresh one.
+        for _ in 0..3 {
+            let entry = self.inner.entry_for(agent, &session_id)?;
+            let mut guard = entry.sandbox.lock().await;
+            if entry.ended.load(Ordering::Acquire) {
+                continue;
+            }
+            if entry.past_lifetime() {
+                *guard = None;
+                self.inner.end(&entry, EndReason::MaxLifetime);
+                continue;
+            }
+            entry.busy.store(true, Ordering::Relaxed);
+            entry.touch();
+            let new_session = guard.is_none();
+            if new_session {
+                let host = &self.inner.host;
+                match Sandbox::start(host, &entry.agent, self.inner.services.clone(), session_id.clone(), entry.log.clone(), &self.inner.config).await {
+                    Ok(sandbox) => {
+                        entry.log.push(
+                            LogSource::Host,
+                            LogLevel::Info,
+                            format!("session started on {} version {}", entry.agent.name(), entry.agent.version()),
+                            vec![("event".into(), "session_start".into())],
+                        );
+                        *guard = Some(sandbox);
+                    }
+                    Err(fault) => {
+                        entry.busy.store(false, Ordering::Relaxed);
+                        self.inner.end(&entry, EndReason::Fault);
+                        return Err(InvokeError::Instantiate(fault.to_string()));
+                    }
+                }
+            }
+            let Some(sandbox) = guard.as_mut() else {
+                continue;
+            };
+            let log_start = entry.log.next_seq();
+            let scope = InvocationScope::new(request.actor_id.clone(), request_id.clone(), request.stream.clone());
+            let timeout = self.inner.config.invocation_timeout;
+            let outcome = tokio::select! {
+                biased;
+                _ = entry.cancel.cancelled() => Err(InvokeError::Stopped),
+                result = tokio::time::timeout(timeout, sandbox.call(&invocation, scope)) => {
+                    result.map_err(|_| InvokeError::Timeout(timeout))
+                }
+            };
+            entry.busy.store(false, Ordering::Relaxed);
+            entry.touch();
+            let (result, scope) = match outcome {
+                Ok(CallOutcome::Returned(result, scope)) => (result, scope),
+                Ok(CallOutcome::Fault(fault)) => {
+                    *guard = None;
+                    entry.log.push(
+                        LogSource::Host,
+                        LogLevel::Error,
+                        format!("session ended: {fault}"),
+                        vec![("event".into(), "session_fault".into())],
+                    );
+                    self.inner.end(&entry, EndReason::Fault);
+                    return Err(InvokeError::Fault(fault));
+                }
+                Err(error) => {
+                    *guard = None;
+                    let reason = match error {
+                        InvokeError::Stopped => EndReason::Stopped,
+                        _ => EndReason::Fault,
+                    };
+                    self.inner.end(&entry, reason);
+                    return Err(error);
+                }
+            };
+            entry.invocations.fetch_add(1, Ordering::Relaxed);
+            entry.memory_bytes.store(sandbox.memory_used(), Ordering::Relaxed);
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    let (kind, message): (AgentErrorKind, String) = error.into();
+                    return Err(InvokeError::Agent { kind, message });
+                }
+            };
+            let limit = self.inner.config.max_response_bytes;
+            if scope.buffered.len().saturating_add(response.payload.len()) > limit {
+                return Err(InvokeError::ResponseTooLarge(limit));
+            }
+            let payload = if scope.buffered.is_empty() {
+                response.payload
+            } else {
+                let mut joined = scope.buffered;
+                joined.extend_from_slice(&response.payload);
+                joined
+            };
+            return Ok(InvocationResponse {
+                payload,
+                content_type: response.content_type,
+                session_id: request.session_id,
+                request_id,
+                new_session,
+                log: entry.log.since(log_start),
+                stats: scope.stats,
+                duration: started.elapsed(),
+            });
+        }
+        Err(InvokeError::Instantiate(
+            "the session kept ending while the invocation started; retry".into(),
+        ))
+    }
+
+    /// Ends a session at once, freeing its sandbox; an in-flight invocation
+    /// fails with [`InvokeError::Stopped`]. Returns whether it existed.
+    pub fn stop(&self, agent: &str, session_id: &str) -> bool {
+        let key: SessionKey = (Arc::from(agent), Arc::from(session_id));
+        let entry = self.inner.sessions.lock().remove(&key);
+        match entry {
+            Some(entry) => {
+                self.inner.finish(&entry, EndReason::Stopped);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends every session whose id matches, across agents; returns how many.
+    pub fn stop_session_everywhere(&self, session_id: &str) -> usize {
+        let removed: Vec<Arc<SessionEntry>> = {
+            let mut sessions = self.inner.sessions.lock();
+            let keys: Vec<SessionKey> = sessions
+                .keys()
+                .filter(|(_, id)| &**id == session_id)
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| sessions.remove(k)).collect()
+        };
+        for entry in &removed {
+            self.inner.finish(entry, EndReason::Stopped);
+        }
+        removed.len()
+    }
+
+    /// Ends all sessions (shutdown).
+    pub fn stop_all(&self) -> usize {
+        let all: Vec<Arc<SessionEntry>> = self.inner.sessions.lock().drain().map(|(_, e)| e).collect();
+        for entry in &all {
+            self.inner.finish(entry, EndReason::Shutdown);
+        }
+        all.len()
+    }
+
+    /// Snapshots of all live sessions.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let entries: Vec<Arc<SessionEntry>> = self.inner.sessions.lock().values().cloned().collect();
+        let mut infos: Vec<SessionInfo> = entries.iter().map(|e| e.info()).collect();
+        infos.sort_by(|a, b| (&a.agent, &a.session_id).cmp(&(&b.agent, &b.session_id)));
+        infos
+    }
+
+    /// The session's log, if it is live.
+    pub fn session_log(&self, agent: &str, session_id: &str) -> Option<Vec<LogEntry>> {
+        let key: SessionKey = (Arc::from(agent), Arc::from(session_id));
+        self.inner.sessions.lock().get(&key).map(|e| e.log.entries())
+    }
+
+    /// Number of live sessions.
+    pub fn live_sessions(&self) -> usize {
+        self.inner.sessions.lock().len()
+    }
+
+    /// Ends sessions past their idle timeout or lifetime; returns how many.
+    pub fn reap(&self) -> usize {
+        self.inner.reap()
+    }
+}
+
+impl ManagerInner {
+    fn entry_for(&self, agent: &Arc<CompiledAgent>, session_id: &Arc<str>) -> Result<Arc<SessionEntry>, InvokeError> {
+        let key: SessionKey = (agent.name_arc(), session_id.clone());
+        let mut sessions = self.sessions.lock();
+        if let Some(entry) = sessions.get(&key) {
+            return Ok(entry.clone());
+        }
+        if sessions.len() >= self.config.max_sessions {
+            return Err(InvokeError::TooManySessions(self.config.max_sessions));
+        }
+        let entry = Arc::new(SessionEntry::new(agent.clone(), session_id.clone(), &self.config));
+        sessions.insert(key, entry.clone());
+        Ok(entry)
+    }
+
+    /// Removes `entry` from the map (if still there) and finishes it.
+    fn end(&self, entry: &Arc<SessionEntry>, reason: EndReason) {
+        let key: SessionKey = (entry.agent.name_arc(), entry.session_id.clone());
+        {
+            let mut sessions = self.sessions.lock();
+            if sessions.get(&key).is_some_and(|current| Arc::ptr_eq(current, entry)) {
+                sessions.remove(&key);
+            }
+        }
+        self.finish(entry, reason);
+    }
+
+    /// Marks the entry ended, interrupts any invocation and frees an idle sandbox.
+    fn finish(&self, entry: &Arc<SessionEntry>, reason: EndReason) {
+        if entry.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        entry.cancel.cancel();
+        if let Ok(mut sandbox) = entry.sandbox.try_lock() {
+            *sandbox = None;
+        }
+        tracing::info!(
+            session.id = %entry.session_id,
+            agent = entry.agent.name(),
+            reason = ?reason,
+            "session ended"
+        );
+    }
+
+    fn reap(&self) -> usize {
+        let expired: Vec<(Arc<SessionEntry>, EndReason)> = {
+            let mut sessions = self.sessions.lock();
+            let keys: Vec<(SessionKey, EndReason)> = sessions
+                .iter()
+                .filter_map(|(key, entry)| {
+                    if entry.past_lifetime() {
+                        Some((key.clone(), EndReason::MaxLifetime))
+                    } else if entry.past_idle() {
+                        Some((key.clone(), EndReason::IdleTimeout))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            keys.into_iter()
+                .filter_map(|(key, reason)| sessions.remove(&key).map(|e| (e, reason)))
+                .collect()
+        };
+        for (entry, reason) in &expired {
+            self.finish(entry, *reason);
+        }
+        expired.len()
+    }
+}
+
+async fn reap_loop(inner: Weak<ManagerInner>) {
+    let interval = match inner.upgrade() {
+        Some(inner) => inner.config.reap_interval(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        match inner.upgrade() {
+            Some(inner) => {
+                inner.reap();
+            }
+            None => return,
+        }
+    }
+}
+
+fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
+    if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_LEN {
+        return Err(InvokeError::InvalidRequest(format!(
+            "session id must be 1 to {MAX_SESSION_ID_LEN} characters"
+        )));
+    }
+    if session_id.chars().any(char::is_control) {
+        return Err(InvokeError::InvalidRequest(
+            "session id must not contain control characters".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! One live session: its sandbox (store + instance) and its bookkeeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use corral_sandbox::{Fault, SandboxCtx, SandboxLimits, SandboxOptions, install_cpu_budget, reset_cpu_budget};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use wasmtime::Store;
+
+use crate::agent::{AgentHost, CompiledAgent};
+use crate::bindings::Agent;
+use crate::bindings::types::{AgentError, Invocation, Response};
+use crate::config::SessionConfig;
+use crate::services::HostServices;
+use crate::session_log::SessionLog;
+use crate::state::{InvocationScope, SessionState};
+
+/// A session's store and component instance.
+pub(crate) struct Sandbox {
+    store: Store<SessionState>,
+    agent: Agent,
+}
+
+/// What a guest call ended with.
+pub(crate) enum CallOutcome {
+    /// The guest returned (success or its own error).
+    Returned(Result<Response, AgentError>, InvocationScope),
+    /// The sandbox failed; it must be discarded.
+    Fault(Fault),
+}
+
+impl Sandbox {
+    /// Creates the store and instantiates the agent in it.
+    pub async fn start(
+        host: &AgentHost,
+        agent: &CompiledAgent,
+        services: Arc<HostServices>,
+        session_id: Arc<str>,
+        log: Arc<SessionLog>,
+        config: &SessionConfig,
+    ) -> Result<Self, Fault> {
+        let settings = agent.settings();
+        let limits = SandboxLimits {
+            memory_bytes: settings.memory_bytes.unwrap_or(config.limits.memory_bytes),
+            cpu_time: settings.cpu_time.unwrap_or(config.limits.cpu_time),
+            ..config.limits.clone()
+        };
+        let sandbox = SandboxCtx::new(
+            host.engine(),
+            SandboxOptions {
+                limits,
+                env: settings.env.clone(),
+                output: log.clone(),
+            },
+        );
+        let state = SessionState {
+            sandbox,
+            services,
+            agent: agent.name_arc(),
+            session_id,
+            log,
+            tool_timeout: config.tool_timeout,
+            max_response_bytes: config.max_response_bytes,
+            scope: InvocationScope::new(String::new(), String::new(), None),
+        };
+        let mut store = Store::new(host.engine().engine(), state);
+        install_cpu_budget(&mut store);
+        match agent.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(Self {
+                store,
+                agent: instance,
+            }),
+            Err(err) => Err(store.data().sandbox.classify(&err)),
+        }
+    }
+
+    /// Runs one invocation. Cancellation-safe: dropping the future abandons
+    /// the call, after which the sandbox must be discarded.
+    pub async fn call(&mut self, invocation: &Invocation, scope: InvocationScope) -> CallOutcome {
+        reset_cpu_budget(&mut self.store);
+        self.store.data_mut().scope = scope;
+        let handler = self.agent.corral_agent_handler();
+        let result = handler.call_invoke(&mut self.store, invocation).await;
+        self.store.data().sandbox.flush_output();
+        let scope = std::mem::replace(
+            &mut self.store.data_mut().scope,
+            InvocationScope::new(String::new(), String::new(), None),
+        );
+        match result {
+            Ok(returned) => CallOutcome::Returned(returned, scope),
+            Err(err) => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
+        }
+    }
+
+    /// Bytes of linear memory the guest holds.
+    pub fn memory_used(&self) -> usize {
+        self.store.data().sandbox.memory_used()
+    }
+}
+
+/// Whether a session is running an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SessionStatus {
+    /// An invocation is in progress.
+    Active,
+    /// Waiting for the next invocation.
+    Idle,
+}
+
+/// A snapshot of a live session.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// Agent (runtime) name.
+    pub agent: String,
+    /// Agent version the session runs.
+    pub version: String,
+    /// Runtime session id.
+    pub session_id: String,
+    /// Active or idle.
+    pub status: SessionStatus,
+    /// When the session started.
+    pub created_at: SystemTime,
+    /// When the last invocation started or ended.
+    pub last_activity: SystemTime,
+    /// Time since start.
+    pub age: Duration,
+    /// Invocations completed.
+    pub invocations: u64,
+    /// Guest linear memory in bytes.
+    pub memory_bytes: usize,
+}
+
+/// Bookkeeping of one session, readable without waiting for its invocation.
+pub(crate) struct SessionEntry {
+    pub agent: Arc<CompiledAgent>,
+    pub session_id: Arc<str>,
+    pub created: Instant,
+    pub created_at: SystemTime,
+    last_activity_ms: AtomicU64,
+    pub busy: AtomicBool,
+    pub ended: AtomicBool,
+    pub invocations: AtomicU64,
+    pub memory_bytes: AtomicUsize,
+    pub cancel: CancellationToken,
+    pub log: Arc<SessionLog>,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub sandbox: tokio::sync::Mutex<Option<Sandbox>>,
+}
+
+impl SessionEntry {
+    pub fn new(agent: Arc<CompiledAgent>, session_id: Arc<str>, config: &SessionConfig) -> Self {
+        let settings = agent.settings();
+        Self {
+            idle_timeout: settings.idle_timeout.unwrap_or(config.idle_timeout),
+            max_lifetime: settings.max_lifetime.unwrap_or(config.max_lifetime),
+            log: Arc::new(SessionLog::new(&session_id, config.log_capacity_bytes)),
+            agent,
+            session_id,
+            created: Instant::now(),
+            created_at: SystemTime::now(),
+            last_activity_ms: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            invocations: AtomicU64::new(0),
+            memory_bytes: AtomicUsize::new(0),
+            cancel: CancellationToken::new(),
+            sandbox: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records activity now.
+    pub fn touch(&self) {
+        let ms = self.created.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last activity.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(last)
+    }
+
+    /// Whether the session outlived its maximum lifetime.
+    pub fn past_lifetime(&self) -> bool {
+        self.created.elapsed() >= self.max_lifetime
+    }
+
+    /// Whether the session has been idle past its timeout.
+    pub fn past_idle(&self) -> bool {
+        !self.busy.load(Ordering::Relaxed) && self.idle_for() >= self.idle_timeout
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        let last = Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
+        SessionInfo {
+            agent: self.agent.name().to_string(),
+            version: self.agent.version().to_string(),
+            session_id: self.session_id.to_string(),
+            status: if self.busy.load(Ordering::Relaxed) {
+                SessionStatus::Active
+            } else {
+                SessionStatus::Idle
+            },
+            created_at: self.created_at,
+            last_activity: self.created_at + last,
+            age: self.created.elapsed(),
+            invocations: self.invocations.load(Ordering::Relaxed),
+            memory_bytes: self.memory_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
