@@ -1,1 +1,48 @@
-fn main() {}
+//! `corral`: run agents in sandboxes, try the demo, operate a Corral host.
+
+mod demo;
+mod model_args;
+mod print;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Corral — a self-hostable agent runtime: every session in its own WASM sandbox.
+#[derive(Parser)]
+#[command(name = "corral", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log filter for diagnostics on stderr (e.g. `info`, `corral_host=debug`).
+    #[arg(long, global = true, env = "CORRAL_LOG", default_value = "warn")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an agent component: one session, one or more invocations.
+    Run(Box<run::RunArgs>),
+    /// Run the built-in demo end to end (offline, no AWS account needed).
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run(args) => run::run(*args).await,
+        Command::Demo(args) => demo::demo(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            print::error(&error);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

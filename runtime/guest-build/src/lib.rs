@@ -52,7 +52,9 @@ pub fn build_guests(packages: &[&str]) {
     for package in packages {
         cmd.arg("--package").arg(package);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
     if !status.success() {
         panic!(
             "building guest components {packages:?} for {TARGET} failed (see errors above). \
@@ -87,8 +89,14 @@ pub fn build_guests(packages: &[&str]) {
     for dep in deps {
         println!("cargo:rerun-if-changed={dep}");
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("runtime/wit").display());
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("runtime/wit").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     fs::write(out_dir.join("guests.rs"), generated)
         .unwrap_or_else(|e| panic!("cannot write guests.rs: {e}"));
 }
@@ -145,7 +153,11 @@ mod tests {
         let dir = env::temp_dir().join(format!("corral-guest-build-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let file = dir.join("x.d");
-        fs::write(&file, "/t/x.wasm: /src/a.rs /src/my\\ file.rs\n\n/src/a.rs:\n").unwrap();
+        fs::write(
+            &file,
+            "/t/x.wasm: /src/a.rs /src/my\\ file.rs\n\n/src/a.rs:\n",
+        )
+        .unwrap();
         let mut deps = BTreeSet::new();
         read_deps(&file, &mut deps);
         assert_eq!(

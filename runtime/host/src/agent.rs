@@ -110,7 +110,12 @@ impl AgentHost {
 
     /// Loads a component serialised by [`SandboxEngine::precompile`] whose
     /// source bytes had SHA-256 `digest`.
-    pub fn load_precompiled(&self, name: &str, digest: &str, artifact: &[u8]) -> Result<CompiledAgent, HostError> {
+    pub fn load_precompiled(
+        &self,
+        name: &str,
+        digest: &str,
+        artifact: &[u8],
+    ) -> Result<CompiledAgent, HostError> {
         let cached = self.prepared.lock().get(digest).cloned();
         let pre = match cached {
             Some(pre) => pre,

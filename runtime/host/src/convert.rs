@@ -7,7 +7,8 @@ use crate::bindings::model as w;
 
 /// Parses JSON text the guest sent; `what` names it in the error.
 fn parse_json(text: &str, what: &str) -> Result<Value, w::ModelError> {
-    serde_json::from_str(text).map_err(|e| w::ModelError::Validation(format!("{what} is not valid JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| w::ModelError::Validation(format!("{what} is not valid JSON: {e}")))
 }
 
 /// Guest request → provider request.
@@ -19,7 +20,10 @@ pub fn request_from_wit(request: w::ConverseRequest) -> Result<m::ConverseReques
     let mut tools = Vec::with_capacity(request.tools.len());
     for tool in request.tools {
         tools.push(m::ToolSpec {
-            input_schema: parse_json(&tool.input_schema, &format!("input schema of tool '{}'", tool.name))?,
+            input_schema: parse_json(
+                &tool.input_schema,
+                &format!("input schema of tool '{}'", tool.name),
+            )?,
             name: tool.name,
             description: tool.description,
         });
@@ -57,7 +61,9 @@ fn message_from_wit(message: w::Message) -> Result<m::Message, w::ModelError> {
                 for part in result.content {
                     parts.push(match part {
                         w::ToolResultContent::Text(text) => m::ToolResultContent::Text(text),
-                        w::ToolResultContent::Json(json) => m::ToolResultContent::Json(parse_json(&json, "tool-result JSON")?),
+                        w::ToolResultContent::Json(json) => {
+                            m::ToolResultContent::Json(parse_json(&json, "tool-result JSON")?)
+                        }
                     });
                 }
                 m::ContentBlock::ToolResult(m::ToolResult {
@@ -110,7 +116,9 @@ fn message_to_wit(message: m::Message) -> w::Message {
                         .into_iter()
                         .map(|part| match part {
                             m::ToolResultContent::Text(text) => w::ToolResultContent::Text(text),
-                            m::ToolResultContent::Json(json) => w::ToolResultContent::Json(json.to_string()),
+                            m::ToolResultContent::Json(json) => {
+                                w::ToolResultContent::Json(json.to_string())
+                            }
                         })
                         .collect(),
                     status: match result.status {
@@ -174,7 +182,10 @@ mod tests {
                 stop_sequences: vec![],
             },
         };
-        assert!(matches!(request_from_wit(request), Err(w::ModelError::Validation(_))));
+        assert!(matches!(
+            request_from_wit(request),
+            Err(w::ModelError::Validation(_))
+        ));
     }
 
     #[test]

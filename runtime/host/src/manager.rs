@@ -205,15 +205,29 @@ impl SessionManager {
             }
             entry.busy.store(true, Ordering::Relaxed);
             entry.touch();
+            let log_start = entry.log.next_seq();
             let new_session = guard.is_none();
             if new_session {
                 let host = &self.inner.host;
-                match Sandbox::start(host, &entry.agent, self.inner.services.clone(), session_id.clone(), entry.log.clone(), &self.inner.config).await {
+                match Sandbox::start(
+                    host,
+                    &entry.agent,
+                    self.inner.services.clone(),
+                    session_id.clone(),
+                    entry.log.clone(),
+                    &self.inner.config,
+                )
+                .await
+                {
                     Ok(sandbox) => {
                         entry.log.push(
                             LogSource::Host,
                             LogLevel::Info,
-                            format!("session started on {} version {}", entry.agent.name(), entry.agent.version()),
+                            format!(
+                                "session started on {} version {}",
+                                entry.agent.name(),
+                                entry.agent.version()
+                            ),
                             vec![("event".into(), "session_start".into())],
                         );
                         *guard = Some(sandbox);
@@ -228,8 +242,11 @@ impl SessionManager {
             let Some(sandbox) = guard.as_mut() else {
                 continue;
             };
-            let log_start = entry.log.next_seq();
-            let scope = InvocationScope::new(request.actor_id.clone(), request_id.clone(), request.stream.clone());
+            let scope = InvocationScope::new(
+                request.actor_id.clone(),
+                request_id.clone(),
+                request.stream.clone(),
+            );
             let timeout = self.inner.config.invocation_timeout;
             let outcome = tokio::select! {
                 biased;
@@ -264,7 +281,9 @@ impl SessionManager {
                 }
             };
             entry.invocations.fetch_add(1, Ordering::Relaxed);
-            entry.memory_bytes.store(sandbox.memory_used(), Ordering::Relaxed);
+            entry
+                .memory_bytes
+                .store(sandbox.memory_used(), Ordering::Relaxed);
             let response = match result {
                 Ok(response) => response,
                 Err(error) => {
@@ -332,7 +351,8 @@ impl SessionManager {
 
     /// Ends all sessions (shutdown).
     pub fn stop_all(&self) -> usize {
-        let all: Vec<Arc<SessionEntry>> = self.inner.sessions.lock().drain().map(|(_, e)| e).collect();
+        let all: Vec<Arc<SessionEntry>> =
+            self.inner.sessions.lock().drain().map(|(_, e)| e).collect();
         for entry in &all {
             self.inner.finish(entry, EndReason::Shutdown);
         }
@@ -341,7 +361,8 @@ impl SessionManager {
 
     /// Snapshots of all live sessions.
     pub fn list(&self) -> Vec<SessionInfo> {
-        let entries: Vec<Arc<SessionEntry>> = self.inner.sessions.lock().values().cloned().collect();
+        let entries: Vec<Arc<SessionEntry>> =
+            self.inner.sessions.lock().values().cloned().collect();
         let mut infos: Vec<SessionInfo> = entries.iter().map(|e| e.info()).collect();
         infos.sort_by(|a, b| (&a.agent, &a.session_id).cmp(&(&b.agent, &b.session_id)));
         infos
@@ -350,7 +371,11 @@ impl SessionManager {
     /// The session's log, if it is live.
     pub fn session_log(&self, agent: &str, session_id: &str) -> Option<Vec<LogEntry>> {
         let key: SessionKey = (Arc::from(agent), Arc::from(session_id));
-        self.inner.sessions.lock().get(&key).map(|e| e.log.entries())
+        self.inner
+            .sessions
+            .lock()
+            .get(&key)
+            .map(|e| e.log.entries())
     }
 
     /// Number of live sessions.
@@ -365,7 +390,11 @@ impl SessionManager {
 }
 
 impl ManagerInner {
-    fn entry_for(&self, agent: &Arc<CompiledAgent>, session_id: &Arc<str>) -> Result<Arc<SessionEntry>, InvokeError> {
+    fn entry_for(
+        &self,
+        agent: &Arc<CompiledAgent>,
+        session_id: &Arc<str>,
+    ) -> Result<Arc<SessionEntry>, InvokeError> {
         let key: SessionKey = (agent.name_arc(), session_id.clone());
         let mut sessions = self.sessions.lock();
         if let Some(entry) = sessions.get(&key) {
@@ -374,7 +403,11 @@ impl ManagerInner {
         if sessions.len() >= self.config.max_sessions {
             return Err(InvokeError::TooManySessions(self.config.max_sessions));
         }
-        let entry = Arc::new(SessionEntry::new(agent.clone(), session_id.clone(), &self.config));
+        let entry = Arc::new(SessionEntry::new(
+            agent.clone(),
+            session_id.clone(),
+            &self.config,
+        ));
         sessions.insert(key, entry.clone());
         Ok(entry)
     }
@@ -384,7 +417,10 @@ impl ManagerInner {
         let key: SessionKey = (entry.agent.name_arc(), entry.session_id.clone());
         {
             let mut sessions = self.sessions.lock();
-            if sessions.get(&key).is_some_and(|current| Arc::ptr_eq(current, entry)) {
+            if sessions
+                .get(&key)
+                .is_some_and(|current| Arc::ptr_eq(current, entry))
+            {
                 sessions.remove(&key);
             }
         }

@@ -23,10 +23,18 @@ pub struct MemoryScope {
 #[async_trait]
 pub trait MemoryProvider: Send + Sync {
     /// Appends an event to the session and returns its id.
-    async fn append_event(&self, scope: &MemoryScope, payload: Vec<PayloadItem>) -> Result<String, MemoryError>;
+    async fn append_event(
+        &self,
+        scope: &MemoryScope,
+        payload: Vec<PayloadItem>,
+    ) -> Result<String, MemoryError>;
 
     /// The session's most recent events, oldest first.
-    async fn list_events(&self, scope: &MemoryScope, max_results: u32) -> Result<Vec<Event>, MemoryError>;
+    async fn list_events(
+        &self,
+        scope: &MemoryScope,
+        max_results: u32,
+    ) -> Result<Vec<Event>, MemoryError>;
 
     /// Long-term records under `namespace`, most relevant to `query` first.
     async fn retrieve_records(
@@ -44,7 +52,11 @@ pub struct NoMemory;
 
 #[async_trait]
 impl MemoryProvider for NoMemory {
-    async fn append_event(&self, _: &MemoryScope, _: Vec<PayloadItem>) -> Result<String, MemoryError> {
+    async fn append_event(
+        &self,
+        _: &MemoryScope,
+        _: Vec<PayloadItem>,
+    ) -> Result<String, MemoryError> {
         Err(MemoryError::NotConfigured)
     }
 
@@ -52,7 +64,13 @@ impl MemoryProvider for NoMemory {
         Err(MemoryError::NotConfigured)
     }
 
-    async fn retrieve_records(&self, _: &MemoryScope, _: &str, _: &str, _: u32) -> Result<Vec<MemoryRecord>, MemoryError> {
+    async fn retrieve_records(
+        &self,
+        _: &MemoryScope,
+        _: &str,
+        _: &str,
+        _: u32,
+    ) -> Result<Vec<MemoryRecord>, MemoryError> {
         Err(MemoryError::NotConfigured)
     }
 }

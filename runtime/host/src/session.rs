@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use corral_sandbox::{Fault, SandboxCtx, SandboxLimits, SandboxOptions, install_cpu_budget, reset_cpu_budget};
+use corral_sandbox::{
+    Fault, SandboxCtx, SandboxLimits, SandboxOptions, install_cpu_budget, reset_cpu_budget,
+};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;

@@ -112,7 +112,13 @@ impl SessionLog {
 
     /// Appends an entry, evicting the oldest ones beyond capacity, and mirrors
     /// it as a `tracing` event.
-    pub fn push(&self, source: LogSource, level: LogLevel, message: String, fields: Vec<(String, String)>) {
+    pub fn push(
+        &self,
+        source: LogSource,
+        level: LogLevel,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
         match level {
             LogLevel::Error | LogLevel::Warn => tracing::warn!(
                 session.id = %self.session_id, source = ?source, level = level.as_str(), "{message}"
@@ -184,7 +190,12 @@ mod tests {
     fn evicts_oldest_beyond_capacity() {
         let log = SessionLog::new("s", 400);
         for i in 0..10 {
-            log.push(LogSource::Host, LogLevel::Info, format!("entry {i:02}"), Vec::new());
+            log.push(
+                LogSource::Host,
+                LogLevel::Info,
+                format!("entry {i:02}"),
+                Vec::new(),
+            );
         }
         let entries = log.entries();
         assert!(entries.len() < 10);

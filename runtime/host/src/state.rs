@@ -37,7 +37,11 @@ pub(crate) struct InvocationScope {
 }
 
 impl InvocationScope {
-    pub fn new(actor_id: String, request_id: String, stream: Option<mpsc::Sender<Vec<u8>>>) -> Self {
+    pub fn new(
+        actor_id: String,
+        request_id: String,
+        stream: Option<mpsc::Sender<Vec<u8>>>,
+    ) -> Self {
         Self {
             actor_id,
             request_id,

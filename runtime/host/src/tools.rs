@@ -30,7 +30,12 @@ pub trait ToolProvider: Send + Sync {
     async fn list_tools(&self, ctx: &ToolContext) -> Result<Vec<ToolInfo>, ToolError>;
 
     /// Calls `name` with a JSON object of arguments.
-    async fn call_tool(&self, ctx: &ToolContext, name: &str, arguments: Value) -> Result<Value, ToolError>;
+    async fn call_tool(
+        &self,
+        ctx: &ToolContext,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Value, ToolError>;
 }
 
 /// The empty catalogue: every call is `not-found`.
@@ -43,7 +48,12 @@ impl ToolProvider for NoTools {
         Ok(Vec::new())
     }
 
-    async fn call_tool(&self, _ctx: &ToolContext, name: &str, _arguments: Value) -> Result<Value, ToolError> {
+    async fn call_tool(
+        &self,
+        _ctx: &ToolContext,
+        name: &str,
+        _arguments: Value,
+    ) -> Result<Value, ToolError> {
         Err(ToolError::NotFound(name.to_string()))
     }
 }
@@ -69,7 +79,13 @@ impl LocalTools {
     }
 
     /// Registers an async tool; a later registration of the same name replaces it.
-    pub fn register<F, Fut>(mut self, name: &str, description: &str, input_schema: Value, handler: F) -> Self
+    pub fn register<F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        input_schema: Value,
+        handler: F,
+    ) -> Self
     where
         F: Fn(ToolContext, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
@@ -106,7 +122,12 @@ impl ToolProvider for LocalTools {
         Ok(self.tools.values().map(|t| t.info.clone()).collect())
     }
 
-    async fn call_tool(&self, ctx: &ToolContext, name: &str, arguments: Value) -> Result<Value, ToolError> {
+    async fn call_tool(
+        &self,
+        ctx: &ToolContext,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Value, ToolError> {
         let tool = self
             .tools
             .get(name)
@@ -132,12 +153,25 @@ mod tests {
 
     #[tokio::test]
     async fn local_tools_list_and_call() {
-        let tools = LocalTools::new().register("double", "doubles n", json!({"type": "object"}), |_, args| async move {
-            let n = args["n"].as_i64().ok_or_else(|| ToolError::InvalidArguments("n must be an integer".into()))?;
-            Ok(json!(n * 2))
-        });
+        let tools = LocalTools::new().register(
+            "double",
+            "doubles n",
+            json!({"type": "object"}),
+            |_, args| async move {
+                let n = args["n"]
+                    .as_i64()
+                    .ok_or_else(|| ToolError::InvalidArguments("n must be an integer".into()))?;
+                Ok(json!(n * 2))
+            },
+        );
         assert_eq!(tools.list_tools(&ctx()).await.unwrap()[0].name, "double");
-        assert_eq!(tools.call_tool(&ctx(), "double", json!({"n": 21})).await.unwrap(), json!(42));
+        assert_eq!(
+            tools
+                .call_tool(&ctx(), "double", json!({"n": 21}))
+                .await
+                .unwrap(),
+            json!(42)
+        );
         assert!(matches!(
             tools.call_tool(&ctx(), "double", json!({})).await,
             Err(ToolError::InvalidArguments(_))

@@ -103,7 +103,9 @@ impl BedrockModel {
     fn model_for(&self, request: &ConverseRequest) -> Result<String, ModelError> {
         match &request.model_id {
             None => Ok(self.config.model_id.clone()),
-            Some(id) if *id == self.config.model_id || self.config.allowed_model_ids.contains(id) => {
+            Some(id)
+                if *id == self.config.model_id || self.config.allowed_model_ids.contains(id) =>
+            {
                 Ok(id.clone())
             }
             Some(id) => Err(ModelError::Validation(format!(
@@ -350,6 +352,9 @@ mod tests {
         request.model_id = Some("small-model".into());
         assert_eq!(model.model_for(&request).unwrap(), "small-model");
         request.model_id = Some("huge-model".into());
-        assert!(matches!(model.model_for(&request), Err(ModelError::Validation(_))));
+        assert!(matches!(
+            model.model_for(&request),
+            Err(ModelError::Validation(_))
+        ));
     }
 }

@@ -478,7 +478,10 @@ impl<'a> ConversationView<'a> {
             prompt,
             previous_answer,
             system: request.system.join("\n"),
-            assistant_messages: messages.iter().filter(|m| m.role == Role::Assistant).count(),
+            assistant_messages: messages
+                .iter()
+                .filter(|m| m.role == Role::Assistant)
+                .count(),
             turn_steps: turn.iter().filter(|m| m.role == Role::Assistant).count(),
             turn_has_tool_results: turn.iter().any(|m| m.tool_results().next().is_some()),
             last_tool_name,
@@ -534,7 +537,11 @@ fn estimate_tokens(request: &ConverseRequest) -> u32 {
     chars += request
         .messages
         .iter()
-        .map(|m| serde_json::to_string(&m.content).map(|s| s.len()).unwrap_or(0))
+        .map(|m| {
+            serde_json::to_string(&m.content)
+                .map(|s| s.len())
+                .unwrap_or(0)
+        })
         .sum::<usize>();
     chars += request
         .tools
@@ -601,7 +608,11 @@ mod tests {
         let tool_use = first.output.tool_uses().next().unwrap().clone();
         assert_eq!(tool_use.name, "builtin___calculator");
         assert_eq!(tool_use.input, json!({"expression": "6 * 7"}));
-        assert_eq!(model.reply(&request).unwrap(), first, "same input, same reply");
+        assert_eq!(
+            model.reply(&request).unwrap(),
+            first,
+            "same input, same reply"
+        );
 
         request.messages.push(first.output);
         request.messages.push(Message {
@@ -642,7 +653,10 @@ mod tests {
             messages: vec![Message::user("Now divide that by 5")],
             ..ConverseRequest::default()
         };
-        assert!(model.reply(&first_turn).is_err(), "no previous answer, no match, no fallback");
+        assert!(
+            model.reply(&first_turn).is_err(),
+            "no previous answer, no match, no fallback"
+        );
     }
 
     #[test]

@@ -104,8 +104,14 @@ mod tests {
         vars.insert("name".into(), "Ada".into());
         vars.set_json("r", json!({"items": [{"n": 1}, {"n": "two"}]}));
         assert_eq!(render("hi ${name}!", &vars), "hi Ada!");
-        assert_eq!(render("${r.items.1.n} ${r.items.0}", &vars), "two {\"n\":1}");
-        assert_eq!(render("${missing} ${r.nope}", &vars), "${missing} ${r.nope}");
+        assert_eq!(
+            render("${r.items.1.n} ${r.items.0}", &vars),
+            "two {\"n\":1}"
+        );
+        assert_eq!(
+            render("${missing} ${r.nope}", &vars),
+            "${missing} ${r.nope}"
+        );
         assert_eq!(render("open ${ end", &vars), "open ${ end");
         assert_eq!(
             render_value(&json!({"a": ["${name}", 3]}), &vars),

@@ -1,6 +1,8 @@
 //! The Bedrock provider, through the real AWS SDK client, against a local
 //! server on 127.0.0.1 that speaks the Converse REST/JSON wire format.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,7 +129,9 @@ fn ok(body: Value) -> Canned {
 fn throttled() -> Canned {
     Canned {
         status: 429,
-        error_type: Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        error_type: Some(
+            "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        ),
         body: json!({"message": "Too many requests, please wait before trying again."}),
     }
 }
@@ -198,7 +202,9 @@ async fn tool_use_turn_then_final_answer() {
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].model_id, "anthropic.claude-test-v1:0");
     assert!(
-        seen[0].authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        seen[0]
+            .authorization
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
         "request is SigV4-signed: {}",
         seen[0].authorization
     );
@@ -227,7 +233,9 @@ async fn persistent_throttling_is_a_typed_error_after_retries() {
     let (server, url) = ConverseServer::start(vec![throttled(), throttled(), throttled()]).await;
     let err = model(&url, 3).converse(calc_request()).await.unwrap_err();
     match err {
-        ModelError::Throttled(message) => assert!(message.contains("Too many requests"), "{message}"),
+        ModelError::Throttled(message) => {
+            assert!(message.contains("Too many requests"), "{message}")
+        }
         other => panic!("expected throttling, got {other:?}"),
     }
     assert_eq!(server.seen().len(), 3, "the SDK retried throttling");
@@ -259,7 +267,10 @@ async fn validation_error_and_unreachable_endpoint_are_typed() {
     }])
     .await;
     let err = model(&url, 1).converse(calc_request()).await.unwrap_err();
-    assert_eq!(err, ModelError::Validation("messages: must not be empty".into()));
+    assert_eq!(
+        err,
+        ModelError::Validation("messages: must not be empty".into())
+    );
 
     // A port nothing listens on.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -18,8 +18,6 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Largest linear memory any guest may grow to, in bytes.
     pub max_memory_bytes: usize,
-    /// Guest calls that may be executing at once (each needs a fiber stack).
-    pub max_concurrent_calls: u32,
     /// Core wasm instances a component may contain.
     pub max_core_instances_per_component: u32,
     /// Period of the epoch ticker; CPU deadlines are measured in these ticks.
@@ -34,7 +32,6 @@ impl Default for EngineConfig {
         Self {
             max_instances: 1_000,
             max_memory_bytes: 128 << 20,
-            max_concurrent_calls: 1_000,
             max_core_instances_per_component: 16,
             epoch_tick: Duration::from_millis(10),
             memory_keep_resident: 64 << 10,
@@ -69,7 +66,9 @@ impl SandboxEngine {
     /// Builds the engine and starts its epoch ticker thread.
     pub fn new(config: EngineConfig) -> Result<Self, SandboxError> {
         if config.max_instances == 0 {
-            return Err(SandboxError::Config("max_instances must be at least 1".into()));
+            return Err(SandboxError::Config(
+                "max_instances must be at least 1".into(),
+            ));
         }
         if config.epoch_tick.is_zero() {
             return Err(SandboxError::Config("epoch_tick must be positive".into()));
@@ -83,7 +82,9 @@ impl SandboxEngine {
             .total_memories(config.max_instances.saturating_mul(2))
             .max_tables_per_component(per)
             .total_tables(config.max_instances.saturating_mul(4))
-            .total_stacks(config.max_concurrent_calls.max(1))
+            // A store keeps its last fiber stack cached between calls, so
+            // every live sandbox may hold one.
+            .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
             .linear_memory_keep_resident(config.memory_keep_resident)
             .table_keep_resident(16 << 10);
@@ -150,7 +151,9 @@ impl SandboxEngine {
     /// Compiles a component from its binary encoding.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, SandboxError> {
         if !wasmparser_is_component(bytes) {
-            return Err(SandboxError::InvalidComponent(describe_non_component(bytes)));
+            return Err(SandboxError::InvalidComponent(describe_non_component(
+                bytes,
+            )));
         }
         Component::new(&self.inner.engine, bytes)
             .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
@@ -159,7 +162,9 @@ impl SandboxEngine {
     /// Serialises a compiled component for [`SandboxEngine::load_precompiled`].
     pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
         if !wasmparser_is_component(bytes) {
-            return Err(SandboxError::InvalidComponent(describe_non_component(bytes)));
+            return Err(SandboxError::InvalidComponent(describe_non_component(
+                bytes,
+            )));
         }
         self.inner
             .engine

@@ -125,6 +125,8 @@ mod tests {
             classify_fault(&err, true, 1 << 20),
             Fault::MemoryLimit { limit, .. } if limit == 1 << 20
         ));
-        assert!(matches!(classify_fault(&err, false, 0), Fault::Trap(msg) if msg.contains("unreachable")));
+        assert!(
+            matches!(classify_fault(&err, false, 0), Fault::Trap(msg) if msg.contains("unreachable"))
+        );
     }
 }

@@ -65,8 +65,10 @@ impl GuestOutput {
         if state.remaining == 0 {
             if !bytes.is_empty() && !state.truncated {
                 state.truncated = true;
-                self.sink
-                    .line(self.kind, "[corral: output limit reached, further output dropped]");
+                self.sink.line(
+                    self.kind,
+                    "[corral: output limit reached, further output dropped]",
+                );
             }
             return;
         }

@@ -35,9 +35,7 @@ impl Invocation {
                 .find_map(|key| map.get(*key).and_then(Value::as_str))
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    AgentError::InvalidInput(
-                        "JSON payload needs a string field \"prompt\"".into(),
-                    )
+                    AgentError::InvalidInput("JSON payload needs a string field \"prompt\"".into())
                 }),
             Ok(Value::String(prompt)) => Ok(prompt),
             _ => Ok(text),
@@ -155,7 +153,11 @@ impl ToolError {
             }
             ToolError::InvalidArguments(message) => write!(f, "invalid arguments: {message}"),
             ToolError::Upstream(failure) => match failure.status {
-                Some(status) => write!(f, "upstream failed with status {status}: {}", failure.message),
+                Some(status) => write!(
+                    f,
+                    "upstream failed with status {status}: {}",
+                    failure.message
+                ),
                 None => write!(f, "upstream failed: {}", failure.message),
             },
             ToolError::Timeout(message) => write!(f, "tool timed out: {message}"),

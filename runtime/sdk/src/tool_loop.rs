@@ -132,7 +132,11 @@ impl ToolLoop {
     }
 
     /// Appends `prompt` as a user message and runs the loop on the real host.
-    pub fn ask(&self, conversation: &mut Vec<Message>, prompt: &str) -> Result<LoopOutcome, AgentError> {
+    pub fn ask(
+        &self,
+        conversation: &mut Vec<Message>,
+        prompt: &str,
+    ) -> Result<LoopOutcome, AgentError> {
         conversation.push(Message::user(prompt));
         self.run_with(&WitHost, conversation)
     }
@@ -205,7 +209,10 @@ impl ToolLoop {
                         ToolResult::success(&id, &output)
                     }
                     Err(error) => {
-                        host.log(Level::Warn, &format!("tool {name} failed: {}", error.explain()));
+                        host.log(
+                            Level::Warn,
+                            &format!("tool {name} failed: {}", error.explain()),
+                        );
                         ToolResult::failure(&id, &error)
                     }
                 };
@@ -237,7 +244,7 @@ impl ToolLoop {
         Ok(listed
             .into_iter()
             .filter(|tool| match &self.tools {
-                ToolSelection::Named(names) => names.iter().any(|n| *n == tool.name),
+                ToolSelection::Named(names) => names.contains(&tool.name),
                 _ => true,
             })
             .map(|tool| ToolSpec {
@@ -380,7 +387,9 @@ mod tests {
             final_turn("4, and the refund was denied"),
         ]);
         let mut conversation = vec![Message::user("2+2 and refund me")];
-        let outcome = ToolLoop::new("sys").run_with(&host, &mut conversation).unwrap();
+        let outcome = ToolLoop::new("sys")
+            .run_with(&host, &mut conversation)
+            .unwrap();
         assert_eq!(outcome.stop, StopCause::EndTurn);
         assert_eq!(outcome.steps, 2);
         assert_eq!(outcome.text, "4, and the refund was denied");
@@ -388,8 +397,14 @@ mod tests {
         assert_eq!(
             outcome.tool_calls,
             vec![
-                ToolCallRecord { name: "calc".into(), ok: true },
-                ToolCallRecord { name: "refund".into(), ok: false },
+                ToolCallRecord {
+                    name: "calc".into(),
+                    ok: true
+                },
+                ToolCallRecord {
+                    name: "refund".into(),
+                    ok: false
+                },
             ]
         );
         assert_eq!(conversation.len(), 4);
@@ -400,7 +415,11 @@ mod tests {
         let requests = host.requests.borrow();
         assert_eq!(requests[0].tools.len(), 2);
         assert_eq!(requests[0].system, vec!["sys".to_string()]);
-        assert_eq!(requests[1].messages.len(), 3, "second call sees tool results");
+        assert_eq!(
+            requests[1].messages.len(),
+            3,
+            "second call sees tool results"
+        );
     }
 
     #[test]

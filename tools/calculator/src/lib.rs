@@ -95,9 +95,18 @@ mod tests {
 
     #[test]
     fn evaluates_arithmetic_and_functions() {
-        assert_eq!(call(&json!({"expression": "17 * 23 + 4"})).unwrap()["value"], 395);
-        assert_eq!(call(&json!({"expression": "395 / 5"})).unwrap()["value"], 79);
-        assert_eq!(call(&json!({"expression": "1 / 4"})).unwrap()["value"], 0.25);
+        assert_eq!(
+            call(&json!({"expression": "17 * 23 + 4"})).unwrap()["value"],
+            395
+        );
+        assert_eq!(
+            call(&json!({"expression": "395 / 5"})).unwrap()["value"],
+            79
+        );
+        assert_eq!(
+            call(&json!({"expression": "1 / 4"})).unwrap()["value"],
+            0.25
+        );
         assert!((evaluate("sqrt(2)^2").unwrap() - 2.0).abs() < 1e-12);
         assert_eq!(evaluate("2 * (3 + 4)").unwrap(), 14.0);
     }
@@ -107,7 +116,10 @@ mod tests {
         assert_eq!(call(&json!({"expr": "1"})), Err(CalcError::BadArguments));
         assert!(matches!(evaluate("1 +"), Err(CalcError::Invalid { .. })));
         assert!(matches!(evaluate("x * 2"), Err(CalcError::Invalid { .. })));
-        assert!(matches!(evaluate("1 / 0"), Err(CalcError::NotFinite { .. })));
+        assert!(matches!(
+            evaluate("1 / 0"),
+            Err(CalcError::NotFinite { .. })
+        ));
         assert_eq!(evaluate(&"1+".repeat(600)), Err(CalcError::TooLong));
     }
 }

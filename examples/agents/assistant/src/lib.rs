@@ -18,12 +18,18 @@ struct Assistant;
 impl Agent for Assistant {
     fn invoke(invocation: Invocation) -> Result<Response, AgentError> {
         let prompt = invocation.prompt()?;
-        let mut history = HISTORY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut history = HISTORY
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let outcome = ToolLoop::new(SYSTEM)
             .max_steps(8)
             .history_limit(40)
             .ask(&mut history, &prompt)?;
-        let tools: Vec<_> = outcome.tool_calls.iter().map(|c| json!({"name": c.name, "ok": c.ok})).collect();
+        let tools: Vec<_> = outcome
+            .tool_calls
+            .iter()
+            .map(|c| json!({"name": c.name, "ok": c.ok}))
+            .collect();
         Ok(Response::json(&json!({
             "response": outcome.text,
             "steps": outcome.steps,

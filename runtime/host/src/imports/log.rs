@@ -24,7 +24,11 @@ impl Host for SessionState {
             }
             message.truncate(end);
         }
-        let fields = fields.into_iter().take(32).map(|f| (f.key, f.value)).collect();
+        let fields = fields
+            .into_iter()
+            .take(32)
+            .map(|f| (f.key, f.value))
+            .collect();
         self.log.push(LogSource::Guest, level, message, fields);
     }
 }

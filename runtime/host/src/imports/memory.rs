@@ -21,7 +21,9 @@ impl Host for SessionState {
 
     async fn list_events(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
         let memory = self.services.memory.clone();
-        memory.list_events(&self.memory_scope(), max_results.clamp(1, 100)).await
+        memory
+            .list_events(&self.memory_scope(), max_results.clamp(1, 100))
+            .await
     }
 
     async fn retrieve_records(

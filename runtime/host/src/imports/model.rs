@@ -19,7 +19,11 @@ impl Host for SessionState {
             Ok(response) => {
                 self.scope.stats.input_tokens += u64::from(response.usage.input_tokens);
                 self.scope.stats.output_tokens += u64::from(response.usage.output_tokens);
-                let tools: Vec<&str> = response.output.tool_uses().map(|u| u.name.as_str()).collect();
+                let tools: Vec<&str> = response
+                    .output
+                    .tool_uses()
+                    .map(|u| u.name.as_str())
+                    .collect();
                 self.log.push(
                     LogSource::Host,
                     LogLevel::Info,
@@ -27,7 +31,11 @@ impl Host for SessionState {
                         "model {} -> {}{} ({} in / {} out tokens, {} ms)",
                         response.model_id,
                         response.stop_reason.as_str(),
-                        if tools.is_empty() { String::new() } else { format!(" [{}]", tools.join(", ")) },
+                        if tools.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", tools.join(", "))
+                        },
                         response.usage.input_tokens,
                         response.usage.output_tokens,
                         elapsed.as_millis()
@@ -40,7 +48,10 @@ impl Host for SessionState {
                 self.log.push(
                     LogSource::Host,
                     LogLevel::Warn,
-                    format!("model call failed after {} ms: {error}", elapsed.as_millis()),
+                    format!(
+                        "model call failed after {} ms: {error}",
+                        elapsed.as_millis()
+                    ),
                     vec![("event".into(), "model_call".into())],
                 );
                 Err(error_to_wit(error))

@@ -7,7 +7,10 @@ impl Host for SessionState {
     async fn send(&mut self, chunk: Vec<u8>) -> Result<(), String> {
         let total = self.scope.response_bytes.saturating_add(chunk.len());
         if total > self.max_response_bytes {
-            return Err(format!("response exceeds {} bytes", self.max_response_bytes));
+            return Err(format!(
+                "response exceeds {} bytes",
+                self.max_response_bytes
+            ));
         }
         self.scope.response_bytes = total;
         match &self.scope.stream {

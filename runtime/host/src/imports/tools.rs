@@ -25,11 +25,18 @@ impl Host for SessionState {
         let (level, message) = match &result {
             Ok(output) => (
                 LogLevel::Info,
-                format!("tool {name}({}) -> {} ({elapsed} ms)", excerpt(&arguments), excerpt(output)),
+                format!(
+                    "tool {name}({}) -> {} ({elapsed} ms)",
+                    excerpt(&arguments),
+                    excerpt(output)
+                ),
             ),
             Err(error) => (
                 LogLevel::Warn,
-                format!("tool {name}({}) failed: {error:?} ({elapsed} ms)", excerpt(&arguments)),
+                format!(
+                    "tool {name}({}) failed: {error:?} ({elapsed} ms)",
+                    excerpt(&arguments)
+                ),
             ),
         };
         self.log.push(
@@ -51,18 +58,23 @@ impl SessionState {
         }
         let arguments: Value = match arguments.trim() {
             "" => Value::Object(Default::default()),
-            text => serde_json::from_str(text)
-                .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?,
+            text => serde_json::from_str(text).map_err(|e| {
+                ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
+            })?,
         };
         if !arguments.is_object() {
-            return Err(ToolError::InvalidArguments("arguments must be a JSON object".into()));
+            return Err(ToolError::InvalidArguments(
+                "arguments must be a JSON object".into(),
+            ));
         }
         let tools = self.services.tools.clone();
         let ctx = self.tool_context();
         let timeout = self.tool_timeout;
         match tokio::time::timeout(timeout, tools.call_tool(&ctx, name, arguments)).await {
             Ok(result) => result.map(|value| value.to_string()),
-            Err(_) => Err(ToolError::Timeout(format!("{name} did not answer within {timeout:?}"))),
+            Err(_) => Err(ToolError::Timeout(format!(
+                "{name} did not answer within {timeout:?}"
+            ))),
         }
     }
 }

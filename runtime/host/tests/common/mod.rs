@@ -1,5 +1,5 @@
 //! Shared helpers for the host's integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,13 +24,13 @@ pub fn fixture() -> &'static Fixture {
         let host = Arc::new(
             AgentHost::new(EngineConfig {
                 max_instances: 64,
-                max_concurrent_calls: 64,
                 max_memory_bytes: 64 << 20,
                 ..EngineConfig::default()
             })
             .expect("engine"),
         );
-        let compile = |name: &str, bytes: &[u8]| Arc::new(host.compile(name, bytes).expect("compile"));
+        let compile =
+            |name: &str, bytes: &[u8]| Arc::new(host.compile(name, bytes).expect("compile"));
         Fixture {
             probe: compile("probe", corral_test_guests::SANDBOX_PROBE),
             echo: compile("echo", corral_examples::ECHO_AGENT),
@@ -60,9 +60,16 @@ pub fn manager(services: HostServices, config: SessionConfig) -> SessionManager 
 }
 
 /// Invokes the probe with a JSON payload.
-pub async fn probe(manager: &SessionManager, session: &str, payload: Value) -> Result<InvocationResponse, InvokeError> {
+pub async fn probe(
+    manager: &SessionManager,
+    session: &str,
+    payload: Value,
+) -> Result<InvocationResponse, InvokeError> {
     manager
-        .invoke(&fixture().probe, InvocationRequest::new(session, payload.to_string()))
+        .invoke(
+            &fixture().probe,
+            InvocationRequest::new(session, payload.to_string()),
+        )
         .await
 }
 

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use corral_agent::memory::{self, Conversational, PayloadItem};
 use corral_agent::model::{self, ConverseRequest, InferenceConfig, Message};
-use corral_agent::{Agent, AgentError, Invocation, Response, export_agent, log, response_stream, tools};
+use corral_agent::{
+    Agent, AgentError, Invocation, Response, export_agent, log, response_stream, tools,
+};
 use serde_json::{Value, json};
 
 static STATE: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
@@ -18,11 +20,17 @@ static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 struct Probe;
 
 fn field<'a>(request: &'a Value, name: &str) -> &'a str {
-    request.get(name).and_then(Value::as_str).unwrap_or_default()
+    request
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn number(request: &Value, name: &str) -> u64 {
-    request.get(name).and_then(Value::as_u64).unwrap_or_default()
+    request
+        .get(name)
+        .and_then(Value::as_u64)
+        .unwrap_or_default()
 }
 
 impl Agent for Probe {
@@ -81,7 +89,10 @@ impl Agent for Probe {
             "trap" => panic!("probe asked to trap"),
             "set" => {
                 let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
-                state.insert(field(&request, "key").into(), field(&request, "value").into());
+                state.insert(
+                    field(&request, "key").into(),
+                    field(&request, "value").into(),
+                );
                 json!({"ok": true, "session": invocation.session_id})
             }
             "get" => {
@@ -101,14 +112,23 @@ impl Agent for Probe {
                 log::write(
                     log::Level::Warn,
                     field(&request, "message"),
-                    &[log::Field { key: "k".into(), value: "v".into() }],
+                    &[log::Field {
+                        key: "k".into(),
+                        value: "v".into(),
+                    }],
                 );
                 json!({"ok": true})
             }
             "stream" => {
-                let chunks = request.get("chunks").and_then(Value::as_array).cloned().unwrap_or_default();
+                let chunks = request
+                    .get("chunks")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 for chunk in chunks {
-                    if let Err(e) = response_stream::send(chunk.as_str().unwrap_or_default().as_bytes()) {
+                    if let Err(e) =
+                        response_stream::send(chunk.as_str().unwrap_or_default().as_bytes())
+                    {
                         return Err(AgentError::Internal(e));
                     }
                 }
@@ -117,12 +137,16 @@ impl Agent for Probe {
             "tool" => {
                 let args = request.get("args").cloned().unwrap_or(json!({}));
                 match tools::call_tool(field(&request, "name"), &args.to_string()) {
-                    Ok(out) => json!({"ok": serde_json::from_str::<Value>(&out).unwrap_or(Value::String(out))}),
+                    Ok(out) => {
+                        json!({"ok": serde_json::from_str::<Value>(&out).unwrap_or(Value::String(out))})
+                    }
                     Err(e) => json!({"error": e.explain(), "kind": format!("{e:?}")}),
                 }
             }
             "list_tools" => match tools::list_tools() {
-                Ok(list) => json!({"tools": list.iter().map(|t| t.name.clone()).collect::<Vec<_>>()}),
+                Ok(list) => {
+                    json!({"tools": list.iter().map(|t| t.name.clone()).collect::<Vec<_>>()})
+                }
                 Err(e) => json!({"error": e.explain()}),
             },
             "model" => {
@@ -131,10 +155,17 @@ impl Agent for Probe {
                     system: vec![],
                     messages: vec![Message::user(field(&request, "prompt"))],
                     tools: vec![],
-                    inference: InferenceConfig { max_tokens: None, temperature: None, top_p: None, stop_sequences: vec![] },
+                    inference: InferenceConfig {
+                        max_tokens: None,
+                        temperature: None,
+                        top_p: None,
+                        stop_sequences: vec![],
+                    },
                 };
                 match model::converse(&request) {
-                    Ok(reply) => json!({"text": reply.output.text(), "tokens": reply.usage.total_tokens}),
+                    Ok(reply) => {
+                        json!({"text": reply.output.text(), "tokens": reply.usage.total_tokens})
+                    }
                     Err(e) => json!({"error": e.explain()}),
                 }
             }
@@ -151,7 +182,11 @@ impl Agent for Probe {
                 })
             }
             "noop" => json!({"ok": true}),
-            other => return Err(AgentError::InvalidInput(format!("unknown action {other:?}"))),
+            other => {
+                return Err(AgentError::InvalidInput(format!(
+                    "unknown action {other:?}"
+                )));
+            }
         };
         Ok(Response::json(&result))
     }

@@ -1,0 +1,149 @@
+//! `corral demo`: the README demo, offline and self-contained.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use clap::Args;
+use corral_host::{
+    AgentHost, EngineConfig, HostServices, InvocationRequest, SessionConfig, SessionManager,
+};
+use corral_model::ScriptedModel;
+use serde_json::{Value, json};
+
+use crate::print;
+use crate::run::builtin_tools;
+
+/// Arguments of `corral demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print only the answers.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let say = |line: String| {
+        if !args.quiet {
+            eprintln!("{line}");
+        }
+    };
+    say(print::bold(
+        "Corral demo: an assistant agent in a WASM sandbox, a scripted model, a calculator tool",
+    ));
+    say(print::dim(
+        "(offline: the model is Corral's deterministic scripted model, examples/scripts/assistant.toml)",
+    ));
+
+    let started = Instant::now();
+    let host = Arc::new(AgentHost::new(EngineConfig {
+        max_instances: 8,
+        ..EngineConfig::default()
+    })?);
+    let agent = Arc::new(host.compile("assistant", corral_examples::ASSISTANT_AGENT)?);
+    say(format!(
+        "\n{} examples/agents/assistant ({} KiB component) compiled in {} ms",
+        print::bold("▸ loaded"),
+        corral_examples::ASSISTANT_AGENT.len() / 1024,
+        started.elapsed().as_millis()
+    ));
+
+    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT)
+        .context("loading the demo script")?;
+    let services = HostServices::new(Arc::new(model)).with_tools(Arc::new(builtin_tools()));
+    let manager = SessionManager::new(host, services, SessionConfig::default());
+
+    let alice = format!("demo-alice-{}", uuid::Uuid::new_v4());
+    let bob = format!("demo-bob-{}", uuid::Uuid::new_v4());
+    let steps = [
+        (
+            &alice,
+            "What is (17 * 23) + 4?",
+            "a new session: the agent asks the calculator, then answers",
+        ),
+        (
+            &alice,
+            "Now divide that by 5",
+            "the same session: its sandbox kept the conversation in memory",
+        ),
+        (
+            &bob,
+            "Now divide that by 5",
+            "another session: a separate sandbox with no shared state",
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (session, prompt, note) in steps {
+        say(format!(
+            "\n{} {}",
+            print::bold(&format!("▸ {prompt:?}")),
+            print::dim(&format!("— {note}"))
+        ));
+        let request =
+            InvocationRequest::new(session.as_str(), json!({ "prompt": prompt }).to_string())
+                .actor("demo-user");
+        let response = manager
+            .invoke(&agent, request)
+            .await
+            .with_context(|| format!("asking {prompt:?}"))?;
+        if !args.quiet {
+            for entry in &response.log {
+                print::log_entry(entry);
+            }
+        }
+        let answer: Value =
+            serde_json::from_slice(&response.payload).context("the assistant answers JSON")?;
+        let text = answer["response"].as_str().unwrap_or_default().to_string();
+        say(format!(
+            "  {} {text}  {}",
+            print::bold("←"),
+            print::dim(&format!(
+                "({} model calls, {} tool calls, {} ms, session {})",
+                response.stats.model_calls,
+                response.stats.tool_calls,
+                response.duration.as_millis(),
+                short(session)
+            ))
+        ));
+        if args.quiet {
+            println!("{text}");
+        }
+        answers.push(text);
+    }
+
+    say(format!("\n{}", print::bold("▸ live sessions")));
+    for info in manager.list() {
+        say(format!(
+            "    {}  {} invocations, {} KiB guest memory, {:?}",
+            short(&info.session_id),
+            info.invocations,
+            info.memory_bytes / 1024,
+            info.status
+        ));
+    }
+    let stopped = manager.stop_all();
+    say(print::dim(&format!(
+        "    stopped {stopped} sessions; their sandboxes are freed"
+    )));
+
+    ensure!(
+        answers[0] == "(17 * 23) + 4 = 395.",
+        "unexpected first answer: {}",
+        answers[0]
+    );
+    ensure!(
+        answers[1] == "395 / 5 = 79.",
+        "session state was not kept: {}",
+        answers[1]
+    );
+    ensure!(
+        answers[2] != answers[1],
+        "sessions leaked state into each other"
+    );
+    say(format!("\n{}", print::bold("demo complete")));
+    Ok(())
+}
+
+fn short(session: &str) -> &str {
+    session.get(..session.len().min(17)).unwrap_or(session)
+}

@@ -1,0 +1,155 @@
+//! `corral run`: one session of an agent component, one or more invocations.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use corral_host::tools::ToolError;
+use corral_host::{
+    AgentHost, AgentSettings, EngineConfig, HostServices, InvocationRequest, LocalTools,
+    SessionConfig, SessionManager,
+};
+
+use crate::model_args::ModelArgs;
+use crate::print;
+
+/// Arguments of `corral run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The agent component (`.wasm`, built for wasm32-wasip2).
+    agent: PathBuf,
+    /// Session id (a new one is generated when absent).
+    #[arg(long)]
+    session: Option<String>,
+    /// Actor (end user) id.
+    #[arg(long, default_value = "default")]
+    actor: String,
+    /// Request payload; repeat for several invocations in the same session.
+    /// Without it the payload is read from standard input.
+    #[arg(long, short)]
+    input: Vec<String>,
+    /// Content type of the payload.
+    #[arg(long, default_value = "application/json")]
+    content_type: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Offer the built-in calculator tool to the agent.
+    #[arg(long)]
+    calculator: bool,
+    /// Environment variable for the agent (`KEY=VALUE`, repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Linear-memory cap of the sandbox, in MiB.
+    #[arg(long, default_value_t = 128)]
+    memory_mib: usize,
+    /// Guest CPU time allowed per invocation, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    cpu_ms: u64,
+    /// Print only responses, not the session log.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// The calculator as an in-process tool.
+pub fn builtin_tools() -> LocalTools {
+    LocalTools::new().register(
+        corral_calculator::NAME,
+        corral_calculator::DESCRIPTION,
+        corral_calculator::input_schema(),
+        |_, args| async move {
+            corral_calculator::call(&args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
+        },
+    )
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.agent).with_context(|| format!("reading {}", args.agent.display()))?;
+    let env = args
+        .env
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("--env expects KEY=VALUE, got {pair:?}"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let memory_bytes = args.memory_mib.max(1) << 20;
+    let host = Arc::new(AgentHost::new(EngineConfig {
+        max_instances: 4,
+        max_memory_bytes: memory_bytes,
+        ..EngineConfig::default()
+    })?);
+    let name = args
+        .agent
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "agent".into());
+    let started = Instant::now();
+    let agent = host
+        .compile(&name, &bytes)
+        .with_context(|| format!("loading {}", args.agent.display()))?
+        .with_settings(AgentSettings {
+            env,
+            memory_bytes: Some(memory_bytes),
+            cpu_time: Some(Duration::from_millis(args.cpu_ms)),
+            ..AgentSettings::default()
+        });
+    let agent = Arc::new(agent);
+    if !args.quiet {
+        eprintln!(
+            "{} {} ({} KiB, compiled in {} ms)",
+            print::bold("agent"),
+            name,
+            bytes.len() / 1024,
+            started.elapsed().as_millis()
+        );
+    }
+    let mut services = HostServices::new(args.model.provider().await?);
+    if args.calculator {
+        services = services.with_tools(Arc::new(builtin_tools()));
+    }
+    let manager = SessionManager::new(host, services, SessionConfig::default());
+    let session = args
+        .session
+        .clone()
+        .unwrap_or_else(|| format!("session-{}", uuid::Uuid::new_v4()));
+    let inputs = if args.input.is_empty() {
+        let mut stdin = String::new();
+        std::io::stdin()
+            .read_to_string(&mut stdin)
+            .context("reading the payload from stdin")?;
+        vec![stdin]
+    } else {
+        args.input.clone()
+    };
+    for (index, input) in inputs.iter().enumerate() {
+        let request = InvocationRequest::new(&session, input.as_bytes().to_vec())
+            .actor(&args.actor)
+            .content_type(&args.content_type);
+        let response = manager
+            .invoke(&agent, request)
+            .await
+            .with_context(|| format!("invocation {} in session {session}", index + 1))?;
+        if !args.quiet {
+            eprintln!(
+                "{} {} {}",
+                print::bold(&format!("invocation {}", index + 1)),
+                print::dim(&format!("session {session}")),
+                print::dim(&format!(
+                    "{} ms, {} model calls, {} tool calls",
+                    response.duration.as_millis(),
+                    response.stats.model_calls,
+                    response.stats.tool_calls
+                )),
+            );
+            for entry in &response.log {
+                print::log_entry(entry);
+            }
+        }
+        println!("{}", response.text());
+    }
+    Ok(())
+}

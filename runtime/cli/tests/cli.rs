@@ -1,0 +1,80 @@
+//! The `corral` binary end to end: the demo, `run`, and its error messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn corral(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("corral runs")
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let output = corral(&["demo"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("(17 * 23) + 4 = 395."), "{stderr}");
+    assert!(stderr.contains("395 / 5 = 79."), "{stderr}");
+    assert!(stderr.contains("tool calculator("), "{stderr}");
+    assert!(stderr.contains("demo complete"), "{stderr}");
+}
+
+#[test]
+fn run_invokes_an_agent_component_in_one_session() {
+    let output = corral(&[
+        "run",
+        corral_examples::ASSISTANT_AGENT_PATH,
+        "--session",
+        "cli-session",
+        "--script",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/scripts/assistant.toml"
+        ),
+        "--calculator",
+        "--input",
+        r#"{"prompt": "What is 6 * 7?"}"#,
+        "--input",
+        r#"{"prompt": "multiply that by 2"}"#,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["response"], "6 * 7 = 42.");
+    assert_eq!(lines[1]["response"], "42 * 2 = 84.");
+}
+
+#[test]
+fn run_explains_bad_input() {
+    let missing = corral(&["run", "/nonexistent/agent.wasm", "--input", "{}"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("error: reading /nonexistent/agent.wasm"),
+        "{stderr}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("corral-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bogus = dir.join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
+    let core = corral(&["run", bogus.to_str().unwrap(), "--input", "{}"]);
+    assert!(!core.status.success());
+    let stderr = String::from_utf8_lossy(&core.stderr);
+    assert!(
+        stderr.contains("core WebAssembly module, not a component"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
