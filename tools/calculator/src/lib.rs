@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 pub const MAX_EXPRESSION_LEN: usize = 1024;
 
 /// Tool name.
-pub const NAME: &str = "calculator";
+pub const NAME: &str = "evaluate";
 
 /// Tool description shown to models.
 pub const DESCRIPTION: &str = "Evaluates an arithmetic expression exactly as written, e.g. \
@@ -87,6 +87,38 @@ pub fn call(arguments: &Value) -> Result<Value, CalcError> {
         json!(value)
     };
     Ok(json!({"expression": expression, "value": number}))
+}
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use corral_tool::{ToolDefinition, ToolError, ToolSet, definition, export_tools};
+    use serde_json::Value;
+
+    struct Calculator;
+
+    impl ToolSet for Calculator {
+        fn tools() -> Vec<ToolDefinition> {
+            vec![definition(
+                super::NAME,
+                super::DESCRIPTION,
+                &super::input_schema(),
+            )]
+        }
+
+        fn call(name: &str, arguments: Value) -> Result<Value, ToolError> {
+            if name != super::NAME {
+                return Err(ToolError::UnknownTool(name.to_string()));
+            }
+            super::call(&arguments).map_err(|e| match e {
+                super::CalcError::BadArguments | super::CalcError::TooLong => {
+                    ToolError::InvalidArguments(e.to_string())
+                }
+                other => ToolError::Failed(other.to_string()),
+            })
+        }
+    }
+
+    export_tools!(Calculator);
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! Typed errors of the gateway.
+
+use std::time::Duration;
+
+/// Errors loading configuration or building the catalogue.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration is malformed.
+    #[error("invalid gateway configuration: {0}")]
+    Config(String),
+    /// A target's configuration is invalid or unsupported.
+    #[error("target '{target}': {message}")]
+    Target {
+        /// Target name.
+        target: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An OpenAPI document is invalid or unsupported.
+    #[error("target '{target}': OpenAPI document invalid at {pointer}: {message}")]
+    OpenApi {
+        /// Target name.
+        target: String,
+        /// JSON pointer into the document (e.g. `/paths/~1pets/get`).
+        pointer: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two tools would be exposed under the same name.
+    #[error("duplicate tool name '{name}' (from targets {first} and {second})")]
+    DuplicateToolName {
+        /// The exposed name.
+        name: String,
+        /// First target.
+        first: String,
+        /// Second target.
+        second: String,
+    },
+}
+
+/// Why a tool call failed before or while reaching its target.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// No such tool in the caller's catalogue.
+    #[error("unknown tool: {0}")]
+    NotFound(String),
+    /// A policy denied the call; the target never saw it.
+    #[error("tool execution denied: {reason}")]
+    Denied {
+        /// Why.
+        reason: String,
+        /// Determining policies.
+        policy_ids: Vec<String>,
+    },
+    /// The arguments do not fit the tool's input schema.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The target failed (unreachable, error status, function error, trap).
+    #[error("upstream failure{}: {message}", status.map(|s| format!(" (status {s})")).unwrap_or_default())]
+    Upstream {
+        /// HTTP-like status, when the upstream has one.
+        status: Option<u16>,
+        /// Bounded error text.
+        message: String,
+    },
+    /// The call did not finish within the per-call timeout.
+    #[error("tool call timed out after {0:?}")]
+    Timeout(Duration),
+    /// The response exceeded the size cap.
+    #[error("tool response exceeds {0} bytes")]
+    ResponseTooLarge(usize),
+    /// Too many calls are in flight to this target.
+    #[error("target '{target}' is at its limit of {limit} concurrent calls")]
+    Overloaded {
+        /// Target name.
+        target: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A listing cursor is malformed.
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes total)", &text[..end], text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_bounded() {
+        assert_eq!(excerpt("short", 10), "short");
+        let long = "é".repeat(100);
+        let cut = excerpt(&long, 11);
+        assert!(cut.starts_with("ééééé…"), "{cut}");
+        assert!(cut.contains("200 bytes total"));
+        assert_eq!(
+            CallError::Upstream {
+                status: Some(503),
+                message: "down".into()
+            }
+            .to_string(),
+            "upstream failure (status 503): down"
+        );
+    }
+}

@@ -1,0 +1,696 @@
+//! The gateway: targets, the merged catalogue, and the call path every tool
+//! call takes (lookup → argument check → policy → concurrency limit →
+//! target with timeout → response cap).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use corral_policy::{AllowAll, AuthorizationRequest, CallContext, PolicyHook, Principal};
+use corral_sandbox::{EngineConfig, SandboxEngine};
+use parking_lot::RwLock;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::Instrument;
+
+use crate::catalog::{Catalog, Page, ToolEntry, paginate};
+use crate::config::{
+    ApiSchemaConfiguration, GatewayConfig, LimitsConfig, McpTargetConfiguration, TargetSpec,
+    ToolSchema,
+};
+use crate::credentials::{self, OutboundCredential};
+use crate::error::{CallError, GatewayError};
+use crate::search::{SEARCH_DESCRIPTION, SEARCH_TOOL, rank, search_input_schema};
+use crate::targets::lambda::{LambdaTarget, region_of_arn};
+use crate::targets::mcp::{McpEndpoint, McpTarget};
+use crate::targets::openapi::OpenApiTarget;
+use crate::targets::wasm::{WasmTarget, default_limits};
+use crate::targets::{Target, TargetCall, TargetKind};
+use crate::tool::{ToolDef, ToolOutput};
+
+/// Who is calling and in which context.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The authenticated principal.
+    pub principal: Principal,
+    /// Request id (generated when the caller has none).
+    pub request_id: String,
+    /// Corral context (session, agent, actor) for calls from sandboxed agents.
+    pub context: CallContext,
+}
+
+impl Caller {
+    /// A caller with a fresh request id.
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            principal,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            context: CallContext::default(),
+        }
+    }
+}
+
+/// A listed tool, as clients see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedTool {
+    /// Exposed name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Input JSON schema.
+    pub input_schema: Value,
+    /// Output JSON schema.
+    pub output_schema: Option<Value>,
+}
+
+/// Things the embedding process shares with the gateway.
+#[derive(Clone, Default)]
+pub struct GatewayOptions {
+    /// Sandbox engine for WASM tools (shared with agents); one is created when absent.
+    pub engine: Option<SandboxEngine>,
+    /// AWS configuration for Lambda targets; loaded from the environment when absent.
+    pub aws: Option<SdkConfig>,
+    /// Directory relative paths in the configuration are resolved against.
+    pub base_dir: PathBuf,
+}
+
+struct TargetSlot {
+    name: String,
+    kind: TargetKind,
+    target: Arc<dyn Target>,
+    mcp: Option<Arc<McpTarget>>,
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+/// Corral's MCP gateway.
+pub struct Gateway {
+    config: GatewayConfig,
+    base_dir: PathBuf,
+    targets: Vec<TargetSlot>,
+    catalog: RwLock<Arc<Catalog>>,
+    policy: RwLock<Arc<dyn PolicyHook>>,
+    catalog_version: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("name", &self.config.name)
+            .field("targets", &self.targets.len())
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Loads every target of `config` and builds the catalogue. MCP servers
+    /// that cannot be reached yet are retried in the background.
+    pub async fn new(
+        config: GatewayConfig,
+        options: GatewayOptions,
+    ) -> Result<Arc<Self>, GatewayError> {
+        let timeout = Duration::from_millis(config.limits.call_timeout_ms.max(1));
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| GatewayError::Config(format!("cannot build HTTP client: {e}")))?;
+        let mut engine = options.engine.clone();
+        let mut aws = options.aws.clone();
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let mut targets = Vec::with_capacity(config.targets.len());
+        let mut seen = std::collections::HashSet::new();
+        for spec in &config.targets {
+            if !seen.insert(spec.name.clone()) {
+                return Err(GatewayError::Config(format!(
+                    "duplicate target name '{}'",
+                    spec.name
+                )));
+            }
+            let (kind, target, mcp) = load_target(
+                spec,
+                &config,
+                &options.base_dir,
+                &http,
+                &mut engine,
+                &mut aws,
+                timeout,
+                &changes_tx,
+            )
+            .await?;
+            let limit = spec
+                .max_concurrent_calls
+                .unwrap_or(config.limits.max_concurrent_calls_per_target)
+                .max(1);
+            targets.push(TargetSlot {
+                name: spec.name.clone(),
+                kind,
+                target,
+                mcp,
+                permits: Arc::new(Semaphore::new(limit)),
+                limit,
+            });
+        }
+        let (catalog_version, _) = watch::channel(0);
+        let gateway = Arc::new(Self {
+            config,
+            base_dir: options.base_dir.clone(),
+            targets,
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            policy: RwLock::new(Arc::new(AllowAll)),
+            catalog_version,
+        });
+        for slot in &gateway.targets {
+            if let Some(mcp) = &slot.mcp
+                && let Err(error) = mcp.refresh().await
+            {
+                tracing::warn!(target = %slot.name, %error, "MCP target unavailable; retrying in the background");
+                tokio::spawn(retry_mcp(
+                    Arc::downgrade(&gateway),
+                    mcp.clone(),
+                    slot.name.clone(),
+                ));
+            }
+        }
+        gateway.rebuild().await?;
+        tokio::spawn(watch_changes(Arc::downgrade(&gateway), changes_rx));
+        Ok(gateway)
+    }
+
+    /// Loads a gateway from a configuration file.
+    pub async fn from_file(
+        path: &Path,
+        mut options: GatewayOptions,
+    ) -> Result<Arc<Self>, GatewayError> {
+        let (config, base) = GatewayConfig::load(path)?;
+        if options.base_dir.as_os_str().is_empty() {
+            options.base_dir = base;
+        }
+        Self::new(config, options).await
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Directory relative configuration paths resolve against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// The policy resource id (gateway id or name).
+    pub fn id(&self) -> &str {
+        self.config.resource_id()
+    }
+
+    /// Attaches a policy hook (replacing the allow-all default).
+    pub fn set_policy(&self, hook: Arc<dyn PolicyHook>) {
+        *self.policy.write() = hook;
+    }
+
+    /// The current catalogue.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().clone()
+    }
+
+    /// Notified with a new version whenever the catalogue changes.
+    pub fn subscribe_catalog(&self) -> watch::Receiver<u64> {
+        self.catalog_version.subscribe()
+    }
+
+    /// Rebuilds the catalogue from every target's current tools.
+    pub async fn rebuild(&self) -> Result<(), GatewayError> {
+        let mut lists = Vec::with_capacity(self.targets.len());
+        for slot in &self.targets {
+            let tools = slot.target.list_tools().await.unwrap_or_default();
+            lists.push((slot.name.clone(), tools));
+        }
+        let version = self.catalog.read().version() + 1;
+        let catalog = Catalog::build(&lists, version)?;
+        tracing::info!(gateway = %self.config.name, tools = catalog.len(), version, "tool catalogue built");
+        *self.catalog.write() = Arc::new(catalog);
+        self.catalog_version.send_replace(version);
+        Ok(())
+    }
+
+    /// Every tool the caller may see, the search tool first when enabled.
+    pub fn visible_tools(&self, principal: &Principal) -> Vec<ListedTool> {
+        let catalog = self.catalog();
+        let policy = self.policy.read().clone();
+        let mut tools = Vec::with_capacity(catalog.len() + 1);
+        if self.config.search_enabled() {
+            tools.push(ListedTool {
+                name: SEARCH_TOOL.to_string(),
+                description: SEARCH_DESCRIPTION.to_string(),
+                input_schema: search_input_schema(),
+                output_schema: None,
+            });
+        }
+        tools.extend(
+            catalog
+                .entries()
+                .iter()
+                .filter(|e| policy.may_list(principal, &e.exposed_name, self.id()))
+                .map(listed),
+        );
+        tools
+    }
+
+    /// One page of the caller's tools.
+    pub fn list_tools(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedTool>, CallError> {
+        paginate(
+            &self.visible_tools(principal),
+            cursor,
+            self.config.limits.page_size,
+        )
+    }
+
+    /// Runs a tool call through policy, limits and its target.
+    pub async fn call_tool(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+    ) -> Result<ToolOutput, CallError> {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "gateway.tool_call",
+            gen_ai.tool.name = %name,
+            gateway = %self.config.name,
+            target.kind = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let result = self
+            .run_call(caller, name, arguments, &span)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(output) if output.is_error => "tool_error".to_string(),
+            Ok(_) => "ok".to_string(),
+            Err(error) => error_kind(error).to_string(),
+        };
+        span.record("outcome", outcome.as_str());
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        result
+    }
+
+    async fn run_call(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+        span: &tracing::Span,
+    ) -> Result<ToolOutput, CallError> {
+        let arguments = match arguments {
+            Value::Null => json!({}),
+            Value::Object(map) => Value::Object(map),
+            _ => {
+                return Err(CallError::InvalidArguments(
+                    "arguments must be a JSON object".into(),
+                ));
+            }
+        };
+        if name == SEARCH_TOOL && self.config.search_enabled() {
+            return self.search(caller, &arguments);
+        }
+        let catalog = self.catalog();
+        let entry = catalog
+            .get(name)
+            .ok_or_else(|| CallError::NotFound(name.to_string()))?;
+        check_required(&entry.tool, &arguments)?;
+        let policy = self.policy.read().clone();
+        let decision = policy.authorize(&AuthorizationRequest {
+            principal: caller.principal.clone(),
+            tool: entry.exposed_name.clone(),
+            gateway: self.id().to_string(),
+            input: arguments.clone(),
+            context: caller.context.clone(),
+        });
+        if !decision.permits_call() {
+            return Err(CallError::Denied {
+                reason: decision.reason,
+                policy_ids: decision.policy_ids,
+            });
+        }
+        let slot = &self.targets[entry.target_index];
+        span.record("target.kind", slot.kind.as_str());
+        let limits: &LimitsConfig = &self.config.limits;
+        let timeout = Duration::from_millis(limits.call_timeout_ms.max(1));
+        let call = TargetCall {
+            tool: &entry.tool.name,
+            exposed_name: &entry.exposed_name,
+            arguments,
+            gateway_id: self.id(),
+            target: &slot.name,
+            request_id: &caller.request_id,
+            session_id: caller.context.session_id.as_deref(),
+            max_response_bytes: limits.max_response_bytes,
+        };
+        let run =
+            async {
+                let _permit = slot.permits.clone().try_acquire_owned().map_err(|_| {
+                    CallError::Overloaded {
+                        target: slot.name.clone(),
+                        limit: slot.limit,
+                    }
+                })?;
+                slot.target.call(call).await
+            };
+        let output = tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| CallError::Timeout(timeout))??;
+        if output.size() > limits.max_response_bytes {
+            return Err(CallError::ResponseTooLarge(limits.max_response_bytes));
+        }
+        Ok(output)
+    }
+
+    fn search(&self, caller: &Caller, arguments: &Value) -> Result<ToolOutput, CallError> {
+        let query = arguments
+            .get("query")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                CallError::InvalidArguments("the search tool needs a string \"query\"".into())
+            })?;
+        let catalog = self.catalog();
+        let policy = self.policy.read().clone();
+        let visible: Vec<&ToolEntry> = catalog
+            .entries()
+            .iter()
+            .filter(|e| policy.may_list(&caller.principal, &e.exposed_name, self.id()))
+            .collect();
+        let found: Vec<Value> = rank(&visible, query)
+            .into_iter()
+            .map(|entry| {
+                let tool = listed(entry);
+                json!({"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema})
+            })
+            .collect();
+        Ok(ToolOutput::json(json!({ "tools": found })))
+    }
+}
+
+fn listed(entry: &ToolEntry) -> ListedTool {
+    ListedTool {
+        name: entry.exposed_name.clone(),
+        description: entry.tool.description.clone(),
+        input_schema: entry.tool.input_schema.clone(),
+        output_schema: entry.tool.output_schema.clone(),
+    }
+}
+
+/// Short name of an error kind for telemetry.
+pub fn error_kind(error: &CallError) -> &'static str {
+    match error {
+        CallError::NotFound(_) => "not_found",
+        CallError::Denied { .. } => "denied",
+        CallError::InvalidArguments(_) => "invalid_arguments",
+        CallError::Upstream { .. } => "upstream_error",
+        CallError::Timeout(_) => "timeout",
+        CallError::ResponseTooLarge(_) => "response_too_large",
+        CallError::Overloaded { .. } => "overloaded",
+        CallError::InvalidCursor => "invalid_cursor",
+    }
+}
+
+/// Checks the schema's required top-level properties are present.
+fn check_required(tool: &ToolDef, arguments: &Value) -> Result<(), CallError> {
+    let Some(required) = tool.input_schema.get("required").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = required
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|name| arguments.get(*name).is_none_or(Value::is_null))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CallError::InvalidArguments(format!(
+            "missing required arguments: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load_target(
+    spec: &TargetSpec,
+    config: &GatewayConfig,
+    base_dir: &Path,
+    http: &reqwest::Client,
+    engine: &mut Option<SandboxEngine>,
+    aws: &mut Option<SdkConfig>,
+    timeout: Duration,
+    changes: &mpsc::UnboundedSender<String>,
+) -> Result<(TargetKind, Arc<dyn Target>, Option<Arc<McpTarget>>), GatewayError> {
+    let fail = |message: String| GatewayError::Target {
+        target: spec.name.clone(),
+        message,
+    };
+    if spec.target_configuration.http.is_some() {
+        return Err(fail(
+            "http (AgentCore Runtime) targets are not supported by Corral's gateway".into(),
+        ));
+    }
+    let mcp = spec
+        .target_configuration
+        .mcp
+        .as_ref()
+        .ok_or_else(|| fail("targetConfiguration needs an \"mcp\" member".into()))?;
+    let credential = credentials::resolve(
+        &spec.credential_provider_configurations,
+        &config.credential_providers,
+    )
+    .map_err(&fail)?;
+    match mcp {
+        McpTargetConfiguration::OpenApiSchema(source) => {
+            let document = read_source(source, base_dir).map_err(&fail)?;
+            let target = OpenApiTarget::new(&document, http.clone(), credential).map_err(|e| {
+                GatewayError::OpenApi {
+                    target: spec.name.clone(),
+                    pointer: e.pointer,
+                    message: e.message,
+                }
+            })?;
+            Ok((TargetKind::OpenApi, Arc::new(target), None))
+        }
+        McpTargetConfiguration::Lambda(lambda) => {
+            let definitions = match &lambda.tool_schema {
+                ToolSchema::InlinePayload(defs) => defs.clone(),
+                ToolSchema::Path(path) => {
+                    let text = std::fs::read_to_string(base_dir.join(path)).map_err(|e| {
+                        fail(format!("cannot read tool schema {}: {e}", path.display()))
+                    })?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| fail(format!("tool schema {}: {e}", path.display())))?
+                }
+                ToolSchema::S3(_) => {
+                    return Err(fail(
+                        "S3 tool schemas are not supported; use inlinePayload or path".into(),
+                    ));
+                }
+            };
+            let mut tools = Vec::with_capacity(definitions.len());
+            let mut names = std::collections::HashSet::new();
+            for definition in definitions {
+                if !names.insert(definition.name.clone()) {
+                    return Err(fail(format!(
+                        "duplicate tool name '{}' in toolSchema",
+                        definition.name
+                    )));
+                }
+                if definition.input_schema.get("type").and_then(Value::as_str) != Some("object") {
+                    return Err(fail(format!(
+                        "tool '{}': inputSchema.type must be \"object\"",
+                        definition.name
+                    )));
+                }
+                tools.push(ToolDef {
+                    name: definition.name,
+                    description: definition.description,
+                    input_schema: definition.input_schema,
+                    output_schema: definition.output_schema,
+                });
+            }
+            let sdk = match aws {
+                Some(sdk) => sdk.clone(),
+                None => {
+                    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                    if let Some(region) = &config.aws.region {
+                        loader = loader.region(Region::new(region.clone()));
+                    }
+                    if let Some(profile) = &config.aws.profile {
+                        loader = loader.profile_name(profile);
+                    }
+                    let loaded = loader.load().await;
+                    *aws = Some(loaded.clone());
+                    loaded
+                }
+            };
+            let mut builder = aws_sdk_lambda::config::Builder::from(&sdk);
+            if sdk.region().is_none()
+                && let Some(region) = region_of_arn(&lambda.lambda_arn)
+            {
+                builder = builder.region(Region::new(region.to_string()));
+            }
+            if let Some(url) = &config.aws.lambda_endpoint_url {
+                builder = builder.endpoint_url(url);
+            }
+            builder = builder.timeout_config(
+                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(timeout)
+                    .build(),
+            );
+            let client = aws_sdk_lambda::Client::from_conf(builder.build());
+            Ok((
+                TargetKind::Lambda,
+                Arc::new(LambdaTarget::new(client, lambda.lambda_arn.clone(), tools)),
+                None,
+            ))
+        }
+        McpTargetConfiguration::McpServer(server) => {
+            let endpoint = match (&server.endpoint, &server.command) {
+                (Some(url), None) => {
+                    let headers =
+                        match credential {
+                            Some(OutboundCredential::ApiKey {
+                                name,
+                                value,
+                                location: credentials::KeyLocation::Header,
+                            }) => {
+                                vec![(name, value)]
+                            }
+                            Some(_) => return Err(fail(
+                                "MCP server targets support header API keys and bearer tokens only"
+                                    .into(),
+                            )),
+                            None => Vec::new(),
+                        };
+                    McpEndpoint::Http {
+                        url: url.clone(),
+                        headers,
+                    }
+                }
+                (None, Some(command)) => McpEndpoint::Stdio {
+                    command: command.clone(),
+                    args: server.args.clone(),
+                    env: server.env.clone(),
+                },
+                _ => {
+                    return Err(fail(
+                        "mcpServer needs exactly one of endpoint or command".into(),
+                    ));
+                }
+            };
+            let target = Arc::new(McpTarget::new(
+                &spec.name,
+                endpoint,
+                timeout,
+                changes.clone(),
+            ));
+            Ok((TargetKind::McpServer, target.clone(), Some(target)))
+        }
+        McpTargetConfiguration::Wasm(wasm) => {
+            let bytes = match (&wasm.builtin, &wasm.path) {
+                (Some(name), None) => corral_builtin_tools::builtin(name)
+                    .map(|tool| tool.component.to_vec())
+                    .ok_or_else(|| fail(format!("no built-in tool named '{name}'")))?,
+                (None, Some(path)) => std::fs::read(base_dir.join(path))
+                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?,
+                _ => return Err(fail("wasm needs exactly one of builtin or path".into())),
+            };
+            let engine = match engine {
+                Some(engine) => engine.clone(),
+                None => {
+                    let created = SandboxEngine::new(EngineConfig {
+                        max_instances: 256,
+                        ..EngineConfig::default()
+                    })
+                    .map_err(|e| fail(e.to_string()))?;
+                    *engine = Some(created.clone());
+                    created
+                }
+            };
+            let limits = default_limits(wasm.memory_mib, wasm.cpu_ms);
+            let target = WasmTarget::new(&spec.name, &engine, &bytes, limits)
+                .await
+                .map_err(&fail)?;
+            Ok((TargetKind::Wasm, Arc::new(target), None))
+        }
+        McpTargetConfiguration::SmithyModel(_) => {
+            Err(fail("Smithy model targets are not supported".into()))
+        }
+        McpTargetConfiguration::ApiGateway(_) => {
+            Err(fail("API Gateway targets are not supported".into()))
+        }
+    }
+}
+
+fn read_source(source: &ApiSchemaConfiguration, base_dir: &Path) -> Result<String, String> {
+    match source {
+        ApiSchemaConfiguration::InlinePayload(text) => Ok(text.clone()),
+        ApiSchemaConfiguration::Path(path) => std::fs::read_to_string(base_dir.join(path))
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        ApiSchemaConfiguration::S3(_) => {
+            Err("S3 schema sources are not supported; use inlinePayload or path".into())
+        }
+    }
+}
+
+/// Rebuilds the catalogue when an upstream reports a tool-list change.
+async fn watch_changes(
+    gateway: std::sync::Weak<Gateway>,
+    mut changes: mpsc::UnboundedReceiver<String>,
+) {
+    while let Some(target) = changes.recv().await {
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        let mcp = gateway
+            .targets
+            .iter()
+            .find(|s| s.name == target)
+            .and_then(|s| s.mcp.clone());
+        if let Some(mcp) = mcp {
+            match mcp.refresh().await {
+                Ok(_) => {
+                    if let Err(error) = gateway.rebuild().await {
+                        tracing::error!(%error, "catalogue rebuild failed after a tool-list change");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%target, %error, "refreshing tools after list_changed failed")
+                }
+            }
+        }
+    }
+}
+
+/// Retries an MCP target that was unreachable at start-up, with backoff.
+async fn retry_mcp(gateway: std::sync::Weak<Gateway>, mcp: Arc<McpTarget>, name: String) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        tokio::time::sleep(delay).await;
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        match mcp.refresh().await {
+            Ok(tools) => {
+                tracing::info!(target = %name, tools = tools.len(), "MCP target is reachable again");
+                if let Err(error) = gateway.rebuild().await {
+                    tracing::error!(%error, "catalogue rebuild failed");
+                }
+                return;
+            }
+            Err(error) => tracing::debug!(target = %name, %error, "MCP target still unavailable"),
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}

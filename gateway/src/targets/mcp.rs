@@ -1,0 +1,265 @@
+//! Upstream MCP servers (streamable HTTP or local stdio), through the `rmcp`
+//! client: their tools are re-exported, the connection is re-established
+//! after failures, and the tool list is refreshed on `tools/list_changed`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc};
+
+use super::{Target, TargetCall, TargetKind};
+use crate::error::CallError;
+use crate::tool::{ToolDef, ToolOutput};
+
+/// How to reach an upstream MCP server.
+#[derive(Debug, Clone)]
+pub enum McpEndpoint {
+    /// Streamable HTTP at a URL, with extra headers (e.g. credentials).
+    Http {
+        /// Endpoint URL.
+        url: String,
+        /// Headers sent with every request.
+        headers: Vec<(String, String)>,
+    },
+    /// A local server on stdio.
+    Stdio {
+        /// Program.
+        command: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Environment (plus `PATH`).
+        env: BTreeMap<String, String>,
+    },
+}
+
+/// Receives the upstream's notifications.
+#[derive(Clone)]
+struct UpstreamHandler {
+    target: String,
+    changes: mpsc::UnboundedSender<String>,
+}
+
+impl ClientHandler for UpstreamHandler {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::info!(target = %self.target, "upstream MCP server changed its tool list");
+        let _ = self.changes.send(self.target.clone());
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info = Implementation::new("corral-gateway", env!("CARGO_PKG_VERSION"));
+        info
+    }
+}
+
+type Connection = RunningService<RoleClient, UpstreamHandler>;
+
+/// An upstream MCP server whose tools the gateway re-exports.
+pub struct McpTarget {
+    name: String,
+    endpoint: McpEndpoint,
+    connect_timeout: Duration,
+    handler: UpstreamHandler,
+    connection: Mutex<Option<Arc<Connection>>>,
+    tools: parking_lot::RwLock<Vec<ToolDef>>,
+}
+
+impl McpTarget {
+    /// A target for `endpoint`; list changes are reported on `changes`.
+    pub fn new(
+        name: &str,
+        endpoint: McpEndpoint,
+        connect_timeout: Duration,
+        changes: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            endpoint,
+            connect_timeout,
+            handler: UpstreamHandler {
+                target: name.to_string(),
+                changes,
+            },
+            connection: Mutex::new(None),
+            tools: parking_lot::RwLock::new(Vec::new()),
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, CallError> {
+        let handler = self.handler.clone();
+        let connecting = async {
+            match &self.endpoint {
+                McpEndpoint::Http { url, headers } => {
+                    let mut map = HashMap::new();
+                    for (name, value) in headers {
+                        let name = http::HeaderName::from_bytes(name.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        let value =
+                            http::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+                        map.insert(name, value);
+                    }
+                    let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
+                        .custom_headers(map);
+                    handler
+                        .serve(StreamableHttpClientTransport::from_config(config))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                McpEndpoint::Stdio { command, args, env } => {
+                    let mut cmd = tokio::process::Command::new(command);
+                    cmd.args(args).env_clear().envs(env);
+                    if let Ok(path) = std::env::var("PATH") {
+                        cmd.env("PATH", path);
+                    }
+                    let transport = TokioChildProcess::builder(cmd)
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .map(|(transport, _stderr)| transport)
+                        .map_err(|e| format!("cannot start {command}: {e}"))?;
+                    handler.serve(transport).await.map_err(|e| e.to_string())
+                }
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(message)) => Err(CallError::Upstream {
+                status: None,
+                message: format!("cannot connect to MCP server '{}': {message}", self.name),
+            }),
+            Err(_) => Err(CallError::Upstream {
+                status: None,
+                message: format!("connecting to MCP server '{}' timed out", self.name),
+            }),
+        }
+    }
+
+    /// The live connection, connecting when there is none or it closed.
+    async fn connection(&self) -> Result<Arc<Connection>, CallError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref()
+            && !connection.is_closed()
+        {
+            return Ok(connection.clone());
+        }
+        let connection = Arc::new(self.connect().await?);
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Drops a failed connection so the next call reconnects.
+    async fn forget(&self, failed: &Arc<Connection>) {
+        let mut slot = self.connection.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
+            *slot = None;
+        }
+    }
+
+    /// Lists the upstream's tools again and caches them.
+    pub async fn refresh(&self) -> Result<Vec<ToolDef>, CallError> {
+        for attempt in 0..2 {
+            let connection = self.connection().await?;
+            match connection.peer().list_all_tools().await {
+                Ok(tools) => {
+                    let tools: Vec<ToolDef> = tools
+                        .into_iter()
+                        .map(|tool| ToolDef {
+                            name: tool.name.to_string(),
+                            description: tool
+                                .description
+                                .map(|d| d.to_string())
+                                .unwrap_or_default(),
+                            input_schema: Value::Object((*tool.input_schema).clone()),
+                            output_schema: tool.output_schema.map(|s| Value::Object((*s).clone())),
+                        })
+                        .collect();
+                    *self.tools.write() = tools.clone();
+                    return Ok(tools);
+                }
+                Err(error) if attempt == 0 && is_transport_failure(&error) => {
+                    self.forget(&connection).await
+                }
+                Err(error) => return Err(service_error(&self.name, error)),
+            }
+        }
+        Err(CallError::Upstream {
+            status: None,
+            message: format!("MCP server '{}' is unreachable", self.name),
+        })
+    }
+}
+
+fn is_transport_failure(error: &ServiceError) -> bool {
+    matches!(
+        error,
+        ServiceError::TransportClosed | ServiceError::TransportSend(_)
+    )
+}
+
+fn service_error(target: &str, error: ServiceError) -> CallError {
+    match error {
+        ServiceError::Timeout { timeout } => CallError::Timeout(timeout),
+        ServiceError::McpError(e) => CallError::Upstream {
+            status: None,
+            message: format!(
+                "MCP server '{target}' answered with error {}: {}",
+                e.code.0, e.message
+            ),
+        },
+        other => CallError::Upstream {
+            status: None,
+            message: format!("MCP server '{target}': {other}"),
+        },
+    }
+}
+
+#[async_trait]
+impl Target for McpTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::McpServer
+    }
+
+    async fn list_tools(&self) -> Result<Vec<ToolDef>, CallError> {
+        Ok(self.tools.read().clone())
+    }
+
+    async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
+        let arguments = call.arguments.as_object().cloned();
+        for attempt in 0..2 {
+            let connection = self.connection().await?;
+            let mut params = CallToolRequestParams::new(call.tool.to_string());
+            params.arguments = arguments.clone();
+            match connection.peer().call_tool(params).await {
+                Ok(result) => {
+                    let content = result
+                        .content
+                        .iter()
+                        .map(|block| serde_json::to_value(block).unwrap_or(Value::Null))
+                        .collect();
+                    return Ok(ToolOutput {
+                        content,
+                        structured: result.structured_content,
+                        is_error: result.is_error.unwrap_or(false),
+                        status: None,
+                    });
+                }
+                Err(error) if attempt == 0 && is_transport_failure(&error) => {
+                    tracing::warn!(target = %self.name, %error, "MCP upstream connection failed; reconnecting");
+                    self.forget(&connection).await;
+                }
+                Err(error) => return Err(service_error(&self.name, error)),
+            }
+        }
+        Err(CallError::Upstream {
+            status: None,
+            message: format!("MCP server '{}' is unreachable", self.name),
+        })
+    }
+}

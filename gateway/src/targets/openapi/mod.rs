@@ -1,0 +1,219 @@
+//! OpenAPI targets: each operation of an OpenAPI 3.0/3.1 document is a tool,
+//! called over HTTP with reqwest and the target's outbound credentials.
+
+mod parse;
+mod refs;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::{Map, Value};
+
+pub use parse::{Location, Operation, is_json, operations, parse_text};
+
+use super::{Target, TargetCall, TargetKind, read_capped};
+use crate::credentials::OutboundCredential;
+use crate::error::{CallError, excerpt};
+use crate::tool::{ToolDef, ToolOutput};
+
+/// A problem in an OpenAPI document, located by JSON pointer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecError {
+    /// JSON pointer (`/paths/~1pets/get`), empty for the whole document.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SpecError {
+    fn new(pointer: &str, message: &str) -> Self {
+        Self {
+            pointer: if pointer.is_empty() {
+                "/".to_string()
+            } else {
+                pointer.to_string()
+            },
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Longest error body excerpt returned to callers.
+const ERROR_EXCERPT: usize = 2048;
+
+/// Characters escaped in a path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
+
+/// An HTTP API described by OpenAPI.
+pub struct OpenApiTarget {
+    operations: Vec<Operation>,
+    client: reqwest::Client,
+    credential: Option<Arc<OutboundCredential>>,
+}
+
+impl OpenApiTarget {
+    /// Builds the target from document text.
+    pub fn new(
+        document: &str,
+        client: reqwest::Client,
+        credential: Option<OutboundCredential>,
+    ) -> Result<Self, SpecError> {
+        let doc = parse_text(document)?;
+        Ok(Self {
+            operations: operations(&doc)?,
+            client,
+            credential: credential.map(Arc::new),
+        })
+    }
+
+    fn request(
+        &self,
+        operation: &Operation,
+        arguments: &Map<String, Value>,
+    ) -> Result<reqwest::RequestBuilder, CallError> {
+        let mut path = operation.path.clone();
+        let mut query: Vec<(String, String)> = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut body_fields = Map::new();
+        let mut whole_body = None;
+        for binding in &operation.bindings {
+            let Some(value) = arguments.get(&binding.property) else {
+                if binding.location == Location::Path {
+                    return Err(CallError::InvalidArguments(format!(
+                        "missing path parameter {:?}",
+                        binding.property
+                    )));
+                }
+                continue;
+            };
+            match binding.location {
+                Location::Path => {
+                    let text = scalar(value);
+                    let encoded = utf8_percent_encode(&text, SEGMENT).to_string();
+                    path = path.replace(&format!("{{{}}}", binding.wire_name), &encoded);
+                }
+                Location::Query => match value {
+                    Value::Array(items) => {
+                        query.extend(items.iter().map(|v| (binding.wire_name.clone(), scalar(v))))
+                    }
+                    Value::Null => {}
+                    other => query.push((binding.wire_name.clone(), scalar(other))),
+                },
+                Location::Header => headers.push((binding.wire_name.clone(), scalar(value))),
+                Location::BodyField => {
+                    body_fields.insert(binding.wire_name.clone(), value.clone());
+                }
+                Location::Body => whole_body = Some(value.clone()),
+            }
+        }
+        let method = reqwest::Method::from_bytes(operation.method.as_bytes())
+            .map_err(|e| CallError::InvalidArguments(format!("bad method: {e}")))?;
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", operation.server))
+            .query(&query);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let body =
+            whole_body.or_else(|| (!body_fields.is_empty()).then_some(Value::Object(body_fields)));
+        if let (Some(body), Some(content_type)) = (body, &operation.body_content_type) {
+            let content_type = if content_type == "*/*" {
+                "application/json"
+            } else {
+                content_type
+            };
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        Ok(request.header("accept", "application/json, */*;q=0.5"))
+    }
+}
+
+/// A value as a query/header/path string: strings raw, the rest as JSON.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl Target for OpenApiTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::OpenApi
+    }
+
+    async fn list_tools(&self) -> Result<Vec<ToolDef>, CallError> {
+        Ok(self.operations.iter().map(|o| o.tool.clone()).collect())
+    }
+
+    async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
+        let operation = self
+            .operations
+            .iter()
+            .find(|o| o.tool.name == call.tool)
+            .ok_or_else(|| CallError::NotFound(call.exposed_name.to_string()))?;
+        let empty = Map::new();
+        let arguments = call.arguments.as_object().unwrap_or(&empty);
+        let mut request = self.request(operation, arguments)?;
+        if let Some(credential) = &self.credential {
+            request = credential.apply(request, &self.client).await?;
+        }
+        let response = request.send().await.map_err(|e| CallError::Upstream {
+            status: None,
+            message: format!(
+                "{} {} failed: {}",
+                operation.method,
+                operation.path,
+                describe_reqwest(&e)
+            ),
+        })?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = read_capped(response, call.max_response_bytes).await?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if !status.is_success() {
+            return Ok(ToolOutput::error(
+                format!("HTTP {}: {}", status, excerpt(&text, ERROR_EXCERPT)),
+                Some(status.as_u16()),
+            ));
+        }
+        if is_json(&content_type) || content_type.is_empty() {
+            if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                return Ok(ToolOutput::json(value));
+            }
+        }
+        Ok(ToolOutput::text(text))
+    }
+}
+
+/// A reqwest error with its cause chain (connection refused, timeout, ...).
+pub fn describe_reqwest(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
