@@ -427,7 +427,7 @@ fn check_required(tool: &ToolDef, arguments: &Value) -> Result<(), CallError> {
     let missing: Vec<&str> = required
         .iter()
         .filter_map(Value::as_str)
-        .filter(|name| arguments.get(*name).is_none_or(Value::is_null))
+        .filter(|name| arguments.get(*name).is_none())
         .collect();
     if missing.is_empty() {
         Ok(())

@@ -1,11 +1,13 @@
 //! The shared wasmtime engine: pooling allocator sized for many sandboxes and
 //! an epoch ticker that drives CPU deadlines.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
@@ -47,6 +49,7 @@ pub struct SandboxEngine {
 
 struct EngineInner {
     engine: Engine,
+    compiled: parking_lot::Mutex<HashMap<[u8; 32], Arc<parking_lot::Mutex<Option<Component>>>>>,
     config: EngineConfig,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
@@ -125,6 +128,7 @@ impl SandboxEngine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 engine,
+                compiled: parking_lot::Mutex::new(HashMap::new()),
                 config,
                 stop,
                 ticker: Some(ticker),
@@ -148,15 +152,25 @@ impl SandboxEngine {
         (duration.as_nanos().div_ceil(tick) as u64).max(1)
     }
 
-    /// Compiles a component from its binary encoding.
+    /// Compiles a component from its binary encoding; the same bytes are
+    /// compiled once per engine.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, SandboxError> {
         if !wasmparser_is_component(bytes) {
             return Err(SandboxError::InvalidComponent(describe_non_component(
                 bytes,
             )));
         }
-        Component::new(&self.inner.engine, bytes)
-            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        // One slot per digest: concurrent callers wait for a single compile.
+        let slot = self.inner.compiled.lock().entry(digest).or_default().clone();
+        let mut slot = slot.lock();
+        if let Some(component) = slot.as_ref() {
+            return Ok(component.clone());
+        }
+        let component = Component::new(&self.inner.engine, bytes)
+            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?;
+        *slot = Some(component.clone());
+        Ok(component)
     }
 
     /// Serialises a compiled component for [`SandboxEngine::load_precompiled`].
