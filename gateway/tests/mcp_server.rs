@@ -53,7 +53,12 @@ async fn rpc(url: &str, body: &str, headers: &[(&str, &str)]) -> (StatusCode, He
 async fn rmcp_client_lists_all_pages_and_calls_tools() {
     let upstream = Upstream::start().await;
     let url = serve(standard_config(&upstream)).await;
-    let client = ().serve(StreamableHttpClientTransport::from_uri(format!("{url}/mcp"))).await.unwrap();
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{url}/mcp"
+        )))
+        .await
+        .unwrap();
     let first = client.peer().list_tools(None).await.unwrap();
     assert_eq!(first.tools.len(), 4);
     assert_eq!(first.tools[0].name, "x_amz_bedrock_agentcore_search");
@@ -71,9 +76,17 @@ async fn rmcp_client_lists_all_pages_and_calls_tools() {
     let mut params = CallToolRequestParams::new("pets___getPet");
     params.arguments = Some(json!({"petId": "404"}).as_object().unwrap().clone());
     let result = client.peer().call_tool(params).await.unwrap();
-    assert_eq!(result.is_error, Some(true), "upstream 404 is a tool error result");
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "upstream 404 is a tool error result"
+    );
 
-    let err = client.peer().call_tool(CallToolRequestParams::new("nope___nothing")).await.unwrap_err();
+    let err = client
+        .peer()
+        .call_tool(CallToolRequestParams::new("nope___nothing"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("Unknown tool"), "{err}");
     client.cancel().await.unwrap();
 }
@@ -89,14 +102,27 @@ async fn current_and_previous_protocol_versions_are_served_statelessly() {
     assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
     assert_eq!(body["result"]["serverInfo"]["name"], "test-gateway");
     assert_eq!(body["result"]["instructions"], "Test gateway");
-    assert!(headers.get("mcp-session-id").is_none(), "no replica-local session");
+    assert!(
+        headers.get("mcp-session-id").is_none(),
+        "no replica-local session"
+    );
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let (status, _, body) = rpc(&url, &list.to_string(), &[("mcp-protocol-version", "2025-11-25")]).await;
+    let (status, _, body) = rpc(
+        &url,
+        &list.to_string(),
+        &[("mcp-protocol-version", "2025-11-25")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"]["tools"].as_array().unwrap().len(), 4);
     let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
-    let (_, _, body) = rpc(&url, &ping.to_string(), &[("mcp-protocol-version", "2025-11-25")]).await;
+    let (_, _, body) = rpc(
+        &url,
+        &ping.to_string(),
+        &[("mcp-protocol-version", "2025-11-25")],
+    )
+    .await;
     assert_eq!(body["result"], json!({}));
 }
 
@@ -104,16 +130,29 @@ async fn current_and_previous_protocol_versions_are_served_statelessly() {
 async fn malformed_requests_get_errors_and_the_gateway_keeps_serving() {
     let upstream = Upstream::start().await;
     let url = serve(standard_config(&upstream)).await;
-    for body in ["{not json", "[]", r#"{"jsonrpc": "2.0", "id": 1}"#, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#] {
+    for body in [
+        "{not json",
+        "[]",
+        r#"{"jsonrpc": "2.0", "id": 1}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+    ] {
         let (status, _, reply) = rpc(&url, body, &[("mcp-protocol-version", "2025-11-25")]).await;
         let is_error = !status.is_success() || reply.get("error").is_some();
         assert!(is_error, "{body} → {status} {reply}");
     }
-    let huge = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(5 << 20));
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5 << 20)
+    );
     let (status, _, _) = rpc(&url, &huge, &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
-    let (status, _, body) = rpc(&url, &ping.to_string(), &[("mcp-protocol-version", "2025-11-25")]).await;
+    let (status, _, body) = rpc(
+        &url,
+        &ping.to_string(),
+        &[("mcp-protocol-version", "2025-11-25")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -126,17 +165,35 @@ async fn inbound_auth_rejects_strangers_with_401() {
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
     let (status, headers, body) = rpc(&url, &ping, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["message"].as_str().unwrap().contains("missing credentials"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing credentials"),
+        "{body}"
+    );
     assert!(headers.get("www-authenticate").is_some());
     let (status, _, body) = rpc(&url, &ping, &[("x-api-key", "wrong")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "invalid API key");
-    let (status, _, _) = rpc(&url, &ping, &[("x-api-key", "gw-key-1"), ("mcp-protocol-version", "2025-11-25")]).await;
+    let (status, _, _) = rpc(
+        &url,
+        &ping,
+        &[
+            ("x-api-key", "gw-key-1"),
+            ("mcp-protocol-version", "2025-11-25"),
+        ],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     let mut headers = std::collections::HashMap::new();
-    headers.insert(http::HeaderName::from_static("x-api-key"), http::HeaderValue::from_static("gw-key-1"));
-    let config = StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp")).custom_headers(headers);
+    headers.insert(
+        http::HeaderName::from_static("x-api-key"),
+        http::HeaderValue::from_static("gw-key-1"),
+    );
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp")).custom_headers(headers);
     let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.unwrap();
     assert!(!client.peer().list_all_tools().await.unwrap().is_empty());
 }
@@ -150,7 +207,13 @@ struct Balancer {
     client: reqwest::Client,
 }
 
-async fn balance(State(lb): State<Balancer>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn balance(
+    State(lb): State<Balancer>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let index = lb.next.fetch_add(1, Ordering::SeqCst) % lb.replicas.len();
     lb.served[index].fetch_add(1, Ordering::SeqCst);
     let mut request = lb.client.request(
@@ -179,7 +242,10 @@ async fn balance(State(lb): State<Balancer>, method: Method, uri: Uri, headers: 
 #[tokio::test]
 async fn two_replicas_serve_one_client_alternately() {
     let upstream = Upstream::start().await;
-    let replicas = vec![serve(standard_config(&upstream)).await, serve(standard_config(&upstream)).await];
+    let replicas = vec![
+        serve(standard_config(&upstream)).await,
+        serve(standard_config(&upstream)).await,
+    ];
     let lb = Balancer {
         replicas: Arc::new(replicas),
         next: Arc::new(AtomicUsize::new(0)),
@@ -191,7 +257,12 @@ async fn two_replicas_serve_one_client_alternately() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let client = ().serve(StreamableHttpClientTransport::from_uri(format!("{url}/mcp"))).await.unwrap();
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{url}/mcp"
+        )))
+        .await
+        .unwrap();
     for i in 0..6 {
         let tools = client.peer().list_all_tools().await.unwrap();
         assert!(tools.len() > 8);
@@ -201,6 +272,9 @@ async fn two_replicas_serve_one_client_alternately() {
         assert_eq!(result.structured_content.unwrap()["sum"], i + 1);
     }
     let served: Vec<usize> = lb.served.iter().map(|c| c.load(Ordering::SeqCst)).collect();
-    assert!(served.iter().all(|n| *n >= 5), "both replicas served the client: {served:?}");
+    assert!(
+        served.iter().all(|n| *n >= 5),
+        "both replicas served the client: {served:?}"
+    );
     client.cancel().await.unwrap();
 }

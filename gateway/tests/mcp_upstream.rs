@@ -14,8 +14,8 @@ use std::time::Duration;
 use corral_gateway::{Caller, Gateway};
 use corral_policy::Principal;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -32,12 +32,21 @@ struct Upstream {
 
 fn tool(name: &str, description: &str) -> Tool {
     let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}});
-    Tool::new(name.to_string(), description.to_string(), Arc::new(schema.as_object().unwrap().clone()))
+    Tool::new(
+        name.to_string(),
+        description.to_string(),
+        Arc::new(schema.as_object().unwrap().clone()),
+    )
 }
 
 impl ServerHandler for Upstream {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
     }
 
     async fn list_tools(
@@ -65,7 +74,11 @@ impl ServerHandler for Upstream {
             .unwrap_or("")
             .to_string();
         match request.name.as_ref() {
-            "echo" | "late" => Ok(CallToolResult::success(vec![ContentBlock::text(format!("{}: {text}", request.name))]).into()),
+            "echo" | "late" => Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                "{}: {text}",
+                request.name
+            ))])
+            .into()),
             "grow" => {
                 self.grown.store(true, Ordering::SeqCst);
                 let _ = context.peer.notify_tool_list_changed().await;
@@ -80,13 +93,19 @@ impl ServerHandler for Upstream {
 async fn serve(addr: SocketAddr, upstream: Upstream) -> (SocketAddr, CancellationToken) {
     let stop = CancellationToken::new();
     let config = StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-    let service = StreamableHttpService::new(move || Ok(upstream.clone()), Arc::new(LocalSessionManager::default()), config);
+    let service = StreamableHttpService::new(
+        move || Ok(upstream.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
     let app = axum::Router::new().route_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = stop.clone();
     tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
     });
     (addr, stop)
 }
@@ -119,14 +138,29 @@ async fn upstream_tools_are_proxied_and_list_changes_refresh_the_catalogue() {
     let gateway = gateway_for(addr).await;
     assert!(gateway.catalog().get("up___echo").is_some());
     assert!(gateway.catalog().get("up___late").is_none());
-    let out = gateway.call_tool(&caller(), "up___echo", json!({"text": "hi"})).await.unwrap();
+    let out = gateway
+        .call_tool(&caller(), "up___echo", json!({"text": "hi"}))
+        .await
+        .unwrap();
     assert_eq!(out.text_content(), "echo: hi");
     let mut versions = gateway.subscribe_catalog();
     let before = *versions.borrow_and_update();
-    gateway.call_tool(&caller(), "up___grow", json!({})).await.unwrap();
-    assert!(wait_for_tool(&gateway, "up___late").await, "list_changed refreshed the catalogue");
-    assert!(*versions.borrow() > before, "catalogue subscribers are notified");
-    let out = gateway.call_tool(&caller(), "up___late", json!({"text": "x"})).await.unwrap();
+    gateway
+        .call_tool(&caller(), "up___grow", json!({}))
+        .await
+        .unwrap();
+    assert!(
+        wait_for_tool(&gateway, "up___late").await,
+        "list_changed refreshed the catalogue"
+    );
+    assert!(
+        *versions.borrow() > before,
+        "catalogue subscribers are notified"
+    );
+    let out = gateway
+        .call_tool(&caller(), "up___late", json!({"text": "x"}))
+        .await
+        .unwrap();
     assert_eq!(out.text_content(), "late: x");
 }
 
@@ -134,15 +168,24 @@ async fn upstream_tools_are_proxied_and_list_changes_refresh_the_catalogue() {
 async fn a_restarted_upstream_is_reconnected() {
     let (addr, stop) = serve("127.0.0.1:0".parse().unwrap(), Upstream::default()).await;
     let gateway = gateway_for(addr).await;
-    assert!(gateway.call_tool(&caller(), "up___echo", json!({"text": "1"})).await.is_ok());
+    assert!(
+        gateway
+            .call_tool(&caller(), "up___echo", json!({"text": "1"}))
+            .await
+            .is_ok()
+    );
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let down = gateway.call_tool(&caller(), "up___echo", json!({"text": "2"})).await;
+    let down = gateway
+        .call_tool(&caller(), "up___echo", json!({"text": "2"}))
+        .await;
     assert!(down.is_err(), "the upstream is down: {down:?}");
     let (_, _stop) = serve(addr, Upstream::default()).await;
     let mut result = Err(corral_gateway::CallError::NotFound(String::new()));
     for _ in 0..20 {
-        result = gateway.call_tool(&caller(), "up___echo", json!({"text": "3"})).await;
+        result = gateway
+            .call_tool(&caller(), "up___echo", json!({"text": "3"}))
+            .await;
         if result.is_ok() {
             break;
         }
@@ -157,9 +200,18 @@ async fn an_upstream_that_starts_late_is_picked_up() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let gateway = gateway_for(addr).await;
-    assert!(gateway.catalog().is_empty(), "gateway starts without the unreachable upstream");
-    let err = gateway.call_tool(&caller(), "up___echo", json!({})).await.unwrap_err();
+    assert!(
+        gateway.catalog().is_empty(),
+        "gateway starts without the unreachable upstream"
+    );
+    let err = gateway
+        .call_tool(&caller(), "up___echo", json!({}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, corral_gateway::CallError::NotFound(_)));
     let (_, _stop) = serve(addr, Upstream::default()).await;
-    assert!(wait_for_tool(&gateway, "up___echo").await, "background retry connected");
+    assert!(
+        wait_for_tool(&gateway, "up___echo").await,
+        "background retry connected"
+    );
 }

@@ -51,7 +51,11 @@ fn everything_server() -> PathBuf {
 
 /// Starts server-everything over streamable HTTP on a free port.
 async fn start_everything() -> (tokio::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = tokio::process::Command::new("node")
         .arg(everything_server())
         .arg("streamableHttp")
@@ -62,7 +66,10 @@ async fn start_everything() -> (tokio::process::Child, u16) {
         .spawn()
         .expect("node runs");
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return (child, port);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -78,12 +85,20 @@ async fn python_mcp_sdk_drives_every_target_kind() {
     let targets = config["targets"].as_array_mut().unwrap();
     targets.push(json!({"name": "time", "targetConfiguration": {"mcp": {"mcpServer": {
         "command": python().display().to_string(), "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}}}));
-    targets.push(json!({"name": "everything", "targetConfiguration": {"mcp": {"mcpServer": {
-        "endpoint": format!("http://127.0.0.1:{port}/mcp")}}}}));
+    targets.push(
+        json!({"name": "everything", "targetConfiguration": {"mcp": {"mcpServer": {
+        "endpoint": format!("http://127.0.0.1:{port}/mcp")}}}}),
+    );
     config["limits"]["callTimeoutMs"] = json!(10_000);
     let gateway = common::gateway(config).await;
-    assert!(gateway.catalog().get("time___get_current_time").is_some(), "stdio upstream listed");
-    assert!(gateway.catalog().get("everything___echo").is_some(), "HTTP upstream listed");
+    assert!(
+        gateway.catalog().get("time___get_current_time").is_some(),
+        "stdio upstream listed"
+    );
+    assert!(
+        gateway.catalog().get("everything___echo").is_some(),
+        "HTTP upstream listed"
+    );
     let app = router(gateway, HttpOptions::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -98,25 +113,56 @@ async fn python_mcp_sdk_drives_every_target_kind() {
             .await
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "python client ({mode}) failed:\n{stderr}");
+        assert!(
+            output.status.success(),
+            "python client ({mode}) failed:\n{stderr}"
+        );
         let report: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["protocol"], protocol, "{mode}");
         assert!(report["pages"].as_u64().unwrap() > 2, "paginated: {report}");
-        let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let tools: Vec<&str> = report["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         assert_eq!(tools[0], "x_amz_bedrock_agentcore_search");
-        for name in ["pets___listPets", "orders___get_order", "time___get_current_time", "everything___echo", "json___query"] {
+        for name in [
+            "pets___listPets",
+            "orders___get_order",
+            "time___get_current_time",
+            "everything___echo",
+            "json___query",
+        ] {
             assert!(tools.contains(&name), "{name} missing from {tools:?}");
         }
         assert_eq!(report["openapi"]["isError"], false);
         assert_eq!(report["openapi"]["structured"]["name"], "Rex");
         assert_eq!(report["lambda"]["isError"], false);
-        assert!(report["lambda"]["text"][0].as_str().unwrap().contains("shipped"));
+        assert!(
+            report["lambda"]["text"][0]
+                .as_str()
+                .unwrap()
+                .contains("shipped")
+        );
         assert_eq!(report["lambda_error"]["isError"], true);
         assert_eq!(report["time"]["isError"], false, "{}", report["time"]);
-        assert!(report["time"]["text"][0].as_str().unwrap().contains("UTC"), "{}", report["time"]);
+        assert!(
+            report["time"]["text"][0].as_str().unwrap().contains("UTC"),
+            "{}",
+            report["time"]
+        );
         assert_eq!(report["everything"]["isError"], false);
-        assert!(report["everything"]["text"][0].as_str().unwrap().contains("hello from python"));
+        assert!(
+            report["everything"]["text"][0]
+                .as_str()
+                .unwrap()
+                .contains("hello from python")
+        );
         assert_eq!(report["wasm"]["structured"]["value"], 42);
-        assert_eq!(report["search"]["structured"]["tools"][0]["name"], "time___get_current_time");
+        assert_eq!(
+            report["search"]["structured"]["tools"][0]["name"],
+            "time___get_current_time"
+        );
     }
 }

@@ -13,21 +13,39 @@ use corral_policy::Principal;
 use serde_json::{Value, json};
 
 fn caller() -> Caller {
-    Caller::new(Principal::IamEntity { id: "tester".into() })
+    Caller::new(Principal::IamEntity {
+        id: "tester".into(),
+    })
 }
 
 #[tokio::test]
 async fn catalogue_merges_all_targets_with_search_first() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;
-    let names: Vec<String> = gateway.visible_tools(&caller().principal).into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = gateway
+        .visible_tools(&caller().principal)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names[0], SEARCH_TOOL);
-    for expected in ["pets___listPets", "pets___getPet", "pets___createPet", "orders___get_order", "calculator___evaluate", "json___query"] {
-        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+    for expected in [
+        "pets___listPets",
+        "pets___getPet",
+        "pets___createPet",
+        "orders___get_order",
+        "calculator___evaluate",
+        "json___query",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
     }
     let first = gateway.list_tools(&caller().principal, None).unwrap();
     assert_eq!(first.items.len(), 4, "page size from config");
-    let second = gateway.list_tools(&caller().principal, first.next_cursor.as_deref()).unwrap();
+    let second = gateway
+        .list_tools(&caller().principal, first.next_cursor.as_deref())
+        .unwrap();
     assert_ne!(first.items[0].name, second.items[0].name);
 }
 
@@ -36,7 +54,11 @@ async fn openapi_tools_call_the_api_with_credentials() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;
     let listed = gateway
-        .call_tool(&caller(), "pets___listPets", json!({"limit": 1, "X-Trace": "t-1"}))
+        .call_tool(
+            &caller(),
+            "pets___listPets",
+            json!({"limit": 1, "X-Trace": "t-1"}),
+        )
         .await
         .unwrap();
     assert!(!listed.is_error);
@@ -44,23 +66,39 @@ async fn openapi_tools_call_the_api_with_credentials() {
     assert_eq!(body["pets"].as_array().unwrap().len(), 1);
     assert_eq!(body["trace"], "t-1", "header parameter sent");
 
-    let pet = gateway.call_tool(&caller(), "pets___getPet", json!({"petId": "2"})).await.unwrap();
+    let pet = gateway
+        .call_tool(&caller(), "pets___getPet", json!({"petId": "2"}))
+        .await
+        .unwrap();
     assert_eq!(pet.structured.unwrap()["name"], "Tom");
 
     let created = gateway
-        .call_tool(&caller(), "pets___createPet", json!({"name": "Nemo", "tag": "fish"}))
+        .call_tool(
+            &caller(),
+            "pets___createPet",
+            json!({"name": "Nemo", "tag": "fish"}),
+        )
         .await
         .unwrap();
     assert_eq!(created.structured.unwrap()["id"], "3");
 
-    let missing = gateway.call_tool(&caller(), "pets___getPet", json!({"petId": "99"})).await.unwrap();
+    let missing = gateway
+        .call_tool(&caller(), "pets___getPet", json!({"petId": "99"}))
+        .await
+        .unwrap();
     assert!(missing.is_error);
     assert_eq!(missing.status, Some(404));
     assert!(missing.text_content().contains("no pet 99"));
 
-    let broken = gateway.call_tool(&caller(), "pets___brokenCall", json!({})).await.unwrap();
+    let broken = gateway
+        .call_tool(&caller(), "pets___brokenCall", json!({}))
+        .await
+        .unwrap();
     assert_eq!(broken.status, Some(500));
-    assert!(broken.text_content().len() < 2300, "error body excerpt is bounded");
+    assert!(
+        broken.text_content().len() < 2300,
+        "error body excerpt is bounded"
+    );
     assert!(broken.text_content().contains("bytes total"));
 }
 
@@ -68,18 +106,41 @@ async fn openapi_tools_call_the_api_with_credentials() {
 async fn bad_arguments_slow_and_huge_upstreams_are_typed_errors() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;
-    let err = gateway.call_tool(&caller(), "pets___getPet", json!({})).await.unwrap_err();
-    assert!(matches!(err, CallError::InvalidArguments(ref m) if m.contains("petId")), "{err:?}");
-    let err = gateway.call_tool(&caller(), "pets___getPet", json!([1])).await.unwrap_err();
+    let err = gateway
+        .call_tool(&caller(), "pets___getPet", json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::InvalidArguments(ref m) if m.contains("petId")),
+        "{err:?}"
+    );
+    let err = gateway
+        .call_tool(&caller(), "pets___getPet", json!([1]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::InvalidArguments(_)));
-    let err = gateway.call_tool(&caller(), "pets___nope", json!({})).await.unwrap_err();
+    let err = gateway
+        .call_tool(&caller(), "pets___nope", json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(err, CallError::NotFound("pets___nope".into()));
-    let err = gateway.call_tool(&caller(), "pets___slowCall", json!({})).await.unwrap_err();
+    let err = gateway
+        .call_tool(&caller(), "pets___slowCall", json!({}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::Timeout(_)), "{err:?}");
-    let err = gateway.call_tool(&caller(), "pets___hugeCall", json!({})).await.unwrap_err();
+    let err = gateway
+        .call_tool(&caller(), "pets___hugeCall", json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(err, CallError::ResponseTooLarge(262144));
     // The gateway keeps serving.
-    assert!(gateway.call_tool(&caller(), "pets___getPet", json!({"petId": "1"})).await.is_ok());
+    assert!(
+        gateway
+            .call_tool(&caller(), "pets___getPet", json!({"petId": "1"}))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -88,28 +149,56 @@ async fn lambda_tools_get_agentcore_context_and_report_function_errors() {
     let gateway = gateway(standard_config(&upstream)).await;
     let mut call = caller();
     call.context.session_id = Some("session-42".into());
-    let order = gateway.call_tool(&call, "orders___get_order", json!({"orderId": "A-7"})).await.unwrap();
+    let order = gateway
+        .call_tool(&call, "orders___get_order", json!({"orderId": "A-7"}))
+        .await
+        .unwrap();
     assert!(!order.is_error);
-    assert_eq!(order.to_json(), json!({"orderId": "A-7", "status": "shipped"}));
-    let sum = gateway.call_tool(&caller(), "orders___add", json!({"a": 2, "b": 40})).await.unwrap();
+    assert_eq!(
+        order.to_json(),
+        json!({"orderId": "A-7", "status": "shipped"})
+    );
+    let sum = gateway
+        .call_tool(&caller(), "orders___add", json!({"a": 2, "b": 40}))
+        .await
+        .unwrap();
     assert_eq!(sum.structured.unwrap(), json!({"sum": 42}));
-    let failed = gateway.call_tool(&caller(), "orders___explode", json!({})).await.unwrap();
+    let failed = gateway
+        .call_tool(&caller(), "orders___explode", json!({}))
+        .await
+        .unwrap();
     assert!(failed.is_error);
-    assert!(failed.text_content().starts_with("Lambda function error (Unhandled)"), "{}", failed.text_content());
+    assert!(
+        failed
+            .text_content()
+            .starts_with("Lambda function error (Unhandled)"),
+        "{}",
+        failed.text_content()
+    );
     assert!(failed.text_content().contains("boom"));
 
     let seen = upstream.state.lambda.lock().clone();
     assert_eq!(seen.len(), 3);
     let first = &seen[0];
-    assert_eq!(first.function, "arn:aws:lambda:us-east-1:123456789012:function:orders-fn");
+    assert_eq!(
+        first.function,
+        "arn:aws:lambda:us-east-1:123456789012:function:orders-fn"
+    );
     assert_eq!(first.invocation_type, "RequestResponse");
-    assert_eq!(first.event, json!({"orderId": "A-7"}), "the arguments are the event");
+    assert_eq!(
+        first.event,
+        json!({"orderId": "A-7"}),
+        "the arguments are the event"
+    );
     let custom = &first.client_context["custom"];
     assert_eq!(custom["bedrockAgentCoreToolName"], "orders___get_order");
     assert_eq!(custom["bedrockAgentCoreGatewayId"], "gw-test-0123456789");
     assert_eq!(custom["bedrockAgentCoreTargetId"], "orders");
     assert_eq!(custom["bedrockAgentCoreSessionId"], "session-42");
-    assert!(first.authorization.starts_with("AWS4-HMAC-SHA256"), "SigV4-signed by the SDK");
+    assert!(
+        first.authorization.starts_with("AWS4-HMAC-SHA256"),
+        "SigV4-signed by the SDK"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +206,11 @@ async fn wasm_tools_run_in_fresh_sandboxes() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;
     let result = gateway
-        .call_tool(&caller(), "calculator___evaluate", json!({"expression": "(17 * 23) + 4"}))
+        .call_tool(
+            &caller(),
+            "calculator___evaluate",
+            json!({"expression": "(17 * 23) + 4"}),
+        )
         .await
         .unwrap();
     assert_eq!(result.structured.unwrap()["value"], 395);
@@ -126,28 +219,65 @@ async fn wasm_tools_run_in_fresh_sandboxes() {
         .await
         .unwrap();
     assert_eq!(result.structured.unwrap()["results"], json!(["b"]));
-    let err = gateway.call_tool(&caller(), "json___query", json!({"filter": ".[", "input": 1})).await.unwrap_err();
+    let err = gateway
+        .call_tool(
+            &caller(),
+            "json___query",
+            json!({"filter": ".[", "input": 1}),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::InvalidArguments(_)), "{err:?}");
-    let failed = gateway.call_tool(&caller(), "calculator___evaluate", json!({"expression": "1/0"})).await.unwrap();
+    let failed = gateway
+        .call_tool(
+            &caller(),
+            "calculator___evaluate",
+            json!({"expression": "1/0"}),
+        )
+        .await
+        .unwrap();
     assert!(failed.is_error);
     // A runaway filter hits the sandbox's CPU limit, not the gateway.
     let err = gateway
-        .call_tool(&caller(), "json___query", json!({"filter": "[repeat(1)] | length", "input": null}))
+        .call_tool(
+            &caller(),
+            "json___query",
+            json!({"filter": "[repeat(1)] | length", "input": null}),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, CallError::Timeout(_) | CallError::Upstream { .. }), "{err:?}");
+    assert!(
+        matches!(err, CallError::Timeout(_) | CallError::Upstream { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn search_ranks_the_catalogue() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;
-    let found = gateway.call_tool(&caller(), SEARCH_TOOL, json!({"query": "find a pet by its id"})).await.unwrap();
-    let tools = found.structured.unwrap()["tools"].as_array().unwrap().clone();
+    let found = gateway
+        .call_tool(
+            &caller(),
+            SEARCH_TOOL,
+            json!({"query": "find a pet by its id"}),
+        )
+        .await
+        .unwrap();
+    let tools = found.structured.unwrap()["tools"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(tools[0]["name"], "pets___getPet");
     assert!(tools.len() <= 10);
-    let found = gateway.call_tool(&caller(), SEARCH_TOOL, json!({"query": "look up an order"})).await.unwrap();
-    assert_eq!(found.structured.unwrap()["tools"][0]["name"], "orders___get_order");
+    let found = gateway
+        .call_tool(&caller(), SEARCH_TOOL, json!({"query": "look up an order"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.structured.unwrap()["tools"][0]["name"],
+        "orders___get_order"
+    );
     assert!(matches!(
         gateway.call_tool(&caller(), SEARCH_TOOL, json!({})).await,
         Err(CallError::InvalidArguments(_))
@@ -171,7 +301,10 @@ async fn oauth2_tokens_are_fetched_once_and_cached() {
     });
     let gateway = gateway(config).await;
     for _ in 0..3 {
-        let report = gateway.call_tool(&caller(), "crm___getReport", json!({})).await.unwrap();
+        let report = gateway
+            .call_tool(&caller(), "crm___getReport", json!({}))
+            .await
+            .unwrap();
         assert_eq!(report.structured.unwrap()["token"], "Bearer tok-1");
     }
     assert_eq!(upstream.state.token_fetches.load(Ordering::SeqCst), 1);
@@ -193,18 +326,37 @@ async fn unreachable_upstreams_and_concurrency_limits_are_typed() {
         ]
     });
     let gateway = gateway(config).await;
-    let err = gateway.call_tool(&caller(), "dead___getPet", json!({"petId": "1"})).await.unwrap_err();
+    let err = gateway
+        .call_tool(&caller(), "dead___getPet", json!({"petId": "1"}))
+        .await
+        .unwrap_err();
     match err {
-        CallError::Upstream { status: None, message } => assert!(message.contains("GET /pets/{petId} failed"), "{message}"),
+        CallError::Upstream {
+            status: None,
+            message,
+        } => assert!(message.contains("GET /pets/{petId} failed"), "{message}"),
         other => panic!("expected an upstream error, got {other:?}"),
     }
     let first = {
         let gateway = gateway.clone();
-        tokio::spawn(async move { gateway.call_tool(&caller(), "pets___slowCall", json!({})).await })
+        tokio::spawn(async move {
+            gateway
+                .call_tool(&caller(), "pets___slowCall", json!({}))
+                .await
+        })
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let err = gateway.call_tool(&caller(), "pets___slowCall", json!({})).await.unwrap_err();
-    assert_eq!(err, CallError::Overloaded { target: "pets".into(), limit: 1 });
+    let err = gateway
+        .call_tool(&caller(), "pets___slowCall", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CallError::Overloaded {
+            target: "pets".into(),
+            limit: 1
+        }
+    );
     assert!(first.await.unwrap().is_ok());
 }
 
@@ -220,7 +372,9 @@ async fn bad_configurations_are_rejected_with_locations() {
         .await
         .unwrap_err();
     match &err {
-        GatewayError::OpenApi { target, pointer, .. } => {
+        GatewayError::OpenApi {
+            target, pointer, ..
+        } => {
             assert_eq!(target, "api");
             assert_eq!(pointer, "/paths/~1a~1{id}/get");
         }
@@ -232,20 +386,50 @@ async fn bad_configurations_are_rejected_with_locations() {
         "toolSchema": {"inlinePayload": [
             {"name": "x", "description": "", "inputSchema": {"type": "object"}},
             {"name": "x", "description": "", "inputSchema": {"type": "object"}}]}}}}}]});
-    assert!(load(dup).await.unwrap_err().to_string().contains("duplicate tool name 'x'"));
+    assert!(
+        load(dup)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate tool name 'x'")
+    );
 
     let two = json!({"targets": [
         {"name": "a", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}},
         {"name": "a", "targetConfiguration": {"mcp": {"wasm": {"builtin": "json"}}}}]});
-    assert!(load(two).await.unwrap_err().to_string().contains("duplicate target name"));
+    assert!(
+        load(two)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate target name")
+    );
 
     let unknown = json!({"targets": [{"name": "w", "targetConfiguration": {"mcp": {"wasm": {"builtin": "nope"}}}}]});
-    assert!(load(unknown).await.unwrap_err().to_string().contains("no built-in tool named"));
+    assert!(
+        load(unknown)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("no built-in tool named")
+    );
 
     let not_wasm = json!({"targets": [{"name": "w", "targetConfiguration": {"mcp": {"wasm": {"path": "/dev/null"}}}}]});
-    assert!(load(not_wasm).await.unwrap_err().to_string().contains("not a WebAssembly binary"));
+    assert!(
+        load(not_wasm)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not a WebAssembly binary")
+    );
 
     let smithy = json!({"targets": [{"name": "s", "targetConfiguration": {"mcp": {"smithyModel": {"inlinePayload": "{}"}}}}]});
-    assert!(load(smithy).await.unwrap_err().to_string().contains("not supported"));
+    assert!(
+        load(smithy)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not supported")
+    );
     drop(upstream);
 }

@@ -3,8 +3,8 @@
 //! gateway builders.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -60,7 +60,10 @@ impl Upstream {
             .route("/v1/broken", get(broken))
             .route("/v1/report", get(report))
             .route("/oauth/token", post(token))
-            .route("/2015-03-31/functions/{function}/invocations", post(lambda_invoke))
+            .route(
+                "/2015-03-31/functions/{function}/invocations",
+                post(lambda_invoke),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -72,7 +75,13 @@ impl Upstream {
 fn needs_key(headers: &HeaderMap) -> Option<Response> {
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         Some("pet-key") => None,
-        _ => Some((StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "missing or bad x-api-key"}))).into_response()),
+        _ => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"message": "missing or bad x-api-key"})),
+            )
+                .into_response(),
+        ),
     }
 }
 
@@ -85,25 +94,49 @@ async fn list_pets(
     if let Some(denied) = needs_key(&headers) {
         return denied;
     }
-    let limit = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX);
     let pets: Vec<Value> = state.pets.lock().iter().take(limit).cloned().collect();
-    let trace = headers.get("x-trace").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let trace = headers
+        .get("x-trace")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     axum::Json(json!({"pets": pets, "trace": trace})).into_response()
 }
 
-async fn get_pet(State(state): State<Arc<UpstreamState>>, headers: HeaderMap, Path(pet_id): Path<String>) -> Response {
+async fn get_pet(
+    State(state): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    Path(pet_id): Path<String>,
+) -> Response {
     state.api_calls.fetch_add(1, Ordering::SeqCst);
     if let Some(denied) = needs_key(&headers) {
         return denied;
     }
-    let pet = state.pets.lock().iter().find(|p| p["id"] == pet_id.as_str()).cloned();
+    let pet = state
+        .pets
+        .lock()
+        .iter()
+        .find(|p| p["id"] == pet_id.as_str())
+        .cloned();
     match pet {
         Some(pet) => axum::Json(pet).into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"message": format!("no pet {pet_id}")}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": format!("no pet {pet_id}")})),
+        )
+            .into_response(),
     }
 }
 
-async fn create_pet(State(state): State<Arc<UpstreamState>>, headers: HeaderMap, body: String) -> Response {
+async fn create_pet(
+    State(state): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     state.api_calls.fetch_add(1, Ordering::SeqCst);
     if let Some(denied) = needs_key(&headers) {
         return denied;
@@ -123,31 +156,57 @@ async fn slow() -> Response {
 }
 
 async fn huge() -> Response {
-    let items: Vec<Value> = (0..100_000).map(|i| json!({"item": i, "padding": "xxxxxxxxxxxxxxxx"})).collect();
+    let items: Vec<Value> = (0..100_000)
+        .map(|i| json!({"item": i, "padding": "xxxxxxxxxxxxxxxx"}))
+        .collect();
     axum::Json(json!({"items": items})).into_response()
 }
 
 async fn broken() -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, "database exploded: ".repeat(500)).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "database exploded: ".repeat(500),
+    )
+        .into_response()
 }
 
 async fn report(headers: HeaderMap) -> Response {
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some(auth) if auth.starts_with("Bearer tok-") => axum::Json(json!({"report": "ok", "token": auth})).into_response(),
+        Some(auth) if auth.starts_with("Bearer tok-") => {
+            axum::Json(json!({"report": "ok", "token": auth})).into_response()
+        }
         _ => (StatusCode::UNAUTHORIZED, "bad token").into_response(),
     }
 }
 
-async fn token(State(state): State<Arc<UpstreamState>>, headers: HeaderMap, body: String) -> Response {
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client-1:client-secret"));
+async fn token(
+    State(state): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("client-1:client-secret")
+    );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
     if !body.contains("grant_type=client_credentials") {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "unsupported_grant_type"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
     }
     let n = state.token_fetches.fetch_add(1, Ordering::SeqCst) + 1;
-    axum::Json(json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600})).into_response()
+    axum::Json(
+        json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+    )
+    .into_response()
 }
 
 /// The Lambda Invoke REST API: the event is the body, the client context is
@@ -159,7 +218,13 @@ async fn lambda_invoke(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let client_context: Value = base64::engine::general_purpose::STANDARD
         .decode(header("x-amz-client-context"))
         .ok()
@@ -177,12 +242,16 @@ async fn lambda_invoke(
         return (
             StatusCode::NOT_FOUND,
             [("x-amzn-errortype", "ResourceNotFoundException")],
-            axum::Json(json!({"Type": "User", "Message": format!("Function not found: {function}")})),
+            axum::Json(
+                json!({"Type": "User", "Message": format!("Function not found: {function}")}),
+            ),
         )
             .into_response();
     }
     // An AgentCore-style handler: the tool name comes from the client context.
-    let tool = client_context["custom"]["bedrockAgentCoreToolName"].as_str().unwrap_or("");
+    let tool = client_context["custom"]["bedrockAgentCoreToolName"]
+        .as_str()
+        .unwrap_or("");
     let tool = tool.split("___").nth(1).unwrap_or(tool);
     match tool {
         "get_order" => axum::Json(json!({"content": [{"type": "text", "text": json!({"orderId": event["orderId"], "status": "shipped"}).to_string()}]})).into_response(),
@@ -249,7 +318,9 @@ pub fn dummy_aws() -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIDTEST", "secret", None, None, "test")))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
         .build()
 }
 
@@ -303,7 +374,13 @@ pub fn standard_config(upstream: &Upstream) -> Value {
 pub fn engine() -> SandboxEngine {
     static ENGINE: OnceLock<SandboxEngine> = OnceLock::new();
     ENGINE
-        .get_or_init(|| SandboxEngine::new(EngineConfig { max_instances: 128, ..EngineConfig::default() }).unwrap())
+        .get_or_init(|| {
+            SandboxEngine::new(EngineConfig {
+                max_instances: 128,
+                ..EngineConfig::default()
+            })
+            .unwrap()
+        })
         .clone()
 }
 

@@ -6,13 +6,14 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use clap::Args;
 use corral_host::{
-    AgentHost, EngineConfig, HostServices, InvocationRequest, SessionConfig, SessionManager,
+    AgentHost, EngineConfig, GatewayTools, HostServices, InvocationRequest, SessionConfig,
+    SessionManager,
 };
 use corral_model::ScriptedModel;
 use serde_json::{Value, json};
 
 use crate::print;
-use crate::run::builtin_tools;
+use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral demo`.
 #[derive(Debug, Args)]
@@ -29,7 +30,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     say(print::bold(
-        "Corral demo: an assistant agent in a WASM sandbox, a scripted model, a calculator tool",
+        "Corral demo: an assistant agent in a WASM sandbox, a scripted model, gateway tools",
     ));
     say(print::dim(
         "(offline: the model is Corral's deterministic scripted model, examples/scripts/assistant.toml)",
@@ -50,7 +51,28 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT)
         .context("loading the demo script")?;
-    let services = HostServices::new(Arc::new(model)).with_tools(Arc::new(builtin_tools()));
+    let tools = ToolArgs {
+        gateway: None,
+        builtin_tools: true,
+    };
+    let gateway = tools
+        .gateway(Some(host.engine().clone()))
+        .await?
+        .context("the built-in tools gateway")?;
+    say(format!(
+        "{} an in-process MCP gateway with {} built-in WASM tools ({})",
+        print::bold("▸ tools"),
+        gateway.catalog().len(),
+        gateway
+            .catalog()
+            .entries()
+            .iter()
+            .map(|e| e.exposed_name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let services =
+        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
     let manager = SessionManager::new(host, services, SessionConfig::default());
 
     let alice = format!("demo-alice-{}", uuid::Uuid::new_v4());

@@ -1,9 +1,11 @@
 //! `corral`: run agents in sandboxes, try the demo, operate a Corral host.
 
 mod demo;
+mod gateway_cmd;
 mod model_args;
 mod print;
 mod run;
+mod tool_args;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +27,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Run the built-in demo end to end (offline, no AWS account needed).
     Demo(demo::DemoArgs),
+    /// Serve a gateway's tools over MCP (streamable HTTP at /mcp).
+    Gateway(gateway_cmd::GatewayArgs),
 }
 
 #[tokio::main]
@@ -37,6 +41,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Gateway(args) => gateway_cmd::serve(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

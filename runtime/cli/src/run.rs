@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use corral_host::tools::ToolError;
 use corral_host::{
-    AgentHost, AgentSettings, EngineConfig, HostServices, InvocationRequest, LocalTools,
+    AgentHost, AgentSettings, EngineConfig, GatewayTools, HostServices, InvocationRequest,
     SessionConfig, SessionManager,
 };
 
 use crate::model_args::ModelArgs;
 use crate::print;
+use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral run`.
 #[derive(Debug, Args)]
@@ -36,9 +36,8 @@ pub struct RunArgs {
     content_type: String,
     #[command(flatten)]
     model: ModelArgs,
-    /// Offer the built-in calculator tool to the agent.
-    #[arg(long)]
-    calculator: bool,
+    #[command(flatten)]
+    tools: ToolArgs,
     /// Environment variable for the agent (`KEY=VALUE`, repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -51,18 +50,6 @@ pub struct RunArgs {
     /// Print only responses, not the session log.
     #[arg(long, short)]
     quiet: bool,
-}
-
-/// The calculator as an in-process tool.
-pub fn builtin_tools() -> LocalTools {
-    LocalTools::new().register(
-        corral_calculator::NAME,
-        corral_calculator::DESCRIPTION,
-        corral_calculator::input_schema(),
-        |_, args| async move {
-            corral_calculator::call(&args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
-        },
-    )
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -108,8 +95,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let mut services = HostServices::new(args.model.provider().await?);
-    if args.calculator {
-        services = services.with_tools(Arc::new(builtin_tools()));
+    if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
+        services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
     }
     let manager = SessionManager::new(host, services, SessionConfig::default());
     let session = args

@@ -19,7 +19,7 @@ fn demo_runs_end_to_end() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("(17 * 23) + 4 = 395."), "{stderr}");
     assert!(stderr.contains("395 / 5 = 79."), "{stderr}");
-    assert!(stderr.contains("tool calculator("), "{stderr}");
+    assert!(stderr.contains("tool calculator___evaluate("), "{stderr}");
     assert!(stderr.contains("demo complete"), "{stderr}");
 }
 
@@ -35,7 +35,7 @@ fn run_invokes_an_agent_component_in_one_session() {
             env!("CARGO_MANIFEST_DIR"),
             "/../../examples/scripts/assistant.toml"
         ),
-        "--calculator",
+        "--builtin-tools",
         "--input",
         r#"{"prompt": "What is 6 * 7?"}"#,
         "--input",
@@ -77,4 +77,53 @@ fn run_explains_bad_input() {
         "{stderr}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn gateway_command_serves_mcp() {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["gateway", "--builtin-tools", "--listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut url = None;
+    for line in BufReader::new(stderr).lines().take(20) {
+        let line = line.unwrap();
+        if let Some(found) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            url = Some(found.to_string());
+            break;
+        }
+    }
+    let url = url.expect("prints its URL");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "accept: application/json, text/event-stream",
+            "-H",
+            "mcp-protocol-version: 2025-11-25",
+            "-d",
+            body,
+        ])
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = reply["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["calculator___evaluate", "json___query"]);
 }

@@ -12,6 +12,7 @@ mod bindings;
 mod config;
 mod convert;
 mod error;
+mod gateway_tools;
 mod imports;
 mod manager;
 pub mod memory;
@@ -23,8 +24,9 @@ pub mod tools;
 
 pub use agent::{AgentHost, CompiledAgent};
 pub use config::{AgentSettings, SessionConfig};
-pub use corral_sandbox::{EngineConfig, Fault, SandboxLimits};
+pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
 pub use error::{AgentErrorKind, HostError, InvokeError};
+pub use gateway_tools::{GatewayTools, principal_for, tool_error};
 pub use manager::{InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager};
 pub use memory::{MemoryProvider, MemoryScope, NoMemory};
 pub use services::HostServices;

@@ -66,6 +66,7 @@ impl Sandbox {
             tool_timeout: config.tool_timeout,
             max_response_bytes: config.max_response_bytes,
             scope: InvocationScope::new(String::new(), String::new(), None),
+            session_tool_calls: 0,
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);

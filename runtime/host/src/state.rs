@@ -63,6 +63,8 @@ pub(crate) struct SessionState {
     pub tool_timeout: Duration,
     pub max_response_bytes: usize,
     pub scope: InvocationScope,
+    /// Tool calls made in this session so far.
+    pub session_tool_calls: u32,
 }
 
 impl SessionState {
@@ -72,6 +74,7 @@ impl SessionState {
             session_id: self.session_id.clone(),
             actor_id: self.scope.actor_id.clone(),
             request_id: self.scope.request_id.clone(),
+            step: self.session_tool_calls,
         }
     }
 

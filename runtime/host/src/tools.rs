@@ -21,6 +21,8 @@ pub struct ToolContext {
     pub actor_id: String,
     /// Current invocation's request id.
     pub request_id: String,
+    /// Tool calls made earlier in this session.
+    pub step: u32,
 }
 
 /// A tool catalogue agents call through the `tools` interface.
@@ -148,6 +150,7 @@ mod tests {
             session_id: "s".into(),
             actor_id: "u".into(),
             request_id: "r".into(),
+            step: 0,
         }
     }
 

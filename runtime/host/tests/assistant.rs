@@ -1,5 +1,6 @@
 //! The example assistant runs a multi-step tool loop in its sandbox with the
-//! scripted model and a calculator tool, and remembers its conversation.
+//! scripted model and the gateway's built-in WASM calculator (served in
+//! process), and remembers its conversation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,22 +9,25 @@ mod common;
 use std::sync::Arc;
 
 use common::{fixture, manager, test_config};
-use corral_host::tools::ToolError;
-use corral_host::{HostServices, InvocationRequest, LocalTools, SessionManager};
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::{GatewayTools, HostServices, InvocationRequest, SessionManager};
 use corral_model::ScriptedModel;
 use serde_json::{Value, json};
 
-fn assistant_services() -> HostServices {
+/// The scripted model and a gateway serving the built-in WASM calculator,
+/// in process, on the host's own sandbox engine.
+async fn assistant_services() -> HostServices {
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let tools = LocalTools::new().register(
-        corral_calculator::NAME,
-        corral_calculator::DESCRIPTION,
-        corral_calculator::input_schema(),
-        |_, args| async move {
-            corral_calculator::call(&args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
-        },
-    );
-    HostServices::new(Arc::new(model)).with_tools(Arc::new(tools))
+    let config: GatewayConfig = serde_json::from_value(json!({
+        "targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]
+    }))
+    .unwrap();
+    let options = GatewayOptions {
+        engine: Some(fixture().host.engine().clone()),
+        ..GatewayOptions::default()
+    };
+    let gateway = Gateway::new(config, options).await.unwrap();
+    HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)))
 }
 
 async fn ask(
@@ -43,13 +47,13 @@ async fn ask(
 
 #[tokio::test]
 async fn multi_step_tool_loop_with_memory_of_the_conversation() {
-    let manager = manager(assistant_services(), test_config());
+    let manager = manager(assistant_services().await, test_config());
     let (answer, response) = ask(&manager, "user-1-session", "What is (17 * 23) + 4?").await;
     assert_eq!(answer["response"], "(17 * 23) + 4 = 395.");
     assert_eq!(answer["steps"], 2);
     assert_eq!(
         answer["toolCalls"],
-        json!([{"name": "calculator", "ok": true}])
+        json!([{"name": "calculator___evaluate", "ok": true}])
     );
     assert_eq!(response.stats.model_calls, 2);
     assert_eq!(response.stats.tool_calls, 1);
@@ -58,11 +62,13 @@ async fn multi_step_tool_loop_with_memory_of_the_conversation() {
     assert!(
         host_lines
             .iter()
-            .any(|l| l.contains("-> tool_use [calculator]")),
+            .any(|l| l.contains("-> tool_use [calculator___evaluate]")),
         "{host_lines:?}"
     );
     assert!(
-        host_lines.iter().any(|l| l.starts_with("tool calculator(")),
+        host_lines
+            .iter()
+            .any(|l| l.starts_with("tool calculator___evaluate(")),
         "{host_lines:?}"
     );
 
@@ -85,11 +91,11 @@ async fn multi_step_tool_loop_with_memory_of_the_conversation() {
 
 #[tokio::test]
 async fn tool_failures_reach_the_model_as_error_results() {
-    let manager = manager(assistant_services(), test_config());
+    let manager = manager(assistant_services().await, test_config());
     let (answer, _) = ask(&manager, "s", "What is 1 / 0?").await;
     assert_eq!(
         answer["toolCalls"],
-        json!([{"name": "calculator", "ok": false}])
+        json!([{"name": "calculator___evaluate", "ok": false}])
     );
     let text = answer["response"].as_str().unwrap();
     assert!(

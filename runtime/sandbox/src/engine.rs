@@ -47,9 +47,12 @@ pub struct SandboxEngine {
     inner: Arc<EngineInner>,
 }
 
+/// A compiled component, or the lock a compile in progress holds.
+type CompileSlot = Arc<parking_lot::Mutex<Option<Component>>>;
+
 struct EngineInner {
     engine: Engine,
-    compiled: parking_lot::Mutex<HashMap<[u8; 32], Arc<parking_lot::Mutex<Option<Component>>>>>,
+    compiled: parking_lot::Mutex<HashMap<[u8; 32], CompileSlot>>,
     config: EngineConfig,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
@@ -162,7 +165,13 @@ impl SandboxEngine {
         }
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         // One slot per digest: concurrent callers wait for a single compile.
-        let slot = self.inner.compiled.lock().entry(digest).or_default().clone();
+        let slot = self
+            .inner
+            .compiled
+            .lock()
+            .entry(digest)
+            .or_default()
+            .clone();
         let mut slot = slot.lock();
         if let Some(component) = slot.as_ref() {
             return Ok(component.clone());

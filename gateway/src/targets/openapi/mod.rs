@@ -197,10 +197,10 @@ impl Target for OpenApiTarget {
                 Some(status.as_u16()),
             ));
         }
-        if is_json(&content_type) || content_type.is_empty() {
-            if let Ok(value) = serde_json::from_str::<Value>(&text) {
-                return Ok(ToolOutput::json(value));
-            }
+        if (is_json(&content_type) || content_type.is_empty())
+            && let Ok(value) = serde_json::from_str::<Value>(&text)
+        {
+            return Ok(ToolOutput::json(value));
         }
         Ok(ToolOutput::text(text))
     }

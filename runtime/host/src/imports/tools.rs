@@ -21,6 +21,7 @@ impl Host for SessionState {
         self.scope.stats.tool_calls += 1;
         let started = Instant::now();
         let result = self.run_tool(&name, &arguments).await;
+        self.session_tool_calls = self.session_tool_calls.saturating_add(1);
         let elapsed = started.elapsed().as_millis();
         let (level, message) = match &result {
             Ok(output) => (

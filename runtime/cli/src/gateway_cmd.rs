@@ -1,0 +1,58 @@
+//! `corral gateway`: serve a gateway's catalogue over MCP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use corral_gateway::{Gateway, GatewayOptions, HttpOptions, router};
+
+use crate::print;
+use crate::tool_args::ToolArgs;
+
+/// Arguments of `corral gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Gateway configuration (TOML or JSON).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Add the built-in tools.
+    #[arg(long)]
+    builtin_tools: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Accepted `Host` header values (DNS-rebinding protection); `*` for any.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+}
+
+pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
+    let tools = ToolArgs {
+        gateway: args.config.clone(),
+        builtin_tools: args.builtin_tools || args.config.is_none(),
+    };
+    let gateway: std::sync::Arc<Gateway> = match tools.gateway(None).await? {
+        Some(gateway) => gateway,
+        None => Gateway::new(serde_json::from_str("{}")?, GatewayOptions::default()).await?,
+    };
+    let mut http = HttpOptions::default();
+    http.allowed_hosts
+        .extend(args.allowed_hosts.iter().cloned());
+    let app = router(gateway.clone(), http)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!(
+        "{} {} tools at http://{}/mcp",
+        print::bold("gateway serving"),
+        gateway.catalog().len(),
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving MCP")
+}

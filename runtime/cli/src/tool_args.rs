@@ -1,0 +1,62 @@
+//! Flags that give an agent tools: a gateway config and/or the built-in tools.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::SandboxEngine;
+use serde_json::json;
+
+/// Tool flags.
+#[derive(Debug, Args)]
+pub struct ToolArgs {
+    /// Gateway configuration (TOML or JSON) whose tools the agent may use.
+    #[arg(long, value_name = "FILE")]
+    pub gateway: Option<PathBuf>,
+    /// Offer Corral's built-in tools (calculator___evaluate, json___query).
+    #[arg(long)]
+    pub builtin_tools: bool,
+}
+
+/// The built-in tool targets as gateway configuration.
+pub fn builtin_targets() -> serde_json::Value {
+    json!([
+        {"name": "calculator", "description": "Safe arithmetic", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}},
+        {"name": "json", "description": "jq-style JSON queries", "targetConfiguration": {"mcp": {"wasm": {"builtin": "json"}}}}
+    ])
+}
+
+impl ToolArgs {
+    /// The gateway these flags describe, if any, sharing `engine` for WASM tools.
+    pub async fn gateway(
+        &self,
+        engine: Option<SandboxEngine>,
+    ) -> anyhow::Result<Option<Arc<Gateway>>> {
+        if self.gateway.is_none() && !self.builtin_tools {
+            return Ok(None);
+        }
+        let (mut config, base_dir) = match &self.gateway {
+            Some(path) => GatewayConfig::load(path)?,
+            None => (
+                GatewayConfig::parse("{}", corral_gateway::ConfigFormat::Json)?,
+                PathBuf::new(),
+            ),
+        };
+        if self.builtin_tools {
+            let extra: Vec<corral_gateway::config::TargetSpec> =
+                serde_json::from_value(builtin_targets())?;
+            config.targets.extend(extra);
+        }
+        let options = GatewayOptions {
+            engine,
+            base_dir,
+            ..GatewayOptions::default()
+        };
+        let gateway = Gateway::new(config, options)
+            .await
+            .context("starting the gateway")?;
+        Ok(Some(gateway))
+    }
+}
