@@ -17,14 +17,20 @@ fn fixtures() -> PathBuf {
 }
 
 fn token(claims: Value, kid: &str) -> String {
-    let key = EncodingKey::from_rsa_pem(&std::fs::read(fixtures().join("jwt-test-key.pem")).unwrap()).unwrap();
+    let key =
+        EncodingKey::from_rsa_pem(&std::fs::read(fixtures().join("jwt-test-key.pem")).unwrap())
+            .unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     encode(&header, &claims, &key).unwrap()
 }
 
 fn exp() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300
 }
 
 async fn serve(jwt: Value) -> String {
@@ -62,17 +68,29 @@ async fn list_status(url: &str, bearer: &str) -> (u16, Value) {
 #[tokio::test]
 async fn rs256_tokens_from_a_jwks_file() {
     let url = serve(json!({"jwksFile": "jwks.json", "issuer": "https://idp.test", "allowedAudience": ["corral-gw"], "allowedClients": ["agent-app"]})).await;
-    let good = token(json!({"sub": "alice", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "agent-app", "exp": exp()}), "test-key-1");
+    let good = token(
+        json!({"sub": "alice", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "agent-app", "exp": exp()}),
+        "test-key-1",
+    );
     let (status, body) = list_status(&url, &good).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["tools"][0]["name"], "calculator___evaluate");
 
-    let wrong_client = token(json!({"sub": "a", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "other", "exp": exp()}), "test-key-1");
+    let wrong_client = token(
+        json!({"sub": "a", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "other", "exp": exp()}),
+        "test-key-1",
+    );
     let (status, body) = list_status(&url, &wrong_client).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap().contains("not allowed"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("not allowed"),
+        "{body}"
+    );
 
-    let unknown_kid = token(json!({"sub": "a", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "agent-app", "exp": exp()}), "rotated");
+    let unknown_kid = token(
+        json!({"sub": "a", "iss": "https://idp.test", "aud": "corral-gw", "client_id": "agent-app", "exp": exp()}),
+        "rotated",
+    );
     let (status, _) = list_status(&url, &unknown_kid).await;
     assert_eq!(status, 401);
 }
@@ -80,9 +98,15 @@ async fn rs256_tokens_from_a_jwks_file() {
 #[tokio::test]
 async fn rs256_tokens_from_a_jwks_url() {
     let jwks = std::fs::read_to_string(fixtures().join("jwks.json")).unwrap();
-    let app = axum::Router::new().route("/.well-known/jwks.json", get(move || async move { jwks.clone() }));
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        get(move || async move { jwks.clone() }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let jwks_url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let url = serve(json!({"jwksUrl": jwks_url})).await;
