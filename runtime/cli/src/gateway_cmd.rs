@@ -25,6 +25,9 @@ pub struct GatewayArgs {
     /// Accepted `Host` header values (DNS-rebinding protection); `*` for any.
     #[arg(long = "allowed-host", value_name = "HOST")]
     allowed_hosts: Vec<String>,
+    /// Print the tool catalogue (name and description) and exit instead of serving.
+    #[arg(long)]
+    list: bool,
 }
 
 pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
@@ -36,6 +39,16 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
         Some(gateway) => gateway,
         None => Gateway::new(serde_json::from_str("{}")?, GatewayOptions::default()).await?,
     };
+    if args.list {
+        for entry in gateway.catalog().entries() {
+            println!(
+                "{}\t{}",
+                entry.exposed_name,
+                first_line(&entry.tool.description)
+            );
+        }
+        return Ok(());
+    }
     let mut http = HttpOptions::default();
     http.allowed_hosts
         .extend(args.allowed_hosts.iter().cloned());
@@ -55,4 +68,8 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
         })
         .await
         .context("serving MCP")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }

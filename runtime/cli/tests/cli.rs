@@ -127,3 +127,52 @@ fn gateway_command_serves_mcp() {
         .collect();
     assert_eq!(names, vec!["calculator___evaluate", "json___query"]);
 }
+
+#[test]
+fn gateway_lists_the_example_catalogue() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gateway/gateway.json"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["gateway", "--config", config, "--list"])
+        .env("NO_COLOR", "1")
+        .env("CORRAL_GATEWAY_API_KEY", "dev-key")
+        .env("WEATHER_API_KEY", "weather-key")
+        .output()
+        .expect("corral runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split('\t').next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "calculator___evaluate",
+            "json___query",
+            "weather___getForecast",
+            "orders___get_order"
+        ]
+    );
+    assert!(
+        stdout.contains("Forecast for a city for the next days"),
+        "{stdout}"
+    );
+
+    let missing_secret = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["gateway", "--config", config, "--list"])
+        .env("NO_COLOR", "1")
+        .env_remove("CORRAL_GATEWAY_API_KEY")
+        .env_remove("WEATHER_API_KEY")
+        .output()
+        .expect("corral runs");
+    assert!(!missing_secret.status.success());
+    let stderr = String::from_utf8_lossy(&missing_secret.stderr);
+    assert!(stderr.contains("is not set"), "{stderr}");
+}
