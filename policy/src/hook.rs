@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Who is calling, in AgentCore Policy's entity model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type")]
 pub enum Principal {
     /// A caller authenticated by an OAuth/JWT bearer token (`AgentCore::OAuthUser`).
@@ -12,6 +12,7 @@ pub enum Principal {
         /// The token's subject.
         id: String,
         /// The token's claims, readable as tags in policies.
+        #[serde(default)]
         claims: Map<String, Value>,
     },
     /// A caller authenticated by IAM or an API key (`AgentCore::IamEntity`).
@@ -31,7 +32,8 @@ impl Principal {
 }
 
 /// Corral's own context beside the tool input.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct CallContext {
     /// Runtime session id, for calls from sandboxed agents.
     pub session_id: Option<String>,
@@ -41,10 +43,12 @@ pub struct CallContext {
     pub actor_id: Option<String>,
     /// Tool calls made earlier in the session.
     pub step: Option<u32>,
+    /// When the call is made (now, when absent); policies see it as `context.corral.time`.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One tool call to decide.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AuthorizationRequest {
     /// The caller.
     pub principal: Principal,
@@ -53,8 +57,10 @@ pub struct AuthorizationRequest {
     /// The gateway (resource) id or ARN.
     pub gateway: String,
     /// The tool arguments.
+    #[serde(default)]
     pub input: Value,
     /// Corral context.
+    #[serde(default)]
     pub context: CallContext,
 }
 

@@ -47,6 +47,7 @@ fn caller_for(ctx: &ToolContext) -> Caller {
             agent: Some(ctx.agent.to_string()),
             actor_id: Some(ctx.actor_id.clone()),
             step: Some(ctx.step),
+            time: None,
         },
     }
 }
