@@ -46,6 +46,27 @@ pub struct GatewayConfig {
     /// Corral: AWS settings for Lambda targets.
     #[serde(default)]
     pub aws: AwsSettings,
+    /// The attached policy engine (AgentCore's `policyEngineConfiguration`).
+    #[serde(default)]
+    pub policy_engine_configuration: Option<PolicyEngineAttachment>,
+}
+
+/// `policyEngineConfiguration`: AgentCore's `arn` and `mode`, plus Corral's
+/// policy directory and audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyEngineAttachment {
+    /// Policy engine ARN (informational; the engine is loaded from `path`).
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// ENFORCE (default) or LOG_ONLY.
+    #[serde(default)]
+    pub mode: corral_policy::EngineMode,
+    /// Corral: directory of `.cedar` policies (and an optional `engine.json`).
+    pub path: PathBuf,
+    /// Corral: file decisions are appended to as JSON lines.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
 }
 
 fn default_name() -> String {

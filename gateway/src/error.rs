@@ -16,6 +16,9 @@ pub enum GatewayError {
     /// The configuration is malformed.
     #[error("invalid gateway configuration: {0}")]
     Config(String),
+    /// The attached policy engine could not be loaded.
+    #[error("policy engine: {0}")]
+    Policy(#[from] corral_policy::PolicyError),
     /// A target's configuration is invalid or unsupported.
     #[error("target '{target}': {message}")]
     Target {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use corral_policy::{AllowAll, AuthorizationRequest, CallContext, PolicyHook, Principal};
+use corral_policy::{
+    AllowAll, AuthorizationRequest, CallContext, Effect, FileAudit, PolicyBundle, PolicyEngine,
+    PolicyHook, Principal, ToolSignature,
+};
 use corral_sandbox::{EngineConfig, SandboxEngine};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
@@ -91,6 +94,7 @@ pub struct Gateway {
     targets: Vec<TargetSlot>,
     catalog: RwLock<Arc<Catalog>>,
     policy: RwLock<Arc<dyn PolicyHook>>,
+    policy_engine: RwLock<Option<Arc<PolicyEngine>>>,
     catalog_version: watch::Sender<u64>,
 }
 
@@ -158,6 +162,7 @@ impl Gateway {
             targets,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             policy: RwLock::new(Arc::new(AllowAll)),
+            policy_engine: RwLock::new(None),
             catalog_version,
         });
         for slot in &gateway.targets {
@@ -173,6 +178,22 @@ impl Gateway {
             }
         }
         gateway.rebuild().await?;
+        if let Some(attachment) = gateway.config.policy_engine_configuration.clone() {
+            let bundle = PolicyBundle::load_dir(&gateway.base_dir.join(&attachment.path))?;
+            let mut engine =
+                PolicyEngine::new(bundle, attachment.mode, &gateway.tool_signatures())?;
+            if let Some(log) = &attachment.audit_log {
+                engine = engine.with_audit(Arc::new(FileAudit::open(&gateway.base_dir.join(log))?));
+            }
+            tracing::info!(
+                gateway = %gateway.config.name,
+                engine = %engine.name(),
+                mode = engine.mode().as_str(),
+                policies = engine.bundle().policies.len(),
+                "policy engine attached"
+            );
+            gateway.attach_policy_engine(Arc::new(engine));
+        }
         tokio::spawn(watch_changes(Arc::downgrade(&gateway), changes_rx));
         Ok(gateway)
     }
@@ -209,6 +230,26 @@ impl Gateway {
         *self.policy.write() = hook;
     }
 
+    /// Attaches a Cedar policy engine; it is re-validated whenever the catalogue changes.
+    pub fn attach_policy_engine(&self, engine: Arc<PolicyEngine>) {
+        *self.policy_engine.write() = Some(engine.clone());
+        self.set_policy(engine);
+    }
+
+    /// The attached Cedar policy engine, if any.
+    pub fn policy_engine(&self) -> Option<Arc<PolicyEngine>> {
+        self.policy_engine.read().clone()
+    }
+
+    /// The catalogue as the policy engine types it: exposed names and input schemas.
+    pub fn tool_signatures(&self) -> Vec<ToolSignature> {
+        self.catalog()
+            .entries()
+            .iter()
+            .map(|e| ToolSignature::new(e.exposed_name.clone(), e.tool.input_schema.clone()))
+            .collect()
+    }
+
     /// The current catalogue.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().clone()
@@ -230,6 +271,20 @@ impl Gateway {
         let catalog = Catalog::build(&lists, version)?;
         tracing::info!(gateway = %self.config.name, tools = catalog.len(), version, "tool catalogue built");
         *self.catalog.write() = Arc::new(catalog);
+        let engine = self.policy_engine.read().clone();
+        if let Some(engine) = engine {
+            match engine.update_tools(&self.tool_signatures()) {
+                Ok(report) if !report.invalid.is_empty() => tracing::warn!(
+                    gateway = %self.config.name,
+                    diagnostics = ?report.diagnostics(),
+                    "policies invalidated by the catalogue change"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(gateway = %self.config.name, %error, "cannot re-validate policies")
+                }
+            }
+        }
         self.catalog_version.send_replace(version);
         Ok(())
     }
@@ -285,6 +340,9 @@ impl Gateway {
             target.kind = tracing::field::Empty,
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
+            policy.decision = tracing::field::Empty,
+            policy.enforced = tracing::field::Empty,
+            policy.ids = tracing::field::Empty,
         );
         let result = self
             .run_call(caller, name, arguments, &span)
@@ -332,6 +390,16 @@ impl Gateway {
             input: arguments.clone(),
             context: caller.context.clone(),
         });
+        span.record(
+            "policy.decision",
+            if decision.effect == Effect::Allow {
+                "ALLOW"
+            } else {
+                "DENY"
+            },
+        );
+        span.record("policy.enforced", decision.enforced);
+        span.record("policy.ids", decision.policy_ids.join(",").as_str());
         if !decision.permits_call() {
             return Err(CallError::Denied {
                 reason: decision.reason,
