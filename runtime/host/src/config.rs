@@ -62,4 +62,19 @@ pub struct AgentSettings {
     pub memory_bytes: Option<usize>,
     /// CPU time per invocation for this agent.
     pub cpu_time: Option<Duration>,
+    /// Deterministic limits on the agent loop (beside Cedar policies).
+    pub run_limits: RunLimits,
+}
+
+/// Deterministic limits the host enforces on an agent's loop, whatever the
+/// model asks for; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Tool calls one session may make over its lifetime.
+    pub max_tool_calls_per_session: Option<u32>,
+    /// Model calls one invocation may make.
+    pub max_model_calls_per_invocation: Option<u32>,
+    /// Input plus output tokens one invocation may use; the call that crosses
+    /// the limit completes, later calls are refused.
+    pub max_tokens_per_invocation: Option<u64>,
 }

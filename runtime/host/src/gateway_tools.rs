@@ -87,9 +87,19 @@ pub fn tool_error(error: CallError) -> ToolError {
 #[async_trait]
 impl ToolProvider for GatewayTools {
     async fn list_tools(&self, ctx: &ToolContext) -> Result<Vec<ToolInfo>, ToolError> {
-        Ok(self
-            .gateway
-            .visible_tools(&principal_for(ctx))
+        // Host calls run on the guest's fiber stack; policy evaluation (Cedar
+        // guards its recursion by the stack left) runs on a runtime thread.
+        let gateway = self.gateway.clone();
+        let principal = principal_for(ctx);
+        let visible = tokio::spawn(async move { gateway.visible_tools(&principal) })
+            .await
+            .map_err(|e| {
+                ToolError::Upstream(UpstreamFailure {
+                    status: None,
+                    message: format!("tool listing failed: {e}"),
+                })
+            })?;
+        Ok(visible
             .into_iter()
             .map(|tool| ToolInfo {
                 name: tool.name,
@@ -105,11 +115,19 @@ impl ToolProvider for GatewayTools {
         name: &str,
         arguments: Value,
     ) -> Result<Value, ToolError> {
-        let output = self
-            .gateway
-            .call_tool(&caller_for(ctx), name, arguments)
-            .await
-            .map_err(tool_error)?;
+        let gateway = self.gateway.clone();
+        let caller = caller_for(ctx);
+        let name = name.to_string();
+        let output =
+            tokio::spawn(async move { gateway.call_tool(&caller, &name, arguments).await })
+                .await
+                .map_err(|e| {
+                    ToolError::Upstream(UpstreamFailure {
+                        status: None,
+                        message: format!("tool call failed: {e}"),
+                    })
+                })?
+                .map_err(tool_error)?;
         if output.is_error {
             return Err(ToolError::Upstream(UpstreamFailure {
                 status: output.status,

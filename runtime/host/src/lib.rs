@@ -23,7 +23,7 @@ mod state;
 pub mod tools;
 
 pub use agent::{AgentHost, CompiledAgent};
-pub use config::{AgentSettings, SessionConfig};
+pub use config::{AgentSettings, RunLimits, SessionConfig};
 pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
 pub use error::{AgentErrorKind, HostError, InvokeError};
 pub use gateway_tools::{GatewayTools, principal_for, tool_error};

@@ -67,6 +67,7 @@ impl Sandbox {
             max_response_bytes: config.max_response_bytes,
             scope: InvocationScope::new(String::new(), String::new(), None),
             session_tool_calls: 0,
+            run_limits: settings.run_limits,
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);

@@ -65,6 +65,8 @@ pub(crate) struct SessionState {
     pub scope: InvocationScope,
     /// Tool calls made in this session so far.
     pub session_tool_calls: u32,
+    /// Deterministic loop limits of this agent.
+    pub run_limits: crate::config::RunLimits,
 }
 
 impl SessionState {

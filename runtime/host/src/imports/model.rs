@@ -9,6 +9,15 @@ use crate::state::SessionState;
 
 impl Host for SessionState {
     async fn converse(&mut self, request: ConverseRequest) -> Result<ConverseResponse, ModelError> {
+        if let Some(refusal) = self.model_limit_reached() {
+            self.log.push(
+                LogSource::Host,
+                LogLevel::Warn,
+                refusal.clone(),
+                vec![("event".into(), "limit_exceeded".into())],
+            );
+            return Err(ModelError::LimitExceeded(refusal));
+        }
         let request = request_from_wit(request)?;
         let model = self.services.model.clone();
         let started = Instant::now();
@@ -57,5 +66,29 @@ impl Host for SessionState {
                 Err(error_to_wit(error))
             }
         }
+    }
+}
+
+impl SessionState {
+    /// Why another model call would exceed this invocation's limits, if it would.
+    fn model_limit_reached(&self) -> Option<String> {
+        let limits = &self.run_limits;
+        let stats = &self.scope.stats;
+        if let Some(max) = limits.max_model_calls_per_invocation
+            && stats.model_calls >= max
+        {
+            return Some(format!(
+                "model call limit reached: {max} model calls per invocation"
+            ));
+        }
+        if let Some(max) = limits.max_tokens_per_invocation {
+            let used = stats.input_tokens + stats.output_tokens;
+            if used >= max {
+                return Some(format!(
+                    "token limit reached: {used} of {max} tokens per invocation used"
+                ));
+            }
+        }
+        None
     }
 }

@@ -18,6 +18,21 @@ impl Host for SessionState {
     }
 
     async fn call_tool(&mut self, name: String, arguments: String) -> Result<String, ToolError> {
+        if let Some(max) = self.run_limits.max_tool_calls_per_session
+            && self.session_tool_calls >= max
+        {
+            let message = format!("tool call limit reached: {max} tool calls per session");
+            self.log.push(
+                LogSource::Host,
+                LogLevel::Warn,
+                format!("tool {name} refused: {message}"),
+                vec![
+                    ("event".into(), "limit_exceeded".into()),
+                    ("tool".into(), name),
+                ],
+            );
+            return Err(ToolError::LimitExceeded(message));
+        }
         self.scope.stats.tool_calls += 1;
         let started = Instant::now();
         let result = self.run_tool(&name, &arguments).await;
