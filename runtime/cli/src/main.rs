@@ -3,6 +3,7 @@
 mod demo;
 mod gateway_cmd;
 mod model_args;
+mod policy_cmd;
 mod print;
 mod run;
 mod tool_args;
@@ -29,6 +30,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Serve a gateway's tools over MCP (streamable HTTP at /mcp).
     Gateway(gateway_cmd::GatewayArgs),
+    /// Validate and try Cedar policies against a tool catalogue.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 #[tokio::main]
@@ -42,6 +46,7 @@ async fn main() -> std::process::ExitCode {
         Command::Run(args) => run::run(*args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Gateway(args) => gateway_cmd::serve(args).await,
+        Command::Policy(command) => policy_cmd::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

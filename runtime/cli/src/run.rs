@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use corral_host::{
     AgentHost, AgentSettings, EngineConfig, GatewayTools, HostServices, InvocationRequest,
-    SessionConfig, SessionManager,
+    RunLimits, SessionConfig, SessionManager,
 };
 
 use crate::model_args::ModelArgs;
@@ -47,6 +47,15 @@ pub struct RunArgs {
     /// Guest CPU time allowed per invocation, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     cpu_ms: u64,
+    /// Most tool calls the session may make.
+    #[arg(long, value_name = "N")]
+    max_tool_calls: Option<u32>,
+    /// Most model calls one invocation may make.
+    #[arg(long, value_name = "N")]
+    max_model_calls: Option<u32>,
+    /// Most tokens (input + output) one invocation may use.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
     /// Print only responses, not the session log.
     #[arg(long, short)]
     quiet: bool,
@@ -82,6 +91,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             env,
             memory_bytes: Some(memory_bytes),
             cpu_time: Some(Duration::from_millis(args.cpu_ms)),
+            run_limits: RunLimits {
+                max_tool_calls_per_session: args.max_tool_calls,
+                max_model_calls_per_invocation: args.max_model_calls,
+                max_tokens_per_invocation: args.max_tokens,
+            },
             ..AgentSettings::default()
         });
     let agent = Arc::new(agent);

@@ -34,6 +34,16 @@ impl ToolArgs {
         &self,
         engine: Option<SandboxEngine>,
     ) -> anyhow::Result<Option<Arc<Gateway>>> {
+        self.gateway_with_policy(engine, true).await
+    }
+
+    /// The gateway these flags describe; without its policy engine when
+    /// `with_policy` is false (to inspect policies separately).
+    pub async fn gateway_with_policy(
+        &self,
+        engine: Option<SandboxEngine>,
+        with_policy: bool,
+    ) -> anyhow::Result<Option<Arc<Gateway>>> {
         if self.gateway.is_none() && !self.builtin_tools {
             return Ok(None);
         }
@@ -44,6 +54,9 @@ impl ToolArgs {
                 PathBuf::new(),
             ),
         };
+        if !with_policy {
+            config.policy_engine_configuration = None;
+        }
         if self.builtin_tools {
             let extra: Vec<corral_gateway::config::TargetSpec> =
                 serde_json::from_value(builtin_targets())?;

@@ -176,3 +176,95 @@ fn gateway_lists_the_example_catalogue() {
     let stderr = String::from_utf8_lossy(&missing_secret.stderr);
     assert!(stderr.contains("is not set"), "{stderr}");
 }
+
+fn example(path: &str) -> String {
+    format!("{}/../../examples/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn corral_with_secrets(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("CORRAL_GATEWAY_API_KEY", "dev-key")
+        .env("WEATHER_API_KEY", "weather-key")
+        .output()
+        .expect("corral runs")
+}
+
+#[test]
+fn policy_validate_and_test_against_the_example_gateway() {
+    let gateway = example("gateway/gateway.json");
+    let policies = example("policies");
+    let valid = corral_with_secrets(&["policy", "validate", &policies, "--gateway", &gateway]);
+    let stdout = String::from_utf8_lossy(&valid.stdout);
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
+    assert!(stdout.contains("ok 4 policies"), "{stdout}");
+
+    let allow = corral_with_secrets(&[
+        "policy",
+        "test",
+        &policies,
+        "--gateway",
+        &gateway,
+        "--request",
+        &example("policies/requests/forecast.json"),
+    ]);
+    let stdout = String::from_utf8_lossy(&allow.stdout);
+    assert!(stdout.starts_with("ALLOW\n"), "{stdout}");
+    assert!(
+        stdout.contains("determining policies: short_forecasts"),
+        "{stdout}"
+    );
+
+    let deny = corral_with_secrets(&[
+        "policy",
+        "test",
+        &policies,
+        "--gateway",
+        &gateway,
+        "--request",
+        &example("policies/requests/order-as-analyst.json"),
+    ]);
+    let stdout = String::from_utf8_lossy(&deny.stdout);
+    assert!(stdout.starts_with("DENY\n"), "{stdout}");
+    assert!(stdout.contains("no policy permits this call"), "{stdout}");
+}
+
+#[test]
+fn policy_validate_names_the_line_of_a_bad_policy() {
+    let dir = std::env::temp_dir().join(format!("corral-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("typed.cedar"),
+        "permit(\n  principal,\n  action == AgentCore::Action::\"calculator___evaluate\",\n  resource\n) when {\n  context.input.expression > 3\n};",
+    )
+    .unwrap();
+    let output = corral(&[
+        "policy",
+        "validate",
+        dir.to_str().unwrap(),
+        "--builtin-tools",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("typed.cedar:6:"), "{stderr}");
+
+    std::fs::write(
+        dir.join("typed.cedar"),
+        "permit(principal action, resource);",
+    )
+    .unwrap();
+    let output = corral(&[
+        "policy",
+        "validate",
+        dir.to_str().unwrap(),
+        "--builtin-tools",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("typed.cedar:1:"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
