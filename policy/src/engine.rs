@@ -9,7 +9,7 @@ use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityUid, PolicySet, Request,
     RestrictedExpression, ValidationMode as CedarValidationMode, Validator,
 };
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -202,6 +202,10 @@ impl PolicyEngine {
 
     /// Decides one call and returns the full evaluation.
     pub fn evaluate(&self, request: &AuthorizationRequest) -> Evaluation {
+        self.evaluate_with(request, true)
+    }
+
+    fn evaluate_with(&self, request: &AuthorizationRequest, describe: bool) -> Evaluation {
         let started = Instant::now();
         let state = self.state.read().clone();
         let enforced = self.mode == EngineMode::Enforce;
@@ -211,10 +215,14 @@ impl PolicyEngine {
             policy_ids,
             reason,
         };
-        let cedar_request = describe_request(request);
+        let cedar_request = if describe {
+            describe_request(request)
+        } else {
+            Value::Null
+        };
         let prepared = match state.catalog.actions.get(&request.tool) {
             None => Err(format!("tool {} is not in the policy schema", request.tool)),
-            Some(action) => prepare(request, action, &state.catalog),
+            Some(action) => prepare(request, action),
         };
         let mut evaluation = match (&state.fail_closed, prepared) {
             (Some(reason), _) => Evaluation {
@@ -286,7 +294,7 @@ impl PolicyEngine {
         evaluation
     }
 
-    fn record(&self, evaluation: &Evaluation) {
+    fn record(&self, evaluation: &Evaluation, request: &AuthorizationRequest) {
         let decision = &evaluation.decision;
         let span = tracing::Span::current();
         span.record("policy.decision", effect_name(decision.effect));
@@ -295,7 +303,7 @@ impl PolicyEngine {
         tracing::debug!(
             target: "corral::policy::audit",
             engine = %self.name,
-            action = %evaluation.request["action"],
+            tool = %request.tool,
             decision = effect_name(decision.effect),
             enforced = decision.enforced,
             policies = ?decision.policy_ids,
@@ -377,8 +385,8 @@ impl PolicyHook for PolicyEngine {
             policy.ids = tracing::field::Empty,
         );
         let _entered = span.enter();
-        let evaluation = self.evaluate(request);
-        self.record(&evaluation);
+        let evaluation = self.evaluate_with(request, !self.audit.is_empty());
+        self.record(&evaluation, request);
         evaluation.decision
     }
 
@@ -555,30 +563,29 @@ fn principal_entity(principal: &Principal) -> Result<Entity, String> {
 
 fn base_entities(
     principal: &Principal,
-    gateway: &str,
     action: &ActionInfo,
 ) -> Result<(EntityUid, Entities), String> {
+    // The gateway (resource) has no attributes or parents, so it needs no
+    // entity: Cedar compares resource uids without one (and each entity
+    // added costs microseconds per decision).
     let entity = principal_entity(principal)?;
     let principal_uid = entity.uid();
-    let gateway_entity = Entity::new_no_attrs(uid("Gateway", gateway), Default::default());
     let entities = action
         .entities
         .clone()
-        .add_entities([entity, gateway_entity], None)
+        .add_entities([entity], None)
         .map_err(|e| e.to_string())?;
     Ok((principal_uid, entities))
 }
 
-fn prepare(
-    request: &AuthorizationRequest,
-    action: &ActionInfo,
-    catalog: &CatalogSchema,
-) -> Result<Prepared, String> {
-    let (principal, entities) = base_entities(&request.principal, &request.gateway, action)?;
+fn prepare(request: &AuthorizationRequest, action: &ActionInfo) -> Result<Prepared, String> {
+    let (principal, entities) = base_entities(&request.principal, action)?;
     let input = action.input.convert(&request.input)?;
-    let context = json!({"input": input, "corral": corral_context(request)});
-    let context = Context::from_json_value(context, Some((&catalog.schema, &action.uid)))
-        .map_err(|e| e.to_string())?;
+    let context = Context::from_pairs([
+        ("input".to_string(), input),
+        ("corral".to_string(), corral_record(request)?),
+    ])
+    .map_err(|e| e.to_string())?;
     let cedar_request = Request::new(
         principal.clone(),
         action.uid.clone(),
@@ -594,12 +601,52 @@ fn prepare(
     })
 }
 
+/// `context.corral`, typed as the schema's `CorralContext`.
+fn corral_record(request: &AuthorizationRequest) -> Result<RestrictedExpression, String> {
+    let now: DateTime<Utc> = request.context.time.unwrap_or_else(Utc::now);
+    let c = &request.context;
+    let mut fields = vec![
+        (
+            "epochSeconds".to_string(),
+            RestrictedExpression::new_long(now.timestamp()),
+        ),
+        (
+            "hour".to_string(),
+            RestrictedExpression::new_long(i64::from(now.hour())),
+        ),
+        (
+            "weekday".to_string(),
+            RestrictedExpression::new_long(i64::from(now.weekday().number_from_monday())),
+        ),
+    ];
+    let strings = [
+        ("sessionId", &c.session_id),
+        ("agent", &c.agent),
+        ("actorId", &c.actor_id),
+    ];
+    for (key, value) in strings {
+        if let Some(value) = value {
+            fields.push((
+                key.to_string(),
+                RestrictedExpression::new_string(value.clone()),
+            ));
+        }
+    }
+    if let Some(step) = c.step {
+        fields.push((
+            "step".to_string(),
+            RestrictedExpression::new_long(i64::from(step)),
+        ));
+    }
+    RestrictedExpression::new_record(fields).map_err(|e| e.to_string())
+}
+
 fn partial_request(
     principal: &Principal,
     gateway: &str,
     action: &ActionInfo,
 ) -> Result<(EntityUid, Request, Entities), String> {
-    let (principal_uid, entities) = base_entities(principal, gateway, action)?;
+    let (principal_uid, entities) = base_entities(principal, action)?;
     let context = Context::from_pairs([
         (
             "input".to_string(),
@@ -624,11 +671,12 @@ fn partial_request(
 
 fn corral_context(request: &AuthorizationRequest) -> Value {
     let now: DateTime<Utc> = request.context.time.unwrap_or_else(Utc::now);
-    let mut context = json!({
-        "time": now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "hour": now.hour(),
-    });
     let c = &request.context;
+    let mut context = json!({
+        "epochSeconds": now.timestamp(),
+        "hour": now.hour(),
+        "weekday": now.weekday().number_from_monday(),
+    });
     for (key, value) in [
         ("sessionId", c.session_id.as_ref().map(|s| json!(s))),
         ("agent", c.agent.as_ref().map(|s| json!(s))),

@@ -41,8 +41,9 @@ namespace AgentCore {
     "agent"?: String,
     "actorId"?: String,
     "step"?: Long,
-    "time": datetime,
+    "epochSeconds": Long,
     "hour": Long,
+    "weekday": Long,
   };
 
   action "Mcp";

@@ -261,7 +261,7 @@ fn a_time_window_uses_corral_context() {
         "office_hours",
         r#"permit(principal, action == AgentCore::Action::"orders___delete_order", resource)
            when { context.corral.hour >= 9 && context.corral.hour < 17 &&
-                  context.corral.time > datetime("2026-01-01T00:00:00Z") };"#,
+                  context.corral.epochSeconds > 1767225600 };"#,
     )]);
     let alice = user("alice", json!({}));
     let at = |hour| {
