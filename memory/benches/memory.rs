@@ -1,0 +1,250 @@
+//! Memory performance: durable `CreateEvent` latency and throughput (one
+//! writer, and 32 concurrent writers sharing flushes), and
+//! `RetrieveMemoryRecords` over 100,000 records (whole memory and one
+//! namespace). Prints a table.
+//!
+//! `cargo bench -p corral-memory --bench memory`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use corral_memory::control::CreateMemoryInput;
+use corral_memory::embed::LocalEmbedder;
+use corral_memory::types::{
+    Content, Conversational, CreateEventInput, MemoryContent, MemoryRecordCreateInput, PayloadItem,
+    RetrieveMemoryRecordsInput, Role, SearchCriteria,
+};
+use corral_memory::{MemoryConfig, MemoryService, SledStorage, Timestamp};
+use hdrhistogram::Histogram;
+
+const RECORDS: usize = 100_000;
+const NAMESPACES: usize = 100;
+const WORDS: &[&str] = &[
+    "tea",
+    "coffee",
+    "flight",
+    "window",
+    "aisle",
+    "invoice",
+    "refund",
+    "billing",
+    "paris",
+    "berlin",
+    "lisbon",
+    "vegetarian",
+    "allergy",
+    "peanut",
+    "meeting",
+    "monday",
+    "report",
+    "deadline",
+    "budget",
+    "hiking",
+    "music",
+    "jazz",
+    "piano",
+    "running",
+    "garden",
+    "python",
+    "rust",
+    "kubernetes",
+    "database",
+    "backup",
+    "printer",
+    "laptop",
+    "password",
+    "holiday",
+];
+
+fn sentence(i: usize) -> String {
+    let mut x = i as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut words = Vec::new();
+    for _ in 0..8 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        words.push(WORDS[(x >> 33) as usize % WORDS.len()]);
+    }
+    format!("Record {i}: the user mentioned {}", words.join(" "))
+}
+
+fn micros(h: &Histogram<u64>, q: f64) -> String {
+    format!("{:.1} µs", h.value_at_quantile(q) as f64 / 1000.0)
+}
+
+fn event(actor: &str, i: usize) -> CreateEventInput {
+    CreateEventInput {
+        actor_id: actor.into(),
+        session_id: Some("bench".into()),
+        event_timestamp: Timestamp::now(),
+        payload: vec![PayloadItem::Conversational(Conversational {
+            content: Content::Text(format!("message number {i} with a little text")),
+            role: Role::User,
+        })],
+        branch: None,
+        client_token: None,
+        metadata: Default::default(),
+    }
+}
+
+async fn service(dir: &std::path::Path) -> (MemoryService, String) {
+    let storage = Arc::new(SledStorage::open(dir).unwrap());
+    let service = MemoryService::open(
+        storage,
+        Arc::new(LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await
+    .unwrap();
+    let memory = service
+        .create_memory(CreateMemoryInput {
+            client_token: None,
+            name: "bench".into(),
+            description: None,
+            event_expiry_duration: 30,
+            memory_strategies: vec![],
+            encryption_key_arn: None,
+            memory_execution_role_arn: None,
+            tags: None,
+        })
+        .await
+        .unwrap();
+    (service, memory.id)
+}
+
+async fn create_events(
+    service: &MemoryService,
+    memory: &str,
+    writers: usize,
+    per_writer: usize,
+) -> (Histogram<u64>, f64) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let service = service.clone();
+        let memory = memory.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).unwrap();
+            let actor = format!("writer-{w}");
+            for i in 0..per_writer {
+                let t = Instant::now();
+                service
+                    .create_event(&memory, event(&actor, i))
+                    .await
+                    .unwrap();
+                h.record(t.elapsed().as_nanos() as u64).unwrap();
+            }
+            h
+        }));
+    }
+    let mut all = Histogram::<u64>::new(3).unwrap();
+    for t in tasks {
+        all.add(t.await.unwrap()).unwrap();
+    }
+    let rate = (writers * per_writer) as f64 / started.elapsed().as_secs_f64();
+    (all, rate)
+}
+
+async fn retrieve(
+    service: &MemoryService,
+    memory: &str,
+    namespace: Option<String>,
+    samples: usize,
+) -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    for i in 0..samples {
+        let input = RetrieveMemoryRecordsInput {
+            namespace: namespace.clone(),
+            namespace_path: None,
+            search_criteria: SearchCriteria {
+                search_query: format!("which {} does the user like", WORDS[i % WORDS.len()]),
+                memory_strategy_id: None,
+                top_k: Some(10),
+                metadata_filters: None,
+            },
+            next_token: None,
+            max_results: None,
+        };
+        let t = Instant::now();
+        let out = service
+            .retrieve_memory_records(memory, input)
+            .await
+            .unwrap();
+        h.record(t.elapsed().as_nanos() as u64).unwrap();
+        assert_eq!(out.memory_record_summaries.len(), 10);
+    }
+    h
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, memory) = service(dir.path()).await;
+    println!("| measurement | p50 | p99 | rate |");
+    println!("|---|---|---|---|");
+
+    for (writers, per_writer) in [(1, 2_000), (32, 200)] {
+        let (h, rate) = create_events(&service, &memory, writers, per_writer).await;
+        println!(
+            "| CreateEvent, durable, {writers} writer(s) | {} | {} | {:.0} events/s |",
+            micros(&h, 0.5),
+            micros(&h, 0.99),
+            rate
+        );
+    }
+
+    let load = Instant::now();
+    for chunk in 0..RECORDS / 100 {
+        let records = (0..100)
+            .map(|j| {
+                let i = chunk * 100 + j;
+                MemoryRecordCreateInput {
+                    request_identifier: format!("r{i}"),
+                    namespaces: vec![format!("/users/u{}", i % NAMESPACES)],
+                    content: MemoryContent::Text(sentence(i)),
+                    timestamp: Timestamp::now(),
+                    memory_strategy_id: None,
+                    metadata: Default::default(),
+                }
+            })
+            .collect();
+        service
+            .batch_create_memory_records(&memory, records)
+            .await
+            .unwrap();
+    }
+    let load = load.elapsed();
+    println!(
+        "| BatchCreateMemoryRecords, {RECORDS} records (embed + store + index) | | | {:.0} records/s |",
+        RECORDS as f64 / load.as_secs_f64()
+    );
+    let whole = retrieve(&service, &memory, None, 300).await;
+    println!(
+        "| RetrieveMemoryRecords top 10 of {RECORDS} (whole memory) | {} | {} | |",
+        micros(&whole, 0.5),
+        micros(&whole, 0.99)
+    );
+    let one = retrieve(&service, &memory, Some("/users/u7".into()), 2_000).await;
+    println!(
+        "| RetrieveMemoryRecords top 10, one namespace ({} records) | {} | {} | |",
+        RECORDS / NAMESPACES,
+        micros(&one, 0.5),
+        micros(&one, 0.99)
+    );
+    drop(service);
+    let reopen = Instant::now();
+    let storage = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let _service = MemoryService::open(
+        storage,
+        Arc::new(LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await
+    .unwrap();
+    println!(
+        "| reopen with {RECORDS} records (index rebuilt from stored vectors) | {:.0} ms | | |",
+        reopen.elapsed().as_secs_f64() * 1000.0
+    );
+}

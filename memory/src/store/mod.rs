@@ -1,0 +1,95 @@
+//! The storage seam: an ordered, durable key-value store.
+//!
+//! Memory needs only point reads, ordered prefix scans, atomic batches that
+//! are durable when acknowledged, and a persistent id counter. Any ordered
+//! KV engine (RocksDB, FoundationDB, PostgreSQL with a bytea key) can serve.
+
+mod group_commit;
+mod sled_store;
+
+use std::ops::ControlFlow;
+
+pub use sled_store::SledStorage;
+
+/// A storage failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// The engine reported an I/O or corruption error.
+    #[error("storage error: {0}")]
+    Engine(String),
+    /// A stored value did not decode.
+    #[error("corrupt stored value under {key}: {message}")]
+    Corrupt {
+        /// Printable key.
+        key: String,
+        /// Decoder message.
+        message: String,
+    },
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Set `key` to `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Vec<u8>),
+}
+
+/// Writes applied atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// The writes, in order.
+    pub writes: Vec<Write>,
+}
+
+impl WriteBatch {
+    /// Adds a put.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.push(Write::Put(key, value));
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.push(Write::Delete(key));
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// Where a scan starts.
+#[derive(Debug, Clone, Copy)]
+pub enum ScanStart<'a> {
+    /// At the first key of the prefix (the last, scanning backwards).
+    Beginning,
+    /// Strictly after this key (before it, scanning backwards).
+    After(&'a [u8]),
+}
+
+/// Receives scanned entries; breaking stops the scan.
+pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
+/// An ordered, durable key-value store.
+pub trait Storage: Send + Sync + 'static {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Visits keys under `prefix` in order (or reverse order) from `start`
+    /// until `visit` breaks or the prefix ends.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: ScanStart<'_>,
+        reverse: bool,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StorageError>;
+
+    /// Applies `batch` atomically; returns once it is durable on disk.
+    fn commit(&self, batch: WriteBatch) -> Result<(), StorageError>;
+
+    /// A new id, unique and increasing across restarts.
+    fn next_id(&self) -> Result<u64, StorageError>;
+}

@@ -1,0 +1,178 @@
+//! [`Storage`] on sled, the embedded default.
+
+use std::path::Path;
+
+use super::group_commit::GroupCommit;
+use super::{ScanStart, Storage, StorageError, Write, WriteBatch};
+
+/// sled-backed storage: one tree, atomic batches, flushed before acknowledging.
+pub struct SledStorage {
+    db: sled::Db,
+    group: GroupCommit,
+}
+
+fn engine(error: sled::Error) -> StorageError {
+    StorageError::Engine(error.to_string())
+}
+
+impl SledStorage {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // We flush explicitly before acknowledging; the background flush
+            // only bounds the work each explicit flush has to do.
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(engine)?;
+        Ok(SledStorage {
+            db,
+            group: GroupCommit::default(),
+        })
+    }
+
+    /// A throwaway in-memory store (tests, demos).
+    pub fn temporary() -> Result<Self, StorageError> {
+        let db = sled::Config::new().temporary(true).open().map_err(engine)?;
+        Ok(SledStorage {
+            db,
+            group: GroupCommit::default(),
+        })
+    }
+}
+
+impl Storage for SledStorage {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(key).map_err(engine)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: ScanStart<'_>,
+        reverse: bool,
+        visit: &mut super::ScanVisitor<'_>,
+    ) -> Result<(), StorageError> {
+        use std::ops::Bound;
+        let end = prefix_end(prefix);
+        let (lower, upper) = match (start, reverse) {
+            (ScanStart::Beginning, _) => (Bound::Included(prefix.to_vec()), end),
+            (ScanStart::After(key), false) => (Bound::Excluded(key.to_vec()), end),
+            (ScanStart::After(key), true) => (
+                Bound::Included(prefix.to_vec()),
+                Bound::Excluded(key.to_vec()),
+            ),
+        };
+        let range = self.db.range::<Vec<u8>, _>((lower, upper));
+        let mut step = |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
+            let (k, v) = item.map_err(engine)?;
+            Ok::<_, StorageError>(visit(&k, &v))
+        };
+        if reverse {
+            for item in range.rev() {
+                if step(item)?.is_break() {
+                    break;
+                }
+            }
+        } else {
+            for item in range {
+                if step(item)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut sled_batch = sled::Batch::default();
+        for write in batch.writes {
+            match write {
+                Write::Put(k, v) => sled_batch.insert(k, v),
+                Write::Delete(k) => sled_batch.remove(k),
+            }
+        }
+        self.group.commit(
+            || self.db.apply_batch(sled_batch).map_err(engine),
+            || self.db.flush().map(|_| ()).map_err(engine),
+        )
+    }
+
+    fn next_id(&self) -> Result<u64, StorageError> {
+        self.db.generate_id().map_err(engine)
+    }
+}
+
+/// The first key after every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> std::ops::Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return std::ops::Bound::Excluded(end);
+        }
+    }
+    std::ops::Bound::Unbounded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ops::ControlFlow;
+
+    fn keys(
+        store: &SledStorage,
+        prefix: &[u8],
+        start: ScanStart<'_>,
+        reverse: bool,
+    ) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        store
+            .scan(prefix, start, reverse, &mut |k, _| {
+                out.push(k.to_vec());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn scans_stay_inside_the_prefix_in_both_directions() {
+        let store = SledStorage::temporary().unwrap();
+        let mut batch = WriteBatch::default();
+        for k in [&b"a\x00"[..], b"a\x01", b"a\xff", b"b", b"a"] {
+            batch.put(k.to_vec(), b"v".to_vec());
+        }
+        store.commit(batch).unwrap();
+        assert_eq!(
+            keys(&store, b"a\x00", ScanStart::Beginning, false),
+            vec![b"a\x00".to_vec()]
+        );
+        assert_eq!(keys(&store, b"a", ScanStart::Beginning, false).len(), 4);
+        assert_eq!(
+            keys(&store, b"a", ScanStart::After(b"a\x00"), false),
+            vec![b"a\x01".to_vec(), b"a\xff".to_vec()]
+        );
+        assert_eq!(
+            keys(&store, b"a", ScanStart::After(b"a\xff"), true),
+            vec![b"a\x01".to_vec(), b"a\x00".to_vec(), b"a".to_vec()]
+        );
+    }
+
+    #[test]
+    fn ids_increase_and_deletes_apply() {
+        let store = SledStorage::temporary().unwrap();
+        let a = store.next_id().unwrap();
+        assert!(store.next_id().unwrap() > a);
+        let mut batch = WriteBatch::default();
+        batch.put(b"k".to_vec(), b"1".to_vec());
+        store.commit(batch).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.delete(b"k".to_vec());
+        store.commit(batch).unwrap();
+        assert_eq!(store.get(b"k").unwrap(), None);
+    }
+}
