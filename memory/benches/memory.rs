@@ -12,11 +12,14 @@ use std::time::Instant;
 
 use corral_memory::control::CreateMemoryInput;
 use corral_memory::embed::LocalEmbedder;
+use corral_memory::embed::normalize;
 use corral_memory::types::{
     Content, Conversational, CreateEventInput, MemoryContent, MemoryRecordCreateInput, PayloadItem,
     RetrieveMemoryRecordsInput, Role, SearchCriteria,
 };
-use corral_memory::{MemoryConfig, MemoryService, SledStorage, Timestamp};
+use corral_memory::{
+    MemoryConfig, MemoryService, NamespaceScope, SledStorage, Timestamp, VectorIndex,
+};
 use hdrhistogram::Histogram;
 
 const RECORDS: usize = 100_000;
@@ -178,6 +181,43 @@ async fn retrieve(
     h
 }
 
+/// `VectorIndex::search` alone: 100k pseudo-random 256-d unit vectors.
+fn raw_index_search() {
+    let d = 256;
+    let mut index = VectorIndex::new(d);
+    let mut x: u64 = 42;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    for i in 0..RECORDS {
+        let mut v: Vec<f32> = (0..d).map(|_| next()).collect();
+        normalize(&mut v);
+        index.upsert(
+            &format!("r{i}"),
+            &format!("/users/u{}", i % NAMESPACES),
+            "s",
+            &v,
+        );
+    }
+    let mut q: Vec<f32> = (0..d).map(|_| next()).collect();
+    normalize(&mut q);
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let hits = index.search(&q, NamespaceScope::All, None, 10);
+        h.record(t.elapsed().as_nanos() as u64).unwrap();
+        assert_eq!(hits.len(), 10);
+    }
+    println!(
+        "| VectorIndex::search top 10 of {RECORDS} × {d}-d (index only) | {} | {} | |",
+        micros(&h, 0.5),
+        micros(&h, 0.99)
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,6 +234,8 @@ async fn main() {
             rate
         );
     }
+
+    raw_index_search();
 
     let load = Instant::now();
     for chunk in 0..RECORDS / 100 {

@@ -507,6 +507,55 @@ impl MemoryService {
         .await
     }
 
+    /// The session's `n` most recent unexpired events, oldest first (the
+    /// context an agent loads at the start of an invocation).
+    pub async fn recent_events(
+        &self,
+        memory_id: &str,
+        actor_id: &str,
+        session_id: &str,
+        n: usize,
+    ) -> Result<Vec<Event>, MemoryError> {
+        self.memory(memory_id)?;
+        ids::actor_id(actor_id)?;
+        ids::session_id(session_id)?;
+        let n = n.clamp(1, MAX_PAGE as usize);
+        let (m, a, s) = (
+            memory_id.to_string(),
+            actor_id.to_string(),
+            session_id.to_string(),
+        );
+        self.blocking(move |svc| {
+            let now = Timestamp::now();
+            let mut events = Vec::new();
+            let mut failure = None;
+            let prefix = keys::prefix(table::EVENT, &[&m, &a, &s]);
+            svc.inner
+                .storage
+                .scan(&prefix, ScanStart::Beginning, true, &mut |k, v| {
+                    match decode::<StoredEvent>(k, v) {
+                        Ok(e) if e.expires_at > now => events.push(e.event),
+                        Ok(_) => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    if events.len() == n {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            events.reverse();
+            Ok(events)
+        })
+        .await
+    }
+
     /// The branches (and cut-off events) a branch filter covers.
     fn branch_scope(
         &self,
