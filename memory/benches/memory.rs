@@ -153,14 +153,14 @@ async fn create_events(
 async fn retrieve(
     service: &MemoryService,
     memory: &str,
-    namespace: Option<String>,
+    scope_path: Option<String>,
     samples: usize,
 ) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new(3).unwrap();
     for i in 0..samples {
         let input = RetrieveMemoryRecordsInput {
-            namespace: namespace.clone(),
-            namespace_path: None,
+            namespace: None,
+            namespace_path: scope_path.clone(),
             search_criteria: SearchCriteria {
                 search_query: format!("which {} does the user like", WORDS[i % WORDS.len()]),
                 memory_strategy_id: None,
@@ -270,7 +270,7 @@ async fn main() {
     );
     let one = retrieve(&service, &memory, Some("/users/u7".into()), 2_000).await;
     println!(
-        "| RetrieveMemoryRecords top 10, one namespace ({} records) | {} | {} | |",
+        "| RetrieveMemoryRecords top 10, namespacePath of one namespace ({} records) | {} | {} | |",
         RECORDS / NAMESPACES,
         micros(&one, 0.5),
         micros(&one, 0.99)

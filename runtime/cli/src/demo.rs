@@ -162,10 +162,122 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         answers[2] != answers[1],
         "sessions leaked state into each other"
     );
+    memory_demo(&say).await?;
     say(format!("\n{}", print::bold("demo complete")));
     Ok(())
 }
 
 fn short(session: &str) -> &str {
     session.get(..session.len().min(17)).unwrap_or(session)
+}
+
+/// Long-term memory, offline: events in, extraction by the offline model,
+/// consolidation of a contradiction, retrieval by similarity.
+async fn memory_demo(say: &impl Fn(String)) -> anyhow::Result<()> {
+    use corral_memory::control::{CreateMemoryInput, StrategyInput, StrategyInputFields};
+    use corral_memory::embed::LocalEmbedder;
+    use corral_memory::types::{
+        Content, Conversational, CreateEventInput, PayloadItem, RetrieveMemoryRecordsInput, Role,
+        SearchCriteria,
+    };
+    use corral_memory::{MemoryConfig, MemoryService, SledStorage, Timestamp};
+
+    say(format!(
+        "\n{} {}",
+        print::bold("▸ memory"),
+        print::dim("— AgentCore-shaped memory on an embedded sled store, offline extraction")
+    ));
+    let service = MemoryService::open(
+        Arc::new(SledStorage::temporary()?),
+        Arc::new(LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await?;
+    let memory = service
+        .create_memory(CreateMemoryInput {
+            client_token: None,
+            name: "demo_memory".into(),
+            description: None,
+            event_expiry_duration: 30,
+            memory_strategies: vec![StrategyInput::SemanticMemoryStrategy(StrategyInputFields {
+                name: "facts".into(),
+                ..Default::default()
+            })],
+            encryption_key_arn: None,
+            memory_execution_role_arn: None,
+            tags: None,
+        })
+        .await?;
+    let model = corral_memory::offline_extraction_model()?;
+    for (session, text) in [
+        ("monday", "Hi, my name is Ada."),
+        ("monday", "I live in Paris."),
+        ("friday", "Big news: I moved to Berlin."),
+    ] {
+        let event = service
+            .create_event(
+                &memory.id,
+                CreateEventInput {
+                    actor_id: "ada".into(),
+                    session_id: Some(session.into()),
+                    event_timestamp: Timestamp::now(),
+                    payload: vec![PayloadItem::Conversational(Conversational {
+                        content: Content::Text(text.into()),
+                        role: Role::User,
+                    })],
+                    branch: None,
+                    client_token: None,
+                    metadata: Default::default(),
+                },
+            )
+            .await?;
+        let report = service.run_extraction(&model).await?;
+        say(format!(
+            "    event {} {text:?} → {} record(s) created, {} updated",
+            print::dim(&event.event_id),
+            report.records_created,
+            report.records_updated
+        ));
+    }
+    let namespace = format!(
+        "/strategies/{}/actors/ada",
+        memory.strategies[0].strategy_id
+    );
+    let hits = service
+        .retrieve_memory_records(
+            &memory.id,
+            RetrieveMemoryRecordsInput {
+                namespace: Some(namespace.clone()),
+                namespace_path: None,
+                search_criteria: SearchCriteria {
+                    search_query: "where does the user live?".into(),
+                    memory_strategy_id: None,
+                    top_k: Some(2),
+                    metadata_filters: None,
+                },
+                next_token: None,
+                max_results: None,
+            },
+        )
+        .await?
+        .memory_record_summaries;
+    say(format!(
+        "    retrieve \"where does the user live?\" in {namespace}:"
+    ));
+    for hit in &hits {
+        say(format!(
+            "      {:.2}  {}",
+            hit.score.unwrap_or_default(),
+            hit.content.text()
+        ));
+    }
+    ensure!(
+        hits.first().map(|h| h.content.text()) == Some("The user lives in Berlin."),
+        "memory did not consolidate the move: {hits:?}"
+    );
+    ensure!(
+        hits.len() == 2,
+        "expected exactly the name and the city: {hits:?}"
+    );
+    Ok(())
 }
