@@ -6,6 +6,7 @@ mod model_args;
 mod policy_cmd;
 mod print;
 mod run;
+mod serve;
 mod tool_args;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Serve a gateway's tools over MCP (streamable HTTP at /mcp).
     Gateway(gateway_cmd::GatewayArgs),
+    /// Serve deployed agents over AgentCore's Runtime and Memory APIs.
+    Serve(Box<serve::ServeArgs>),
+    /// Deploy an agent component to a server as a new version.
+    Deploy(serve::DeployArgs),
+    /// List or stop live sessions on a server.
+    #[command(subcommand)]
+    Sessions(serve::SessionsCommand),
     /// Validate and try Cedar policies against a tool catalogue.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -47,6 +55,9 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::demo(args).await,
         Command::Gateway(args) => gateway_cmd::serve(args).await,
         Command::Policy(command) => policy_cmd::run(command).await,
+        Command::Serve(args) => serve::serve(*args).await,
+        Command::Deploy(args) => serve::deploy(args).await,
+        Command::Sessions(command) => serve::sessions(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,263 @@
+//! `corral serve`, `corral deploy`, `corral sessions`: the production server
+//! and its clients.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use corral_host::{
+    AgentHost, EngineConfig, GatewayTools, HostServices, ResourceMemory, SessionConfig,
+};
+use corral_memory::embed::LocalEmbedder;
+use corral_memory::{MemoryConfig, MemoryService, SledStorage};
+use corral_server::{Server, ServerConfig};
+use serde_json::Value;
+
+use crate::model_args::ModelArgs;
+use crate::print;
+use crate::tool_args::ToolArgs;
+
+/// Arguments of `corral serve`. Flags override `CORRAL_*` environment
+/// variables, which override the defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CORRAL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory for deployed agents and memory.
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = "corral-data")]
+    data_dir: PathBuf,
+    /// Largest accepted agent component, in MiB.
+    #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB", default_value_t = 64)]
+    max_artifact_mib: usize,
+    /// Memory resource agents use through the `memory` interface (created
+    /// when absent); AgentCore Memory's API is served either way.
+    #[arg(long, env = "CORRAL_AGENT_MEMORY", default_value = "agents")]
+    agent_memory: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    tools: ToolArgs,
+}
+
+/// Serves until Ctrl-C or SIGTERM, then drains in-flight invocations.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let host = Arc::new(AgentHost::new(EngineConfig::default())?);
+    let storage = Arc::new(
+        SledStorage::open(&args.data_dir.join("memory"))
+            .with_context(|| format!("opening memory in {}", args.data_dir.display()))?,
+    );
+    let memory = MemoryService::open(
+        storage,
+        Arc::new(LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await?;
+    let agent_memory = match memory
+        .list_memories(Some(50), None)?
+        .memories
+        .iter()
+        .find_map(|m| {
+            memory
+                .get_memory(&m.id)
+                .ok()
+                .filter(|full| full.name == args.agent_memory)
+        }) {
+        Some(m) => m,
+        None => {
+            memory
+                .create_memory(corral_memory::control::CreateMemoryInput {
+                    client_token: None,
+                    name: args.agent_memory.clone(),
+                    description: Some("memory of sandboxed agents".into()),
+                    event_expiry_duration: 90,
+                    memory_strategies: vec![
+                        corral_memory::control::StrategyInput::SemanticMemoryStrategy(
+                            corral_memory::control::StrategyInputFields {
+                                name: "facts".into(),
+                                ..Default::default()
+                            },
+                        ),
+                    ],
+                    encryption_key_arn: None,
+                    memory_execution_role_arn: None,
+                    tags: None,
+                })
+                .await?
+        }
+    };
+    let model = args.model.provider().await?;
+    let worker = memory.spawn_worker(Arc::new(corral_memory::offline_extraction_model()?));
+    let mut services = HostServices::new(model).with_memory(Arc::new(ResourceMemory::new(
+        memory.clone(),
+        &agent_memory.id,
+    )));
+    if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
+        services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
+    }
+    let server = Server::new(
+        host,
+        services,
+        &ServerConfig {
+            data_dir: args.data_dir.clone(),
+            max_artifact_bytes: args.max_artifact_mib << 20,
+            sessions: SessionConfig::default(),
+        },
+    )?;
+    let listener = Server::bind(args.listen).await?;
+    eprintln!(
+        "{} on http://{} (data in {}, agent memory {})",
+        print::bold("corral serve"),
+        listener.local_addr()?,
+        args.data_dir.display(),
+        agent_memory.id
+    );
+    server
+        .serve(
+            listener,
+            Some(corral_memory::http::router(memory)),
+            shutdown_signal(),
+        )
+        .await?;
+    worker.abort();
+    eprintln!("{}", print::dim("drained and stopped"));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Arguments of `corral deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The agent component.
+    wasm: PathBuf,
+    /// Runtime name.
+    #[arg(long)]
+    name: String,
+    /// Server URL.
+    #[arg(long, env = "CORRAL_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Description of this version.
+    #[arg(long)]
+    description: Option<String>,
+}
+
+/// Uploads a component as a new version.
+pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.wasm).with_context(|| format!("reading {}", args.wasm.display()))?;
+    let mut request = reqwest::Client::new()
+        .post(format!(
+            "{}/corral/runtimes/{}",
+            args.server.trim_end_matches('/'),
+            args.name
+        ))
+        .header("content-type", "application/wasm")
+        .body(bytes);
+    if let Some(d) = &args.description {
+        request = request.query(&[("description", d)]);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("reaching {}", args.server))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!(
+            "deploy refused ({status}): {}",
+            body["message"].as_str().unwrap_or("no message")
+        );
+    }
+    println!(
+        "deployed {} version {}\n  {}",
+        body["agentRuntimeName"].as_str().unwrap_or_default(),
+        body["agentRuntimeVersion"].as_str().unwrap_or_default(),
+        body["agentRuntimeArn"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `corral sessions`.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List live sessions.
+    List {
+        /// Server URL.
+        #[arg(long, env = "CORRAL_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Stop a session and free its sandbox.
+    Stop {
+        /// Session id.
+        session: String,
+        /// Server URL.
+        #[arg(long, env = "CORRAL_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+}
+
+/// Lists or stops sessions on a server.
+pub async fn sessions(command: SessionsCommand) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    match command {
+        SessionsCommand::List { server } => {
+            let body: Value = client
+                .get(format!("{}/corral/sessions", server.trim_end_matches('/')))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            println!(
+                "{:<40} {:<16} {:>7} {:<8} {:>8} {:>10}",
+                "SESSION", "AGENT", "VERSION", "STATE", "AGE(s)", "MEMORY KiB"
+            );
+            for s in body["sessions"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<40} {:<16} {:>7} {:<8} {:>8.0} {:>10}",
+                    s["runtimeSessionId"].as_str().unwrap_or_default(),
+                    s["agentRuntimeName"].as_str().unwrap_or_default(),
+                    s["agentRuntimeVersion"].as_str().unwrap_or_default(),
+                    s["state"].as_str().unwrap_or_default(),
+                    s["ageSeconds"].as_f64().unwrap_or_default(),
+                    s["memoryBytes"].as_u64().unwrap_or_default() / 1024
+                );
+            }
+        }
+        SessionsCommand::Stop { session, server } => {
+            let response = client
+                .delete(format!(
+                    "{}/corral/sessions/{session}",
+                    server.trim_end_matches('/')
+                ))
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                bail!("{}", body["message"].as_str().unwrap_or("stop failed"));
+            }
+            println!("stopped {session}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! The HTTP application: AgentCore Runtime's data plane (`InvokeAgentRuntime`,
+//! `StopRuntimeSession`, `/ping`), the runtime part of its control plane, the
+//! Corral deploy and sessions API, and the memory routes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use corral_host::{InvocationRequest, InvokeError, SessionManager};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::registry::{
+    AgentRegistry, AgentRuntime, DeployRequest, LifecycleConfiguration, RegistryError,
+};
+
+/// Header carrying the runtime session id.
+pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
+/// Header carrying the request id of an invocation.
+pub const REQUEST_ID_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-request-id";
+/// Header carrying the caller's user id.
+pub const USER_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-id";
+/// Largest invocation payload (AgentCore's limit).
+pub const MAX_PAYLOAD_BYTES: usize = 100 * 1024 * 1024;
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    /// Deployed agents.
+    pub registry: Arc<AgentRegistry>,
+    /// Live sessions.
+    pub sessions: Arc<SessionManager>,
+    /// Invocations in flight (for `/ping`'s `HealthyBusy`).
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// When `/ping`'s status last changed, epoch seconds.
+    pub status_changed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Builds the router (memory routes are merged by the caller when enabled).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/runtimes/{runtime}/invocations", post(invoke))
+        .route("/runtimes/{runtime}/stopruntimesession", post(stop_session))
+        .route("/runtimes/", post(list_runtimes))
+        .route(
+            "/runtimes/{runtime}/",
+            get(get_runtime).delete(delete_runtime),
+        )
+        .route("/runtimes/{runtime}/versions/", post(list_versions))
+        .route(
+            "/runtimes/{runtime}/runtime-endpoints/",
+            put(create_endpoint),
+        )
+        .route("/corral/runtimes/{name}", post(deploy))
+        .route("/corral/sessions", get(list_sessions))
+        .route("/corral/sessions/{session}", delete(stop_any_session))
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
+        .with_state(state)
+}
+
+/// An error as AgentCore's REST-JSON protocol sends it.
+pub struct ApiError {
+    status: StatusCode,
+    name: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            name,
+            message: message.into(),
+        }
+    }
+
+    fn validation(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(json!({ "message": self.message }))).into_response();
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.name));
+        response
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let message = e.to_string();
+        match e {
+            RegistryError::InvalidArtifact(_) | RegistryError::Validation(_) => {
+                ApiError::validation(message)
+            }
+            RegistryError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "ValidationException",
+                message,
+            ),
+            RegistryError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
+            }
+            RegistryError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
+            }
+            RegistryError::Io(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                message,
+            ),
+        }
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        let message = e.to_string();
+        match e {
+            InvokeError::InvalidRequest(_) => ApiError::validation(message),
+            InvokeError::TooManySessions(_) => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "ServiceQuotaExceededException",
+                message,
+            ),
+            InvokeError::Agent { .. }
+            | InvokeError::Fault(_)
+            | InvokeError::Timeout(_)
+            | InvokeError::ResponseTooLarge(_) => {
+                ApiError::new(StatusCode::FAILED_DEPENDENCY, "RuntimeClientError", message)
+            }
+            InvokeError::Stopped => {
+                ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
+            }
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                message,
+            ),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn epoch_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn ping(State(state): State<AppState>) -> Response {
+    let busy = state.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
+    axum::Json(json!({
+        "status": if busy { "HealthyBusy" } else { "Healthy" },
+        "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct Qualifier {
+    qualifier: Option<String>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Counts an invocation in flight for `/ping` while alive.
+struct InFlight(AppState);
+
+impl InFlight {
+    fn start(state: &AppState) -> Self {
+        if state
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            state
+                .status_changed
+                .store(epoch_seconds(), std::sync::atomic::Ordering::Relaxed);
+        }
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self
+            .0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed)
+            == 1
+        {
+            self.0
+                .status_changed
+                .store(epoch_seconds(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+async fn invoke(
+    State(state): State<AppState>,
+    Path(runtime): Path<String>,
+    Query(query): Query<Qualifier>,
+    headers: HeaderMap,
+    payload: Bytes,
+) -> ApiResult {
+    let runtime = state.registry.get(&runtime)?;
+    let version = runtime.resolve(query.qualifier.as_deref())?.clone();
+    let agent = state.registry.compiled(&runtime, &version)?;
+    let session_id = match header(&headers, SESSION_HEADER) {
+        Some(id) if (33..=256).contains(&id.len()) => id.to_string(),
+        Some(id) => {
+            return Err(ApiError::validation(format!(
+                "runtimeSessionId must be 33 to 256 characters, got {}",
+                id.len()
+            )));
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let content_type = header(&headers, "content-type")
+        .unwrap_or("application/json")
+        .to_string();
+    let actor = header(&headers, USER_HEADER)
+        .unwrap_or("default")
+        .to_string();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let request = InvocationRequest::new(session_id.clone(), payload.to_vec())
+        .actor(actor)
+        .content_type(content_type)
+        .stream(tx);
+    let guard = InFlight::start(&state);
+    let sessions = state.sessions.clone();
+    let mut call = tokio::spawn(async move { sessions.invoke(&agent, request).await });
+    // The agent streams if it sends a chunk before it returns.
+    let first = tokio::select! {
+        biased;
+        done = &mut call => {
+            drop(guard);
+            // Chunks the agent sent before it returned still go out first.
+            let mut chunks = Vec::new();
+            while let Ok(chunk) = rx.try_recv() {
+                chunks.push(chunk);
+            }
+            if chunks.is_empty() {
+                return buffered(done);
+            }
+            return streamed_whole(chunks, done, &session_id);
+        }
+        chunk = rx.recv() => chunk,
+    };
+    let Some(first) = first else {
+        // The sender closed without a chunk: the invocation is ending.
+        let done = call.await;
+        drop(guard);
+        return buffered(done);
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let stream = async_stream(Some(first), rx, call, guard);
+    let mut out = Response::new(Body::from_stream(stream));
+    let h = out.headers_mut();
+    insert(h, "content-type", "text/event-stream");
+    insert(h, SESSION_HEADER, &session_id);
+    insert(h, REQUEST_ID_HEADER, &request_id);
+    Ok(out)
+}
+
+/// Server-sent events: each chunk as a `data:` event, then the final payload.
+fn async_stream(
+    first: Option<Vec<u8>>,
+    rx: mpsc::Receiver<Vec<u8>>,
+    call: tokio::task::JoinHandle<Result<corral_host::InvocationResponse, InvokeError>>,
+    guard: InFlight,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let (out_tx, out_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let _guard = guard;
+        let mut rx = rx;
+        let event = sse_event;
+        if let Some(chunk) = first
+            && out_tx.send(Ok(event(&chunk))).await.is_err()
+        {
+            return;
+        }
+        while let Some(chunk) = rx.recv().await {
+            if out_tx.send(Ok(event(&chunk))).await.is_err() {
+                return;
+            }
+        }
+        let tail = match call.await {
+            Ok(Ok(response)) if !response.payload.is_empty() => Some(event(&response.payload)),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(Bytes::from(format!(
+                "event: error\ndata: {}\n\n",
+                json!({"message": e.to_string()})
+            ))),
+            Err(e) => Some(Bytes::from(format!(
+                "event: error\ndata: {}\n\n",
+                json!({"message": e.to_string()})
+            ))),
+        };
+        if let Some(tail) = tail {
+            let _ = out_tx.send(Ok(tail)).await;
+        }
+    });
+    futures::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+type CallResult =
+    Result<Result<corral_host::InvocationResponse, InvokeError>, tokio::task::JoinError>;
+
+/// A whole (not streamed) invocation response.
+fn buffered(done: CallResult) -> ApiResult {
+    let response = done.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            e.to_string(),
+        )
+    })??;
+    let mut out = (StatusCode::OK, response.payload).into_response();
+    let h = out.headers_mut();
+    insert(h, "content-type", &response.content_type);
+    insert(h, SESSION_HEADER, &response.session_id);
+    insert(h, REQUEST_ID_HEADER, &response.request_id);
+    Ok(out)
+}
+
+/// Formats one chunk as a server-sent event.
+fn sse_event(chunk: &[u8]) -> Bytes {
+    let text = String::from_utf8_lossy(chunk);
+    let mut e = String::new();
+    for line in text.split('\n') {
+        e.push_str("data: ");
+        e.push_str(line);
+        e.push('\n');
+    }
+    e.push('\n');
+    Bytes::from(e)
+}
+
+/// A streamed response whose chunks all arrived before the agent returned.
+fn streamed_whole(chunks: Vec<Vec<u8>>, done: CallResult, session_id: &str) -> ApiResult {
+    let response = done.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            e.to_string(),
+        )
+    })??;
+    let mut body = Vec::new();
+    for chunk in chunks
+        .iter()
+        .chain((!response.payload.is_empty()).then_some(&response.payload))
+    {
+        body.extend_from_slice(&sse_event(chunk));
+    }
+    let mut out = (StatusCode::OK, body).into_response();
+    let h = out.headers_mut();
+    insert(h, "content-type", "text/event-stream");
+    insert(h, SESSION_HEADER, session_id);
+    insert(h, REQUEST_ID_HEADER, &response.request_id);
+    Ok(out)
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+async fn stop_session(
+    State(state): State<AppState>,
+    Path(runtime): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let runtime = state.registry.get(&runtime)?;
+    let Some(session) = header(&headers, SESSION_HEADER) else {
+        return Err(ApiError::validation("runtimeSessionId header is required"));
+    };
+    if !state.sessions.stop(&runtime.agent_runtime_name, session) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!(
+                "no live session {session} on {}",
+                runtime.agent_runtime_name
+            ),
+        ));
+    }
+    let mut out = (StatusCode::OK, axum::Json(json!({}))).into_response();
+    insert(out.headers_mut(), SESSION_HEADER, session);
+    Ok(out)
+}
+
+fn summary(r: &AgentRuntime) -> Value {
+    let latest = r.latest();
+    json!({
+        "agentRuntimeArn": r.agent_runtime_arn,
+        "agentRuntimeId": r.agent_runtime_id,
+        "agentRuntimeName": r.agent_runtime_name,
+        "agentRuntimeVersion": latest.map(|v| v.agent_runtime_version.clone()),
+        "description": latest.and_then(|v| v.description.clone()).unwrap_or_default(),
+        "lastUpdatedAt": latest.map(|v| v.created_at),
+        "status": "READY",
+    })
+}
+
+async fn list_runtimes(State(state): State<AppState>) -> ApiResult {
+    let runtimes: Vec<Value> = state.registry.list().iter().map(summary).collect();
+    Ok(axum::Json(json!({ "agentRuntimes": runtimes })).into_response())
+}
+
+async fn get_runtime(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
+    let r = state.registry.get(&runtime)?;
+    let mut value = summary(&r);
+    let latest = r.latest();
+    value["lifecycleConfiguration"] = json!(latest.map(|v| v.lifecycle_configuration));
+    value["environmentVariables"] = json!(latest.map(|v| v.environment_variables.clone()));
+    value["agentRuntimeArtifact"] = json!({ "wasm": { "digest": latest.map(|v| v.digest.clone()), "size": latest.map(|v| v.size) } });
+    Ok(axum::Json(value).into_response())
+}
+
+async fn delete_runtime(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
+    let r = state.registry.delete(&runtime)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "agentRuntimeId": r.agent_runtime_id, "status": "DELETING" })),
+    )
+        .into_response())
+}
+
+async fn list_versions(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
+    let r = state.registry.get(&runtime)?;
+    let versions: Vec<Value> = r
+        .versions
+        .iter()
+        .rev()
+        .map(|v| {
+            json!({
+                "agentRuntimeArn": r.agent_runtime_arn,
+                "agentRuntimeId": r.agent_runtime_id,
+                "agentRuntimeName": r.agent_runtime_name,
+                "agentRuntimeVersion": v.agent_runtime_version,
+                "description": v.description.clone().unwrap_or_default(),
+                "lastUpdatedAt": v.created_at,
+                "status": "READY",
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "agentRuntimes": versions })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateEndpoint {
+    name: String,
+    #[serde(default)]
+    agent_runtime_version: Option<String>,
+}
+
+async fn create_endpoint(
+    State(state): State<AppState>,
+    Path(runtime): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let input: CreateEndpoint = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("could not parse request body: {e}")))?;
+    let endpoint = state.registry.set_endpoint(
+        &runtime,
+        &input.name,
+        input.agent_runtime_version.as_deref(),
+    )?;
+    let r = state.registry.get(&runtime)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "agentRuntimeArn": r.agent_runtime_arn,
+            "agentRuntimeEndpointArn": format!("{}/runtime-endpoint/{}", r.agent_runtime_arn, endpoint.name),
+            "endpointName": endpoint.name,
+            "targetVersion": endpoint.target_version.clone().or_else(|| r.latest().map(|v| v.agent_runtime_version.clone())),
+            "status": "READY",
+            "createdAt": endpoint.created_at,
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DeployQuery {
+    description: Option<String>,
+    idle_runtime_session_timeout: Option<u64>,
+    max_lifetime: Option<u64>,
+    /// `KEY=VALUE` pairs separated by commas.
+    env: Option<String>,
+}
+
+/// Corral's deploy: the body is the component.
+async fn deploy(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<DeployQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let mut environment = std::collections::BTreeMap::new();
+    for pair in query
+        .env
+        .iter()
+        .flat_map(|e| e.split(','))
+        .filter(|p| !p.is_empty())
+    {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(ApiError::validation(format!(
+                "env entry '{pair}' is not KEY=VALUE"
+            )));
+        };
+        environment.insert(k.to_string(), v.to_string());
+    }
+    let registry = state.registry.clone();
+    let request = DeployRequest {
+        name,
+        description: query.description,
+        lifecycle: LifecycleConfiguration {
+            idle_runtime_session_timeout: query.idle_runtime_session_timeout,
+            max_lifetime: query.max_lifetime,
+        },
+        environment,
+    };
+    // Compiling is CPU-bound: keep it off the async workers.
+    let runtime = tokio::task::spawn_blocking(move || registry.deploy(&body, request))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                e.to_string(),
+            )
+        })??;
+    Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
+}
+
+async fn list_sessions(State(state): State<AppState>) -> ApiResult {
+    let sessions: Vec<Value> = state
+        .sessions
+        .list()
+        .into_iter()
+        .map(|s| {
+            json!({
+                "agentRuntimeName": s.agent,
+                "agentRuntimeVersion": s.version,
+                "runtimeSessionId": s.session_id,
+                "state": format!("{:?}", s.status),
+                "ageSeconds": s.age.as_secs_f64(),
+                "lastActivity": s.last_activity.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64(),
+                "invocations": s.invocations,
+                "memoryBytes": s.memory_bytes,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "sessions": sessions })).into_response())
+}
+
+async fn stop_any_session(State(state): State<AppState>, Path(session): Path<String>) -> ApiResult {
+    let stopped = state.sessions.stop_session_everywhere(&session);
+    if stopped == 0 {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!("no live session {session}"),
+        ));
+    }
+    Ok(axum::Json(json!({ "runtimeSessionId": session, "stopped": stopped })).into_response())
+}

@@ -1,0 +1,114 @@
+//! `corral serve`: deploy agents as WASM components and invoke them over
+//! AgentCore Runtime's HTTP API (`InvokeAgentRuntime`, `StopRuntimeSession`,
+//! `/ping`, the runtime control plane), with a sessions API AgentCore lacks
+//! and AgentCore Memory's routes mounted beside it.
+
+mod app;
+mod registry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::{
+    AppState, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, router,
+};
+use corral_host::{AgentHost, HostServices, SessionConfig, SessionManager};
+pub use registry::{
+    AgentRegistry, AgentRuntime, DEFAULT_ENDPOINT, DeployRequest, LifecycleConfiguration,
+    RegistryError, RuntimeEndpoint, RuntimeVersion,
+};
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The registry could not be opened.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Binding or serving failed.
+    #[error("server I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `corral serve` runs with.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Directory of deployed agents.
+    pub data_dir: PathBuf,
+    /// Largest accepted component, in bytes.
+    pub max_artifact_bytes: usize,
+    /// Session limits.
+    pub sessions: SessionConfig,
+}
+
+/// A running server's parts, for embedding and tests.
+pub struct Server {
+    /// Shared state.
+    pub state: AppState,
+}
+
+impl Server {
+    /// Opens the registry and builds the session manager.
+    pub fn new(
+        host: Arc<AgentHost>,
+        services: HostServices,
+        config: &ServerConfig,
+    ) -> Result<Self, ServerError> {
+        let registry =
+            AgentRegistry::open(&config.data_dir, host.clone(), config.max_artifact_bytes)?;
+        let sessions = SessionManager::new(host, services, config.sessions.clone());
+        Ok(Server {
+            state: AppState {
+                registry: Arc::new(registry),
+                sessions: Arc::new(sessions),
+                in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+                status_changed: Arc::new(std::sync::atomic::AtomicU64::new(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                )),
+            },
+        })
+    }
+
+    /// The router, with extra routes (e.g. memory) merged in.
+    pub fn router(&self, extra: Option<axum::Router>) -> axum::Router {
+        let app = router(self.state.clone());
+        match extra {
+            Some(extra) => app.merge(extra),
+            None => app,
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains in-flight
+    /// requests and stops every session.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        extra: Option<axum::Router>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = self.router(extra);
+        let sessions = self.state.sessions.clone();
+        let reaper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                sessions.reap();
+            }
+        });
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        reaper.abort();
+        self.state.sessions.stop_all();
+        result.map_err(ServerError::from)
+    }
+
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+        Ok(tokio::net::TcpListener::bind(addr).await?)
+    }
+}

@@ -1,0 +1,421 @@
+//! Deployed agents: content-addressed artifacts, immutable versions and
+//! endpoints, stored durably in a directory.
+//!
+//! Layout: `artifacts/<sha256>.wasm` (the upload) and `.cwasm` (precompiled
+//! for this engine), `runtimes.json` (metadata, replaced atomically).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use corral_host::{AgentHost, CompiledAgent, HostError};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The endpoint every runtime has, following its latest version.
+pub const DEFAULT_ENDPOINT: &str = "DEFAULT";
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The upload is not a valid agent component.
+    #[error("invalid agent artifact: {0}")]
+    InvalidArtifact(String),
+    /// The upload exceeds the size limit.
+    #[error("agent artifact of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Upload size.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// A name or field is invalid.
+    #[error("{0}")]
+    Validation(String),
+    /// No such runtime, version or endpoint.
+    #[error("{0}")]
+    NotFound(String),
+    /// A runtime with that name exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Disk I/O failed.
+    #[error("registry storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Lifecycle of a runtime's sessions (`LifecycleConfiguration`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleConfiguration {
+    /// Seconds without invocations before a session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_runtime_session_timeout: Option<u64>,
+    /// Seconds a session may live at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<u64>,
+}
+
+/// One immutable version of a runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeVersion {
+    /// "1", "2", …
+    pub agent_runtime_version: String,
+    /// SHA-256 of the component.
+    pub digest: String,
+    /// Component size in bytes.
+    pub size: usize,
+    /// Creation time, epoch seconds.
+    pub created_at: f64,
+    /// Session lifecycle of this version.
+    #[serde(default)]
+    pub lifecycle_configuration: LifecycleConfiguration,
+    /// Environment variables the agent sees.
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, String>,
+    /// Description given at deploy time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A named pointer to a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeEndpoint {
+    /// Endpoint name.
+    pub name: String,
+    /// Version served; `None` follows the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// Creation time, epoch seconds.
+    pub created_at: f64,
+}
+
+/// A deployed agent runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRuntime {
+    /// Runtime id (`<name>-<suffix>`).
+    pub agent_runtime_id: String,
+    /// ARN-shaped identifier.
+    pub agent_runtime_arn: String,
+    /// Name.
+    pub agent_runtime_name: String,
+    /// Versions, oldest first.
+    pub versions: Vec<RuntimeVersion>,
+    /// Endpoints by name.
+    pub endpoints: BTreeMap<String, RuntimeEndpoint>,
+}
+
+impl AgentRuntime {
+    /// The latest version.
+    pub fn latest(&self) -> Option<&RuntimeVersion> {
+        self.versions.last()
+    }
+
+    /// The version an endpoint or version qualifier names.
+    pub fn resolve(&self, qualifier: Option<&str>) -> Result<&RuntimeVersion, RegistryError> {
+        let name = qualifier.unwrap_or(DEFAULT_ENDPOINT);
+        let version = match self.endpoints.get(name) {
+            Some(endpoint) => endpoint.target_version.as_deref(),
+            None => Some(name),
+        };
+        match version {
+            None => self.latest(),
+            Some(v) => self.versions.iter().find(|x| x.agent_runtime_version == v),
+        }
+        .ok_or_else(|| {
+            RegistryError::NotFound(format!(
+                "runtime {} has no endpoint or version {name}",
+                self.agent_runtime_name
+            ))
+        })
+    }
+}
+
+/// What a deploy asks for.
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    /// Runtime name.
+    pub name: String,
+    /// Description of this version.
+    pub description: Option<String>,
+    /// Session lifecycle.
+    pub lifecycle: LifecycleConfiguration,
+    /// Environment variables.
+    pub environment: BTreeMap<String, String>,
+}
+
+/// Durable registry of deployed agents, with a cache of compiled versions.
+pub struct AgentRegistry {
+    dir: PathBuf,
+    host: Arc<AgentHost>,
+    max_artifact_bytes: usize,
+    arn_prefix: String,
+    runtimes: Mutex<BTreeMap<String, AgentRuntime>>,
+    compiled: Mutex<BTreeMap<(String, String), Arc<CompiledAgent>>>,
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 48
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl AgentRegistry {
+    /// Opens (or creates) the registry in `dir`.
+    pub fn open(
+        dir: &Path,
+        host: Arc<AgentHost>,
+        max_artifact_bytes: usize,
+    ) -> Result<Self, RegistryError> {
+        std::fs::create_dir_all(dir.join("artifacts"))?;
+        let index = dir.join("runtimes.json");
+        let runtimes = match std::fs::read(&index) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                RegistryError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", index.display()),
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(AgentRegistry {
+            dir: dir.to_path_buf(),
+            host,
+            max_artifact_bytes,
+            arn_prefix: "arn:aws:bedrock-agentcore:local:000000000000".into(),
+            runtimes: Mutex::new(runtimes),
+            compiled: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Every runtime, by name.
+    pub fn list(&self) -> Vec<AgentRuntime> {
+        self.runtimes.lock().values().cloned().collect()
+    }
+
+    /// The runtime named by a name, id or ARN.
+    pub fn get(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
+        let runtimes = self.runtimes.lock();
+        runtimes
+            .values()
+            .find(|r| {
+                r.agent_runtime_name == identifier
+                    || r.agent_runtime_id == identifier
+                    || r.agent_runtime_arn == identifier
+            })
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound(format!("agent runtime {identifier} not found")))
+    }
+
+    /// Validates, precompiles and stores a component as a new version of
+    /// runtime `request.name` (created when new).
+    pub fn deploy(
+        &self,
+        bytes: &[u8],
+        request: DeployRequest,
+    ) -> Result<AgentRuntime, RegistryError> {
+        if !valid_name(&request.name) {
+            return Err(RegistryError::Validation(format!(
+                "agentRuntimeName '{}' must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}",
+                request.name
+            )));
+        }
+        if bytes.len() > self.max_artifact_bytes {
+            return Err(RegistryError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_artifact_bytes,
+            });
+        }
+        let compiled = self
+            .host
+            .compile(&request.name, bytes)
+            .map_err(|e: HostError| RegistryError::InvalidArtifact(e.to_string()))?;
+        let digest = compiled.digest().to_string();
+        let source = self.dir.join("artifacts").join(format!("{digest}.wasm"));
+        if !source.exists() {
+            write_atomic(&source, bytes)?;
+        }
+        let precompiled = self.dir.join("artifacts").join(format!("{digest}.cwasm"));
+        if !precompiled.exists() {
+            let artifact = self
+                .host
+                .engine()
+                .precompile(bytes)
+                .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?;
+            write_atomic(&precompiled, &artifact)?;
+        }
+        let mut runtimes = self.runtimes.lock();
+        let now = now_seconds();
+        let runtime = runtimes.entry(request.name.clone()).or_insert_with(|| {
+            let id = format!(
+                "{}-{}",
+                request.name,
+                &uuid::Uuid::new_v4().simple().to_string()[..10]
+            );
+            let mut endpoints = BTreeMap::new();
+            endpoints.insert(
+                DEFAULT_ENDPOINT.to_string(),
+                RuntimeEndpoint {
+                    name: DEFAULT_ENDPOINT.into(),
+                    target_version: None,
+                    created_at: now,
+                },
+            );
+            AgentRuntime {
+                agent_runtime_arn: format!("{}:runtime/{id}", self.arn_prefix),
+                agent_runtime_id: id,
+                agent_runtime_name: request.name.clone(),
+                versions: Vec::new(),
+                endpoints,
+            }
+        });
+        runtime.versions.push(RuntimeVersion {
+            agent_runtime_version: (runtime.versions.len() + 1).to_string(),
+            digest,
+            size: bytes.len(),
+            created_at: now,
+            lifecycle_configuration: request.lifecycle,
+            environment_variables: request.environment,
+            description: request.description,
+        });
+        let snapshot = runtime.clone();
+        self.persist(&runtimes)?;
+        Ok(snapshot)
+    }
+
+    /// Points endpoint `name` at `version` (creating it).
+    pub fn set_endpoint(
+        &self,
+        identifier: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<RuntimeEndpoint, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::Validation(format!(
+                "endpoint name '{name}' is invalid"
+            )));
+        }
+        let runtime = self.get(identifier)?;
+        if let Some(v) = version
+            && !runtime
+                .versions
+                .iter()
+                .any(|x| x.agent_runtime_version == v)
+        {
+            return Err(RegistryError::NotFound(format!(
+                "runtime {} has no version {v}",
+                runtime.agent_runtime_name
+            )));
+        }
+        let mut runtimes = self.runtimes.lock();
+        let Some(stored) = runtimes.get_mut(&runtime.agent_runtime_name) else {
+            return Err(RegistryError::NotFound(format!(
+                "agent runtime {identifier} not found"
+            )));
+        };
+        let endpoint = RuntimeEndpoint {
+            name: name.to_string(),
+            target_version: version.map(str::to_string),
+            created_at: now_seconds(),
+        };
+        stored.endpoints.insert(name.to_string(), endpoint.clone());
+        self.persist(&runtimes)?;
+        Ok(endpoint)
+    }
+
+    /// Removes a runtime (its artifacts stay, content-addressed and shared).
+    pub fn delete(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
+        let runtime = self.get(identifier)?;
+        let mut runtimes = self.runtimes.lock();
+        runtimes.remove(&runtime.agent_runtime_name);
+        self.persist(&runtimes)?;
+        self.compiled
+            .lock()
+            .retain(|(name, _), _| *name != runtime.agent_runtime_name);
+        Ok(runtime)
+    }
+
+    /// The compiled agent for a runtime version, loading the precompiled
+    /// artifact on first use.
+    pub fn compiled(
+        &self,
+        runtime: &AgentRuntime,
+        version: &RuntimeVersion,
+    ) -> Result<Arc<CompiledAgent>, RegistryError> {
+        let key = (
+            runtime.agent_runtime_name.clone(),
+            version.agent_runtime_version.clone(),
+        );
+        if let Some(agent) = self.compiled.lock().get(&key) {
+            return Ok(agent.clone());
+        }
+        let path = self
+            .dir
+            .join("artifacts")
+            .join(format!("{}.cwasm", version.digest));
+        let artifact = std::fs::read(&path)?;
+        let agent = self
+            .host
+            .load_precompiled(&runtime.agent_runtime_name, &version.digest, &artifact)
+            .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?
+            .with_version(version.agent_runtime_version.clone())
+            .with_settings(corral_host::AgentSettings {
+                env: version
+                    .environment_variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                idle_timeout: version
+                    .lifecycle_configuration
+                    .idle_runtime_session_timeout
+                    .map(std::time::Duration::from_secs),
+                max_lifetime: version
+                    .lifecycle_configuration
+                    .max_lifetime
+                    .map(std::time::Duration::from_secs),
+                ..Default::default()
+            });
+        let agent = Arc::new(agent);
+        self.compiled.lock().insert(key, agent.clone());
+        Ok(agent)
+    }
+
+    fn persist(&self, runtimes: &BTreeMap<String, AgentRuntime>) -> Result<(), RegistryError> {
+        let bytes = serde_json::to_vec_pretty(runtimes)
+            .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
+        write_atomic(&self.dir.join("runtimes.json"), &bytes)?;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to a temporary file, syncs it and renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let digest = hex::encode(Sha256::digest(path.to_string_lossy().as_bytes()));
+    let tmp = path.with_extension(format!("tmp-{}", &digest[..8]));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent()
+        && let Ok(dir) = std::fs::File::open(parent)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}

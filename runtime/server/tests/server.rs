@@ -1,0 +1,312 @@
+//! `corral serve` end to end on 127.0.0.1: deploy over HTTP, boto3's
+//! `bedrock-agentcore` client invoking with sessions, deploy validation,
+//! redeploy under a live session, sessions API, `/ping`, restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::{AgentHost, EngineConfig, GatewayTools, HostServices, SessionConfig};
+use corral_model::ScriptedModel;
+use corral_server::{SESSION_HEADER, Server, ServerConfig};
+use serde_json::{Value, json};
+
+/// A server over `dir` with the assistant's scripted model and the
+/// built-in calculator; returns its base URL and a shutdown trigger.
+async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
+    let config = GatewayConfig::parse(
+        &json!({"targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]}).to_string(),
+        corral_gateway::ConfigFormat::Json,
+    )
+    .unwrap();
+    let gateway = Gateway::new(
+        config,
+        GatewayOptions {
+            engine: Some(host.engine().clone()),
+            ..GatewayOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
+    let services =
+        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let server = Server::new(
+        host,
+        services,
+        &ServerConfig {
+            data_dir: dir.to_path_buf(),
+            max_artifact_bytes: 32 * 1024 * 1024,
+            sessions: SessionConfig::default(),
+        },
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        server
+            .serve(listener, None, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    (url, tx)
+}
+
+async fn deploy(url: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/corral/runtimes/{name}"))
+        .header("content-type", "application/wasm")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("CORRAL_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ci-venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "{} not found: run .ci/test, which installs boto3",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn boto3_invokes_deployed_agent_with_session_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start(dir.path()).await;
+    let deployed = deploy(&url, "assistant", corral_examples::ASSISTANT_AGENT).await;
+    assert_eq!(deployed.status(), 201);
+    let runtime: Value = deployed.json().await.unwrap();
+    let arn = runtime["agentRuntimeArn"].as_str().unwrap().to_string();
+    assert_eq!(runtime["agentRuntimeVersion"], "1");
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/runtime_client.py");
+    let output = tokio::process::Command::new(python())
+        .arg(script)
+        .arg(&url)
+        .arg(&arn)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "boto3 client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["first"], "(17 * 23) + 4 = 395.");
+    assert_eq!(out["same_session"], "395 / 5 = 79.", "{out}");
+    assert_ne!(out["other_session"], "395 / 5 = 79.");
+    assert_eq!(out["session_matches"], true);
+    assert_eq!(
+        out["content_type"], "application/json",
+        "a non-streaming agent answers in one body"
+    );
+    assert_ne!(
+        out["after_stop"], "395 / 5 = 79.",
+        "stop_runtime_session must end the sandbox"
+    );
+    assert_eq!(out["missing_agent"], "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn bad_deploys_get_clear_client_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start(dir.path()).await;
+    let core_module = b"\0asm\x01\0\0\0";
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "garbage",
+            b"not wasm at all".to_vec(),
+            400,
+            "ValidationException",
+        ),
+        ("core", core_module.to_vec(), 400, "ValidationException"),
+        (
+            "bad name!",
+            corral_examples::ECHO_AGENT.to_vec(),
+            400,
+            "ValidationException",
+        ),
+        (
+            "huge",
+            vec![0u8; 33 * 1024 * 1024],
+            413,
+            "ValidationException",
+        ),
+    ];
+    for (name, bytes, status, error) in cases {
+        let response = deploy(&url, &name.replace(' ', "%20"), &bytes).await;
+        assert_eq!(response.status(), status, "{name}");
+        assert_eq!(response.headers()["x-amzn-ErrorType"], error, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    // A component of another world (a WASM tool) is refused by name.
+    let response = deploy(&url, "tool", corral_builtin_tools_calculator()).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("agent"),
+        "{body}"
+    );
+    // Nothing was registered.
+    let listed: Value = reqwest::Client::new()
+        .post(format!("{url}/runtimes/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["agentRuntimes"], json!([]));
+}
+
+fn corral_builtin_tools_calculator() -> &'static [u8] {
+    corral_builtin_tools::CORRAL_CALCULATOR
+}
+
+async fn invoke(
+    url: &str,
+    runtime: &str,
+    session: &str,
+    prompt: &str,
+    qualifier: &str,
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{url}/runtimes/{runtime}/invocations?qualifier={qualifier}"
+        ))
+        .header(SESSION_HEADER, session)
+        .header("content-type", "application/json")
+        .body(json!({"prompt": prompt}).to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn redeploy_keeps_live_sessions_on_their_version_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = "s".repeat(40);
+    {
+        let (url, stop) = start(dir.path()).await;
+        assert_eq!(
+            deploy(&url, "agent", corral_examples::ASSISTANT_AGENT)
+                .await
+                .status(),
+            201
+        );
+        let (status, _) = invoke(&url, "agent", &session, "What is 2 + 3?", "DEFAULT").await;
+        assert_eq!(status, 200);
+        // Version 2 is the echo agent: new sessions get it, the live one does not.
+        let v2: Value = deploy(&url, "agent", corral_examples::ECHO_AGENT)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v2["agentRuntimeVersion"], "2");
+        let (_, live) = invoke(&url, "agent", &session, "Now multiply that by 2", "DEFAULT").await;
+        assert!(live.contains("= 10"), "live session moved versions: {live}");
+        let (_, fresh) = invoke(&url, "agent", &"f".repeat(40), "hello", "DEFAULT").await;
+        assert_eq!(
+            serde_json::from_str::<Value>(&fresh).unwrap()["prompt"],
+            "hello",
+            "echo answers new sessions"
+        );
+        // Sessions API.
+        let sessions: Value = reqwest::get(format!("{url}/corral/sessions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let versions: Vec<&str> = sessions["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["agentRuntimeVersion"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions.len(), 2, "{sessions}");
+        // Pin an endpoint to version 1.
+        let pinned = reqwest::Client::new()
+            .put(format!("{url}/runtimes/agent/runtime-endpoints/"))
+            .json(&json!({"name": "stable", "agentRuntimeVersion": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pinned.status(), 202);
+        let ping: Value = reqwest::get(format!("{url}/ping"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ping["status"], "Healthy");
+        assert!(ping["time_of_last_update"].as_u64().unwrap() > 0);
+        let stopped = reqwest::Client::new()
+            .delete(format!("{url}/corral/sessions/{session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stopped.status(), 200);
+        stop.send(()).unwrap();
+    }
+    // A new server on the same directory knows both versions and the endpoint.
+    let (url, _stop) = start(dir.path()).await;
+    let versions: Value = reqwest::Client::new()
+        .post(format!("{url}/runtimes/agent/versions/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions["agentRuntimes"].as_array().unwrap().len(), 2);
+    let (status, answer) = invoke(&url, "agent", &"n".repeat(40), "What is 6 * 7?", "stable").await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("= 42"), "{answer}");
+    let (status, _) = invoke(&url, "agent", &"n".repeat(10), "x", "DEFAULT").await;
+    assert_eq!(status, 400, "short session ids are rejected");
+}
+
+#[tokio::test]
+async fn streaming_agents_answer_with_server_sent_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start(dir.path()).await;
+    assert_eq!(
+        deploy(&url, "probe", corral_test_guests::SANDBOX_PROBE)
+            .await
+            .status(),
+        201
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{url}/runtimes/probe/invocations"))
+        .header(SESSION_HEADER, "p".repeat(40))
+        .body(json!({"action": "stream", "chunks": ["one", "two"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(
+        response
+            .headers()
+            .contains_key(corral_server::REQUEST_ID_HEADER)
+    );
+    let body = response.text().await.unwrap();
+    assert_eq!(body, "data: one\n\ndata: two\n\ndata: end\n\n");
+}
