@@ -36,14 +36,36 @@ pub struct ServeArgs {
     /// when absent); AgentCore Memory's API is served either way.
     #[arg(long, env = "CORRAL_AGENT_MEMORY", default_value = "agents")]
     agent_memory: String,
+    /// Inbound authentication, JSON: `{"apiKeys": [{"name", "key" | "keyEnv"}],
+    /// "jwt": {…}}` (the gateway's `inboundAuth` shape). Every route but
+    /// `/ping` then needs `x-api-key` or `Authorization: Bearer`.
+    #[arg(long, env = "CORRAL_AUTH_CONFIG")]
+    auth_config: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
     tools: ToolArgs,
 }
 
+fn authenticator(path: &std::path::Path) -> anyhow::Result<Arc<corral_gateway::Authenticator>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: corral_gateway::config::InboundAuthConfig =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let kind = if config.jwt.is_some() {
+        corral_gateway::AuthorizerKind::CustomJwt
+    } else {
+        corral_gateway::AuthorizerKind::ApiKey
+    };
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(Arc::new(corral_gateway::Authenticator::new(
+        kind, &config, base,
+    )?))
+}
+
 /// Serves until Ctrl-C or SIGTERM, then drains in-flight invocations.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let auth = args.auth_config.as_deref().map(authenticator).transpose()?;
     let host = Arc::new(AgentHost::new(EngineConfig::default())?);
     let storage = Arc::new(
         SledStorage::open(&args.data_dir.join("memory"))
@@ -104,6 +126,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir.clone(),
             max_artifact_bytes: args.max_artifact_mib << 20,
             sessions: SessionConfig::default(),
+            auth,
         },
     )?;
     let listener = Server::bind(args.listen).await?;

@@ -24,6 +24,8 @@ pub struct InvocationStats {
     pub input_tokens: u64,
     /// Completion tokens used.
     pub output_tokens: u64,
+    /// Tool calls a policy denied.
+    pub tool_denials: u32,
 }
 
 /// State that lives for one invocation.

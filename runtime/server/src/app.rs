@@ -40,12 +40,17 @@ pub struct AppState {
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// When `/ping`'s status last changed, epoch seconds.
     pub status_changed: Arc<std::sync::atomic::AtomicU64>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Inbound authentication; `None` accepts every caller.
+    pub auth: Option<Arc<corral_gateway::Authenticator>>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ping", get(ping))
+        .route("/metrics", get(metrics))
         .route("/runtimes/{runtime}/invocations", post(invoke))
         .route("/runtimes/{runtime}/stopruntimesession", post(stop_session))
         .route("/runtimes/", post(list_runtimes))
@@ -170,6 +175,44 @@ async fn ping(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .sessions_live
+        .set(state.sessions.live_sessions() as i64);
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Rejects unauthenticated requests on every route but `/ping`.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(auth) = state.auth.as_ref().filter(|a| a.required()) else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/ping" {
+        return next.run(request).await;
+    }
+    let authorization = header(request.headers(), "authorization").map(str::to_string);
+    let api_key = header(request.headers(), "x-api-key").map(str::to_string);
+    match auth
+        .authenticate(authorization.as_deref(), api_key.as_deref())
+        .await
+    {
+        Ok(_) => next.run(request).await,
+        Err(e) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "AccessDeniedException", e.0).into_response()
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct Qualifier {
     qualifier: Option<String>,
@@ -245,7 +288,14 @@ async fn invoke(
         .stream(tx);
     let guard = InFlight::start(&state);
     let sessions = state.sessions.clone();
-    let mut call = tokio::spawn(async move { sessions.invoke(&agent, request).await });
+    let metrics = state.metrics.clone();
+    let agent_name = runtime.agent_runtime_name.clone();
+    let mut call = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let result = sessions.invoke(&agent, request).await;
+        metrics.record(&agent_name, started.elapsed().as_secs_f64(), &result);
+        result
+    });
     // The agent streams if it sends a chunk before it returns.
     let first = tokio::select! {
         biased;

@@ -4,6 +4,7 @@
 //! and AgentCore Memory's routes mounted beside it.
 
 mod app;
+pub mod metrics;
 mod registry;
 
 use std::net::SocketAddr;
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub max_artifact_bytes: usize,
     /// Session limits.
     pub sessions: SessionConfig,
+    /// Inbound authentication (API keys, JWT); `None` accepts every caller.
+    pub auth: Option<Arc<corral_gateway::Authenticator>>,
 }
 
 /// A running server's parts, for embedding and tests.
@@ -69,6 +72,8 @@ impl Server {
                         .map(|d| d.as_secs())
                         .unwrap_or(0),
                 )),
+                metrics: Arc::new(metrics::Metrics::default()),
+                auth: config.auth.clone(),
             },
         })
     }
@@ -76,10 +81,14 @@ impl Server {
     /// The router, with extra routes (e.g. memory) merged in.
     pub fn router(&self, extra: Option<axum::Router>) -> axum::Router {
         let app = router(self.state.clone());
-        match extra {
+        let app = match extra {
             Some(extra) => app.merge(extra),
             None => app,
-        }
+        };
+        app.layer(axum::middleware::from_fn_with_state(
+            self.state.clone(),
+            app::authenticate,
+        ))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight

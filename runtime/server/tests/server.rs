@@ -16,6 +16,14 @@ use serde_json::{Value, json};
 /// A server over `dir` with the assistant's scripted model and the
 /// built-in calculator; returns its base URL and a shutdown trigger.
 async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+    start_with_auth(dir, None).await
+}
+
+/// [`start`] with inbound authentication.
+async fn start_with_auth(
+    dir: &Path,
+    auth: Option<Arc<corral_gateway::Authenticator>>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
     let config = GatewayConfig::parse(
         &json!({"targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]}).to_string(),
@@ -41,6 +49,7 @@ async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
             sessions: SessionConfig::default(),
+            auth,
         },
     )
     .unwrap();
@@ -309,4 +318,77 @@ async fn streaming_agents_answer_with_server_sent_events() {
     );
     let body = response.text().await.unwrap();
     assert_eq!(body, "data: one\n\ndata: two\n\ndata: end\n\n");
+}
+
+#[tokio::test]
+async fn api_keys_guard_every_route_but_ping_and_metrics_count_invocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: corral_gateway::config::InboundAuthConfig =
+        serde_json::from_value(json!({"apiKeys": [{"name": "ops", "key": "s3cret-key"}]})).unwrap();
+    let auth = corral_gateway::Authenticator::new(
+        corral_gateway::AuthorizerKind::ApiKey,
+        &config,
+        dir.path(),
+    )
+    .unwrap();
+    let (url, _stop) = start_with_auth(dir.path(), Some(Arc::new(auth))).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        reqwest::get(format!("{url}/ping")).await.unwrap().status(),
+        200
+    );
+    let denied = client
+        .post(format!("{url}/runtimes/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    assert_eq!(
+        denied.headers()["x-amzn-ErrorType"],
+        "AccessDeniedException"
+    );
+    let wrong = client
+        .get(format!("{url}/metrics"))
+        .header("x-api-key", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let deployed = client
+        .post(format!("{url}/corral/runtimes/echo"))
+        .header("x-api-key", "s3cret-key")
+        .body(corral_examples::ECHO_AGENT.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 201);
+    for _ in 0..3 {
+        let response = client
+            .post(format!("{url}/runtimes/echo/invocations"))
+            .header("x-api-key", "s3cret-key")
+            .header(SESSION_HEADER, "m".repeat(40))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .header("authorization", "Bearer s3cret-key")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("corral_invocations_total{agent=\"echo\",outcome=\"ok\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("corral_sessions_live 1"), "{metrics}");
+    assert!(
+        metrics.contains("corral_invocation_duration_seconds_count{agent=\"echo\"} 3"),
+        "{metrics}"
+    );
 }

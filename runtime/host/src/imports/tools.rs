@@ -38,6 +38,9 @@ impl Host for SessionState {
         let result = self.run_tool(&name, &arguments).await;
         self.session_tool_calls = self.session_tool_calls.saturating_add(1);
         let elapsed = started.elapsed().as_millis();
+        if matches!(result, Err(ToolError::Denied(_))) {
+            self.scope.stats.tool_denials += 1;
+        }
         let (level, message) = match &result {
             Ok(output) => (
                 LogLevel::Info,
