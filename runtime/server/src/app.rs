@@ -53,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/runtimes/{runtime}/invocations", post(invoke))
         .route("/runtimes/{runtime}/stopruntimesession", post(stop_session))
-        .route("/runtimes/", post(list_runtimes))
+        .route("/runtimes/", post(list_runtimes).put(create_runtime))
         .route(
             "/runtimes/{runtime}/",
             get(get_runtime).delete(delete_runtime),
@@ -604,6 +604,71 @@ async fn deploy(
             )
         })??;
     Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmArtifact {
+    /// The component, base64-encoded.
+    base64: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeArtifact {
+    wasm: WasmArtifact,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRuntime {
+    agent_runtime_name: String,
+    agent_runtime_artifact: RuntimeArtifact,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    lifecycle_configuration: LifecycleConfiguration,
+    #[serde(default)]
+    environment_variables: std::collections::BTreeMap<String, String>,
+}
+
+/// `CreateAgentRuntime` with a WASM artifact (`{"wasm": {"base64": …}}` in
+/// place of AgentCore's container or code artifact).
+async fn create_runtime(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    use base64::Engine;
+    let input: CreateRuntime = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::validation(format!("could not parse request body: {e}")))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(input.agent_runtime_artifact.wasm.base64.trim())
+        .map_err(|e| ApiError::validation(format!("agentRuntimeArtifact.wasm.base64: {e}")))?;
+    let registry = state.registry.clone();
+    let request = DeployRequest {
+        name: input.agent_runtime_name,
+        description: input.description,
+        lifecycle: input.lifecycle_configuration,
+        environment: input.environment_variables,
+    };
+    let runtime = tokio::task::spawn_blocking(move || registry.deploy(&bytes, request))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                e.to_string(),
+            )
+        })??;
+    let version = runtime.latest();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "agentRuntimeArn": runtime.agent_runtime_arn,
+            "agentRuntimeId": runtime.agent_runtime_id,
+            "agentRuntimeVersion": version.map(|v| v.agent_runtime_version.clone()),
+            "createdAt": version.map(|v| v.created_at),
+            "status": "READY",
+        })),
+    )
+        .into_response())
 }
 
 async fn list_sessions(State(state): State<AppState>) -> ApiResult {

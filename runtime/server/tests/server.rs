@@ -276,6 +276,21 @@ async fn redeploy_keeps_live_sessions_on_their_version_and_survives_restart() {
     }
     // A new server on the same directory knows both versions and the endpoint.
     let (url, _stop) = start(dir.path()).await;
+    // CreateAgentRuntime with a base64 WASM artifact adds version 3.
+    use base64::Engine;
+    let created = reqwest::Client::new()
+        .put(format!("{url}/runtimes/"))
+        .json(&json!({
+            "agentRuntimeName": "agent",
+            "agentRuntimeArtifact": {"wasm": {"base64": base64::engine::general_purpose::STANDARD.encode(corral_examples::ECHO_AGENT)}},
+            "lifecycleConfiguration": {"idleRuntimeSessionTimeout": 60, "maxLifetime": 3600},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["agentRuntimeVersion"], "3");
     let versions: Value = reqwest::Client::new()
         .post(format!("{url}/runtimes/agent/versions/"))
         .send()
@@ -284,7 +299,7 @@ async fn redeploy_keeps_live_sessions_on_their_version_and_survives_restart() {
         .json()
         .await
         .unwrap();
-    assert_eq!(versions["agentRuntimes"].as_array().unwrap().len(), 2);
+    assert_eq!(versions["agentRuntimes"].as_array().unwrap().len(), 3);
     let (status, answer) = invoke(&url, "agent", &"n".repeat(40), "What is 6 * 7?", "stable").await;
     assert_eq!(status, 200);
     assert!(answer.contains("= 42"), "{answer}");
