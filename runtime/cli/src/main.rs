@@ -21,6 +21,20 @@ struct Cli {
     /// Log filter for diagnostics on stderr (e.g. `info`, `corral_host=debug`).
     #[arg(long, global = true, env = "CORRAL_LOG", default_value = "warn")]
     log: String,
+
+    /// Log format on stderr: `text` for terminals, `json` (one object per
+    /// line) for log pipelines.
+    #[arg(long, global = true, env = "CORRAL_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How diagnostics are written.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -46,10 +60,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Demo(args) => demo::demo(args).await,

@@ -19,23 +19,27 @@ use crate::model_args::ModelArgs;
 use crate::print;
 use crate::tool_args::ToolArgs;
 
-/// Arguments of `corral serve`. Flags override `CORRAL_*` environment
-/// variables, which override the defaults.
+/// Arguments of `corral serve`. Precedence, highest first: flags, `CORRAL_*`
+/// environment variables, the `--config` file, built-in defaults.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "CORRAL_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Directory for deployed agents and memory.
-    #[arg(long, env = "CORRAL_DATA_DIR", default_value = "corral-data")]
-    data_dir: PathBuf,
-    /// Largest accepted agent component, in MiB.
-    #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB", default_value_t = 64)]
-    max_artifact_mib: usize,
+    /// TOML file with any of `listen`, `data_dir`, `max_artifact_mib`,
+    /// `agent_memory`, `auth_config`.
+    #[arg(long, env = "CORRAL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CORRAL_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for deployed agents and memory [default: corral-data].
+    #[arg(long, env = "CORRAL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Largest accepted agent component, in MiB [default: 64].
+    #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB")]
+    max_artifact_mib: Option<usize>,
     /// Memory resource agents use through the `memory` interface (created
-    /// when absent); AgentCore Memory's API is served either way.
-    #[arg(long, env = "CORRAL_AGENT_MEMORY", default_value = "agents")]
-    agent_memory: String,
+    /// when absent); AgentCore Memory's API is served either way [default: agents].
+    #[arg(long, env = "CORRAL_AGENT_MEMORY")]
+    agent_memory: Option<String>,
     /// Inbound authentication, JSON: `{"apiKeys": [{"name", "key" | "keyEnv"}],
     /// "jwt": {…}}` (the gateway's `inboundAuth` shape). Every route but
     /// `/ping` then needs `x-api-key` or `Authorization: Bearer`.
@@ -45,6 +49,60 @@ pub struct ServeArgs {
     model: ModelArgs,
     #[command(flatten)]
     tools: ToolArgs,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    max_artifact_mib: Option<usize>,
+    agent_memory: Option<String>,
+    auth_config: Option<PathBuf>,
+}
+
+/// Settings after applying flags, environment, file and defaults.
+struct ServeSettings {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    max_artifact_mib: usize,
+    agent_memory: String,
+    auth_config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> anyhow::Result<ServeSettings> {
+        let file: ServeFile = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServeFile::default(),
+        };
+        Ok(ServeSettings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("corral-data")),
+            max_artifact_mib: self
+                .max_artifact_mib
+                .or(file.max_artifact_mib)
+                .unwrap_or(64),
+            agent_memory: self
+                .agent_memory
+                .clone()
+                .or(file.agent_memory)
+                .unwrap_or_else(|| "agents".into()),
+            auth_config: self.auth_config.clone().or(file.auth_config),
+        })
+    }
 }
 
 fn authenticator(path: &std::path::Path) -> anyhow::Result<Arc<corral_gateway::Authenticator>> {
@@ -65,11 +123,16 @@ fn authenticator(path: &std::path::Path) -> anyhow::Result<Arc<corral_gateway::A
 
 /// Serves until Ctrl-C or SIGTERM, then drains in-flight invocations.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let auth = args.auth_config.as_deref().map(authenticator).transpose()?;
+    let settings = args.settings()?;
+    let auth = settings
+        .auth_config
+        .as_deref()
+        .map(authenticator)
+        .transpose()?;
     let host = Arc::new(AgentHost::new(EngineConfig::default())?);
     let storage = Arc::new(
-        SledStorage::open(&args.data_dir.join("memory"))
-            .with_context(|| format!("opening memory in {}", args.data_dir.display()))?,
+        SledStorage::open(&settings.data_dir.join("memory"))
+            .with_context(|| format!("opening memory in {}", settings.data_dir.display()))?,
     );
     let memory = MemoryService::open(
         storage,
@@ -85,14 +148,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             memory
                 .get_memory(&m.id)
                 .ok()
-                .filter(|full| full.name == args.agent_memory)
+                .filter(|full| full.name == settings.agent_memory)
         }) {
         Some(m) => m,
         None => {
             memory
                 .create_memory(corral_memory::control::CreateMemoryInput {
                     client_token: None,
-                    name: args.agent_memory.clone(),
+                    name: settings.agent_memory.clone(),
                     description: Some("memory of sandboxed agents".into()),
                     event_expiry_duration: 90,
                     memory_strategies: vec![
@@ -123,18 +186,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         host,
         services,
         &ServerConfig {
-            data_dir: args.data_dir.clone(),
-            max_artifact_bytes: args.max_artifact_mib << 20,
+            data_dir: settings.data_dir.clone(),
+            max_artifact_bytes: settings.max_artifact_mib << 20,
             sessions: SessionConfig::default(),
             auth,
         },
     )?;
-    let listener = Server::bind(args.listen).await?;
+    let listener = Server::bind(settings.listen).await?;
     eprintln!(
         "{} on http://{} (data in {}, agent memory {})",
         print::bold("corral serve"),
         listener.local_addr()?,
-        args.data_dir.display(),
+        settings.data_dir.display(),
         agent_memory.id
     );
     server

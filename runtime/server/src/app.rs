@@ -293,7 +293,21 @@ async fn invoke(
     let mut call = tokio::spawn(async move {
         let started = std::time::Instant::now();
         let result = sessions.invoke(&agent, request).await;
-        metrics.record(&agent_name, started.elapsed().as_secs_f64(), &result);
+        let elapsed = started.elapsed();
+        metrics.record(&agent_name, elapsed.as_secs_f64(), &result);
+        match &result {
+            Ok(r) => tracing::info!(
+                agent = %agent_name,
+                session.id = %r.session_id,
+                request_id = %r.request_id,
+                new_session = r.new_session,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "invocation"
+            ),
+            Err(e) => {
+                tracing::warn!(agent = %agent_name, error = %e, duration_ms = elapsed.as_secs_f64() * 1000.0, "invocation failed")
+            }
+        }
         result
     });
     // The agent streams if it sends a chunk before it returns.
