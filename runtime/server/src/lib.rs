@@ -108,6 +108,10 @@ impl Server {
                 sessions.reap();
             }
         });
+        // Small responses should not wait on Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
