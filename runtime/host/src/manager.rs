@@ -251,7 +251,13 @@ impl SessionManager {
             let outcome = tokio::select! {
                 biased;
                 _ = entry.cancel.cancelled() => Err(InvokeError::Stopped),
-                result = tokio::time::timeout(timeout, sandbox.call(&invocation, scope)) => {
+                result = tokio::time::timeout(
+                    timeout,
+                    tracing::Instrument::instrument(
+                        sandbox.call(&invocation, scope),
+                        invocation_span(&entry.agent, &invocation, new_session),
+                    ),
+                ) => {
                     result.map_err(|_| InvokeError::Timeout(timeout))
                 }
             };
@@ -498,4 +504,25 @@ fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
         ));
     }
     Ok(())
+}
+
+/// The span of one invocation, with OpenTelemetry GenAI and AgentCore
+/// attributes (`session.id` is the same across a session's invocations).
+fn invocation_span(
+    agent: &CompiledAgent,
+    invocation: &Invocation,
+    new_session: bool,
+) -> tracing::Span {
+    tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format!("invoke_agent {}", agent.name()),
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = %agent.name(),
+        gen_ai.agent.version = %agent.version(),
+        session.id = %invocation.session_id,
+        gen_ai.conversation.id = %invocation.session_id,
+        corral.actor.id = %invocation.actor_id,
+        corral.request.id = %invocation.request_id,
+        corral.session.new = new_session,
+    )
 }

@@ -104,3 +104,115 @@ async fn tool_failures_reach_the_model_as_error_results() {
     );
     assert!(text.contains("no finite value"), "{text}");
 }
+
+/// A recorded span: name, parent's name, fields.
+type RecordedSpan = (String, Option<String>, Vec<(String, String)>);
+
+/// Records every new span's name and fields, and its parent's name.
+#[derive(Clone, Default)]
+struct SpanRecorder(Arc<std::sync::Mutex<Vec<RecordedSpan>>>);
+
+struct FieldVisitor<'a>(&'a mut Vec<(String, String)>);
+
+impl tracing::field::Visit for FieldVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .push((field.name().to_string(), format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name().to_string(), value.to_string()));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for SpanRecorder
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Vec::new();
+        attrs.record(&mut FieldVisitor(&mut fields));
+        let parent = ctx
+            .span(id)
+            .and_then(|s| s.parent())
+            .map(|p| p.name().to_string());
+        self.0
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name().to_string(), parent, fields));
+    }
+}
+
+#[tokio::test]
+async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let recorder = SpanRecorder::default();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    // Global (not thread-local): tool calls may run on other threads. Other
+    // tests of this binary then record spans too, so filter by session.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let manager = manager(assistant_services().await, test_config());
+    ask(&manager, "traced-session", "What is 2 + 3?").await;
+    let spans: Vec<RecordedSpan> = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, fields)| {
+            fields
+                .iter()
+                .any(|(k, v)| k == "session.id" && v == "traced-session")
+        })
+        .cloned()
+        .collect();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .filter(move |(n, _, _)| n == name)
+            .collect::<Vec<_>>()
+    };
+    let field = |fields: &Vec<(String, String)>, key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let invoke = find("invoke_agent");
+    assert_eq!(invoke.len(), 1, "{spans:?}");
+    assert_eq!(
+        field(&invoke[0].2, "gen_ai.operation.name").as_deref(),
+        Some("invoke_agent")
+    );
+    assert_eq!(
+        field(&invoke[0].2, "session.id").as_deref(),
+        Some("traced-session")
+    );
+    assert_eq!(
+        field(&invoke[0].2, "gen_ai.agent.name").as_deref(),
+        Some("assistant")
+    );
+    let chats = find("chat");
+    assert_eq!(chats.len(), 2, "{spans:?}");
+    for (_, parent, fields) in &chats {
+        assert_eq!(parent.as_deref(), Some("invoke_agent"));
+        assert_eq!(
+            field(fields, "gen_ai.conversation.id").as_deref(),
+            Some("traced-session")
+        );
+        assert_eq!(
+            field(fields, "gen_ai.provider.name").as_deref(),
+            Some("corral.scripted")
+        );
+    }
+    let tools = find("execute_tool");
+    assert_eq!(tools.len(), 1, "{spans:?}");
+    assert_eq!(tools[0].1.as_deref(), Some("invoke_agent"));
+    assert_eq!(
+        field(&tools[0].2, "gen_ai.tool.name").as_deref(),
+        Some("calculator___evaluate")
+    );
+}

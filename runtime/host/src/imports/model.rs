@@ -20,8 +20,35 @@ impl Host for SessionState {
         }
         let request = request_from_wit(request)?;
         let model = self.services.model.clone();
+        let requested = request
+            .model_id
+            .clone()
+            .unwrap_or_else(|| model.default_model_id().to_string());
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {requested}"),
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = %model.provider_name(),
+            gen_ai.request.model = %requested,
+            session.id = %self.session_id,
+            gen_ai.conversation.id = %self.session_id,
+            gen_ai.response.finish_reasons = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let result = model.converse(request).await;
+        let result = tracing::Instrument::instrument(model.converse(request), span.clone()).await;
+        match &result {
+            Ok(r) => {
+                span.record("gen_ai.response.finish_reasons", r.stop_reason.as_str());
+                span.record("gen_ai.usage.input_tokens", r.usage.input_tokens);
+                span.record("gen_ai.usage.output_tokens", r.usage.output_tokens);
+            }
+            Err(e) => {
+                span.record("error.type", tracing::field::display(e));
+            }
+        }
         let elapsed = started.elapsed();
         self.scope.stats.model_calls += 1;
         match result {

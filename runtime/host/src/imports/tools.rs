@@ -35,7 +35,20 @@ impl Host for SessionState {
         }
         self.scope.stats.tool_calls += 1;
         let started = Instant::now();
-        let result = self.run_tool(&name, &arguments).await;
+        let span = tracing::info_span!(
+            "execute_tool",
+            otel.name = %format!("execute_tool {name}"),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %name,
+            session.id = %self.session_id,
+            gen_ai.conversation.id = %self.session_id,
+            error.type = tracing::field::Empty,
+        );
+        let result =
+            tracing::Instrument::instrument(self.run_tool(&name, &arguments), span.clone()).await;
+        if let Err(e) = &result {
+            span.record("error.type", tracing::field::debug(e));
+        }
         self.session_tool_calls = self.session_tool_calls.saturating_add(1);
         let elapsed = started.elapsed().as_millis();
         if matches!(result, Err(ToolError::Denied(_))) {
