@@ -460,15 +460,7 @@ impl MemoryService {
             let mut events = Vec::new();
             let mut last_key = None;
             let mut more = false;
-            let mut failure = None;
-            svc.inner.storage.scan(&prefix, start, false, &mut |k, v| {
-                let stored: StoredEvent = match decode(k, v) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        failure = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                };
+            svc.scan_decoded(&prefix, start, false, |k, stored: StoredEvent| {
                 if stored.expires_at <= now {
                     return ControlFlow::Continue(());
                 }
@@ -494,9 +486,6 @@ impl MemoryService {
                 last_key = Some(k.to_vec());
                 ControlFlow::Continue(())
             })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
             let next_token = if more {
                 last_key.map(|k| pagination::encode("events", &k))
             } else {
@@ -526,34 +515,34 @@ impl MemoryService {
             session_id.to_string(),
         );
         self.blocking(move |svc| {
-            let now = Timestamp::now();
-            let mut events = Vec::new();
-            let mut failure = None;
             let prefix = keys::prefix(table::EVENT, &[&m, &a, &s]);
-            svc.inner
-                .storage
-                .scan(&prefix, ScanStart::Beginning, true, &mut |k, v| {
-                    match decode::<StoredEvent>(k, v) {
-                        Ok(e) if e.expires_at > now => events.push(e.event),
-                        Ok(_) => {}
-                        Err(e) => {
-                            failure = Some(e);
-                            return ControlFlow::Break(());
-                        }
-                    }
-                    if events.len() == n {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            events.reverse();
-            Ok(events)
+            svc.last_events(&prefix, ScanStart::Beginning, n)
         })
         .await
+    }
+
+    /// Up to `n` (at least one) unexpired events under a session prefix,
+    /// scanning backwards from `start`; returned oldest first.
+    pub(crate) fn last_events(
+        &self,
+        prefix: &[u8],
+        start: ScanStart<'_>,
+        n: usize,
+    ) -> Result<Vec<Event>, MemoryError> {
+        let now = Timestamp::now();
+        let mut events = Vec::new();
+        self.scan_decoded(prefix, start, true, |_, stored: StoredEvent| {
+            if stored.expires_at > now {
+                events.push(stored.event);
+            }
+            if events.len() >= n.max(1) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        events.reverse();
+        Ok(events)
     }
 
     /// The branches (and cut-off events) a branch filter covers.
@@ -636,24 +625,18 @@ impl MemoryService {
     ) -> Result<bool, MemoryError> {
         let now = Timestamp::now();
         let mut found = false;
-        let mut failure = None;
-        self.inner.storage.scan(
+        self.scan_values(
             &keys::prefix(table::EVENT, &[memory_id, actor, session]),
-            ScanStart::Beginning,
-            false,
-            &mut |k, v| match decode::<StoredEvent>(k, v) {
-                Ok(e) if e.expires_at > now => {
-                    found = true;
+            |_, e: StoredEvent| {
+                found = e.expires_at > now;
+                if found {
                     ControlFlow::Break(())
-                }
-                Ok(_) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
                 }
             },
         )?;
-        failure.map_or(Ok(found), Err)
+        Ok(found)
     }
 
     /// `ListActors`, by actor id.
@@ -693,50 +676,6 @@ impl MemoryService {
             })
         })
         .await
-    }
-
-    /// One page of decoded values under `prefix` that pass `keep`; returns
-    /// the page and the key to continue after when there is more.
-    fn page<T: serde::de::DeserializeOwned>(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        size: usize,
-        mut keep: impl FnMut(&T) -> Result<bool, MemoryError>,
-    ) -> Result<(Vec<T>, Option<Vec<u8>>), MemoryError> {
-        let start = after.map_or(ScanStart::Beginning, ScanStart::After);
-        let mut items = Vec::new();
-        let mut last = None;
-        let mut more = false;
-        let mut failure = None;
-        self.inner.storage.scan(prefix, start, false, &mut |k, v| {
-            let value: T = match decode(k, v) {
-                Ok(value) => value,
-                Err(e) => {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            };
-            match keep(&value) {
-                Ok(false) => return ControlFlow::Continue(()),
-                Ok(true) => {}
-                Err(e) => {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-            if items.len() == size {
-                more = true;
-                return ControlFlow::Break(());
-            }
-            items.push(value);
-            last = Some(k.to_vec());
-            ControlFlow::Continue(())
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        Ok((items, if more { last } else { None }))
     }
 
     /// Deletes events whose expiry is at or before `now`; returns how many.

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use crate::control::{Memory, MemoryStrategy, StrategyType};
 use crate::error::MemoryError;
-use crate::events::{ExtractionJob, StoredEvent};
+use crate::events::ExtractionJob;
 use crate::keys::{self, table};
 use crate::records::{StoredRecord, extraction_metadata, record_time};
-use crate::service::{MemoryService, decode, encode};
+use crate::service::{MemoryService, encode};
 use crate::store::{ScanStart, WriteBatch};
 use crate::timestamp::Timestamp;
 use crate::types::{Content, Event, MemoryContent, MemoryRecord, PayloadItem};
@@ -290,33 +290,9 @@ impl MemoryService {
             table::EVENT,
             &[&job.memory_id, &job.actor_id, &job.session_id],
         );
-        let mut events = Vec::new();
-        let mut failure = None;
-        let now = Timestamp::now();
-        let mut start = last.clone();
+        let mut start = last;
         start.push(0);
-        self.inner
-            .storage
-            .scan(&prefix, ScanStart::After(&start), true, &mut |k, v| {
-                match decode::<StoredEvent>(k, v) {
-                    Ok(stored) if stored.expires_at > now => events.push(stored.event),
-                    Ok(_) => {}
-                    Err(e) => {
-                        failure = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                }
-                if events.len() >= n.max(1) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        events.reverse();
-        Ok(events)
+        self.last_events(&prefix, ScanStart::After(&start), n)
     }
 
     /// Merges a model answer into the strategy's namespace: same topic or a

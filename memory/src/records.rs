@@ -11,7 +11,7 @@ use crate::ids;
 use crate::keys::{self, table};
 use crate::pagination::{self, MAX_PAGE};
 use crate::service::{MemoryService, decode, encode};
-use crate::store::{ScanStart, WriteBatch};
+use crate::store::WriteBatch;
 use crate::timestamp::Timestamp;
 use crate::types::{
     BatchRecordsOutput, ListMemoryRecordsInput, MemoryContent, MemoryRecord,
@@ -236,51 +236,22 @@ impl MemoryService {
         self.blocking(move |svc| {
             let scope = scope(input.namespace.as_deref(), input.namespace_path.as_deref())?;
             let prefix = keys::prefix(table::RECORD, &[&m]);
-            let start = after
-                .as_deref()
-                .map_or(ScanStart::Beginning, ScanStart::After);
-            let mut records = Vec::new();
-            let mut last = None;
-            let mut more = false;
-            let mut failure = None;
-            svc.inner.storage.scan(&prefix, start, false, &mut |k, v| {
-                let stored: StoredRecord = match decode(k, v) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        failure = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                };
-                let keep = scope.covers(stored.namespace())
-                    && input
-                        .memory_strategy_id
-                        .as_ref()
-                        .is_none_or(|s| *s == stored.record.memory_strategy_id)
-                    && input
-                        .metadata_filters
-                        .as_ref()
-                        .is_none_or(|f| filters::record_matches(&stored.record.metadata, f));
-                if !keep {
-                    return ControlFlow::Continue(());
-                }
-                if records.len() == size {
-                    more = true;
-                    return ControlFlow::Break(());
-                }
-                records.push(stored.record);
-                last = Some(k.to_vec());
-                ControlFlow::Continue(())
-            })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
+            let (page, next) =
+                svc.page::<StoredRecord>(&prefix, after.as_deref(), size, |stored| {
+                    Ok(scope.covers(stored.namespace())
+                        && input
+                            .memory_strategy_id
+                            .as_ref()
+                            .is_none_or(|s| *s == stored.record.memory_strategy_id)
+                        && input
+                            .metadata_filters
+                            .as_ref()
+                            .is_none_or(|f| filters::record_matches(&stored.record.metadata, f)))
+                })?;
+            let records: Vec<MemoryRecord> = page.into_iter().map(|s| s.record).collect();
             Ok(MemoryRecordsOutput {
                 memory_record_summaries: records,
-                next_token: if more {
-                    last.map(|k| pagination::encode("records", &k))
-                } else {
-                    None
-                },
+                next_token: next.map(|k| pagination::encode("records", &k)),
             })
         })
         .await

@@ -136,13 +136,25 @@ impl MemoryService {
     pub(crate) fn scan_values<T: DeserializeOwned>(
         &self,
         prefix: &[u8],
+        visit: impl FnMut(&[u8], T) -> ControlFlow<()>,
+    ) -> Result<(), MemoryError> {
+        self.scan_decoded(prefix, ScanStart::Beginning, false, visit)
+    }
+
+    /// Visits decoded values under `prefix` from `start`, in either
+    /// direction; a value that does not decode stops the scan with an error.
+    pub(crate) fn scan_decoded<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        start: ScanStart<'_>,
+        reverse: bool,
         mut visit: impl FnMut(&[u8], T) -> ControlFlow<()>,
     ) -> Result<(), MemoryError> {
         let mut failure = None;
         self.inner.storage.scan(
             prefix,
-            ScanStart::Beginning,
-            false,
+            start,
+            reverse,
             &mut |k, v| match decode::<T>(k, v) {
                 Ok(value) => visit(k, value),
                 Err(e) => {
@@ -152,6 +164,43 @@ impl MemoryService {
             },
         )?;
         failure.map_or(Ok(()), Err)
+    }
+
+    /// One page of decoded values under `prefix` after `after` that pass
+    /// `keep`; returns the page and the key to continue after when there is more.
+    pub(crate) fn page<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        size: usize,
+        mut keep: impl FnMut(&T) -> Result<bool, MemoryError>,
+    ) -> Result<(Vec<T>, Option<Vec<u8>>), MemoryError> {
+        let start = after.map_or(ScanStart::Beginning, ScanStart::After);
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        let mut failure = None;
+        self.scan_decoded(prefix, start, false, |k, value: T| {
+            match keep(&value) {
+                Ok(false) => return ControlFlow::Continue(()),
+                Ok(true) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            if items.len() == size {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            items.push(value);
+            last = Some(k.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok((items, if more { last } else { None }))
     }
 
     /// Runs a blocking storage section off the async executor.
