@@ -86,6 +86,14 @@ impl ApiError {
         }
     }
 
+    fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            message,
+        )
+    }
+
     fn validation(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
     }
@@ -120,11 +128,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
             }
-            RegistryError::Io(_) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerException",
-                message,
-            ),
+            RegistryError::Io(_) => ApiError::internal(message),
         }
     }
 }
@@ -148,11 +152,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::Stopped => {
                 ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
             }
-            _ => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerException",
-                message,
-            ),
+            _ => ApiError::internal(message),
         }
     }
 }
@@ -391,13 +391,7 @@ type CallResult =
 
 /// A whole (not streamed) invocation response.
 fn buffered(done: CallResult) -> ApiResult {
-    let response = done.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerException",
-            e.to_string(),
-        )
-    })??;
+    let response = done.map_err(|e| ApiError::internal(e.to_string()))??;
     let mut out = (StatusCode::OK, response.payload).into_response();
     let h = out.headers_mut();
     insert(h, "content-type", &response.content_type);
@@ -421,13 +415,7 @@ fn sse_event(chunk: &[u8]) -> Bytes {
 
 /// A streamed response whose chunks all arrived before the agent returned.
 fn streamed_whole(chunks: Vec<Vec<u8>>, done: CallResult, session_id: &str) -> ApiResult {
-    let response = done.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerException",
-            e.to_string(),
-        )
-    })??;
+    let response = done.map_err(|e| ApiError::internal(e.to_string()))??;
     let mut body = Vec::new();
     for chunk in chunks
         .iter()
@@ -607,16 +595,7 @@ async fn deploy(
         },
         environment,
     };
-    // Compiling is CPU-bound: keep it off the async workers.
-    let runtime = tokio::task::spawn_blocking(move || registry.deploy(&body, request))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerException",
-                e.to_string(),
-            )
-        })??;
+    let runtime = deploy_off_thread(registry, body, request).await?;
     Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
 }
 
@@ -662,15 +641,7 @@ async fn create_runtime(State(state): State<AppState>, body: Bytes) -> ApiResult
         lifecycle: input.lifecycle_configuration,
         environment: input.environment_variables,
     };
-    let runtime = tokio::task::spawn_blocking(move || registry.deploy(&bytes, request))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerException",
-                e.to_string(),
-            )
-        })??;
+    let runtime = deploy_off_thread(registry, bytes, request).await?;
     let version = runtime.latest();
     Ok((
         StatusCode::ACCEPTED,
@@ -683,6 +654,18 @@ async fn create_runtime(State(state): State<AppState>, body: Bytes) -> ApiResult
         })),
     )
         .into_response())
+}
+
+/// Deploys on a blocking thread: compiling a component is CPU-bound.
+async fn deploy_off_thread(
+    registry: Arc<AgentRegistry>,
+    bytes: impl AsRef<[u8]> + Send + 'static,
+    request: DeployRequest,
+) -> Result<AgentRuntime, ApiError> {
+    tokio::task::spawn_blocking(move || registry.deploy(bytes.as_ref(), request))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
 }
 
 async fn list_sessions(State(state): State<AppState>) -> ApiResult {
