@@ -1,0 +1,31 @@
+//! Corral's tracing pipeline: every step of an agent session as an
+//! OpenTelemetry span, exported over OTLP (gRPC or HTTP/protobuf) and kept in
+//! a local span store that `corral trace` reads.
+//!
+//! Spans are ordinary `tracing` spans; [`Telemetry`] turns the ones from
+//! Corral's crates into OpenTelemetry spans. Export runs on its own threads
+//! behind bounded queues: a slow or absent collector costs dropped spans
+//! (counted in [`export_stats`]), never a slower agent.
+
+mod config;
+mod content;
+mod error;
+mod pipeline;
+mod propagation;
+mod queue;
+mod runtime_exporter;
+mod session;
+pub mod store;
+pub mod tree;
+
+pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
+pub use content::{capture_content, set_capture_content};
+pub use error::TelemetryError;
+pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats};
+pub use propagation::{
+    extract_context, inject_current, inject_headers, record_error, session_context,
+};
+pub use session::SESSION_ID_KEY;
+
+#[cfg(feature = "receiver")]
+pub mod receiver;

@@ -1,0 +1,102 @@
+//! W3C trace context and baggage across process boundaries, and span helpers.
+
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::Status;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::SESSION_ID_KEY;
+
+/// The caller's context from `traceparent`, `tracestate` and `baggage` headers.
+pub fn extract_context(headers: &http::HeaderMap) -> Context {
+    let extractor = HeaderExtractor(headers);
+    let cx = TraceContextPropagator::new().extract(&extractor);
+    BaggagePropagator::new().extract_with_context(&cx, &extractor)
+}
+
+/// Writes `cx` as `traceparent`/`tracestate`/`baggage` headers.
+pub fn inject_headers(cx: &Context, headers: &mut http::HeaderMap) {
+    let mut injector = HeaderInjector(headers);
+    TraceContextPropagator::new().inject_context(cx, &mut injector);
+    BaggagePropagator::new().inject_context(cx, &mut injector);
+}
+
+/// Writes the current span's context as W3C headers (nothing when tracing is off).
+pub fn inject_current(headers: &mut http::HeaderMap) {
+    inject_headers(&tracing::Span::current().context(), headers);
+}
+
+/// `parent` with the session id in its baggage, so every span below it is
+/// tagged with `session.id` and outbound calls carry it.
+pub fn session_context(parent: &Context, session_id: &str) -> Context {
+    parent.with_baggage([KeyValue::new(SESSION_ID_KEY, session_id.to_string())])
+}
+
+/// Marks `span` failed: error status plus an `exception` event.
+pub fn record_error(span: &tracing::Span, error_type: &str, message: &str) {
+    span.set_status(Status::error(message.to_string()));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", error_type.to_string()),
+            KeyValue::new("exception.message", message.to_string()),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+
+    #[test]
+    fn traceparent_and_baggage_round_trip() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        headers.insert(
+            "baggage",
+            http::HeaderValue::from_static("session.id=abc,team=x"),
+        );
+        let cx = extract_context(&headers);
+        let span = cx.span();
+        let remote = span.span_context();
+        assert!(remote.is_valid() && remote.is_remote());
+        assert_eq!(
+            remote.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(
+            cx.baggage().get("session.id").map(|v| v.as_str()),
+            Some("abc")
+        );
+
+        let mut out = http::HeaderMap::new();
+        inject_headers(&session_context(&cx, "s-2"), &mut out);
+        let traceparent = out
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"));
+        let baggage = out
+            .get("baggage")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(baggage.contains("session.id=s-2"), "{baggage}");
+    }
+
+    #[test]
+    fn malformed_traceparent_is_ignored() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", http::HeaderValue::from_static("garbage"));
+        let cx = extract_context(&headers);
+        assert!(!cx.span().span_context().is_valid());
+    }
+}
