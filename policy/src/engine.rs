@@ -376,8 +376,9 @@ impl PolicyEngine {
 
 impl PolicyHook for PolicyEngine {
     fn authorize(&self, request: &AuthorizationRequest) -> PolicyDecision {
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "policy.evaluate",
+            otel.name = %format!("policy.evaluate {}", request.tool),
             engine = %self.name,
             gen_ai.tool.name = %request.tool,
             policy.decision = tracing::field::Empty,

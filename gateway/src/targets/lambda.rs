@@ -11,6 +11,7 @@ use aws_sdk_lambda::types::InvocationType;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::{Target, TargetCall, TargetKind};
 use crate::error::{CallError, excerpt};
@@ -76,7 +77,34 @@ impl Target for LambdaTarget {
         if !self.tools.iter().any(|t| t.name == call.tool) {
             return Err(CallError::NotFound(call.exposed_name.to_string()));
         }
-        let context = STANDARD.encode(client_context(&call).to_string());
+        let span = tracing::info_span!(
+            "lambda.invoke",
+            otel.name = %format!("Lambda.Invoke {}", self.function),
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = "Lambda",
+            rpc.method = "Invoke",
+            faas.invoked_name = %self.function,
+            faas.invoked_provider = "aws",
+        );
+        let result = self.invoke(&call).instrument(span.clone()).await;
+        match &result {
+            Ok(output) if output.is_error => {
+                corral_telemetry::record_error(&span, "function_error", &output.text_content())
+            }
+            Ok(_) => {}
+            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
+        }
+        result
+    }
+}
+
+impl LambdaTarget {
+    /// Invokes the function (carrying the current trace context in W3C
+    /// headers) and maps its answer.
+    async fn invoke(&self, call: &TargetCall<'_>) -> Result<ToolOutput, CallError> {
+        let context = STANDARD.encode(client_context(call).to_string());
+        let trace_headers = corral_telemetry::current_trace_headers();
         let output = self
             .client
             .invoke()
@@ -84,6 +112,12 @@ impl Target for LambdaTarget {
             .invocation_type(InvocationType::RequestResponse)
             .client_context(context)
             .payload(Blob::new(call.arguments.to_string()))
+            .customize()
+            .mutate_request(move |request| {
+                for (name, value) in &trace_headers {
+                    request.headers_mut().insert(name.clone(), value.clone());
+                }
+            })
             .send()
             .await
             .map_err(|error| {

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation};
+use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation, RequestParamsMeta};
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
+use tracing::Instrument;
 
 use super::{Target, TargetCall, TargetKind};
 use crate::error::CallError;
@@ -231,11 +232,44 @@ impl Target for McpTarget {
     }
 
     async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
+        let span = tracing::info_span!(
+            "mcp.client",
+            otel.name = %format!("tools/call {}", call.tool),
+            otel.kind = "client",
+            mcp.method.name = "tools/call",
+            gen_ai.tool.name = %call.tool,
+            corral.target = %self.name,
+        );
+        let result = self.call_upstream(&call).instrument(span.clone()).await;
+        match &result {
+            Ok(output) if output.is_error => {
+                corral_telemetry::record_error(&span, "tool_error", &output.text_content())
+            }
+            Ok(_) => {}
+            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
+        }
+        result
+    }
+}
+
+impl McpTarget {
+    /// Calls the tool upstream, reconnecting once; the current trace context
+    /// travels in the request's `_meta` (MCP SEP-414).
+    async fn call_upstream(&self, call: &TargetCall<'_>) -> Result<ToolOutput, CallError> {
         let arguments = call.arguments.as_object().cloned();
+        let trace_headers = corral_telemetry::current_trace_headers();
         for attempt in 0..2 {
             let connection = self.connection().await?;
             let mut params = CallToolRequestParams::new(call.tool.to_string());
             params.arguments = arguments.clone();
+            for (name, value) in &trace_headers {
+                match name.as_str() {
+                    "traceparent" => params.set_traceparent(value),
+                    "tracestate" => params.set_tracestate(value),
+                    "baggage" => params.set_baggage(value),
+                    _ => {}
+                }
+            }
             match connection.peer().call_tool(params).await {
                 Ok(result) => {
                     let content = result

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use corral_sandbox::{
@@ -160,10 +161,18 @@ impl Target for WasmTarget {
     }
 
     async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
-        let (mut store, instance) = self.instantiate().await?;
+        let (mut store, instance) = self
+            .instantiate()
+            .instrument(tracing::info_span!("sandbox.instantiate", corral.target = %self.name))
+            .await?;
         let result = instance
             .corral_tool_tool()
             .call_call_tool(&mut store, call.tool, &call.arguments.to_string())
+            .instrument(tracing::info_span!(
+                "wasm.call_tool",
+                otel.name = %format!("wasm {}", call.tool),
+                gen_ai.tool.name = %call.tool,
+            ))
             .await;
         match result {
             Ok(Ok(text)) => {

@@ -7,7 +7,9 @@ mod policy_cmd;
 mod print;
 mod run;
 mod serve;
+mod telemetry_setup;
 mod tool_args;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -55,18 +57,51 @@ enum Command {
     /// Validate and try Cedar policies against a tool catalogue.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Show a session's trace (span tree) from the local span store.
+    Trace(trace_cmd::TraceArgs),
+}
+
+impl Command {
+    /// Where this command's spans go: the config file's `[telemetry]`
+    /// section and the default store; `None` for commands that trace nothing.
+    fn span_settings(
+        &self,
+    ) -> anyhow::Result<Option<(corral_telemetry::TelemetryFile, std::path::PathBuf)>> {
+        let default_store = telemetry_setup::default_trace_dir;
+        Ok(match self {
+            Command::Run(_) | Command::Demo(_) | Command::Gateway(_) => {
+                Some((Default::default(), default_store()))
+            }
+            Command::Serve(args) => {
+                let file = match args.config_path() {
+                    Some(path) => telemetry_setup::file_section(path)?,
+                    None => Default::default(),
+                };
+                let store = match std::env::var_os("CORRAL_TRACE_DIR") {
+                    Some(dir) if !dir.is_empty() => dir.into(),
+                    _ => args.data_dir()?.join("traces"),
+                };
+                Some((file, store))
+            }
+            _ => None,
+        })
+    }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    let telemetry = match cli
+        .command
+        .span_settings()
+        .and_then(|spans| telemetry_setup::install(&cli.log, cli.log_format, spans))
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            print::error(&error);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Demo(args) => demo::demo(args).await,
@@ -75,7 +110,9 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(*args).await,
         Command::Deploy(args) => serve::deploy(args).await,
         Command::Sessions(command) => serve::sessions(command).await,
+        Command::Trace(args) => trace_cmd::run(args),
     };
+    telemetry_setup::finish(telemetry);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -23,7 +23,8 @@ use crate::tool_args::ToolArgs;
 /// environment variables, the `--config` file, built-in defaults.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TOML file with any of `listen`, `data_dir`, `max_artifact_mib`,
+    /// TOML file with any of `listen`, `data_dir`, `max_artifact_mib`, a
+    /// `[telemetry]` section (OTLP endpoint, protocol, content capture, ...),
     /// `agent_memory`, `auth_config`.
     #[arg(long, env = "CORRAL_CONFIG")]
     config: Option<PathBuf>,
@@ -60,6 +61,9 @@ struct ServeFile {
     max_artifact_mib: Option<usize>,
     agent_memory: Option<String>,
     auth_config: Option<PathBuf>,
+    /// Read by the telemetry setup (`corral_telemetry::TelemetryFile`).
+    #[allow(dead_code)]
+    telemetry: Option<toml::Value>,
 }
 
 /// Settings after applying flags, environment, file and defaults.
@@ -72,6 +76,16 @@ struct ServeSettings {
 }
 
 impl ServeArgs {
+    /// The `--config` file, if any.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
+    /// The data directory after flags, environment, file and defaults.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(self.settings()?.data_dir)
+    }
+
     fn settings(&self) -> anyhow::Result<ServeSettings> {
         let file: ServeFile = match &self.config {
             Some(path) => {

@@ -100,6 +100,20 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
+    /// Stable error type name (span `error.type`, metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::InvalidRequest(_) => "invalid_request",
+            InvokeError::Agent { kind, .. } => kind.as_str(),
+            InvokeError::Fault(_) => "sandbox_fault",
+            InvokeError::Timeout(_) => "timeout",
+            InvokeError::Stopped => "stopped",
+            InvokeError::TooManySessions(_) => "too_many_sessions",
+            InvokeError::Instantiate(_) => "instantiate",
+            InvokeError::ResponseTooLarge(_) => "response_too_large",
+        }
+    }
+
     /// Whether the error ended the session.
     pub fn ended_session(&self) -> bool {
         matches!(

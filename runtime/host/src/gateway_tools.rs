@@ -2,6 +2,7 @@
 //! network hop, the same catalogue and the same checks as MCP clients get.
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use corral_gateway::{CallError, Caller, Gateway};
@@ -91,14 +92,16 @@ impl ToolProvider for GatewayTools {
         // guards its recursion by the stack left) runs on a runtime thread.
         let gateway = self.gateway.clone();
         let principal = principal_for(ctx);
-        let visible = tokio::spawn(async move { gateway.visible_tools(&principal) })
-            .await
-            .map_err(|e| {
-                ToolError::Upstream(UpstreamFailure {
-                    status: None,
-                    message: format!("tool listing failed: {e}"),
-                })
-            })?;
+        let visible = tokio::spawn(
+            async move { gateway.visible_tools(&principal) }.instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|e| {
+            ToolError::Upstream(UpstreamFailure {
+                status: None,
+                message: format!("tool listing failed: {e}"),
+            })
+        })?;
         Ok(visible
             .into_iter()
             .map(|tool| ToolInfo {
@@ -118,16 +121,18 @@ impl ToolProvider for GatewayTools {
         let gateway = self.gateway.clone();
         let caller = caller_for(ctx);
         let name = name.to_string();
-        let output =
-            tokio::spawn(async move { gateway.call_tool(&caller, &name, arguments).await })
-                .await
-                .map_err(|e| {
-                    ToolError::Upstream(UpstreamFailure {
-                        status: None,
-                        message: format!("tool call failed: {e}"),
-                    })
-                })?
-                .map_err(tool_error)?;
+        let output = tokio::spawn(
+            async move { gateway.call_tool(&caller, &name, arguments).await }
+                .instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|e| {
+            ToolError::Upstream(UpstreamFailure {
+                status: None,
+                message: format!("tool call failed: {e}"),
+            })
+        })?
+        .map_err(tool_error)?;
         if output.is_error {
             return Err(ToolError::Upstream(UpstreamFailure {
                 status: output.status,

@@ -1,10 +1,12 @@
 //! The session manager: maps session ids to live sandboxes, runs invocations,
 //! and ends sessions on stop, idle timeout, maximum lifetime or fault.
 
+use corral_telemetry::OpenTelemetrySpanExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -174,14 +176,35 @@ impl SessionManager {
     pub async fn invoke(
         &self,
         agent: &Arc<CompiledAgent>,
-        request: InvocationRequest,
+        mut request: InvocationRequest,
     ) -> Result<InvocationResponse, InvokeError> {
         validate_session_id(&request.session_id)?;
-        let started = Instant::now();
         let request_id = request
             .request_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone();
+        let span = invocation_span(agent, &request, &request_id);
+        let result = self
+            .invoke_in_span(agent, request, request_id, span.clone())
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(response) => {
+                span.record("corral.session.new", response.new_session);
+            }
+            Err(error) => corral_telemetry::record_error(&span, error.kind(), &error.to_string()),
+        }
+        result
+    }
+
+    async fn invoke_in_span(
+        &self,
+        agent: &Arc<CompiledAgent>,
+        request: InvocationRequest,
+        request_id: String,
+        span: tracing::Span,
+    ) -> Result<InvocationResponse, InvokeError> {
+        let started = Instant::now();
         let session_id: Arc<str> = Arc::from(request.session_id.as_str());
         let invocation = Invocation {
             session_id: request.session_id.clone(),
@@ -209,6 +232,12 @@ impl SessionManager {
             let new_session = guard.is_none();
             if new_session {
                 let host = &self.inner.host;
+                let start_span = tracing::info_span!(
+                    "session.start",
+                    otel.name = %format!("session.start {}", entry.agent.name()),
+                    gen_ai.agent.name = %entry.agent.name(),
+                    gen_ai.agent.version = %entry.agent.version(),
+                );
                 match Sandbox::start(
                     host,
                     &entry.agent,
@@ -217,6 +246,7 @@ impl SessionManager {
                     entry.log.clone(),
                     &self.inner.config,
                 )
+                .instrument(start_span)
                 .await
                 {
                     Ok(sandbox) => {
@@ -246,18 +276,13 @@ impl SessionManager {
                 request.actor_id.clone(),
                 request_id.clone(),
                 request.stream.clone(),
+                span.clone(),
             );
             let timeout = self.inner.config.invocation_timeout;
             let outcome = tokio::select! {
                 biased;
                 _ = entry.cancel.cancelled() => Err(InvokeError::Stopped),
-                result = tokio::time::timeout(
-                    timeout,
-                    tracing::Instrument::instrument(
-                        sandbox.call(&invocation, scope),
-                        invocation_span(&entry.agent, &invocation, new_session),
-                    ),
-                ) => {
+                result = tokio::time::timeout(timeout, sandbox.call(&invocation, scope)) => {
                     result.map_err(|_| InvokeError::Timeout(timeout))
                 }
             };
@@ -442,12 +467,27 @@ impl ManagerInner {
         if let Ok(mut sandbox) = entry.sandbox.try_lock() {
             *sandbox = None;
         }
-        tracing::info!(
-            session.id = %entry.session_id,
-            agent = entry.agent.name(),
-            reason = ?reason,
-            "session ended"
+        let span = tracing::info_span!(
+            parent: None,
+            "session.stop",
+            otel.name = %format!("session.stop {}", entry.agent.name()),
+            gen_ai.agent.name = %entry.agent.name(),
+            corral.session.end_reason = reason.as_str(),
+            corral.session.invocations = entry.invocations.load(Ordering::Relaxed),
+            corral.session.lifetime_ms = entry.created.elapsed().as_millis() as u64,
         );
+        let _ = span.set_parent(corral_telemetry::session_context(
+            &corral_telemetry::Context::new(),
+            &entry.session_id,
+        ));
+        span.in_scope(|| {
+            tracing::info!(
+                session.id = %entry.session_id,
+                agent = entry.agent.name(),
+                reason = reason.as_str(),
+                "session ended"
+            );
+        });
     }
 
     fn reap(&self) -> usize {
@@ -507,22 +547,44 @@ fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
 }
 
 /// The span of one invocation, with OpenTelemetry GenAI and AgentCore
-/// attributes (`session.id` is the same across a session's invocations).
+/// attributes. Its context carries `session.id` as baggage, so every span
+/// below it (gateway, policy, memory) is tagged with the session, and the
+/// id is the same across a session's invocations.
 fn invocation_span(
     agent: &CompiledAgent,
-    invocation: &Invocation,
-    new_session: bool,
+    request: &InvocationRequest,
+    request_id: &str,
 ) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "invoke_agent",
         otel.name = %format!("invoke_agent {}", agent.name()),
         gen_ai.operation.name = "invoke_agent",
         gen_ai.agent.name = %agent.name(),
         gen_ai.agent.version = %agent.version(),
-        session.id = %invocation.session_id,
-        gen_ai.conversation.id = %invocation.session_id,
-        corral.actor.id = %invocation.actor_id,
-        corral.request.id = %invocation.request_id,
-        corral.session.new = new_session,
-    )
+        session.id = %request.session_id,
+        gen_ai.conversation.id = %request.session_id,
+        corral.actor.id = %request.actor_id,
+        corral.request.id = %request_id,
+        corral.session.new = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let parent = tracing::Span::current().context();
+        let _ = span.set_parent(corral_telemetry::session_context(
+            &parent,
+            &request.session_id,
+        ));
+    }
+    span
+}
+
+impl EndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Stopped => "stopped",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::MaxLifetime => "max_lifetime",
+            EndReason::Fault => "fault",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
 }

@@ -65,13 +65,17 @@ impl Sandbox {
             log,
             tool_timeout: config.tool_timeout,
             max_response_bytes: config.max_response_bytes,
-            scope: InvocationScope::new(String::new(), String::new(), None),
+            scope: InvocationScope::new(String::new(), String::new(), None, tracing::Span::none()),
             session_tool_calls: 0,
             run_limits: settings.run_limits,
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);
-        match agent.pre.instantiate_async(&mut store).await {
+        let span = tracing::info_span!(
+            "sandbox.instantiate",
+            corral.sandbox.memory_limit_bytes = store.data().sandbox.limits().memory_bytes as u64,
+        );
+        match tracing::Instrument::instrument(agent.pre.instantiate_async(&mut store), span).await {
             Ok(instance) => Ok(Self {
                 store,
                 agent: instance,
@@ -90,7 +94,7 @@ impl Sandbox {
         self.store.data().sandbox.flush_output();
         let scope = std::mem::replace(
             &mut self.store.data_mut().scope,
-            InvocationScope::new(String::new(), String::new(), None),
+            InvocationScope::new(String::new(), String::new(), None, tracing::Span::none()),
         );
         match result {
             Ok(returned) => CallOutcome::Returned(returned, scope),

@@ -1,5 +1,6 @@
 //! The data of one session's wasmtime store.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ pub(crate) struct InvocationScope {
     pub buffered: Vec<u8>,
     pub response_bytes: usize,
     pub stats: InvocationStats,
+    /// The `invoke_agent` span.
+    pub span: tracing::Span,
+    /// The current agent-loop step (opened by each model call).
+    pub step: Option<tracing::Span>,
+    /// Tool-use ids of the last model turn not yet called, by tool name.
+    pub pending_tool_uses: VecDeque<(String, String)>,
 }
 
 impl InvocationScope {
@@ -43,6 +50,7 @@ impl InvocationScope {
         actor_id: String,
         request_id: String,
         stream: Option<mpsc::Sender<Vec<u8>>>,
+        span: tracing::Span,
     ) -> Self {
         Self {
             actor_id,
@@ -51,7 +59,39 @@ impl InvocationScope {
             buffered: Vec::new(),
             response_bytes: 0,
             stats: InvocationStats::default(),
+            span,
+            step: None,
+            pending_tool_uses: VecDeque::new(),
         }
+    }
+
+    /// Ends the current step and opens the next: a step is one model call
+    /// and the tool calls it asks for.
+    pub fn begin_step(&mut self) -> tracing::Span {
+        self.step = None;
+        let number = self.stats.model_calls + 1;
+        let step = tracing::info_span!(
+            parent: &self.span,
+            "agent.step",
+            otel.name = %format!("step {number}"),
+            corral.step = number,
+        );
+        self.step = Some(step.clone());
+        step
+    }
+
+    /// The span new work hangs under: the current step, else the invocation.
+    pub fn current_span(&self) -> &tracing::Span {
+        self.step.as_ref().unwrap_or(&self.span)
+    }
+
+    /// The model's id for the next call of `tool`, if the last turn asked for it.
+    pub fn take_tool_use_id(&mut self, tool: &str) -> Option<String> {
+        let index = self
+            .pending_tool_uses
+            .iter()
+            .position(|(name, _)| name == tool)?;
+        self.pending_tool_uses.remove(index).map(|(_, id)| id)
     }
 }
 

@@ -27,6 +27,20 @@ pub enum ModelError {
     Internal(String),
 }
 
+impl ModelError {
+    /// Stable error type name (span `error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::Throttled(_) => "throttled",
+            ModelError::Validation(_) => "validation",
+            ModelError::Unavailable(_) => "unavailable",
+            ModelError::Timeout(_) => "timeout",
+            ModelError::LimitExceeded(_) => "limit_exceeded",
+            ModelError::Internal(_) => "internal",
+        }
+    }
+}
+
 /// A model backend that answers Converse requests.
 #[async_trait]
 pub trait ModelProvider: Send + Sync {

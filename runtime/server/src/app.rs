@@ -2,8 +2,10 @@
 //! `StopRuntimeSession`, `/ping`), the runtime part of its control plane, the
 //! Corral deploy and sessions API, and the memory routes.
 
+use corral_telemetry::OpenTelemetrySpanExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -255,6 +257,13 @@ impl Drop for InFlight {
     }
 }
 
+/// The `session.id` baggage entry, if it is a usable session id.
+fn baggage_session(cx: &corral_telemetry::Context) -> Option<String> {
+    let id = corral_telemetry::baggage_session_id(cx)?;
+    let usable = (1..=256).contains(&id.len()) && !id.chars().any(char::is_control);
+    usable.then_some(id)
+}
+
 async fn invoke(
     State(state): State<AppState>,
     Path(runtime): Path<String>,
@@ -265,6 +274,9 @@ async fn invoke(
     let runtime = state.registry.get(&runtime)?;
     let version = runtime.resolve(query.qualifier.as_deref())?.clone();
     let agent = state.registry.compiled(&runtime, &version)?;
+    // The caller's W3C trace context; a `session.id` in its baggage names
+    // the session when the request has no session header (as AgentCore).
+    let trace_context = corral_telemetry::extract_context(&headers);
     let session_id = match header(&headers, SESSION_HEADER) {
         Some(id) if (33..=256).contains(&id.len()) => id.to_string(),
         Some(id) => {
@@ -273,8 +285,25 @@ async fn invoke(
                 id.len()
             )));
         }
-        None => uuid::Uuid::new_v4().to_string(),
+        None => match baggage_session(&trace_context) {
+            Some(id) => id,
+            None => uuid::Uuid::new_v4().to_string(),
+        },
     };
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = "POST /runtimes/{agentRuntimeArn}/invocations",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/runtimes/{agentRuntimeArn}/invocations",
+        gen_ai.agent.name = %runtime.agent_runtime_name,
+    );
+    if !span.is_disabled() {
+        let _ = span.set_parent(corral_telemetry::session_context(
+            &trace_context,
+            &session_id,
+        ));
+    }
     let content_type = header(&headers, "content-type")
         .unwrap_or("application/json")
         .to_string();
@@ -309,7 +338,7 @@ async fn invoke(
             }
         }
         result
-    });
+    }.instrument(span));
     // The agent streams if it sends a chunk before it returns.
     let first = tokio::select! {
         biased;

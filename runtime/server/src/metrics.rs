@@ -46,6 +46,17 @@ pub struct Metrics {
     pub model_calls: Family<AgentLabels, Counter>,
     /// Tool calls made.
     pub tool_calls: Family<AgentLabels, Counter>,
+    /// Trace export counters by sink and kind (set at scrape time).
+    trace_spans: Family<TraceLabels, Gauge>,
+}
+
+/// Labels of a trace export counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabels {
+    /// `otlp` or `store`.
+    sink: String,
+    /// `exported`, `dropped` (queue full) or `failed_exports` (requests).
+    kind: String,
 }
 
 impl Default for Metrics {
@@ -91,7 +102,14 @@ impl Default for Metrics {
             "Tool calls made by agents",
             tool_calls.clone(),
         );
+        let trace_spans = Family::<TraceLabels, Gauge>::default();
+        registry.register(
+            "trace_spans",
+            "Spans exported or dropped (full export queue), and failed export requests, by sink",
+            trace_spans.clone(),
+        );
         Metrics {
+            trace_spans,
             registry,
             sessions_live,
             invocations,
@@ -107,6 +125,21 @@ impl Default for Metrics {
 impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let stats = corral_telemetry::export_stats();
+        for (sink, counters) in [("otlp", stats.otlp), ("store", stats.store)] {
+            for (kind, value) in [
+                ("exported", counters.exported),
+                ("dropped", counters.dropped),
+                ("failed_exports", counters.failed_exports),
+            ] {
+                self.trace_spans
+                    .get_or_create(&TraceLabels {
+                        sink: sink.into(),
+                        kind: kind.into(),
+                    })
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -21,11 +21,14 @@ pub mod tree;
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
 pub use error::TelemetryError;
+pub use opentelemetry::{Context, KeyValue};
 pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats};
 pub use propagation::{
-    extract_context, inject_current, inject_headers, record_error, session_context,
+    add_span_event, baggage_session_id, current_trace_headers, extract_context, inject_current,
+    inject_headers, record_error, session_context, set_span_attribute,
 };
 pub use session::SESSION_ID_KEY;
+pub use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[cfg(feature = "receiver")]
 pub mod receiver;

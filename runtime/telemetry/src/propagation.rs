@@ -29,6 +29,37 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
     inject_headers(&tracing::Span::current().context(), headers);
 }
 
+/// The current span's context as W3C header name/value pairs (`traceparent`,
+/// `tracestate`, `baggage`); empty when tracing is off. For carriers that are
+/// not HTTP header maps: MCP `_meta` (SEP-414), SDK request hooks.
+pub fn current_trace_headers() -> Vec<(String, String)> {
+    let cx = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    BaggagePropagator::new().inject_context(&cx, &mut carrier);
+    let mut pairs: Vec<(String, String)> = carrier.into_iter().collect();
+    pairs.sort();
+    pairs
+}
+
+/// Adds `event` with `attributes` to `span` (a no-op when tracing is off).
+pub fn add_span_event(span: &tracing::Span, event: &'static str, attributes: Vec<KeyValue>) {
+    span.add_event(event, attributes);
+}
+
+/// Sets an attribute that is not one of `span`'s declared fields (e.g.
+/// opt-in content).
+pub fn set_span_attribute(span: &tracing::Span, key: &'static str, value: String) {
+    span.set_attribute(key, value);
+}
+
+/// The `session.id` entry of `cx`'s baggage.
+pub fn baggage_session_id(cx: &Context) -> Option<String> {
+    cx.baggage()
+        .get(SESSION_ID_KEY)
+        .map(|v| v.as_str().to_string())
+}
+
 /// `parent` with the session id in its baggage, so every span below it is
 /// tagged with `session.id` and outbound calls carry it.
 pub fn session_context(parent: &Context, session_id: &str) -> Context {

@@ -63,11 +63,12 @@ fn write_span(
         duration(span.duration_nanos)
     );
     for (key, label) in SHOWN {
-        if let Some(value) = span.attributes.get(*key) {
-            let text = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+        let text = match span.attributes.get(*key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => continue,
+        };
+        if !text.is_empty() {
             let _ = write!(out, "  {label}={text}");
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 pub use parse::{Location, Operation, is_json, operations, parse_text};
 
@@ -167,11 +168,47 @@ impl Target for OpenApiTarget {
             .iter()
             .find(|o| o.tool.name == call.tool)
             .ok_or_else(|| CallError::NotFound(call.exposed_name.to_string()))?;
+        let span = tracing::info_span!(
+            "http.client",
+            otel.name = %format!("{} {}", operation.method, operation.path),
+            otel.kind = "client",
+            http.request.method = %operation.method,
+            url.template = %operation.path,
+            server.address = %operation.server,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let result = self.send(operation, &call).instrument(span.clone()).await;
+        match &result {
+            Ok(output) => {
+                if let Some(status) = output.status {
+                    span.record("http.response.status_code", status);
+                }
+                if output.is_error {
+                    corral_telemetry::record_error(&span, "http_status", &output.text_content());
+                }
+            }
+            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
+        }
+        result
+    }
+}
+
+impl OpenApiTarget {
+    /// Sends the operation's request (carrying the current trace context) and
+    /// reads the response.
+    async fn send(
+        &self,
+        operation: &Operation,
+        call: &TargetCall<'_>,
+    ) -> Result<ToolOutput, CallError> {
         let empty = Map::new();
         let arguments = call.arguments.as_object().unwrap_or(&empty);
         let mut request = self.request(operation, arguments)?;
         if let Some(credential) = &self.credential {
             request = credential.apply(request, &self.client).await?;
+        }
+        for (name, value) in corral_telemetry::current_trace_headers() {
+            request = request.header(name, value);
         }
         let response = request.send().await.map_err(|e| CallError::Upstream {
             status: None,

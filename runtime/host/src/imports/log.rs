@@ -24,11 +24,24 @@ impl Host for SessionState {
             }
             message.truncate(end);
         }
-        let fields = fields
+        let fields: Vec<(String, String)> = fields
             .into_iter()
             .take(32)
             .map(|f| (f.key, f.value))
             .collect();
+        let span = self.scope.current_span();
+        if !span.is_disabled() {
+            let mut attributes = vec![
+                corral_telemetry::KeyValue::new("level", level.as_str()),
+                corral_telemetry::KeyValue::new("message", message.clone()),
+            ];
+            attributes.extend(
+                fields
+                    .iter()
+                    .map(|(k, v)| corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())),
+            );
+            corral_telemetry::add_span_event(span, "log", attributes);
+        }
         self.log.push(LogSource::Guest, level, message, fields);
     }
 }

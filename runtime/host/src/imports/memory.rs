@@ -1,5 +1,7 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
+use tracing::Instrument;
+
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
 use crate::memory::resolve_namespace;
 use crate::state::SessionState;
@@ -9,21 +11,41 @@ const MAX_PAYLOAD_ITEMS: usize = 100;
 
 impl Host for SessionState {
     async fn append_event(&mut self, payload: Vec<PayloadItem>) -> Result<String, MemoryError> {
+        let span = self.memory_span("memory.create_event", "");
+        span.record("memory.operation.count", payload.len());
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_ITEMS {
-            return Err(MemoryError::Validation(format!(
+            let error = MemoryError::Validation(format!(
                 "an event needs 1 to {MAX_PAYLOAD_ITEMS} payload items, got {}",
                 payload.len()
-            )));
+            ));
+            record_memory_error(&span, &error);
+            return Err(error);
         }
         let memory = self.services.memory.clone();
-        memory.append_event(&self.memory_scope(), payload).await
+        let result = memory
+            .append_event(&self.memory_scope(), payload)
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &result {
+            record_memory_error(&span, error);
+        }
+        result
     }
 
     async fn list_events(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
+        let span = self.memory_span("memory.list_events", "");
         let memory = self.services.memory.clone();
-        memory
+        let result = memory
             .list_events(&self.memory_scope(), max_results.clamp(1, 100))
-            .await
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(events) => {
+                span.record("memory.operation.count", events.len());
+            }
+            Err(error) => record_memory_error(&span, error),
+        }
+        result
     }
 
     async fn retrieve_records(
@@ -34,9 +56,44 @@ impl Host for SessionState {
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
         let scope = self.memory_scope();
         let namespace = resolve_namespace(&namespace, &scope);
+        let span = self.memory_span("memory.retrieve_records", &namespace);
         let memory = self.services.memory.clone();
-        memory
+        let result = memory
             .retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100))
-            .await
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(records) => {
+                span.record("memory.operation.count", records.len());
+            }
+            Err(error) => record_memory_error(&span, error),
+        }
+        result
     }
+}
+
+impl SessionState {
+    /// A memory operation's span under the current step.
+    fn memory_span(&self, operation: &'static str, namespace: &str) -> tracing::Span {
+        tracing::info_span!(
+            parent: self.scope.current_span(),
+            "memory",
+            otel.name = operation,
+            corral.memory.operation = operation,
+            corral.memory.namespace = namespace,
+            corral.actor.id = %self.scope.actor_id,
+            memory.operation.count = tracing::field::Empty,
+        )
+    }
+}
+
+fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
+    let kind = match error {
+        MemoryError::Validation(_) => "validation",
+        MemoryError::NotFound(_) => "not_found",
+        MemoryError::NotConfigured => "not_configured",
+        MemoryError::Throttled(_) => "throttled",
+        MemoryError::Internal(_) => "internal",
+    };
+    corral_telemetry::record_error(span, kind, &format!("{error:?}"));
 }

@@ -24,7 +24,9 @@ impl Host for SessionState {
             .model_id
             .clone()
             .unwrap_or_else(|| model.default_model_id().to_string());
+        let step = self.scope.begin_step();
         let span = tracing::info_span!(
+            parent: &step,
             "chat",
             otel.name = %format!("chat {requested}"),
             gen_ai.operation.name = "chat",
@@ -37,6 +39,10 @@ impl Host for SessionState {
             gen_ai.usage.output_tokens = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
+        let capture = corral_telemetry::capture_content() && !span.is_disabled();
+        if capture {
+            record_prompt(&span, &request);
+        }
         let started = Instant::now();
         let result = tracing::Instrument::instrument(model.converse(request), span.clone()).await;
         match &result {
@@ -44,9 +50,19 @@ impl Host for SessionState {
                 span.record("gen_ai.response.finish_reasons", r.stop_reason.as_str());
                 span.record("gen_ai.usage.input_tokens", r.usage.input_tokens);
                 span.record("gen_ai.usage.output_tokens", r.usage.output_tokens);
+                if capture {
+                    let output = serde_json::to_string(&r.output).unwrap_or_default();
+                    corral_telemetry::set_span_attribute(&span, "gen_ai.output.messages", output);
+                }
+                self.scope.pending_tool_uses = r
+                    .output
+                    .tool_uses()
+                    .map(|u| (u.name.clone(), u.tool_use_id.clone()))
+                    .collect();
             }
             Err(e) => {
-                span.record("error.type", tracing::field::display(e));
+                span.record("error.type", e.kind());
+                corral_telemetry::record_error(&span, e.kind(), &e.to_string());
             }
         }
         let elapsed = started.elapsed();
@@ -93,6 +109,16 @@ impl Host for SessionState {
                 Err(error_to_wit(error))
             }
         }
+    }
+}
+
+/// Puts the prompt on `span` (content capture is on).
+fn record_prompt(span: &tracing::Span, request: &corral_model::ConverseRequest) {
+    let messages = serde_json::to_string(&request.messages).unwrap_or_default();
+    corral_telemetry::set_span_attribute(span, "gen_ai.input.messages", messages);
+    if !request.system.is_empty() {
+        let system = serde_json::to_string(&request.system).unwrap_or_default();
+        corral_telemetry::set_span_attribute(span, "gen_ai.system_instructions", system);
     }
 }
 

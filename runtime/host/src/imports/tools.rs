@@ -35,19 +35,42 @@ impl Host for SessionState {
         }
         self.scope.stats.tool_calls += 1;
         let started = Instant::now();
+        let call_id = self.scope.take_tool_use_id(&name);
         let span = tracing::info_span!(
+            parent: self.scope.current_span(),
             "execute_tool",
             otel.name = %format!("execute_tool {name}"),
             gen_ai.operation.name = "execute_tool",
             gen_ai.tool.name = %name,
+            gen_ai.tool.call.id = call_id,
             session.id = %self.session_id,
             gen_ai.conversation.id = %self.session_id,
             error.type = tracing::field::Empty,
         );
+        let capture = corral_telemetry::capture_content() && !span.is_disabled();
+        if capture {
+            corral_telemetry::set_span_attribute(
+                &span,
+                "gen_ai.tool.call.arguments",
+                arguments.clone(),
+            );
+        }
         let result =
             tracing::Instrument::instrument(self.run_tool(&name, &arguments), span.clone()).await;
-        if let Err(e) = &result {
-            span.record("error.type", tracing::field::debug(e));
+        match &result {
+            Ok(output) if capture => {
+                corral_telemetry::set_span_attribute(
+                    &span,
+                    "gen_ai.tool.call.result",
+                    output.clone(),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let (kind, message) = tool_error_parts(e);
+                span.record("error.type", kind);
+                corral_telemetry::record_error(&span, kind, &message);
+            }
         }
         self.session_tool_calls = self.session_tool_calls.saturating_add(1);
         let elapsed = started.elapsed().as_millis();
@@ -108,6 +131,18 @@ impl SessionState {
                 "{name} did not answer within {timeout:?}"
             ))),
         }
+    }
+}
+
+/// The error type name and description of a tool error.
+fn tool_error_parts(error: &ToolError) -> (&'static str, String) {
+    match error {
+        ToolError::NotFound(m) => ("not_found", m.clone()),
+        ToolError::Denied(d) => ("denied", format!("{d:?}")),
+        ToolError::InvalidArguments(m) => ("invalid_arguments", m.clone()),
+        ToolError::Upstream(u) => ("upstream", u.message.clone()),
+        ToolError::Timeout(m) => ("timeout", m.clone()),
+        ToolError::LimitExceeded(m) => ("limit_exceeded", m.clone()),
     }
 }
 
