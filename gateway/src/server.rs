@@ -5,7 +5,10 @@
 //! request (clients of the 2025-11-25 protocol still `initialize`; the answer
 //! carries no session id, and later requests need none).
 
+use corral_telemetry::OpenTelemetrySpanExt;
+use rmcp::model::RequestParamsMeta;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -146,10 +149,21 @@ impl ServerHandler for McpGatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = Caller::new(Self::principal(&context));
+        let span = tracing::info_span!(
+            "mcp.server",
+            otel.name = %format!("tools/call {}", request.name),
+            otel.kind = "server",
+            mcp.method.name = "tools/call",
+            gen_ai.tool.name = %request.name,
+        );
+        if !span.is_disabled() {
+            let _ = span.set_parent(caller_trace_context(&request, &context));
+        }
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = match self
             .gateway
             .call_tool(&caller, &request.name, arguments)
+            .instrument(span)
             .await
         {
             Ok(output) => to_call_result(output),
@@ -157,6 +171,35 @@ impl ServerHandler for McpGatewayServer {
         };
         Ok(result.into())
     }
+}
+
+/// The MCP client's trace context: the request's `_meta` (SEP-414) over the
+/// HTTP request's `traceparent`/`tracestate`/`baggage` headers.
+fn caller_trace_context(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> corral_telemetry::Context {
+    let mut carrier = context
+        .extensions
+        .get::<http::request::Parts>()
+        .map(|parts| parts.headers.clone())
+        .unwrap_or_default();
+    // rmcp moves a request's `_meta` into the context; older paths keep it
+    // on the params.
+    let meta = &context.meta;
+    for (name, value) in [
+        (
+            "traceparent",
+            meta.get_traceparent().or(request.traceparent()),
+        ),
+        ("tracestate", meta.get_tracestate().or(request.tracestate())),
+        ("baggage", meta.get_baggage().or(request.baggage())),
+    ] {
+        if let Some(value) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            carrier.insert(name, value);
+        }
+    }
+    corral_telemetry::extract_context(&carrier)
 }
 
 /// Settings of the HTTP endpoint.

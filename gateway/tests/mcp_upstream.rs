@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use corral_gateway::{Caller, Gateway};
 use corral_policy::Principal;
+use rmcp::model::RequestParamsMeta;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -28,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Default)]
 struct Upstream {
     grown: Arc<AtomicBool>,
+    /// `_meta.traceparent` of each `tools/call` (empty when absent).
+    traceparents: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 fn tool(name: &str, description: &str) -> Tool {
@@ -66,6 +69,11 @@ impl ServerHandler for Upstream {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let traceparent = request
+            .traceparent()
+            .or(context.meta.get_traceparent())
+            .unwrap_or("");
+        self.traceparents.lock().push(traceparent.to_string());
         let text = request
             .arguments
             .as_ref()
@@ -213,5 +221,26 @@ async fn an_upstream_that_starts_late_is_picked_up() {
     assert!(
         wait_for_tool(&gateway, "up___echo").await,
         "background retry connected"
+    );
+}
+
+#[tokio::test]
+async fn upstream_calls_carry_the_trace_context_in_meta() {
+    let upstream = Upstream::default();
+    let (addr, _stop) = serve("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
+    let gateway = gateway_for(addr).await;
+    common::in_caller_trace(async {
+        let out = gateway
+            .call_tool(&caller(), "up___echo", json!({"text": "hi"}))
+            .await
+            .unwrap();
+        assert_eq!(out.text_content(), "echo: hi");
+    })
+    .await;
+    let seen = upstream.traceparents.lock().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].starts_with(&format!("00-{}-", common::CALLER_TRACE)),
+        "{seen:?}"
     );
 }

@@ -144,6 +144,34 @@ async fn bad_arguments_slow_and_huge_upstreams_are_typed_errors() {
 }
 
 #[tokio::test]
+async fn outbound_http_and_lambda_calls_carry_the_trace_context() {
+    let upstream = Upstream::start().await;
+    let gateway = gateway(standard_config(&upstream)).await;
+    common::in_caller_trace(async {
+        let order = gateway
+            .call_tool(&caller(), "orders___get_order", json!({"orderId": "A-7"}))
+            .await
+            .unwrap();
+        assert!(!order.is_error);
+    })
+    .await;
+    let seen = upstream.state.lambda.lock().clone();
+    let traceparent = &seen[0].traceparent;
+    // Same trace; the parent is the gateway's Lambda.Invoke span, not the caller's.
+    assert!(
+        traceparent.starts_with(&format!("00-{}-", common::CALLER_TRACE)),
+        "{traceparent:?}"
+    );
+    assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
+    // Without tracing nothing is injected.
+    gateway
+        .call_tool(&caller(), "orders___get_order", json!({"orderId": "A-8"}))
+        .await
+        .unwrap();
+    assert_eq!(upstream.state.lambda.lock()[1].traceparent, "");
+}
+
+#[tokio::test]
 async fn lambda_tools_get_agentcore_context_and_report_function_errors() {
     let upstream = Upstream::start().await;
     let gateway = gateway(standard_config(&upstream)).await;

@@ -29,6 +29,7 @@ pub struct LambdaSeen {
     pub client_context: Value,
     pub event: Value,
     pub authorization: String,
+    pub traceparent: String,
 }
 
 #[derive(Default)]
@@ -237,6 +238,7 @@ async fn lambda_invoke(
         client_context: client_context.clone(),
         event: event.clone(),
         authorization: header("authorization"),
+        traceparent: header("traceparent"),
     });
     if function.ends_with("missing") {
         return (
@@ -397,4 +399,29 @@ pub fn options() -> GatewayOptions {
 pub async fn gateway(config: Value) -> Arc<Gateway> {
     let config: GatewayConfig = serde_json::from_value(config).unwrap();
     Gateway::new(config, options()).await.unwrap()
+}
+
+/// Trace id of the caller in [`in_caller_trace`].
+pub const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// Runs `work` (on this thread) inside a span that continues a caller's
+/// trace, with Corral's spans turned into OpenTelemetry spans.
+pub async fn in_caller_trace<F: std::future::Future>(work: F) -> F::Output {
+    use corral_telemetry::OpenTelemetrySpanExt;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+    let telemetry =
+        corral_telemetry::Telemetry::start(&corral_telemetry::TelemetryConfig::disabled()).unwrap();
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let caller = tracing::info_span!(target: "corral_test", "caller");
+    let _ = caller.set_parent(corral_telemetry::extract_context(&headers));
+    work.instrument(caller).await
 }

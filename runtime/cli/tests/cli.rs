@@ -4,10 +4,16 @@
 
 use std::process::Command;
 
+/// The span store of these tests (not the user's).
+fn trace_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("corral-cli-tests-{}", std::process::id()))
+}
+
 fn corral(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_corral"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("CORRAL_TRACE_DIR", trace_dir())
         .output()
         .expect("corral runs")
 }
@@ -83,6 +89,7 @@ fn run_explains_bad_input() {
 fn gateway_command_serves_mcp() {
     use std::io::{BufRead as _, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_TRACE_DIR", trace_dir())
         .args(["gateway", "--builtin-tools", "--listen", "127.0.0.1:0"])
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
@@ -135,6 +142,7 @@ fn gateway_lists_the_example_catalogue() {
         "/../../examples/gateway/gateway.json"
     );
     let output = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_TRACE_DIR", trace_dir())
         .args(["gateway", "--config", config, "--list"])
         .env("NO_COLOR", "1")
         .env("CORRAL_GATEWAY_API_KEY", "dev-key")
@@ -166,6 +174,7 @@ fn gateway_lists_the_example_catalogue() {
     );
 
     let missing_secret = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_TRACE_DIR", trace_dir())
         .args(["gateway", "--config", config, "--list"])
         .env("NO_COLOR", "1")
         .env_remove("CORRAL_GATEWAY_API_KEY")
@@ -183,6 +192,7 @@ fn example(path: &str) -> String {
 
 fn corral_with_secrets(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_TRACE_DIR", trace_dir())
         .args(args)
         .env("NO_COLOR", "1")
         .env("CORRAL_GATEWAY_API_KEY", "dev-key")
@@ -267,4 +277,51 @@ fn policy_validate_names_the_line_of_a_bad_policy() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("typed.cedar:1:"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn trace_prints_a_session_tree_from_the_local_store() {
+    let session = format!("trace-cli-{}", std::process::id());
+    let output = corral(&[
+        "run",
+        corral_examples::ASSISTANT_AGENT_PATH,
+        "--session",
+        &session,
+        "--script",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/scripts/assistant.toml"
+        ),
+        "--builtin-tools",
+        "--input",
+        r#"{"prompt": "What is 6 * 7?"}"#,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = corral(&["trace", &session]);
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(tree.contains("└─ invoke_agent assistant"), "{tree}");
+    assert!(tree.contains("├─ session.start assistant"), "{tree}");
+    assert!(tree.contains("step 1"), "{tree}");
+    assert!(
+        tree.contains("chat corral.scripted-assistant") && tree.contains("finish=tool_use"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("execute_tool calculator___evaluate"),
+        "{tree}"
+    );
+    let listed = corral(&["trace"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&session));
+    let missing = corral(&["trace", "no-such-session"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no spans for session"));
 }

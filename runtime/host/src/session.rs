@@ -28,7 +28,7 @@ pub(crate) struct Sandbox {
 /// What a guest call ended with.
 pub(crate) enum CallOutcome {
     /// The guest returned (success or its own error).
-    Returned(Result<Response, AgentError>, InvocationScope),
+    Returned(Result<Response, AgentError>, Box<InvocationScope>),
     /// The sandbox failed; it must be discarded.
     Fault(Fault),
 }
@@ -97,7 +97,7 @@ impl Sandbox {
             InvocationScope::new(String::new(), String::new(), None, tracing::Span::none()),
         );
         match result {
-            Ok(returned) => CallOutcome::Returned(returned, scope),
+            Ok(returned) => CallOutcome::Returned(returned, Box::new(scope)),
             Err(err) => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
         }
     }

@@ -197,8 +197,9 @@ async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
     );
     let chats = find("chat");
     assert_eq!(chats.len(), 2, "{spans:?}");
+    // Each model call opens an agent-loop step under the invocation.
     for (_, parent, fields) in &chats {
-        assert_eq!(parent.as_deref(), Some("invoke_agent"));
+        assert_eq!(parent.as_deref(), Some("agent.step"));
         assert_eq!(
             field(fields, "gen_ai.conversation.id").as_deref(),
             Some("traced-session")
@@ -210,7 +211,11 @@ async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
     }
     let tools = find("execute_tool");
     assert_eq!(tools.len(), 1, "{spans:?}");
-    assert_eq!(tools[0].1.as_deref(), Some("invoke_agent"));
+    assert_eq!(tools[0].1.as_deref(), Some("agent.step"));
+    assert!(
+        field(&tools[0].2, "gen_ai.tool.call.id").is_some_and(|id| id.contains("tooluse")),
+        "{spans:?}"
+    );
     assert_eq!(
         field(&tools[0].2, "gen_ai.tool.name").as_deref(),
         Some("calculator___evaluate")

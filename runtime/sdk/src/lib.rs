@@ -55,6 +55,32 @@ macro_rules! export_agent {
     };
 }
 
+/// Records one conversation turn (the user's prompt and the agent's answer)
+/// as an event in the session's short-term memory. Returns the event id, or
+/// `None` when no memory is attached; other memory failures are logged and
+/// do not fail the invocation.
+pub fn remember_turn(prompt: &str, answer: &str) -> Option<String> {
+    use memory::{Conversational, PayloadItem, Role};
+    let items = [
+        PayloadItem::Conversational(Conversational {
+            role: Role::User,
+            text: prompt.to_string(),
+        }),
+        PayloadItem::Conversational(Conversational {
+            role: Role::Assistant,
+            text: answer.to_string(),
+        }),
+    ];
+    match memory::append_event(&items) {
+        Ok(id) => Some(id),
+        Err(memory::MemoryError::NotConfigured) => None,
+        Err(error) => {
+            warn(&format!("could not record the turn in memory: {error:?}"));
+            None
+        }
+    }
+}
+
 /// Writes an info line to the session log.
 pub fn info(message: &str) {
     log::write(log::Level::Info, message, &[]);

@@ -1,4 +1,5 @@
-//! A multi-step assistant: keeps the session's conversation in memory and
+//! A multi-step assistant: keeps the session's conversation in its sandbox,
+//! records each turn in the session's short-term memory (when attached), and
 //! runs the tool loop over whatever tools the session may use.
 
 use std::sync::Mutex;
@@ -25,6 +26,7 @@ impl Agent for Assistant {
             .max_steps(8)
             .history_limit(40)
             .ask(&mut history, &prompt)?;
+        let remembered = corral_agent::remember_turn(&prompt, &outcome.text);
         let tools: Vec<_> = outcome
             .tool_calls
             .iter()
@@ -35,6 +37,7 @@ impl Agent for Assistant {
             "steps": outcome.steps,
             "toolCalls": tools,
             "turns": history.iter().filter(|m| m.is_prompt()).count(),
+            "memoryEventId": remembered,
             "usage": {
                 "inputTokens": outcome.usage.input_tokens,
                 "outputTokens": outcome.usage.output_tokens,

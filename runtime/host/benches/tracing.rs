@@ -1,0 +1,205 @@
+//! Tracing overhead: the assistant agent's step (one model call plus the
+//! calculator tool through the in-process gateway) with tracing off, with
+//! spans exported over OTLP/gRPC to a local receiver, and with OTLP plus the
+//! local span store. Prints a table.
+//!
+//! `cargo bench -p corral-host --bench tracing` (`CORRAL_BENCH_INVOCATIONS`
+//! sets invocations per configuration, default 6,000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::{
+    AgentHost, CompiledAgent, EngineConfig, GatewayTools, HostServices, InvocationRequest,
+    SessionConfig, SessionManager,
+};
+use corral_model::ScriptedModel;
+use corral_telemetry::receiver::OtlpReceiver;
+use corral_telemetry::{OtlpConfig, OtlpProtocol, QueueConfig, Telemetry, TelemetryConfig};
+use hdrhistogram::Histogram;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Invocations per round and configuration; rounds alternate configurations
+/// so drift (thermal, page cache) hits all of them alike.
+const ROUND: usize = 500;
+
+struct Setup {
+    name: &'static str,
+    telemetry: Option<Telemetry>,
+    session: String,
+    latencies: Histogram<u64>,
+    steps: u64,
+    invocations: u64,
+}
+
+fn main() {
+    let invocations: usize = std::env::var("CORRAL_BENCH_INVOCATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6_000);
+    // The receiver answers on its own runtime, as a collector would.
+    let receiver_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let receiver = receiver_runtime.block_on(OtlpReceiver::grpc()).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let otlp = OtlpConfig {
+        endpoint: receiver.endpoint(),
+        protocol: OtlpProtocol::Grpc,
+        headers: Default::default(),
+        timeout: Duration::from_secs(10),
+    };
+    let mut setups = vec![
+        setup("tracing off", None),
+        setup(
+            "OTLP/gRPC to a local receiver",
+            Some(TelemetryConfig {
+                otlp: Some(otlp.clone()),
+                queue: QueueConfig::default(),
+                ..TelemetryConfig::disabled()
+            }),
+        ),
+        setup(
+            "OTLP/gRPC + local span store",
+            Some(TelemetryConfig {
+                otlp: Some(otlp),
+                local_store: Some(store.path().to_path_buf()),
+                ..TelemetryConfig::disabled()
+            }),
+        ),
+    ];
+
+    // Agent calls run on one current-thread runtime so each configuration's
+    // subscriber (a thread-local default) sees every span.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (manager, agent) = runtime.block_on(assistant());
+    for setup in &mut setups {
+        run_round(&runtime, &manager, &agent, setup, 200, false);
+    }
+    for _ in 0..invocations.div_ceil(ROUND) {
+        for setup in &mut setups {
+            run_round(&runtime, &manager, &agent, setup, ROUND, true);
+        }
+    }
+
+    let base = setups[0].latencies.value_at_quantile(0.5) as f64 / steps_per(&setups[0]);
+    println!();
+    println!("| configuration | invocation p50 | invocation p99 | step p50 | step overhead |");
+    println!("|---|---|---|---|---|");
+    for setup in &setups {
+        let per = steps_per(setup);
+        let p50 = setup.latencies.value_at_quantile(0.5) as f64;
+        let p99 = setup.latencies.value_at_quantile(0.99) as f64;
+        let step = p50 / per;
+        println!(
+            "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {} |",
+            setup.name,
+            p50 / 1e3,
+            p99 / 1e3,
+            step / 1e3,
+            if setup.telemetry.is_none() {
+                "—".to_string()
+            } else {
+                format!("{:+.1}%", (step / base - 1.0) * 100.0)
+            }
+        );
+    }
+    let spans = receiver.spans().len();
+    for setup in setups {
+        if let Some(telemetry) = setup.telemetry {
+            let stats = telemetry.shutdown();
+            println!(
+                "\n{}: OTLP exported {}, dropped {}, failed requests {}; store exported {}, dropped {}",
+                setup.name,
+                stats.otlp.exported,
+                stats.otlp.dropped,
+                stats.otlp.failed_exports,
+                stats.store.exported,
+                stats.store.dropped
+            );
+        }
+    }
+    println!("receiver holds {spans} spans");
+}
+
+fn setup(name: &'static str, config: Option<TelemetryConfig>) -> Setup {
+    Setup {
+        name,
+        telemetry: config.map(|c| Telemetry::start(&c).unwrap()),
+        session: format!("bench-{}", name.replace(' ', "-")),
+        latencies: Histogram::new(3).unwrap(),
+        steps: 0,
+        invocations: 0,
+    }
+}
+
+fn steps_per(setup: &Setup) -> f64 {
+    setup.steps as f64 / setup.invocations.max(1) as f64
+}
+
+fn run_round(
+    runtime: &tokio::runtime::Runtime,
+    manager: &SessionManager,
+    agent: &Arc<CompiledAgent>,
+    setup: &mut Setup,
+    count: usize,
+    record: bool,
+) {
+    let subscriber = setup
+        .telemetry
+        .as_ref()
+        .map(|t| tracing_subscriber::registry().with(t.layer()));
+    let _default = subscriber.map(tracing::subscriber::set_default);
+    runtime.block_on(async {
+        for _ in 0..count {
+            let request = InvocationRequest::new(
+                setup.session.as_str(),
+                br#"{"prompt": "What is (17 * 23) + 4?"}"#.to_vec(),
+            );
+            let started = Instant::now();
+            let response = manager.invoke(agent, request).await.unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(response.stats.tool_calls, 1);
+            if record {
+                setup.latencies.record(elapsed.as_nanos() as u64).unwrap();
+                setup.steps += u64::from(response.stats.model_calls);
+                setup.invocations += 1;
+            }
+        }
+    });
+}
+
+async fn assistant() -> (SessionManager, Arc<CompiledAgent>) {
+    let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
+    let config = GatewayConfig::parse(
+        r#"{"targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]}"#,
+        corral_gateway::ConfigFormat::Json,
+    )
+    .unwrap();
+    let gateway = Gateway::new(
+        config,
+        GatewayOptions {
+            engine: Some(host.engine().clone()),
+            ..GatewayOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
+    let services =
+        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let agent = Arc::new(
+        host.compile("assistant", corral_examples::ASSISTANT_AGENT)
+            .unwrap(),
+    );
+    let manager = SessionManager::new(host, services, SessionConfig::default());
+    (manager, agent)
+}
