@@ -161,18 +161,17 @@ impl Target for WasmTarget {
     }
 
     async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
-        let (mut store, instance) = self
-            .instantiate()
-            .instrument(tracing::info_span!("sandbox.instantiate", corral.target = %self.name))
-            .await?;
+        // One span for instantiating the tool's fresh sandbox and running it.
+        let span = tracing::info_span!(
+            "wasm.call_tool",
+            otel.name = %format!("wasm {}", call.tool),
+            gen_ai.tool.name = %call.tool,
+        );
+        let (mut store, instance) = self.instantiate().instrument(span.clone()).await?;
         let result = instance
             .corral_tool_tool()
             .call_call_tool(&mut store, call.tool, &call.arguments.to_string())
-            .instrument(tracing::info_span!(
-                "wasm.call_tool",
-                otel.name = %format!("wasm {}", call.tool),
-                gen_ai.tool.name = %call.tool,
-            ))
+            .instrument(span)
             .await;
         match result {
             Ok(Ok(text)) => {

