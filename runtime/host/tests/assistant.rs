@@ -221,3 +221,66 @@ async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
         Some("calculator___evaluate")
     );
 }
+
+#[tokio::test]
+async fn opted_in_content_and_guest_logs_reach_the_spans() {
+    use corral_telemetry::{Telemetry, TelemetryConfig, store};
+    use tracing_subscriber::layer::SubscriberExt;
+    let dir = tempfile::tempdir().unwrap();
+    let telemetry = Telemetry::start(&TelemetryConfig {
+        local_store: Some(dir.path().to_path_buf()),
+        capture_content: true,
+        ..TelemetryConfig::disabled()
+    })
+    .unwrap();
+    // This thread only (a current-thread test runtime runs every task here).
+    let _default =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(telemetry.layer()));
+    let manager = manager(assistant_services().await, test_config());
+    ask(&manager, "content-session", "What is 2 + 3?").await;
+    drop(manager);
+    corral_telemetry::set_capture_content(false);
+    telemetry.shutdown();
+    let spans = store::read_session(dir.path(), "content-session").unwrap();
+    let chat = spans
+        .iter()
+        .find(|s| s.attr("gen_ai.operation.name") == Some("chat"))
+        .unwrap();
+    assert!(
+        chat.attr("gen_ai.input.messages")
+            .is_some_and(|m| m.contains("What is 2 + 3?")),
+        "{chat:#?}"
+    );
+    assert!(
+        chat.attr("gen_ai.output.messages")
+            .is_some_and(|m| m.contains("calculator___evaluate"))
+    );
+    assert!(chat.attr("gen_ai.system_instructions").is_some());
+    let tool = spans
+        .iter()
+        .find(|s| s.attr("gen_ai.operation.name") == Some("execute_tool"))
+        .unwrap();
+    assert!(
+        tool.attr("gen_ai.tool.call.arguments")
+            .is_some_and(|a| a.contains("2 + 3"))
+    );
+    assert!(
+        tool.attr("gen_ai.tool.call.result")
+            .is_some_and(|r| r.contains('5'))
+    );
+    // The guest's log line is an event on the step that ran the tool.
+    let step = spans
+        .iter()
+        .find(|s| s.span_id == tool.parent_span_id.clone().unwrap_or_default())
+        .unwrap();
+    assert_eq!(step.name, "step 1");
+    assert!(
+        step.events.iter().any(|e| e.name == "log"
+            && e.attributes.get("level").and_then(|v| v.as_str()) == Some("debug")
+            && e.attributes
+                .get("message")
+                .and_then(|v| v.as_str())
+                .is_some_and(|m| m.contains("calculator___evaluate succeeded"))),
+        "{step:#?}"
+    );
+}
