@@ -57,7 +57,15 @@ pub fn install(
         Some((file, default_store)) => {
             let mut config = TelemetryConfig::from_env(&file)?;
             if config.local_store.is_none() && file.local_store != Some(false) {
-                config.local_store = Some(default_store);
+                // The default store is a convenience: where it cannot be
+                // created (read-only home), run without it rather than fail.
+                match std::fs::create_dir_all(&default_store) {
+                    Ok(()) => config.local_store = Some(default_store),
+                    Err(error) => eprintln!(
+                        "corral: no local span store ({}: {error}); set CORRAL_TRACE_DIR to keep traces",
+                        default_store.display()
+                    ),
+                }
             }
             Some(Telemetry::start(&config)?)
         }
