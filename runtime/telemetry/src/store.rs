@@ -199,9 +199,9 @@ impl SpanExporter for SpanStoreWriter {
     }
 }
 
-/// Reads the store: every span of every trace that touches `session_id`,
-/// oldest first. Lines that do not parse (a torn write) are skipped.
-pub fn read_session(dir: &Path, session_id: &str) -> std::io::Result<Vec<StoredSpan>> {
+/// Every span in the store, older file first. Lines that do not parse (a
+/// torn write) are skipped.
+fn read_all(dir: &Path) -> std::io::Result<Vec<StoredSpan>> {
     let mut spans = Vec::new();
     for name in [PREVIOUS, CURRENT] {
         let file = match File::open(dir.join(name)) {
@@ -210,12 +210,18 @@ pub fn read_session(dir: &Path, session_id: &str) -> std::io::Result<Vec<StoredS
             Err(error) => return Err(error),
         };
         for line in BufReader::new(file).lines() {
-            let line = line?;
-            if let Ok(span) = serde_json::from_str::<StoredSpan>(&line) {
+            if let Ok(span) = serde_json::from_str::<StoredSpan>(&line?) {
                 spans.push(span);
             }
         }
     }
+    Ok(spans)
+}
+
+/// Reads the store: every span of every trace that touches `session_id`,
+/// oldest first.
+pub fn read_session(dir: &Path, session_id: &str) -> std::io::Result<Vec<StoredSpan>> {
+    let mut spans = read_all(dir)?;
     let traces: HashSet<String> = spans
         .iter()
         .filter(|s| s.attr(SESSION_ID_KEY) == Some(session_id))
@@ -229,20 +235,11 @@ pub fn read_session(dir: &Path, session_id: &str) -> std::io::Result<Vec<StoredS
 /// Session ids in the store, most recently active first, with span counts.
 pub fn list_sessions(dir: &Path) -> std::io::Result<Vec<(String, usize)>> {
     let mut last: BTreeMap<String, (u64, usize)> = BTreeMap::new();
-    for name in [PREVIOUS, CURRENT] {
-        let file = match File::open(dir.join(name)) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
-        };
-        for line in BufReader::new(file).lines() {
-            if let Ok(span) = serde_json::from_str::<StoredSpan>(&line?)
-                && let Some(session) = span.attr(SESSION_ID_KEY)
-            {
-                let entry = last.entry(session.to_string()).or_default();
-                entry.0 = entry.0.max(span.start_unix_nanos);
-                entry.1 += 1;
-            }
+    for span in read_all(dir)? {
+        if let Some(session) = span.attr(SESSION_ID_KEY) {
+            let entry = last.entry(session.to_string()).or_default();
+            entry.0 = entry.0.max(span.start_unix_nanos);
+            entry.1 += 1;
         }
     }
     let mut sessions: Vec<(String, u64, usize)> =
