@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use super::{Target, TargetCall, TargetKind};
+use super::{Target, TargetCall, TargetKind, record_upstream_outcome};
 use crate::error::{CallError, excerpt};
 use crate::tool::{ToolDef, ToolOutput};
 
@@ -88,13 +88,7 @@ impl Target for LambdaTarget {
             faas.invoked_provider = "aws",
         );
         let result = self.invoke(&call).instrument(span.clone()).await;
-        match &result {
-            Ok(output) if output.is_error => {
-                corral_telemetry::record_error(&span, "function_error", &output.text_content())
-            }
-            Ok(_) => {}
-            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
-        }
+        record_upstream_outcome(&span, &result, "function_error");
         result
     }
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 use tracing::Instrument;
 
-use super::{Target, TargetCall, TargetKind};
+use super::{Target, TargetCall, TargetKind, record_upstream_outcome};
 use crate::error::CallError;
 use crate::tool::{ToolDef, ToolOutput};
 
@@ -241,13 +241,7 @@ impl Target for McpTarget {
             corral.target = %self.name,
         );
         let result = self.call_upstream(&call).instrument(span.clone()).await;
-        match &result {
-            Ok(output) if output.is_error => {
-                corral_telemetry::record_error(&span, "tool_error", &output.text_content())
-            }
-            Ok(_) => {}
-            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
-        }
+        record_upstream_outcome(&span, &result, "tool_error");
         result
     }
 }

@@ -70,6 +70,22 @@ pub trait Target: Send + Sync {
     async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError>;
 }
 
+/// Marks an upstream call's span failed when the call failed (`upstream`) or
+/// the tool reported an error (`tool_error_type`).
+pub fn record_upstream_outcome(
+    span: &tracing::Span,
+    result: &Result<ToolOutput, CallError>,
+    tool_error_type: &str,
+) {
+    match result {
+        Ok(output) if output.is_error => {
+            corral_telemetry::record_error(span, tool_error_type, &output.text_content())
+        }
+        Ok(_) => {}
+        Err(error) => corral_telemetry::record_error(span, "upstream", &error.to_string()),
+    }
+}
+
 /// Reads a response body, failing once it exceeds `limit` bytes.
 pub async fn read_capped(
     mut response: reqwest::Response,

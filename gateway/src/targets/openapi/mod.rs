@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 pub use parse::{Location, Operation, is_json, operations, parse_text};
 
-use super::{Target, TargetCall, TargetKind, read_capped};
+use super::{Target, TargetCall, TargetKind, read_capped, record_upstream_outcome};
 use crate::credentials::OutboundCredential;
 use crate::error::{CallError, excerpt};
 use crate::tool::{ToolDef, ToolOutput};
@@ -178,17 +178,14 @@ impl Target for OpenApiTarget {
             http.response.status_code = tracing::field::Empty,
         );
         let result = self.send(operation, &call).instrument(span.clone()).await;
-        match &result {
-            Ok(output) => {
-                if let Some(status) = output.status {
-                    span.record("http.response.status_code", status);
-                }
-                if output.is_error {
-                    corral_telemetry::record_error(&span, "http_status", &output.text_content());
-                }
-            }
-            Err(error) => corral_telemetry::record_error(&span, "upstream", &error.to_string()),
+        if let Ok(ToolOutput {
+            status: Some(status),
+            ..
+        }) = &result
+        {
+            span.record("http.response.status_code", status);
         }
+        record_upstream_outcome(&span, &result, "http_status");
         result
     }
 }
