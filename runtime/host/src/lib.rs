@@ -28,7 +28,9 @@ pub use config::{AgentSettings, RunLimits, SessionConfig};
 pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
 pub use error::{AgentErrorKind, HostError, InvokeError};
 pub use gateway_tools::{GatewayTools, principal_for, tool_error};
-pub use manager::{InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager};
+pub use manager::{
+    InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager, validate_session_id,
+};
 pub use memory::{MemoryProvider, MemoryScope, NoMemory};
 pub use resource_memory::ResourceMemory;
 pub use services::HostServices;

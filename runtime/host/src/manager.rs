@@ -532,7 +532,8 @@ async fn reap_loop(inner: Weak<ManagerInner>) {
     }
 }
 
-fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
+/// Checks a session id: 1 to [`MAX_SESSION_ID_LEN`] bytes, no control characters.
+pub fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
     if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_LEN {
         return Err(InvokeError::InvalidRequest(format!(
             "session id must be 1 to {MAX_SESSION_ID_LEN} characters"

@@ -260,8 +260,7 @@ impl Drop for InFlight {
 /// The `session.id` baggage entry, if it is a usable session id.
 fn baggage_session(cx: &corral_telemetry::Context) -> Option<String> {
     let id = corral_telemetry::baggage_session_id(cx)?;
-    let usable = (1..=256).contains(&id.len()) && !id.chars().any(char::is_control);
-    usable.then_some(id)
+    corral_host::validate_session_id(&id).is_ok().then_some(id)
 }
 
 async fn invoke(
