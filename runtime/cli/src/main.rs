@@ -79,17 +79,7 @@ impl Command {
             Command::Run(_) | Command::Demo(_) | Command::Gateway(_) => {
                 Some((Default::default(), default_store()))
             }
-            Command::Serve(args) => {
-                let file = match args.config_path() {
-                    Some(path) => telemetry_setup::file_section(path)?,
-                    None => Default::default(),
-                };
-                let store = match std::env::var_os("CORRAL_TRACE_DIR") {
-                    Some(dir) if !dir.is_empty() => dir.into(),
-                    _ => args.data_dir()?.join("traces"),
-                };
-                Some((file, store))
-            }
+            Command::Serve(args) => Some(args.span_settings()?),
             _ => None,
         })
     }

@@ -61,9 +61,8 @@ struct ServeFile {
     max_artifact_mib: Option<usize>,
     agent_memory: Option<String>,
     auth_config: Option<PathBuf>,
-    /// Read by the telemetry setup (`corral_telemetry::TelemetryFile`).
-    #[allow(dead_code)]
-    telemetry: Option<toml::Value>,
+    #[serde(default)]
+    telemetry: corral_telemetry::TelemetryFile,
 }
 
 /// Settings after applying flags, environment, file and defaults.
@@ -73,17 +72,15 @@ struct ServeSettings {
     max_artifact_mib: usize,
     agent_memory: String,
     auth_config: Option<PathBuf>,
+    telemetry: corral_telemetry::TelemetryFile,
 }
 
 impl ServeArgs {
-    /// The `--config` file, if any.
-    pub fn config_path(&self) -> Option<&std::path::Path> {
-        self.config.as_deref()
-    }
-
-    /// The data directory after flags, environment, file and defaults.
-    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
-        Ok(self.settings()?.data_dir)
+    /// The config file's `[telemetry]` section and the span store the
+    /// server keeps by default (`<data_dir>/traces`).
+    pub fn span_settings(&self) -> anyhow::Result<(corral_telemetry::TelemetryFile, PathBuf)> {
+        let settings = self.settings()?;
+        Ok((settings.telemetry, settings.data_dir.join("traces")))
     }
 
     fn settings(&self) -> anyhow::Result<ServeSettings> {
@@ -115,6 +112,7 @@ impl ServeArgs {
                 .or(file.agent_memory)
                 .unwrap_or_else(|| "agents".into()),
             auth_config: self.auth_config.clone().or(file.auth_config),
+            telemetry: file.telemetry,
         })
     }
 }

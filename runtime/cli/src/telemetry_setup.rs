@@ -1,6 +1,6 @@
 //! Diagnostics on stderr plus the span pipeline (OTLP export, local store).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use corral_telemetry::{Telemetry, TelemetryConfig, TelemetryFile};
@@ -24,20 +24,6 @@ pub fn default_trace_dir() -> PathBuf {
         })
         .unwrap_or_else(std::env::temp_dir);
     state.join("corral").join("traces")
-}
-
-/// The `[telemetry]` section of a TOML config file.
-pub fn file_section(path: &Path) -> anyhow::Result<TelemetryFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    match table.remove("telemetry") {
-        Some(section) => section
-            .try_into()
-            .with_context(|| format!("the [telemetry] section of {}", path.display())),
-        None => Ok(TelemetryFile::default()),
-    }
 }
 
 /// Installs the global subscriber: stderr logs filtered by `log_filter`, and
