@@ -29,24 +29,36 @@ fn demo_runs_end_to_end() {
     assert!(stderr.contains("demo complete"), "{stderr}");
 }
 
-#[test]
-fn run_invokes_an_agent_component_in_one_session() {
-    let output = corral(&[
+/// `corral run` of the example assistant with its script and the built-in
+/// tools, one invocation per input, in `session`.
+fn run_assistant(session: &str, inputs: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "run",
         corral_examples::ASSISTANT_AGENT_PATH,
         "--session",
-        "cli-session",
+        session,
         "--script",
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../examples/scripts/assistant.toml"
         ),
         "--builtin-tools",
-        "--input",
-        r#"{"prompt": "What is 6 * 7?"}"#,
-        "--input",
-        r#"{"prompt": "multiply that by 2"}"#,
-    ]);
+    ];
+    for input in inputs {
+        args.extend(["--input", input]);
+    }
+    corral(&args)
+}
+
+#[test]
+fn run_invokes_an_agent_component_in_one_session() {
+    let output = run_assistant(
+        "cli-session",
+        &[
+            r#"{"prompt": "What is 6 * 7?"}"#,
+            r#"{"prompt": "multiply that by 2"}"#,
+        ],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -282,20 +294,7 @@ fn policy_validate_names_the_line_of_a_bad_policy() {
 #[test]
 fn trace_prints_a_session_tree_from_the_local_store() {
     let session = format!("trace-cli-{}", std::process::id());
-    let output = corral(&[
-        "run",
-        corral_examples::ASSISTANT_AGENT_PATH,
-        "--session",
-        &session,
-        "--script",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/scripts/assistant.toml"
-        ),
-        "--builtin-tools",
-        "--input",
-        r#"{"prompt": "What is 6 * 7?"}"#,
-    ]);
+    let output = run_assistant(&session, &[r#"{"prompt": "What is 6 * 7?"}"#]);
     assert!(
         output.status.success(),
         "{}",
