@@ -39,12 +39,7 @@ impl Host for SessionState {
             .list_events(&self.memory_scope(), max_results.clamp(1, 100))
             .instrument(span.clone())
             .await;
-        match &result {
-            Ok(events) => {
-                span.record("memory.operation.count", events.len());
-            }
-            Err(error) => record_memory_error(&span, error),
-        }
+        record_listing(&span, &result);
         result
     }
 
@@ -62,12 +57,7 @@ impl Host for SessionState {
             .retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100))
             .instrument(span.clone())
             .await;
-        match &result {
-            Ok(records) => {
-                span.record("memory.operation.count", records.len());
-            }
-            Err(error) => record_memory_error(&span, error),
-        }
+        record_listing(&span, &result);
         result
     }
 }
@@ -84,6 +74,16 @@ impl SessionState {
             corral.actor.id = %self.scope.actor_id,
             memory.operation.count = tracing::field::Empty,
         )
+    }
+}
+
+/// Records how many items a listing returned, or its error.
+fn record_listing<T>(span: &tracing::Span, result: &Result<Vec<T>, MemoryError>) {
+    match result {
+        Ok(items) => {
+            span.record("memory.operation.count", items.len());
+        }
+        Err(error) => record_memory_error(span, error),
     }
 }
 
