@@ -450,7 +450,38 @@ pub struct AwsSettings {
     pub profile: Option<String>,
 }
 
+impl TargetSpec {
+    /// A target serving a built-in WASM tool component under its own name.
+    pub fn builtin(tool: &corral_builtin_tools::BuiltinTool) -> Result<Self, GatewayError> {
+        serde_json::from_value(serde_json::json!({
+            "name": tool.target,
+            "description": tool.description,
+            "targetConfiguration": {"mcp": {"wasm": {"builtin": tool.target}}},
+        }))
+        .map_err(|e| GatewayError::Config(e.to_string()))
+    }
+
+    /// One target per built-in tool component.
+    pub fn all_builtins() -> Result<Vec<Self>, GatewayError> {
+        corral_builtin_tools::BUILTIN_TOOLS
+            .iter()
+            .map(Self::builtin)
+            .collect()
+    }
+}
+
 impl GatewayConfig {
+    /// A gateway serving only the named built-in tools (`calculator`, `json`).
+    pub fn builtin_tools(names: &[&str]) -> Result<Self, GatewayError> {
+        let mut config = Self::parse("{}", ConfigFormat::Json)?;
+        for name in names {
+            let tool = corral_builtin_tools::builtin(name)
+                .ok_or_else(|| GatewayError::Config(format!("no built-in tool named `{name}`")))?;
+            config.targets.push(TargetSpec::builtin(tool)?);
+        }
+        Ok(config)
+    }
+
     /// Parses TOML (`.toml`) or JSON (anything else) text.
     pub fn parse(text: &str, format: ConfigFormat) -> Result<Self, GatewayError> {
         match format {
@@ -535,6 +566,18 @@ pub enum ConfigFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_tools_config_names_known_components_only() {
+        let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
+        assert_eq!(config.targets.len(), 1);
+        assert_eq!(config.targets[0].name, "calculator");
+        assert_eq!(TargetSpec::all_builtins().unwrap().len(), 2);
+        assert!(matches!(
+            GatewayConfig::builtin_tools(&["shell"]),
+            Err(GatewayError::Config(message)) if message.contains("shell")
+        ));
+    }
 
     #[test]
     fn parses_agentcore_shaped_json() {

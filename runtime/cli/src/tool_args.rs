@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Args;
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::SandboxEngine;
-use serde_json::json;
 
 /// Tool flags.
 #[derive(Debug, Args)]
@@ -18,14 +17,6 @@ pub struct ToolArgs {
     /// Offer Corral's built-in tools (calculator___evaluate, json___query).
     #[arg(long)]
     pub builtin_tools: bool,
-}
-
-/// The built-in tool targets as gateway configuration.
-pub fn builtin_targets() -> serde_json::Value {
-    json!([
-        {"name": "calculator", "description": "Safe arithmetic", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}},
-        {"name": "json", "description": "jq-style JSON queries", "targetConfiguration": {"mcp": {"wasm": {"builtin": "json"}}}}
-    ])
 }
 
 impl ToolArgs {
@@ -58,9 +49,9 @@ impl ToolArgs {
             config.policy_engine_configuration = None;
         }
         if self.builtin_tools {
-            let extra: Vec<corral_gateway::config::TargetSpec> =
-                serde_json::from_value(builtin_targets())?;
-            config.targets.extend(extra);
+            config
+                .targets
+                .extend(corral_gateway::config::TargetSpec::all_builtins()?);
         }
         let options = GatewayOptions {
             engine,

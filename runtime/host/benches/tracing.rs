@@ -185,11 +185,7 @@ fn run_round(
 
 async fn assistant() -> (SessionManager, Arc<CompiledAgent>) {
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
-    let config = GatewayConfig::parse(
-        r#"{"targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]}"#,
-        corral_gateway::ConfigFormat::Json,
-    )
-    .unwrap();
+    let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
     let gateway = Gateway::new(
         config,
         GatewayOptions {

@@ -18,10 +18,7 @@ use serde_json::{Value, json};
 /// in process, on the host's own sandbox engine.
 async fn assistant_services() -> HostServices {
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let config: GatewayConfig = serde_json::from_value(json!({
-        "targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]
-    }))
-    .unwrap();
+    let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
     let options = GatewayOptions {
         engine: Some(fixture().host.engine().clone()),
         ..GatewayOptions::default()

@@ -25,11 +25,7 @@ async fn start_with_auth(
     auth: Option<Arc<corral_gateway::Authenticator>>,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
-    let config = GatewayConfig::parse(
-        &json!({"targets": [{"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}}]}).to_string(),
-        corral_gateway::ConfigFormat::Json,
-    )
-    .unwrap();
+    let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
     let gateway = Gateway::new(
         config,
         GatewayOptions {
