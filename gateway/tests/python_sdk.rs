@@ -20,20 +20,10 @@ use common::{Upstream, standard_config};
 use corral_gateway::{HttpOptions, router};
 use serde_json::{Value, json};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use corral_test_support::workspace;
 
 fn python() -> PathBuf {
-    let path = std::env::var_os("CORRAL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/ci-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "{} not found: run .ci/test, which installs the MCP Python SDK and mcp-server-time",
-        path.display()
-    );
-    path
+    corral_test_support::ci_python("the MCP Python SDK and mcp-server-time")
 }
 
 fn everything_server() -> PathBuf {

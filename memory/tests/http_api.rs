@@ -132,17 +132,7 @@ async fn rest_protocol_status_codes_and_errors() {
 }
 
 fn python() -> PathBuf {
-    let path = std::env::var_os("CORRAL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ci-venv/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} not found: run .ci/test, which installs boto3",
-        path.display()
-    );
-    path
+    corral_test_support::ci_python("boto3")
 }
 
 #[tokio::test]
