@@ -46,6 +46,29 @@ pub struct ServeArgs {
     /// `/ping` then needs `x-api-key` or `Authorization: Bearer`.
     #[arg(long, env = "CORRAL_AUTH_CONFIG")]
     auth_config: Option<PathBuf>,
+    /// Live sessions at once; past it idle sessions of the same agent are
+    /// reclaimed, oldest first, else the invocation fails with
+    /// `ServiceQuotaExceededException` [default: 1000].
+    #[arg(long, env = "CORRAL_MAX_SESSIONS")]
+    max_sessions: Option<usize>,
+    /// Live sessions one agent may hold [default: unlimited].
+    #[arg(long, env = "CORRAL_MAX_SESSIONS_PER_AGENT")]
+    max_sessions_per_agent: Option<usize>,
+    /// Live sessions one caller (authenticated principal or API key name, else
+    /// peer IP) may hold; past it `ThrottlingException` [default: unlimited].
+    #[arg(long, env = "CORRAL_MAX_SESSIONS_PER_CALLER")]
+    max_sessions_per_caller: Option<usize>,
+    /// Guest memory all live sessions may reserve (each reserves its memory
+    /// cap), in MiB [default: 3/4 of physical memory].
+    #[arg(long, env = "CORRAL_GUEST_MEMORY_BUDGET_MIB")]
+    guest_memory_budget_mib: Option<usize>,
+    /// Memory cap of one session's sandbox, in MiB [default: 128].
+    #[arg(long, env = "CORRAL_SESSION_MEMORY_MIB")]
+    session_memory_mib: Option<usize>,
+    /// Threads that run guest code, apart from the server's I/O threads
+    /// [default: the number of CPUs].
+    #[arg(long, env = "CORRAL_GUEST_THREADS")]
+    guest_threads: Option<usize>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -61,6 +84,12 @@ struct ServeFile {
     max_artifact_mib: Option<usize>,
     agent_memory: Option<String>,
     auth_config: Option<PathBuf>,
+    max_sessions: Option<usize>,
+    max_sessions_per_agent: Option<usize>,
+    max_sessions_per_caller: Option<usize>,
+    guest_memory_budget_mib: Option<usize>,
+    session_memory_mib: Option<usize>,
+    guest_threads: Option<usize>,
     #[serde(default)]
     telemetry: corral_telemetry::TelemetryFile,
 }
@@ -72,6 +101,7 @@ struct ServeSettings {
     max_artifact_mib: usize,
     agent_memory: String,
     auth_config: Option<PathBuf>,
+    sessions: SessionConfig,
     telemetry: corral_telemetry::TelemetryFile,
 }
 
@@ -92,6 +122,7 @@ impl ServeArgs {
             }
             None => ServeFile::default(),
         };
+        let sessions = self.session_config(&file)?;
         Ok(ServeSettings {
             listen: self
                 .listen
@@ -112,9 +143,67 @@ impl ServeArgs {
                 .or(file.agent_memory)
                 .unwrap_or_else(|| "agents".into()),
             auth_config: self.auth_config.clone().or(file.auth_config),
+            sessions,
             telemetry: file.telemetry,
         })
     }
+
+    /// Session quotas and limits from flags, environment and file.
+    fn session_config(&self, file: &ServeFile) -> anyhow::Result<SessionConfig> {
+        let defaults = SessionConfig::default();
+        let memory_bytes = self
+            .session_memory_mib
+            .or(file.session_memory_mib)
+            .map_or(defaults.limits.memory_bytes, |mib| mib << 20);
+        let budget = match self
+            .guest_memory_budget_mib
+            .or(file.guest_memory_budget_mib)
+        {
+            Some(mib) => Some(mib << 20),
+            None => physical_memory_bytes().map(|total| total / 4 * 3),
+        };
+        let config = SessionConfig {
+            max_sessions: self
+                .max_sessions
+                .or(file.max_sessions)
+                .unwrap_or(defaults.max_sessions),
+            max_sessions_per_agent: self.max_sessions_per_agent.or(file.max_sessions_per_agent),
+            max_sessions_per_caller: self
+                .max_sessions_per_caller
+                .or(file.max_sessions_per_caller),
+            guest_memory_budget: budget,
+            guest_threads: self
+                .guest_threads
+                .or(file.guest_threads)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            limits: corral_host::SandboxLimits {
+                memory_bytes,
+                ..defaults.limits.clone()
+            },
+            ..defaults
+        };
+        if config.max_sessions == 0 || config.guest_threads == 0 || memory_bytes == 0 {
+            bail!("max_sessions, guest_threads and session_memory_mib must be at least 1");
+        }
+        if let Some(budget) = config.guest_memory_budget
+            && budget < memory_bytes
+        {
+            bail!(
+                "guest_memory_budget_mib ({} MiB) is smaller than one session's memory cap ({} MiB)",
+                budget >> 20,
+                memory_bytes >> 20
+            );
+        }
+        Ok(config)
+    }
+}
+
+/// Total physical memory from `/proc/meminfo`, where there is one.
+fn physical_memory_bytes() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn authenticator(path: &std::path::Path) -> anyhow::Result<Arc<corral_gateway::Authenticator>> {
@@ -141,7 +230,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(authenticator)
         .transpose()?;
-    let host = Arc::new(AgentHost::new(EngineConfig::default())?);
+    // Pool slots for every session plus the gateway's WASM tool sandboxes,
+    // each as large as a session's memory cap.
+    let engine = EngineConfig::default();
+    let host = Arc::new(AgentHost::new(EngineConfig {
+        max_instances: u32::try_from(settings.sessions.max_sessions.saturating_add(64))
+            .unwrap_or(u32::MAX),
+        max_memory_bytes: engine
+            .max_memory_bytes
+            .max(settings.sessions.limits.memory_bytes),
+        ..engine
+    })?);
     let storage = Arc::new(
         SledStorage::open(&settings.data_dir.join("memory"))
             .with_context(|| format!("opening memory in {}", settings.data_dir.display()))?,
@@ -200,10 +299,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &ServerConfig {
             data_dir: settings.data_dir.clone(),
             max_artifact_bytes: settings.max_artifact_mib << 20,
-            sessions: SessionConfig::default(),
+            sessions: settings.sessions.clone(),
             auth,
         },
     )?;
+    // Deploys naming a `memoryId` are checked against the memory service.
+    server.state.registry.attach_memory(memory.clone());
     let listener = Server::bind(settings.listen).await?;
     eprintln!(
         "{} on http://{} (data in {}, agent memory {})",

@@ -8,8 +8,21 @@ use corral_sandbox::SandboxLimits;
 /// (15 minute idle timeout, 8 hour maximum lifetime).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Live sessions allowed at once.
+    /// Live sessions allowed at once (1,000).
     pub max_sessions: usize,
+    /// Live sessions one agent may hold; `None` (default): only `max_sessions`.
+    pub max_sessions_per_agent: Option<usize>,
+    /// Live sessions one caller (principal or API key) may hold; `None`
+    /// (default): unlimited. Invocations without a caller are not counted.
+    pub max_sessions_per_caller: Option<usize>,
+    /// Guest memory all live sessions may reserve, in bytes; each session
+    /// reserves its memory cap, so this bounds the worst case, not the
+    /// current use. `None` (default): unlimited.
+    pub guest_memory_budget: Option<usize>,
+    /// Threads of the dedicated guest executor. With 0 (default) guest code
+    /// runs on the caller's tokio runtime, cheapest for embedding and tests;
+    /// a server sets it so spinning guests never hold its I/O threads.
+    pub guest_threads: usize,
     /// A session with no invocation for this long is ended.
     pub idle_timeout: Duration,
     /// A session is ended this long after it started, busy or not.
@@ -18,10 +31,9 @@ pub struct SessionConfig {
     pub invocation_timeout: Duration,
     /// Limit of one tool call.
     pub tool_timeout: Duration,
-    /// Sandbox limits: memory cap, CPU time per invocation, output cap.
+    /// Sandbox limits: memory cap, CPU time per invocation, output cap, and
+    /// the host-side limits (log, span events, response bytes, memory writes).
     pub limits: SandboxLimits,
-    /// Cap on streamed chunks plus final payload of one response.
-    pub max_response_bytes: usize,
     /// Bytes of log lines kept per session (oldest dropped first).
     pub log_capacity_bytes: usize,
 }
@@ -30,12 +42,15 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             max_sessions: 1_000,
+            max_sessions_per_agent: None,
+            max_sessions_per_caller: None,
+            guest_memory_budget: None,
+            guest_threads: 0,
             idle_timeout: Duration::from_secs(15 * 60),
             max_lifetime: Duration::from_secs(8 * 60 * 60),
             invocation_timeout: Duration::from_secs(15 * 60),
             tool_timeout: Duration::from_secs(60),
             limits: SandboxLimits::default(),
-            max_response_bytes: 100 << 20,
             log_capacity_bytes: 64 << 10,
         }
     }
@@ -64,6 +79,9 @@ pub struct AgentSettings {
     pub cpu_time: Option<Duration>,
     /// Deterministic limits on the agent loop (beside Cedar policies).
     pub run_limits: RunLimits,
+    /// Memory resource this agent's `memory` interface uses; `None` leaves
+    /// the choice to the [`MemoryProvider`](crate::MemoryProvider).
+    pub memory_id: Option<String>,
 }
 
 /// Deterministic limits the host enforces on an agent's loop, whatever the

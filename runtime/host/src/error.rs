@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use corral_sandbox::{Fault, SandboxError};
 
+use crate::admission::SessionQuota;
 use crate::bindings::types::AgentError;
 
 /// Errors loading or preparing an agent component.
@@ -88,9 +89,19 @@ pub enum InvokeError {
     /// The session was stopped while the invocation ran.
     #[error("session was stopped")]
     Stopped,
-    /// No room for another live session.
-    #[error("too many live sessions (limit {0})")]
-    TooManySessions(usize),
+    /// A session quota is spent and no idle session could be reclaimed.
+    #[error("quota {quota} exceeded: limit {limit}{}", who.as_ref().map(|w| format!(" for {w}")).unwrap_or_default())]
+    QuotaExceeded {
+        /// Which quota.
+        quota: SessionQuota,
+        /// Its limit (sessions, or bytes for the memory budget).
+        limit: usize,
+        /// The agent or caller it applies to, when it is per agent or caller.
+        who: Option<String>,
+    },
+    /// The host failed (a bug, not the guest's doing); the session may have ended.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A new sandbox could not be created.
     #[error("cannot start sandbox: {0}")]
     Instantiate(String),
@@ -108,8 +119,9 @@ impl InvokeError {
             InvokeError::Fault(_) => "sandbox_fault",
             InvokeError::Timeout(_) => "timeout",
             InvokeError::Stopped => "stopped",
-            InvokeError::TooManySessions(_) => "too_many_sessions",
+            InvokeError::QuotaExceeded { .. } => "quota_exceeded",
             InvokeError::Instantiate(_) => "instantiate",
+            InvokeError::Internal(_) => "internal",
             InvokeError::ResponseTooLarge(_) => "response_too_large",
         }
     }

@@ -7,11 +7,13 @@
 //! reach the outside world only through [`HostServices`]: a model provider,
 //! a [`ToolProvider`] and a [`MemoryProvider`].
 
+mod admission;
 mod agent;
 mod bindings;
 mod config;
 mod convert;
 mod error;
+mod executor;
 mod gateway_tools;
 mod imports;
 mod manager;
@@ -23,6 +25,7 @@ mod session_log;
 mod state;
 pub mod tools;
 
+pub use admission::SessionQuota;
 pub use agent::{AgentHost, CompiledAgent};
 pub use config::{AgentSettings, RunLimits, SessionConfig};
 pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};

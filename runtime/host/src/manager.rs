@@ -2,7 +2,6 @@
 //! and ends sessions on stop, idle timeout, maximum lifetime or fault.
 
 use corral_telemetry::OpenTelemetrySpanExt;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -12,10 +11,12 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::admission::{Applicant, Refusal, SessionKey, SessionQuota, SessionTable};
 use crate::agent::{AgentHost, CompiledAgent};
 use crate::bindings::types::Invocation;
 use crate::config::SessionConfig;
 use crate::error::{AgentErrorKind, InvokeError};
+use crate::executor::GuestExecutor;
 use crate::services::HostServices;
 use crate::session::{CallOutcome, Sandbox, SessionEntry, SessionInfo};
 use crate::session_log::{LogEntry, LogLevel, LogSource};
@@ -23,8 +24,6 @@ use crate::state::{InvocationScope, InvocationStats};
 
 /// Longest session id accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
-
-type SessionKey = (Arc<str>, Arc<str>);
 
 /// One request to an agent.
 #[derive(Debug)]
@@ -42,6 +41,9 @@ pub struct InvocationRequest {
     /// Receives streamed chunks as the agent sends them; without it chunks
     /// are prepended to the response payload.
     pub stream: Option<mpsc::Sender<Vec<u8>>>,
+    /// Who is calling (principal or API key), for per-caller session quotas;
+    /// `None` is not counted against any caller.
+    pub caller: Option<String>,
 }
 
 impl InvocationRequest {
@@ -54,7 +56,14 @@ impl InvocationRequest {
             payload: payload.into(),
             content_type: "application/json".into(),
             stream: None,
+            caller: None,
         }
+    }
+
+    /// Sets the caller the session counts against.
+    pub fn caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = Some(caller.into());
+        self
     }
 
     /// Sets the actor.
@@ -118,13 +127,17 @@ enum EndReason {
     MaxLifetime,
     Fault,
     Shutdown,
+    /// Idle, and its room was needed for a new session under a quota.
+    Reclaimed,
 }
 
 struct ManagerInner {
     host: Arc<AgentHost>,
     services: Arc<HostServices>,
     config: SessionConfig,
-    sessions: Mutex<HashMap<SessionKey, Arc<SessionEntry>>>,
+    sessions: Mutex<SessionTable>,
+    /// Runs guest code off the caller's runtime when `guest_threads` > 0.
+    executor: Option<GuestExecutor>,
 }
 
 /// Owns the live sessions of an [`AgentHost`].
@@ -145,11 +158,22 @@ impl SessionManager {
     /// A manager whose sessions reach `services`; inside a tokio runtime it
     /// also starts the expiry task.
     pub fn new(host: Arc<AgentHost>, services: HostServices, config: SessionConfig) -> Self {
+        let executor = match config.guest_threads {
+            0 => None,
+            threads => match GuestExecutor::new(threads) {
+                Ok(executor) => Some(executor),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start the guest executor; guests run on the caller's threads");
+                    None
+                }
+            },
+        };
         let inner = Arc::new(ManagerInner {
             host,
             services: Arc::new(services),
             config,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(SessionTable::default()),
+            executor,
         });
         let reaper = tokio::runtime::Handle::try_current()
             .ok()
@@ -184,10 +208,23 @@ impl SessionManager {
             .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
             .clone();
         let span = invocation_span(agent, &request, &request_id);
-        let result = self
-            .invoke_in_span(agent, request, request_id, span.clone())
-            .instrument(span.clone())
-            .await;
+        let inner = self.inner.clone();
+        let agent = agent.clone();
+        let in_span = span.clone();
+        let call = async move {
+            inner
+                .invoke_in_span(&agent, request, request_id, in_span)
+                .await
+        }
+        .instrument(span.clone());
+        let result = match &self.inner.executor {
+            Some(executor) => executor.run(call).await.unwrap_or_else(|error| {
+                Err(InvokeError::Internal(format!(
+                    "the invocation task failed: {error}"
+                )))
+            }),
+            None => call.await,
+        };
         match &result {
             Ok(response) => {
                 span.record("corral.session.new", response.new_session);
@@ -195,158 +232,6 @@ impl SessionManager {
             Err(error) => corral_telemetry::record_error(&span, error.kind(), &error.to_string()),
         }
         result
-    }
-
-    async fn invoke_in_span(
-        &self,
-        agent: &Arc<CompiledAgent>,
-        request: InvocationRequest,
-        request_id: String,
-        span: tracing::Span,
-    ) -> Result<InvocationResponse, InvokeError> {
-        let started = Instant::now();
-        let session_id: Arc<str> = Arc::from(request.session_id.as_str());
-        let invocation = Invocation {
-            session_id: request.session_id.clone(),
-            actor_id: request.actor_id.clone(),
-            request_id: request_id.clone(),
-            payload: request.payload,
-            content_type: request.content_type,
-        };
-        // A session can end between lookup and lock (stop, expiry); then the
-        // invocation starts a fresh one.
-        for _ in 0..3 {
-            let entry = self.inner.entry_for(agent, &session_id)?;
-            let mut guard = entry.sandbox.lock().await;
-            if entry.ended.load(Ordering::Acquire) {
-                continue;
-            }
-            if entry.past_lifetime() {
-                *guard = None;
-                self.inner.end(&entry, EndReason::MaxLifetime);
-                continue;
-            }
-            entry.busy.store(true, Ordering::Relaxed);
-            entry.touch();
-            let log_start = entry.log.next_seq();
-            let new_session = guard.is_none();
-            if new_session {
-                let host = &self.inner.host;
-                let start_span = tracing::info_span!(
-                    "session.start",
-                    otel.name = %format!("session.start {}", entry.agent.name()),
-                    gen_ai.agent.name = %entry.agent.name(),
-                    gen_ai.agent.version = %entry.agent.version(),
-                );
-                match Sandbox::start(
-                    host,
-                    &entry.agent,
-                    self.inner.services.clone(),
-                    session_id.clone(),
-                    entry.log.clone(),
-                    &self.inner.config,
-                )
-                .instrument(start_span)
-                .await
-                {
-                    Ok(sandbox) => {
-                        entry.log.push(
-                            LogSource::Host,
-                            LogLevel::Info,
-                            format!(
-                                "session started on {} version {}",
-                                entry.agent.name(),
-                                entry.agent.version()
-                            ),
-                            vec![("event".into(), "session_start".into())],
-                        );
-                        *guard = Some(sandbox);
-                    }
-                    Err(fault) => {
-                        entry.busy.store(false, Ordering::Relaxed);
-                        self.inner.end(&entry, EndReason::Fault);
-                        return Err(InvokeError::Instantiate(fault.to_string()));
-                    }
-                }
-            }
-            let Some(sandbox) = guard.as_mut() else {
-                continue;
-            };
-            let scope = InvocationScope::new(
-                request.actor_id.clone(),
-                request_id.clone(),
-                request.stream.clone(),
-                span.clone(),
-            );
-            let timeout = self.inner.config.invocation_timeout;
-            let outcome = tokio::select! {
-                biased;
-                _ = entry.cancel.cancelled() => Err(InvokeError::Stopped),
-                result = tokio::time::timeout(timeout, sandbox.call(&invocation, scope)) => {
-                    result.map_err(|_| InvokeError::Timeout(timeout))
-                }
-            };
-            entry.busy.store(false, Ordering::Relaxed);
-            entry.touch();
-            let (result, scope) = match outcome {
-                Ok(CallOutcome::Returned(result, scope)) => (result, scope),
-                Ok(CallOutcome::Fault(fault)) => {
-                    *guard = None;
-                    entry.log.push(
-                        LogSource::Host,
-                        LogLevel::Error,
-                        format!("session ended: {fault}"),
-                        vec![("event".into(), "session_fault".into())],
-                    );
-                    self.inner.end(&entry, EndReason::Fault);
-                    return Err(InvokeError::Fault(fault));
-                }
-                Err(error) => {
-                    *guard = None;
-                    let reason = match error {
-                        InvokeError::Stopped => EndReason::Stopped,
-                        _ => EndReason::Fault,
-                    };
-                    self.inner.end(&entry, reason);
-                    return Err(error);
-                }
-            };
-            entry.invocations.fetch_add(1, Ordering::Relaxed);
-            entry
-                .memory_bytes
-                .store(sandbox.memory_used(), Ordering::Relaxed);
-            let response = match result {
-                Ok(response) => response,
-                Err(error) => {
-                    let (kind, message): (AgentErrorKind, String) = error.into();
-                    return Err(InvokeError::Agent { kind, message });
-                }
-            };
-            let limit = self.inner.config.max_response_bytes;
-            if scope.buffered.len().saturating_add(response.payload.len()) > limit {
-                return Err(InvokeError::ResponseTooLarge(limit));
-            }
-            let payload = if scope.buffered.is_empty() {
-                response.payload
-            } else {
-                let mut joined = scope.buffered;
-                joined.extend_from_slice(&response.payload);
-                joined
-            };
-            return Ok(InvocationResponse {
-                payload,
-                content_type: response.content_type,
-                session_id: request.session_id,
-                request_id,
-                new_session,
-                log: entry.log.since(log_start),
-                stats: scope.stats,
-                duration: started.elapsed(),
-            });
-        }
-        Err(InvokeError::Instantiate(
-            "the session kept ending while the invocation started; retry".into(),
-        ))
     }
 
     /// Ends a session at once, freeing its sandbox; an in-flight invocation
@@ -368,7 +253,8 @@ impl SessionManager {
         let removed: Vec<Arc<SessionEntry>> = {
             let mut sessions = self.inner.sessions.lock();
             let keys: Vec<SessionKey> = sessions
-                .keys()
+                .iter()
+                .map(|(key, _)| key)
                 .filter(|(_, id)| &**id == session_id)
                 .cloned()
                 .collect();
@@ -382,8 +268,7 @@ impl SessionManager {
 
     /// Ends all sessions (shutdown).
     pub fn stop_all(&self) -> usize {
-        let all: Vec<Arc<SessionEntry>> =
-            self.inner.sessions.lock().drain().map(|(_, e)| e).collect();
+        let all: Vec<Arc<SessionEntry>> = self.inner.sessions.lock().drain();
         for entry in &all {
             self.inner.finish(entry, EndReason::Shutdown);
         }
@@ -414,6 +299,11 @@ impl SessionManager {
         self.inner.sessions.lock().len()
     }
 
+    /// Guest memory live sessions reserve (the sum of their memory caps).
+    pub fn reserved_memory(&self) -> usize {
+        self.inner.sessions.lock().reserved_bytes()
+    }
+
     /// Ends sessions past their idle timeout or lifetime; returns how many.
     pub fn reap(&self) -> usize {
         self.inner.reap()
@@ -421,26 +311,219 @@ impl SessionManager {
 }
 
 impl ManagerInner {
+    async fn invoke_in_span(
+        &self,
+        agent: &Arc<CompiledAgent>,
+        request: InvocationRequest,
+        request_id: String,
+        span: tracing::Span,
+    ) -> Result<InvocationResponse, InvokeError> {
+        let started = Instant::now();
+        let session_id: Arc<str> = Arc::from(request.session_id.as_str());
+        let invocation = Invocation {
+            session_id: request.session_id.clone(),
+            actor_id: request.actor_id.clone(),
+            request_id: request_id.clone(),
+            payload: request.payload,
+            content_type: request.content_type,
+        };
+        // A session can end between lookup and lock (stop, expiry); then the
+        // invocation starts a fresh one.
+        for _ in 0..3 {
+            let entry = self.entry_for(agent, &session_id, request.caller.as_deref())?;
+            let mut guard = entry.sandbox.lock().await;
+            if entry.ended.load(Ordering::Acquire) {
+                continue;
+            }
+            if entry.past_lifetime() {
+                *guard = None;
+                self.end(&entry, EndReason::MaxLifetime);
+                continue;
+            }
+            entry.busy.store(true, Ordering::Relaxed);
+            entry.touch();
+            let log_start = entry.log.next_seq();
+            let new_session = guard.is_none();
+            if new_session {
+                let host = &self.host;
+                let start_span = tracing::info_span!(
+                    "session.start",
+                    otel.name = %format!("session.start {}", entry.agent.name()),
+                    gen_ai.agent.name = %entry.agent.name(),
+                    gen_ai.agent.version = %entry.agent.version(),
+                );
+                match Sandbox::start(
+                    host,
+                    &entry.agent,
+                    self.services.clone(),
+                    session_id.clone(),
+                    entry.log.clone(),
+                    &self.config,
+                )
+                .instrument(start_span)
+                .await
+                {
+                    Ok(sandbox) => {
+                        entry.log.push(
+                            LogSource::Host,
+                            LogLevel::Info,
+                            format!(
+                                "session started on {} version {}",
+                                entry.agent.name(),
+                                entry.agent.version()
+                            ),
+                            vec![("event".into(), "session_start".into())],
+                        );
+                        *guard = Some(sandbox);
+                    }
+                    Err(fault) => {
+                        entry.busy.store(false, Ordering::Relaxed);
+                        self.end(&entry, EndReason::Fault);
+                        return Err(InvokeError::Instantiate(fault.to_string()));
+                    }
+                }
+            }
+            let Some(sandbox) = guard.as_mut() else {
+                continue;
+            };
+            let scope = InvocationScope::new(
+                request.actor_id.clone(),
+                request_id.clone(),
+                request.stream.clone(),
+                span.clone(),
+            );
+            let timeout = self.config.invocation_timeout;
+            let outcome = tokio::select! {
+                biased;
+                _ = entry.cancel.cancelled() => Err(InvokeError::Stopped),
+                result = tokio::time::timeout(timeout, sandbox.call(&invocation, scope)) => {
+                    result.map_err(|_| InvokeError::Timeout(timeout))
+                }
+            };
+            entry.busy.store(false, Ordering::Relaxed);
+            entry.touch();
+            let (result, scope) = match outcome {
+                Ok(CallOutcome::Returned(result, scope)) => (result, scope),
+                Ok(CallOutcome::Fault(fault)) => {
+                    *guard = None;
+                    entry.log.push(
+                        LogSource::Host,
+                        LogLevel::Error,
+                        format!("session ended: {fault}"),
+                        vec![("event".into(), "session_fault".into())],
+                    );
+                    self.end(&entry, EndReason::Fault);
+                    return Err(InvokeError::Fault(fault));
+                }
+                Err(error) => {
+                    *guard = None;
+                    let reason = match error {
+                        InvokeError::Stopped => EndReason::Stopped,
+                        _ => EndReason::Fault,
+                    };
+                    self.end(&entry, reason);
+                    return Err(error);
+                }
+            };
+            entry.invocations.fetch_add(1, Ordering::Relaxed);
+            entry
+                .memory_bytes
+                .store(sandbox.memory_used(), Ordering::Relaxed);
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    let (kind, message): (AgentErrorKind, String) = error.into();
+                    return Err(InvokeError::Agent { kind, message });
+                }
+            };
+            // Streamed chunks and the final payload share one budget.
+            let limit = sandbox.limits().response_bytes;
+            if scope.response_bytes.saturating_add(response.payload.len()) > limit {
+                return Err(InvokeError::ResponseTooLarge(limit));
+            }
+            let payload = if scope.buffered.is_empty() {
+                response.payload
+            } else {
+                let mut joined = scope.buffered;
+                joined.extend_from_slice(&response.payload);
+                joined
+            };
+            return Ok(InvocationResponse {
+                payload,
+                content_type: response.content_type,
+                session_id: request.session_id,
+                request_id,
+                new_session,
+                log: entry.log.since(log_start),
+                stats: scope.stats,
+                duration: started.elapsed(),
+            });
+        }
+        Err(InvokeError::Instantiate(
+            "the session kept ending while the invocation started; retry".into(),
+        ))
+    }
+
+    /// The live session, or a new one admitted under the quotas (idle
+    /// sessions of the same agent are reclaimed first, oldest idle first).
     fn entry_for(
         &self,
         agent: &Arc<CompiledAgent>,
         session_id: &Arc<str>,
+        caller: Option<&str>,
     ) -> Result<Arc<SessionEntry>, InvokeError> {
         let key: SessionKey = (agent.name_arc(), session_id.clone());
-        let mut sessions = self.sessions.lock();
-        if let Some(entry) = sessions.get(&key) {
-            return Ok(entry.clone());
+        let caller: Option<Arc<str>> = caller.map(Arc::from);
+        let (admitted, reclaimed) = {
+            let mut sessions = self.sessions.lock();
+            if let Some(entry) = sessions.get(&key) {
+                return Ok(entry.clone());
+            }
+            let entry = Arc::new(SessionEntry::new(
+                agent.clone(),
+                session_id.clone(),
+                caller.clone(),
+                &self.config,
+            ));
+            let applicant = Applicant {
+                agent: &key.0,
+                caller: caller.as_ref(),
+                memory_bytes: entry.reserved_bytes,
+            };
+            match sessions.admit(&applicant, &self.config) {
+                Ok(reclaimed) => {
+                    sessions.insert(key.clone(), entry.clone());
+                    (Ok(entry), reclaimed)
+                }
+                Err(Refusal {
+                    quota,
+                    limit,
+                    reclaimed,
+                }) => {
+                    let who = match quota {
+                        SessionQuota::SessionsPerCaller => {
+                            caller.as_ref().map(|c| format!("caller '{c}'"))
+                        }
+                        SessionQuota::SessionsPerAgent => Some(format!("agent '{}'", key.0)),
+                        _ => None,
+                    };
+                    (
+                        Err(InvokeError::QuotaExceeded { quota, limit, who }),
+                        reclaimed,
+                    )
+                }
+            }
+        };
+        for entry in &reclaimed {
+            entry.log.push(
+                LogSource::Host,
+                LogLevel::Info,
+                "session reclaimed: idle, and its room was needed for a new session".into(),
+                vec![("event".into(), "session_reclaimed".into())],
+            );
+            self.finish(entry, EndReason::Reclaimed);
         }
-        if sessions.len() >= self.config.max_sessions {
-            return Err(InvokeError::TooManySessions(self.config.max_sessions));
-        }
-        let entry = Arc::new(SessionEntry::new(
-            agent.clone(),
-            session_id.clone(),
-            &self.config,
-        ));
-        sessions.insert(key, entry.clone());
-        Ok(entry)
+        admitted
     }
 
     /// Removes `entry` from the map (if still there) and finishes it.
@@ -586,6 +669,7 @@ impl EndReason {
             EndReason::MaxLifetime => "max_lifetime",
             EndReason::Fault => "fault",
             EndReason::Shutdown => "shutdown",
+            EndReason::Reclaimed => "reclaimed",
         }
     }
 }

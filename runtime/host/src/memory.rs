@@ -17,6 +17,8 @@ pub struct MemoryScope {
     pub session_id: Arc<str>,
     /// Actor of the current invocation.
     pub actor_id: String,
+    /// The agent's memory resource (deploy-time setting), if it names one.
+    pub memory_id: Option<Arc<str>>,
 }
 
 /// Memory reachable through the `memory` interface.
@@ -36,7 +38,10 @@ pub trait MemoryProvider: Send + Sync {
         max_results: u32,
     ) -> Result<Vec<Event>, MemoryError>;
 
-    /// Long-term records under `namespace`, most relevant to `query` first.
+    /// Long-term records at or below `namespace`, most relevant to `query`
+    /// first. `namespace` arrives as the guest wrote it (placeholders
+    /// unresolved): the provider resolves it and must confine it to the
+    /// scope's actor, answering `denied` for anything else.
     async fn retrieve_records(
         &self,
         scope: &MemoryScope,
@@ -92,6 +97,7 @@ mod tests {
             agent: "a".into(),
             session_id: "sess".into(),
             actor_id: "alice".into(),
+            memory_id: None,
         };
         assert_eq!(
             resolve_namespace("/users/{actorId}/sessions/{sessionId}", &scope),

@@ -1,8 +1,13 @@
-//! [`MemoryProvider`] over a Corral memory resource: what sandboxed agents
+//! [`MemoryProvider`] over Corral memory resources: what sandboxed agents
 //! append and retrieve lands in the same store the AgentCore Memory API serves.
+//! Each agent uses the resource its settings name (else the default one) and
+//! reads only its actor's namespaces ([`ActorNamespaces`]).
+
+mod actor_namespaces;
 
 use async_trait::async_trait;
 use corral_memory::MemoryService;
+use corral_memory::control::Memory;
 use corral_memory::types::{
     Content, Conversational as StoredConversational, CreateEventInput, PayloadItem as StoredItem,
     RetrieveMemoryRecordsInput, Role as StoredRole, SearchCriteria,
@@ -10,23 +15,44 @@ use corral_memory::types::{
 
 use crate::memory::{
     Conversational, Event, MemoryError, MemoryProvider, MemoryRecord, MemoryRole, MemoryScope,
-    PayloadItem, resolve_namespace,
+    PayloadItem,
 };
+use actor_namespaces::ActorNamespaces;
 
-/// Agents' memory in one memory resource of a [`MemoryService`].
+/// Records asked of the store per record wanted: some of those in an actor's
+/// namespace path may belong to other actors and are dropped.
+const OVERFETCH: u32 = 4;
+
+/// Agents' memory in the memory resources of a [`MemoryService`].
 #[derive(Clone)]
 pub struct ResourceMemory {
     service: MemoryService,
-    memory_id: String,
+    default_memory_id: String,
 }
 
 impl ResourceMemory {
-    /// Memory backed by resource `memory_id` of `service`.
-    pub fn new(service: MemoryService, memory_id: impl Into<String>) -> Self {
+    /// Memory backed by `service`; agents whose settings name no memory
+    /// resource use `default_memory_id`.
+    pub fn new(service: MemoryService, default_memory_id: impl Into<String>) -> Self {
         ResourceMemory {
             service,
-            memory_id: memory_id.into(),
+            default_memory_id: default_memory_id.into(),
         }
+    }
+
+    /// The resource the scope's agent uses; `not-found` when it does not exist.
+    fn resource(&self, scope: &MemoryScope) -> Result<Memory, MemoryError> {
+        let id = scope
+            .memory_id
+            .as_deref()
+            .unwrap_or(&self.default_memory_id);
+        self.service.get_memory(id).map_err(|e| match e {
+            corral_memory::MemoryError::NotFound(_)
+            | corral_memory::MemoryError::Validation { .. } => {
+                MemoryError::NotFound(format!("memory {id} not found"))
+            }
+            other => guest_error(other),
+        })
     }
 }
 
@@ -87,10 +113,11 @@ impl MemoryProvider for ResourceMemory {
             .into_iter()
             .map(to_stored)
             .collect::<Result<Vec<_>, _>>()?;
+        let memory = self.resource(scope)?;
         let event = self
             .service
             .create_event(
-                &self.memory_id,
+                &memory.id,
                 CreateEventInput {
                     actor_id: scope.actor_id.clone(),
                     session_id: Some(scope.session_id.to_string()),
@@ -111,10 +138,11 @@ impl MemoryProvider for ResourceMemory {
         scope: &MemoryScope,
         max_results: u32,
     ) -> Result<Vec<Event>, MemoryError> {
+        let memory = self.resource(scope)?;
         let events = self
             .service
             .recent_events(
-                &self.memory_id,
+                &memory.id,
                 &scope.actor_id,
                 &scope.session_id,
                 max_results as usize,
@@ -133,6 +161,8 @@ impl MemoryProvider for ResourceMemory {
             .collect())
     }
 
+    /// `namespace` is as the agent wrote it: placeholders are resolved here
+    /// and the request confined to the actor's namespaces.
     async fn retrieve_records(
         &self,
         scope: &MemoryScope,
@@ -140,22 +170,28 @@ impl MemoryProvider for ResourceMemory {
         query: &str,
         top_k: u32,
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
-        let namespace = resolve_namespace(namespace, scope);
+        let memory = self.resource(scope)?;
+        let owned = ActorNamespaces::new(&memory.strategies, scope);
+        let namespace = owned
+            .resolve_request(namespace)
+            .map_err(|denied| MemoryError::Denied(denied.to_string()))?;
+        let top_k = top_k.clamp(1, 100);
+        let fetch = top_k.saturating_mul(OVERFETCH).min(100);
         let output = self
             .service
             .retrieve_memory_records(
-                &self.memory_id,
+                &memory.id,
                 RetrieveMemoryRecordsInput {
-                    namespace: Some(namespace),
-                    namespace_path: None,
+                    namespace: None,
+                    namespace_path: Some(namespace),
                     search_criteria: SearchCriteria {
                         search_query: query.to_string(),
                         memory_strategy_id: None,
-                        top_k: Some(top_k.clamp(1, 100)),
+                        top_k: Some(fetch),
                         metadata_filters: None,
                     },
                     next_token: None,
-                    max_results: Some(top_k.clamp(1, 100)),
+                    max_results: Some(fetch),
                 },
             )
             .await
@@ -163,6 +199,8 @@ impl MemoryProvider for ResourceMemory {
         Ok(output
             .memory_record_summaries
             .into_iter()
+            .filter(|r| owned.owns_record(&r.memory_strategy_id, &r.namespaces))
+            .take(top_k as usize)
             .map(|r| MemoryRecord {
                 record_id: r.memory_record_id,
                 content: r.content.text().to_string(),

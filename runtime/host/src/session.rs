@@ -64,10 +64,11 @@ impl Sandbox {
             session_id,
             log,
             tool_timeout: config.tool_timeout,
-            max_response_bytes: config.max_response_bytes,
             scope: InvocationScope::new(String::new(), String::new(), None, tracing::Span::none()),
             session_tool_calls: 0,
             run_limits: settings.run_limits,
+            memory_id: settings.memory_id.as_deref().map(Arc::from),
+            memory_quota: Default::default(),
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);
@@ -92,10 +93,11 @@ impl Sandbox {
         let handler = self.agent.corral_agent_handler();
         let result = handler.call_invoke(&mut self.store, invocation).await;
         self.store.data().sandbox.flush_output();
-        let scope = std::mem::replace(
+        let mut scope = std::mem::replace(
             &mut self.store.data_mut().scope,
             InvocationScope::new(String::new(), String::new(), None, tracing::Span::none()),
         );
+        scope.finish_log();
         match result {
             Ok(returned) => CallOutcome::Returned(returned, Box::new(scope)),
             Err(err) => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
@@ -105,6 +107,11 @@ impl Sandbox {
     /// Bytes of linear memory the guest holds.
     pub fn memory_used(&self) -> usize {
         self.store.data().sandbox.memory_used()
+    }
+
+    /// The limits this sandbox runs under.
+    pub fn limits(&self) -> &SandboxLimits {
+        self.store.data().sandbox.limits()
     }
 }
 
@@ -139,6 +146,8 @@ pub struct SessionInfo {
     pub invocations: u64,
     /// Guest linear memory in bytes.
     pub memory_bytes: usize,
+    /// Who started the session (principal, API key name or peer address).
+    pub caller: Option<String>,
 }
 
 /// Bookkeeping of one session, readable without waiting for its invocation.
@@ -157,12 +166,23 @@ pub(crate) struct SessionEntry {
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
     pub sandbox: tokio::sync::Mutex<Option<Sandbox>>,
+    /// Who started the session (principal or API key), for per-caller quotas.
+    pub caller: Option<Arc<str>>,
+    /// Guest memory the session reserves against the budget: its memory cap.
+    pub reserved_bytes: usize,
 }
 
 impl SessionEntry {
-    pub fn new(agent: Arc<CompiledAgent>, session_id: Arc<str>, config: &SessionConfig) -> Self {
+    pub fn new(
+        agent: Arc<CompiledAgent>,
+        session_id: Arc<str>,
+        caller: Option<Arc<str>>,
+        config: &SessionConfig,
+    ) -> Self {
         let settings = agent.settings();
         Self {
+            caller,
+            reserved_bytes: settings.memory_bytes.unwrap_or(config.limits.memory_bytes),
             idle_timeout: settings.idle_timeout.unwrap_or(config.idle_timeout),
             max_lifetime: settings.max_lifetime.unwrap_or(config.max_lifetime),
             log: Arc::new(SessionLog::new(&session_id, config.log_capacity_bytes)),
@@ -218,6 +238,7 @@ impl SessionEntry {
             age: self.created.elapsed(),
             invocations: self.invocations.load(Ordering::Relaxed),
             memory_bytes: self.memory_bytes.load(Ordering::Relaxed),
+            caller: self.caller.as_deref().map(str::to_string),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_sandbox::{SandboxCtx, SandboxState};
+use corral_telemetry::OpenTelemetrySpanExt;
 use tokio::sync::mpsc;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -43,6 +44,34 @@ pub(crate) struct InvocationScope {
     pub step: Option<tracing::Span>,
     /// Tool-use ids of the last model turn not yet called, by tool name.
     pub pending_tool_uses: VecDeque<(String, String)>,
+    /// What the guest's log cost this invocation, against its limits.
+    pub log_budget: LogBudget,
+}
+
+/// Guest log usage of one invocation: lines and bytes kept, lines dropped,
+/// and events on the current span.
+#[derive(Debug, Default)]
+pub(crate) struct LogBudget {
+    pub lines: u32,
+    pub bytes: usize,
+    pub dropped_lines: u64,
+    pub span_events: u32,
+    pub dropped_span_events: u64,
+}
+
+impl LogBudget {
+    /// Records the events dropped on `span` as `corral.events.dropped`, and
+    /// starts counting afresh for the next span.
+    pub fn close_span(&mut self, span: &tracing::Span) {
+        if self.dropped_span_events > 0 {
+            span.set_attribute(
+                "corral.events.dropped",
+                i64::try_from(self.dropped_span_events).unwrap_or(i64::MAX),
+            );
+        }
+        self.span_events = 0;
+        self.dropped_span_events = 0;
+    }
 }
 
 impl InvocationScope {
@@ -62,13 +91,16 @@ impl InvocationScope {
             span,
             step: None,
             pending_tool_uses: VecDeque::new(),
+            log_budget: LogBudget::default(),
         }
     }
 
     /// Ends the current step and opens the next: a step is one model call
     /// and the tool calls it asks for.
     pub fn begin_step(&mut self) -> tracing::Span {
-        self.step = None;
+        let previous = self.step.take();
+        self.log_budget
+            .close_span(previous.as_ref().unwrap_or(&self.span));
         let number = self.stats.model_calls + 1;
         let step = tracing::info_span!(
             parent: &self.span,
@@ -78,6 +110,18 @@ impl InvocationScope {
         );
         self.step = Some(step.clone());
         step
+    }
+
+    /// Records what the log limits dropped on the open spans.
+    pub fn finish_log(&mut self) {
+        let span = self.step.take().unwrap_or_else(|| self.span.clone());
+        self.log_budget.close_span(&span);
+        if self.log_budget.dropped_lines > 0 {
+            self.span.set_attribute(
+                "corral.log.lines_dropped",
+                i64::try_from(self.log_budget.dropped_lines).unwrap_or(i64::MAX),
+            );
+        }
     }
 
     /// The span new work hangs under: the current step, else the invocation.
@@ -103,12 +147,63 @@ pub(crate) struct SessionState {
     pub session_id: Arc<str>,
     pub log: Arc<SessionLog>,
     pub tool_timeout: Duration,
-    pub max_response_bytes: usize,
     pub scope: InvocationScope,
     /// Tool calls made in this session so far.
     pub session_tool_calls: u32,
     /// Deterministic loop limits of this agent.
     pub run_limits: crate::config::RunLimits,
+    /// The agent's memory resource, if its settings name one.
+    pub memory_id: Option<Arc<str>>,
+    /// Memory writes of this session in the current minute.
+    pub memory_quota: MemoryWriteWindow,
+}
+
+/// Memory events and bytes a session appended in the current one-minute
+/// window (a fixed window: cheap, and at most twice the rate at a boundary).
+#[derive(Debug)]
+pub(crate) struct MemoryWriteWindow {
+    started: std::time::Instant,
+    events: u32,
+    bytes: usize,
+}
+
+impl Default for MemoryWriteWindow {
+    fn default() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            events: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl MemoryWriteWindow {
+    /// Charges one event of `bytes` against the per-minute limits, or names
+    /// the limit it would exceed (and charges nothing).
+    pub fn charge(
+        &mut self,
+        bytes: usize,
+        limits: &corral_sandbox::SandboxLimits,
+    ) -> Result<(), String> {
+        if self.started.elapsed() >= Duration::from_secs(60) {
+            *self = Self::default();
+        }
+        if self.events >= limits.memory_events_per_minute {
+            return Err(format!(
+                "memory_events_per_minute: this session may append at most {} events per minute",
+                limits.memory_events_per_minute
+            ));
+        }
+        if self.bytes.saturating_add(bytes) > limits.memory_bytes_per_minute {
+            return Err(format!(
+                "memory_bytes_per_minute: this session may append at most {} payload bytes per minute",
+                limits.memory_bytes_per_minute
+            ));
+        }
+        self.events += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+        Ok(())
+    }
 }
 
 impl SessionState {
@@ -127,6 +222,7 @@ impl SessionState {
             agent: self.agent.clone(),
             session_id: self.session_id.clone(),
             actor_id: self.scope.actor_id.clone(),
+            memory_id: self.memory_id.clone(),
         }
     }
 }

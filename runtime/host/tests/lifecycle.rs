@@ -164,20 +164,103 @@ async fn explicit_stop_frees_the_sandbox_even_mid_invocation() {
 }
 
 #[tokio::test]
-async fn session_capacity_is_enforced() {
+async fn a_full_host_reclaims_the_oldest_idle_session() {
     let config = SessionConfig {
         max_sessions: 2,
         ..test_config()
     };
     let manager = manager(HostServices::default(), config);
-    probe_json(&manager, "a", json!({"action": "noop"})).await;
-    probe_json(&manager, "b", json!({"action": "noop"})).await;
-    let err = probe(&manager, "c", json!({"action": "noop"}))
+    probe_json(
+        &manager,
+        "a",
+        json!({"action": "set", "key": "k", "value": "a"}),
+    )
+    .await;
+    probe_json(
+        &manager,
+        "b",
+        json!({"action": "set", "key": "k", "value": "b"}),
+    )
+    .await;
+    // "a" has been idle longest, so "c" takes its room.
+    probe_json(&manager, "c", json!({"action": "noop"})).await;
+    assert_eq!(manager.live_sessions(), 2);
+    let b = probe_json(&manager, "b", json!({"action": "get", "key": "k"})).await;
+    assert_eq!(b["value"], "b", "the younger idle session kept its state");
+    let a = probe(&manager, "a", json!({"action": "get", "key": "k"}))
+        .await
+        .unwrap();
+    assert!(a.new_session, "the reclaimed session starts afresh");
+}
+
+#[tokio::test]
+async fn a_full_host_with_only_busy_sessions_refuses_naming_the_quota() {
+    let config = SessionConfig {
+        max_sessions: 1,
+        ..test_config()
+    };
+    let manager = std::sync::Arc::new(manager(HostServices::default(), config));
+    let busy = {
+        let manager = manager.clone();
+        tokio::spawn(async move {
+            probe(&manager, "busy", json!({"action": "sleep", "ms": 1500})).await
+        })
+    };
+    for _ in 0..200 {
+        if manager
+            .list()
+            .iter()
+            .any(|s| s.status == corral_host::SessionStatus::Active)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = probe(&manager, "other", json!({"action": "noop"}))
         .await
         .unwrap_err();
-    assert!(matches!(err, InvokeError::TooManySessions(2)));
-    assert!(manager.stop("probe", "a"));
-    probe_json(&manager, "c", json!({"action": "noop"})).await;
+    assert!(
+        matches!(
+            err,
+            InvokeError::QuotaExceeded {
+                quota: corral_host::SessionQuota::LiveSessions,
+                limit: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("maxSessions"), "{err}");
+    busy.await.unwrap().unwrap();
+    // Once idle, the busy session is reclaimable.
+    probe_json(&manager, "other", json!({"action": "noop"})).await;
+}
+
+#[tokio::test]
+async fn per_caller_and_per_agent_quotas_count_separately() {
+    let config = SessionConfig {
+        max_sessions_per_caller: Some(2),
+        max_sessions_per_agent: Some(3),
+        guest_memory_budget: Some(100 << 20),
+        ..test_config()
+    };
+    let manager = manager(HostServices::default(), config);
+    let call = |session: &'static str, caller: &'static str| {
+        let request =
+            InvocationRequest::new(session, json!({"action": "noop"}).to_string()).caller(caller);
+        manager.invoke(&fixture().probe, request)
+    };
+    call("m1", "mallory").await.unwrap();
+    call("m2", "mallory").await.unwrap();
+    // Mallory's third session reclaims her own oldest idle one, not Alice's.
+    call("a1", "alice").await.unwrap();
+    call("m3", "mallory").await.unwrap();
+    let live: Vec<String> = manager.list().into_iter().map(|s| s.session_id).collect();
+    assert_eq!(live, ["a1", "m2", "m3"], "{live:?}");
+    // The 32 MiB cap of test_config: three sessions reserve 96 MiB of the
+    // 100 MiB budget, so a fourth must reclaim (agent quota is 3 as well).
+    call("a2", "alice").await.unwrap();
+    assert_eq!(manager.live_sessions(), 3);
 }
 
 #[tokio::test]

@@ -22,7 +22,10 @@ pub struct EngineConfig {
     pub max_memory_bytes: usize,
     /// Core wasm instances a component may contain.
     pub max_core_instances_per_component: u32,
-    /// Period of the epoch ticker; CPU deadlines are measured in these ticks.
+    /// Period of the epoch ticker (1 ms). CPU deadlines are measured in these
+    /// ticks, and a running guest yields to its executor at every tick, so
+    /// this is also the time slice spinning guests get before another task
+    /// runs: shorter is fairer, at the cost of one wake-up per tick.
     pub epoch_tick: Duration,
     /// Bytes of freed linear memory kept resident (zeroed with memset instead
     /// of `madvise`) to make the next instantiation in that slot cheaper.
@@ -35,7 +38,7 @@ impl Default for EngineConfig {
             max_instances: 1_000,
             max_memory_bytes: 128 << 20,
             max_core_instances_per_component: 16,
-            epoch_tick: Duration::from_millis(10),
+            epoch_tick: Duration::from_millis(1),
             memory_keep_resident: 64 << 10,
         }
     }

@@ -34,6 +34,7 @@ impl AgentHost for WitHost {
     }
 
     fn log(&self, level: Level, message: &str) {
-        log::write(level, message, &[]);
+        // A line over the log budget is dropped by the host; logging never fails the agent.
+        let _ = log::write(level, message, &[]);
     }
 }

@@ -83,15 +83,18 @@ pub fn remember_turn(prompt: &str, answer: &str) -> Option<String> {
 
 /// Writes an info line to the session log.
 pub fn info(message: &str) {
-    log::write(log::Level::Info, message, &[]);
+    // A line over the log budget is dropped by the host; logging never fails the agent.
+    let _ = log::write(log::Level::Info, message, &[]);
 }
 
 /// Writes a warning to the session log.
 pub fn warn(message: &str) {
-    log::write(log::Level::Warn, message, &[]);
+    // A line over the log budget is dropped by the host; logging never fails the agent.
+    let _ = log::write(log::Level::Warn, message, &[]);
 }
 
 /// Writes an error to the session log.
 pub fn error(message: &str) {
-    log::write(log::Level::Error, message, &[]);
+    // A line over the log budget is dropped by the host; logging never fails the agent.
+    let _ = log::write(log::Level::Error, message, &[]);
 }

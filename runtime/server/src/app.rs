@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use corral_host::{InvocationRequest, InvokeError, SessionManager};
+use corral_host::{InvocationRequest, InvokeError, SessionManager, SessionQuota};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -140,7 +140,17 @@ impl From<InvokeError> for ApiError {
         let message = e.to_string();
         match e {
             InvokeError::InvalidRequest(_) => ApiError::validation(message),
-            InvokeError::TooManySessions(_) => ApiError::new(
+            // A caller over its own quota is throttled (retry once its
+            // sessions end); a full host or agent is a service quota.
+            InvokeError::QuotaExceeded {
+                quota: SessionQuota::SessionsPerCaller,
+                ..
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                message,
+            ),
+            InvokeError::QuotaExceeded { .. } => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "ServiceQuotaExceededException",
                 message,
@@ -182,6 +192,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .sessions_live
         .set(state.sessions.live_sessions() as i64);
+    state
+        .metrics
+        .guest_memory_reserved
+        .set(i64::try_from(state.sessions.reserved_memory()).unwrap_or(i64::MAX));
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         "content-type",
@@ -190,14 +204,15 @@ async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
-/// Rejects unauthenticated requests on every route but `/ping`.
+/// Rejects unauthenticated requests on every route but `/ping`, and names
+/// each request's caller (the principal, else the peer address).
 pub async fn authenticate(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let Some(auth) = state.auth.as_ref().filter(|a| a.required()) else {
-        return next.run(request).await;
+        return next.run(with_peer_caller(request)).await;
     };
     if request.uri().path() == "/ping" {
         return next.run(request).await;
@@ -208,11 +223,35 @@ pub async fn authenticate(
         .authenticate(authorization.as_deref(), api_key.as_deref())
         .await
     {
-        Ok(_) => next.run(request).await,
+        Ok(principal) => {
+            let mut request = request;
+            request
+                .extensions_mut()
+                .insert(Caller(principal.id().to_string()));
+            next.run(request).await
+        }
         Err(e) => {
             ApiError::new(StatusCode::UNAUTHORIZED, "AccessDeniedException", e.0).into_response()
         }
     }
+}
+
+/// Who is calling, for per-caller session quotas: the authenticated
+/// principal's id (API key name or JWT subject), else the peer's IP address.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// Names the caller of a request that authentication did not name: its
+/// peer's IP address, when the server knows it.
+fn with_peer_caller(mut request: axum::extract::Request) -> axum::extract::Request {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    if let Some(peer) = peer {
+        request.extensions_mut().insert(Caller(peer));
+    }
+    request
 }
 
 #[derive(Deserialize, Default)]
@@ -267,9 +306,11 @@ async fn invoke(
     State(state): State<AppState>,
     Path(runtime): Path<String>,
     Query(query): Query<Qualifier>,
+    caller: Option<axum::Extension<Caller>>,
     headers: HeaderMap,
     payload: Bytes,
 ) -> ApiResult {
+    let caller = caller.map(|axum::Extension(Caller(id))| id);
     let runtime = state.registry.get(&runtime)?;
     let version = runtime.resolve(query.qualifier.as_deref())?.clone();
     let agent = state.registry.compiled(&runtime, &version)?;
@@ -310,10 +351,11 @@ async fn invoke(
         .unwrap_or("default")
         .to_string();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let request = InvocationRequest::new(session_id.clone(), payload.to_vec())
+    let mut request = InvocationRequest::new(session_id.clone(), payload.to_vec())
         .actor(actor)
         .content_type(content_type)
         .stream(tx);
+    request.caller = caller;
     let guard = InFlight::start(&state);
     let sessions = state.sessions.clone();
     let metrics = state.metrics.clone();
@@ -513,6 +555,7 @@ async fn get_runtime(State(state): State<AppState>, Path(runtime): Path<String>)
     let latest = r.latest();
     value["lifecycleConfiguration"] = json!(latest.map(|v| v.lifecycle_configuration));
     value["environmentVariables"] = json!(latest.map(|v| v.environment_variables.clone()));
+    value["memoryId"] = json!(latest.and_then(|v| v.memory_id.clone()));
     value["agentRuntimeArtifact"] = json!({ "wasm": { "digest": latest.map(|v| v.digest.clone()), "size": latest.map(|v| v.size) } });
     Ok(axum::Json(value).into_response())
 }
@@ -590,6 +633,8 @@ struct DeployQuery {
     max_lifetime: Option<u64>,
     /// `KEY=VALUE` pairs separated by commas.
     env: Option<String>,
+    /// Memory resource (id) the agent's `memory` interface uses.
+    memory_id: Option<String>,
 }
 
 /// Corral's deploy: the body is the component.
@@ -622,6 +667,7 @@ async fn deploy(
             max_lifetime: query.max_lifetime,
         },
         environment,
+        memory_id: query.memory_id,
     };
     let runtime = deploy_off_thread(registry, body, request).await?;
     Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
@@ -651,6 +697,9 @@ struct CreateRuntime {
     lifecycle_configuration: LifecycleConfiguration,
     #[serde(default)]
     environment_variables: std::collections::BTreeMap<String, String>,
+    /// Corral extension: memory resource (id) the agent's `memory` interface uses.
+    #[serde(default)]
+    memory_id: Option<String>,
 }
 
 /// `CreateAgentRuntime` with a WASM artifact (`{"wasm": {"base64": …}}` in
@@ -668,6 +717,7 @@ async fn create_runtime(State(state): State<AppState>, body: Bytes) -> ApiResult
         description: input.description,
         lifecycle: input.lifecycle_configuration,
         environment: input.environment_variables,
+        memory_id: input.memory_id,
     };
     let runtime = deploy_off_thread(registry, bytes, request).await?;
     let version = runtime.latest();
@@ -711,6 +761,7 @@ async fn list_sessions(State(state): State<AppState>) -> ApiResult {
                 "lastActivity": s.last_activity.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64(),
                 "invocations": s.invocations,
                 "memoryBytes": s.memory_bytes,
+                "caller": s.caller,
             })
         })
         .collect();

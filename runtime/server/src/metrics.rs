@@ -34,6 +34,8 @@ pub struct Metrics {
     registry: Registry,
     /// Live sessions (set at scrape time).
     pub sessions_live: Gauge,
+    /// Guest memory reserved by live sessions, bytes (set at scrape time).
+    pub guest_memory_reserved: Gauge,
     /// Invocations by agent and outcome.
     pub invocations: Family<InvocationLabels, Counter>,
     /// Invocation latency by agent.
@@ -63,6 +65,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("corral");
         let sessions_live = Gauge::default();
+        let guest_memory_reserved = Gauge::default();
         let invocations = Family::<InvocationLabels, Counter>::default();
         let latency = Family::<AgentLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
@@ -75,6 +78,11 @@ impl Default for Metrics {
             "sessions_live",
             "Live agent sessions",
             sessions_live.clone(),
+        );
+        registry.register(
+            "guest_memory_reserved_bytes",
+            "Guest memory reserved by live sessions (their memory caps), against the budget",
+            guest_memory_reserved.clone(),
         );
         registry.register(
             "invocations",
@@ -112,6 +120,7 @@ impl Default for Metrics {
             trace_spans,
             registry,
             sessions_live,
+            guest_memory_reserved,
             invocations,
             latency,
             traps,

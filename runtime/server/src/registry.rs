@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use corral_host::{AgentHost, CompiledAgent, HostError};
+use corral_memory::MemoryService;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -79,6 +80,10 @@ pub struct RuntimeVersion {
     /// Description given at deploy time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Memory resource the agent's `memory` interface uses; `None`: the
+    /// server's default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_id: Option<String>,
 }
 
 /// A named pointer to a version.
@@ -147,6 +152,8 @@ pub struct DeployRequest {
     pub lifecycle: LifecycleConfiguration,
     /// Environment variables.
     pub environment: BTreeMap<String, String>,
+    /// Memory resource (id) the agent's `memory` interface uses.
+    pub memory_id: Option<String>,
 }
 
 /// Durable registry of deployed agents, with a cache of compiled versions.
@@ -157,6 +164,8 @@ pub struct AgentRegistry {
     arn_prefix: String,
     runtimes: Mutex<BTreeMap<String, AgentRuntime>>,
     compiled: Mutex<BTreeMap<(String, String), Arc<CompiledAgent>>>,
+    /// Checks deploys' memory ids when attached.
+    memory: Mutex<Option<MemoryService>>,
 }
 
 fn now_seconds() -> f64 {
@@ -171,6 +180,19 @@ fn valid_name(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.len() <= 48
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Longest memory id AgentCore accepts.
+const MAX_MEMORY_ID_LEN: usize = 112;
+
+/// Whether `id` has a memory id's form (`<name>-<suffix>`, at most 112 characters).
+fn valid_memory_id(id: &str) -> bool {
+    id.len() <= MAX_MEMORY_ID_LEN
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && id.contains('-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl AgentRegistry {
@@ -199,7 +221,36 @@ impl AgentRegistry {
             arn_prefix: "arn:aws:bedrock-agentcore:local:000000000000".into(),
             runtimes: Mutex::new(runtimes),
             compiled: Mutex::new(BTreeMap::new()),
+            memory: Mutex::new(None),
         })
+    }
+
+    /// Lets deploys check that the memory resource they name exists in
+    /// `service`; without it any well-formed memory id is accepted, and an
+    /// unknown one fails the agent's memory calls with `not-found`.
+    pub fn attach_memory(&self, service: MemoryService) {
+        *self.memory.lock() = Some(service);
+    }
+
+    /// Checks a deploy's memory id: its form, and that the resource exists
+    /// when a memory service is attached.
+    fn check_memory_id(&self, memory_id: Option<&str>) -> Result<(), RegistryError> {
+        let Some(id) = memory_id else {
+            return Ok(());
+        };
+        if !valid_memory_id(id) {
+            return Err(RegistryError::Validation(format!(
+                "memoryId '{}' is not a memory id",
+                id.chars().take(MAX_MEMORY_ID_LEN).collect::<String>()
+            )));
+        }
+        let service = self.memory.lock().clone();
+        match service.map(|s| s.get_memory(id)) {
+            Some(Err(_)) => Err(RegistryError::Validation(format!(
+                "memoryId '{id}' names no memory resource"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Every runtime, by name.
@@ -234,6 +285,7 @@ impl AgentRegistry {
                 request.name
             )));
         }
+        self.check_memory_id(request.memory_id.as_deref())?;
         if bytes.len() > self.max_artifact_bytes {
             return Err(RegistryError::TooLarge {
                 size: bytes.len(),
@@ -291,6 +343,7 @@ impl AgentRegistry {
             lifecycle_configuration: request.lifecycle,
             environment_variables: request.environment,
             description: request.description,
+            memory_id: request.memory_id,
         });
         let snapshot = runtime.clone();
         self.persist(&runtimes)?;
@@ -387,6 +440,7 @@ impl AgentRegistry {
                     .lifecycle_configuration
                     .max_lifetime
                     .map(std::time::Duration::from_secs),
+                memory_id: version.memory_id.clone(),
                 ..Default::default()
             });
         let agent = Arc::new(agent);
@@ -418,4 +472,90 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use corral_memory::control::CreateMemoryInput;
+    use corral_memory::embed::LocalEmbedder;
+    use corral_memory::{MemoryConfig, SledStorage};
+
+    use super::*;
+
+    const PROBE: &[u8] = corral_test_guests::SANDBOX_PROBE;
+
+    fn request(memory_id: &str) -> DeployRequest {
+        DeployRequest {
+            name: "probe".into(),
+            memory_id: Some(memory_id.into()),
+            ..DeployRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn deploys_keep_the_agents_memory_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let agents = dir.path().join("agents");
+        let host = Arc::new(AgentHost::new(corral_host::EngineConfig::default()).unwrap());
+        let registry = AgentRegistry::open(&agents, host.clone(), 64 << 20).unwrap();
+        // Without a memory service only the id's form is checked.
+        for bad in ["", "no spaces-0123456789", "/strategies", "plain"] {
+            assert!(
+                matches!(
+                    registry.deploy(PROBE, request(bad)),
+                    Err(RegistryError::Validation(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        registry
+            .deploy(PROBE, request("unchecked-0123456789"))
+            .unwrap();
+
+        let storage = Arc::new(SledStorage::open(&dir.path().join("memory")).unwrap());
+        let service = MemoryService::open(
+            storage,
+            Arc::new(LocalEmbedder::default()),
+            MemoryConfig::default(),
+        )
+        .await
+        .unwrap();
+        let memory = service
+            .create_memory(CreateMemoryInput {
+                client_token: None,
+                name: "agent_memory".into(),
+                description: None,
+                event_expiry_duration: 30,
+                memory_strategies: vec![],
+                encryption_key_arn: None,
+                memory_execution_role_arn: None,
+                tags: None,
+            })
+            .await
+            .unwrap();
+        registry.attach_memory(service);
+        let missing = registry
+            .deploy(PROBE, request("missing-0123456789"))
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains("names no memory resource"),
+            "{missing}"
+        );
+        registry.deploy(PROBE, request(&memory.id)).unwrap();
+
+        // Persisted, and applied to the compiled agent after a restart.
+        let reopened = AgentRegistry::open(&agents, host, 64 << 20).unwrap();
+        let runtime = reopened.get("probe").unwrap();
+        let version = runtime.latest().unwrap();
+        assert_eq!(version.memory_id.as_deref(), Some(memory.id.as_str()));
+        let agent = reopened.compiled(&runtime, version).unwrap();
+        assert_eq!(
+            agent.settings().memory_id.as_deref(),
+            Some(memory.id.as_str())
+        );
+        let first = runtime.resolve(Some("1")).unwrap();
+        assert_eq!(first.memory_id.as_deref(), Some("unchecked-0123456789"));
+    }
 }

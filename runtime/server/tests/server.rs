@@ -11,6 +11,7 @@ use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{AgentHost, EngineConfig, GatewayTools, HostServices, SessionConfig};
 use corral_model::ScriptedModel;
 use corral_server::{SESSION_HEADER, Server, ServerConfig};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// A server over `dir` with the assistant's scripted model and the
@@ -23,6 +24,15 @@ async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
 async fn start_with_auth(
     dir: &Path,
     auth: Option<Arc<corral_gateway::Authenticator>>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    start_with(dir, auth, SessionConfig::default()).await
+}
+
+/// [`start`] with inbound authentication and session settings.
+async fn start_with(
+    dir: &Path,
+    auth: Option<Arc<corral_gateway::Authenticator>>,
+    sessions: SessionConfig,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
     let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
@@ -44,7 +54,7 @@ async fn start_with_auth(
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
-            sessions: SessionConfig::default(),
+            sessions,
             auth,
         },
     )
@@ -391,5 +401,134 @@ async fn api_keys_guard_every_route_but_ping_and_metrics_count_invocations() {
     assert!(
         metrics.contains("corral_invocation_duration_seconds_count{agent=\"echo\"} 3"),
         "{metrics}"
+    );
+}
+
+/// Two API keys: `mallory` floods, `alice` arrives in the middle of it.
+fn two_callers(dir: &Path) -> Arc<corral_gateway::Authenticator> {
+    let config: corral_gateway::config::InboundAuthConfig = serde_json::from_value(json!({
+        "apiKeys": [{"name": "mallory", "key": "mallory-key"}, {"name": "alice", "key": "alice-key"}]
+    }))
+    .unwrap();
+    Arc::new(
+        corral_gateway::Authenticator::new(corral_gateway::AuthorizerKind::ApiKey, &config, dir)
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_flooding_new_sessions_hits_its_quota_and_others_still_get_in() {
+    const FLOOD: usize = 10_000;
+    const QUOTA: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_with(
+        dir.path(),
+        Some(two_callers(dir.path())),
+        SessionConfig {
+            max_sessions: 100,
+            max_sessions_per_caller: Some(QUOTA),
+            guest_threads: 2,
+            ..SessionConfig::default()
+        },
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let deployed = client
+        .post(format!("{url}/corral/runtimes/probe"))
+        .header("x-api-key", "mallory-key")
+        .body(corral_test_guests::SANDBOX_PROBE.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 201);
+    let invoke = |key: &'static str, session: String, body: Value| {
+        client
+            .post(format!("{url}/runtimes/probe/invocations"))
+            .header("x-api-key", key)
+            .header(SESSION_HEADER, session)
+            .body(body.to_string())
+            .send()
+    };
+    // 10,000 new sessions, 64 in flight at a time, each busy for 20 ms.
+    let flood = futures::stream::iter(0..FLOOD)
+        .map(|i| {
+            invoke(
+                "mallory-key",
+                format!("mallory-{i:040}"),
+                json!({"action": "sleep", "ms": 20}),
+            )
+        })
+        .buffer_unordered(64)
+        .fold(
+            (0usize, 0usize, None::<(Value, String)>),
+            |(ok, throttled, example), response| async move {
+                let response = response.unwrap();
+                match response.status().as_u16() {
+                    200 => (ok + 1, throttled, example),
+                    429 => {
+                        let kind = response.headers()["x-amzn-ErrorType"]
+                            .to_str()
+                            .unwrap()
+                            .to_string();
+                        let body: Value = response.json().await.unwrap();
+                        (ok, throttled + 1, example.or(Some((body, kind))))
+                    }
+                    other => panic!("unexpected {other}: {:?}", response.text().await),
+                }
+            },
+        );
+    // Alice's new session, while the flood is at its height.
+    let alice = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        invoke(
+            "alice-key",
+            format!("alice-{:040}", 0),
+            json!({"action": "noop"}),
+        )
+        .await
+        .unwrap()
+    };
+    let ((ok, throttled, example), alice) = tokio::join!(flood, alice);
+    assert_eq!(alice.status(), 200, "{:?}", alice.text().await);
+    assert_eq!(ok + throttled, FLOOD);
+    assert!(throttled > 0, "mallory never hit her quota ({ok} ok)");
+    assert!(
+        ok >= QUOTA,
+        "mallory's sessions within her quota ran ({ok} ok)"
+    );
+    let (body, kind) = example.unwrap();
+    assert_eq!(kind, "ThrottlingException");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("maxSessionsPerCaller") && message.contains("mallory"),
+        "{message}"
+    );
+    // Mallory never held more than her quota; Alice's session is still live.
+    let live: Value = client
+        .get(format!("{url}/corral/sessions"))
+        .header("x-api-key", "alice-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = live["sessions"].as_array().unwrap();
+    let mallory = sessions
+        .iter()
+        .filter(|s| {
+            s["runtimeSessionId"]
+                .as_str()
+                .unwrap()
+                .starts_with("mallory-")
+        })
+        .count();
+    assert!(mallory <= QUOTA, "{mallory} live sessions for mallory");
+    assert!(
+        sessions.iter().any(|s| s["runtimeSessionId"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice-")),
+        "{live}"
     );
 }

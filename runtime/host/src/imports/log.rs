@@ -1,14 +1,29 @@
-//! `corral:agent/log`: structured guest log lines into the session log.
+//! `corral:agent/log`: structured guest log lines into the session log and
+//! onto the current span, within the invocation's log budget
+//! ([`SandboxLimits`](corral_sandbox::SandboxLimits)`::log_*`).
 
-use crate::bindings::log::{Field, Host, Level};
+use crate::bindings::log::{Field, Host, Level, LogError};
 use crate::session_log::{LogLevel, LogSource};
 use crate::state::SessionState;
 
-/// Longest guest log message kept.
-const MAX_MESSAGE: usize = 8 << 10;
-
 impl Host for SessionState {
-    async fn write(&mut self, level: Level, message: String, fields: Vec<Field>) {
+    async fn write(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<Field>,
+    ) -> Result<(), LogError> {
+        let limits = self.sandbox.limits();
+        let (max_lines, max_bytes) = (
+            limits.log_lines_per_invocation,
+            limits.log_bytes_per_invocation,
+        );
+        let (max_message, max_fields, max_field) = (
+            limits.log_message_bytes,
+            limits.log_fields_per_line,
+            limits.log_field_bytes,
+        );
+        let max_events = limits.span_events_per_span;
         let level = match level {
             Level::Trace => LogLevel::Trace,
             Level::Debug => LogLevel::Debug,
@@ -16,32 +31,83 @@ impl Host for SessionState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        let mut message = message;
-        if message.len() > MAX_MESSAGE {
-            let mut end = MAX_MESSAGE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
+        // Truncate before anything is kept: the host holds at most the
+        // truncated line, whatever the guest sent.
+        let message = truncated(message, max_message);
         let fields: Vec<(String, String)> = fields
             .into_iter()
-            .take(32)
-            .map(|f| (f.key, f.value))
+            .take(max_fields)
+            .map(|f| (truncated(f.key, max_field), truncated(f.value, max_field)))
             .collect();
-        let span = self.scope.current_span();
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let budget = &mut self.scope.log_budget;
+        let over = if budget.lines >= max_lines {
+            Some(format!(
+                "log_lines_per_invocation: at most {max_lines} log lines per invocation"
+            ))
+        } else if budget.bytes.saturating_add(size) > max_bytes {
+            Some(format!(
+                "log_bytes_per_invocation: at most {max_bytes} log bytes per invocation"
+            ))
+        } else {
+            None
+        };
+        if let Some(limit) = over {
+            budget.dropped_lines += 1;
+            if budget.dropped_lines == 1 {
+                self.log.push(
+                    LogSource::Host,
+                    LogLevel::Warn,
+                    format!("guest log limit reached ({limit}); further lines are dropped"),
+                    vec![("event".into(), "log_limit".into())],
+                );
+            }
+            return Err(LogError::LimitExceeded(limit));
+        }
+        budget.lines += 1;
+        budget.bytes += size;
+        let span = self.scope.current_span().clone();
         if !span.is_disabled() {
-            let mut attributes = vec![
-                corral_telemetry::KeyValue::new("level", level.as_str()),
-                corral_telemetry::KeyValue::new("message", message.clone()),
-            ];
-            attributes.extend(
-                fields
-                    .iter()
-                    .map(|(k, v)| corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())),
-            );
-            corral_telemetry::add_span_event(span, "log", attributes);
+            let budget = &mut self.scope.log_budget;
+            if budget.span_events < max_events {
+                budget.span_events += 1;
+                let mut attributes = vec![
+                    corral_telemetry::KeyValue::new("level", level.as_str()),
+                    corral_telemetry::KeyValue::new("message", message.clone()),
+                ];
+                attributes.extend(fields.iter().map(|(k, v)| {
+                    corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())
+                }));
+                corral_telemetry::add_span_event(&span, "log", attributes);
+            } else {
+                budget.dropped_span_events += 1;
+            }
         }
         self.log.push(LogSource::Guest, level, message, fields);
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncated("héllo".into(), 2), "h");
+        assert_eq!(truncated("héllo".into(), 3), "hé");
+        assert_eq!(truncated("abc".into(), 10), "abc");
     }
 }

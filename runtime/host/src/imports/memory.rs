@@ -21,6 +21,18 @@ impl Host for SessionState {
             record_memory_error(&span, &error);
             return Err(error);
         }
+        let bytes = payload
+            .iter()
+            .map(|item| match item {
+                PayloadItem::Conversational(c) => c.text.len(),
+                PayloadItem::Blob(json) => json.len(),
+            })
+            .sum();
+        if let Err(limit) = self.memory_quota.charge(bytes, self.sandbox.limits()) {
+            let error = MemoryError::LimitExceeded(limit);
+            record_memory_error(&span, &error);
+            return Err(error);
+        }
         let memory = self.services.memory.clone();
         let result = memory
             .append_event(&self.memory_scope(), payload)
@@ -50,8 +62,13 @@ impl Host for SessionState {
         top_k: u32,
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
         let scope = self.memory_scope();
-        let namespace = resolve_namespace(&namespace, &scope);
-        let span = self.memory_span("memory.retrieve_records", &namespace);
+        // The provider resolves and confines the namespace as the guest wrote
+        // it (one place decides what an actor may read); the span shows it
+        // resolved.
+        let span = self.memory_span(
+            "memory.retrieve_records",
+            &resolve_namespace(&namespace, &scope),
+        );
         let memory = self.services.memory.clone();
         let result = memory
             .retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100))
@@ -93,6 +110,8 @@ fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
         MemoryError::NotFound(_) => "not_found",
         MemoryError::NotConfigured => "not_configured",
         MemoryError::Throttled(_) => "throttled",
+        MemoryError::Denied(_) => "denied",
+        MemoryError::LimitExceeded(_) => "limit_exceeded",
         MemoryError::Internal(_) => "internal",
     };
     corral_telemetry::record_error(span, kind, &format!("{error:?}"));

@@ -109,7 +109,7 @@ impl Agent for Probe {
                 json!({"printed": lines})
             }
             "log" => {
-                log::write(
+                let written = log::write(
                     log::Level::Warn,
                     field(&request, "message"),
                     &[log::Field {
@@ -117,8 +117,93 @@ impl Agent for Probe {
                         value: "v".into(),
                     }],
                 );
-                json!({"ok": true})
+                json!({"ok": written.is_ok()})
             }
+            // Hostile: `lines` log lines of `bytes` bytes with `fields` fields
+            // of `field_bytes` each; ignores refusals unless `stop` is set,
+            // then fails with the host's limit error.
+            "log_flood" => {
+                let line = "x".repeat(number(&request, "bytes") as usize);
+                let value = "v".repeat(number(&request, "field_bytes") as usize);
+                let fields: Vec<log::Field> = (0..number(&request, "fields"))
+                    .map(|i| log::Field {
+                        key: format!("k{i}"),
+                        value: value.clone(),
+                    })
+                    .collect();
+                let mut refused = 0u64;
+                for _ in 0..number(&request, "lines") {
+                    if let Err(log::LogError::LimitExceeded(limit)) =
+                        log::write(log::Level::Info, &line, &fields)
+                    {
+                        refused += 1;
+                        if request.get("stop").and_then(Value::as_bool) == Some(true) {
+                            return Err(AgentError::LimitExceeded(limit));
+                        }
+                    }
+                }
+                json!({"refused": refused})
+            }
+            // Hostile: stream `chunks` chunks of `bytes`, then a final payload of
+            // `final_bytes`; a refused chunk fails with the host's limit error.
+            "stream_flood" => {
+                let chunk = vec![b'c'; number(&request, "bytes") as usize];
+                for _ in 0..number(&request, "chunks") {
+                    match response_stream::send(&chunk) {
+                        Ok(()) => {}
+                        Err(response_stream::StreamError::LimitExceeded(limit)) => {
+                            return Err(AgentError::LimitExceeded(limit));
+                        }
+                        Err(response_stream::StreamError::Closed) => {
+                            return Err(AgentError::Internal("caller went away".into()));
+                        }
+                    }
+                }
+                return Ok(Response {
+                    payload: vec![b'f'; number(&request, "final_bytes") as usize],
+                    content_type: "application/octet-stream".into(),
+                });
+            }
+            // Hostile: append `events` events of `bytes` bytes as fast as possible.
+            "memory_flood" => {
+                let text = "m".repeat(number(&request, "bytes") as usize);
+                let mut appended = 0u64;
+                for _ in 0..number(&request, "events") {
+                    let item = PayloadItem::Conversational(Conversational {
+                        role: memory::Role::User,
+                        text: text.clone(),
+                    });
+                    match memory::append_event(&[item]) {
+                        Ok(_) => appended += 1,
+                        Err(memory::MemoryError::LimitExceeded(limit)) => {
+                            return Err(AgentError::LimitExceeded(format!(
+                                "{limit} (after {appended} events)"
+                            )));
+                        }
+                        Err(e) => return Err(AgentError::Internal(format!("{e:?}"))),
+                    }
+                }
+                json!({"appended": appended})
+            }
+            // Memory reads with a namespace of the caller's choosing.
+            "retrieve" => match memory::retrieve_records(
+                field(&request, "namespace"),
+                field(&request, "query"),
+                number(&request, "top_k").max(1) as u32,
+            ) {
+                Ok(records) => json!({"records": records
+                    .iter()
+                    .map(|r| json!({"content": r.content, "namespaces": r.namespaces}))
+                    .collect::<Vec<_>>()}),
+                Err(e) => json!({"error": format!("{e:?}")}),
+            },
+            "list_events" => match memory::list_events(number(&request, "max").max(1) as u32) {
+                Ok(events) => json!({"events": events
+                    .iter()
+                    .map(|e| json!({"actor": e.actor_id, "session": e.session_id, "payload": format!("{:?}", e.payload)}))
+                    .collect::<Vec<_>>()}),
+                Err(e) => json!({"error": format!("{e:?}")}),
+            },
             "stream" => {
                 let chunks = request
                     .get("chunks")
@@ -129,7 +214,7 @@ impl Agent for Probe {
                     if let Err(e) =
                         response_stream::send(chunk.as_str().unwrap_or_default().as_bytes())
                     {
-                        return Err(AgentError::Internal(e));
+                        return Err(AgentError::Internal(format!("{e:?}")));
                     }
                 }
                 return Ok(Response::text("end"));
@@ -182,6 +267,10 @@ impl Agent for Probe {
                 })
             }
             "noop" => json!({"ok": true}),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(number(&request, "ms")));
+                json!({"slept": number(&request, "ms")})
+            }
             other => {
                 return Err(AgentError::InvalidInput(format!(
                     "unknown action {other:?}"

@@ -1,0 +1,334 @@
+//! A hostile agent deployed to a real `corral serve` (local span store on,
+//! memory attached) floods every host-side resource it can reach — log
+//! lines, huge log fields, the response stream, memory writes — while a
+//! benign session is invoked every 100 ms beside it. Each attack ends with a
+//! typed limit error, the server's peak RSS stays within a stated bound, and
+//! the benign session never fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How much the server's peak RSS may grow over its warmed-up RSS across all
+/// attacks. Before the limits, the log flood alone grew it by 5.8 GB.
+const RSS_GROWTH_BOUND: u64 = 512 << 20;
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(dir: &Path) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env("RUST_LOG", "warn")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client
+            .get(format!("{}/ping", served.url))
+            .send()
+            .await
+            .is_ok()
+        {
+            for (name, bytes) in [
+                ("probe", corral_test_guests::SANDBOX_PROBE),
+                ("echo", corral_examples::ECHO_AGENT),
+            ] {
+                let deployed = client
+                    .post(format!("{}/corral/runtimes/{name}", served.url))
+                    .body(bytes.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    deployed.status().is_success(),
+                    "{:?}",
+                    deployed.text().await
+                );
+            }
+            return served;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("corral serve did not start");
+}
+
+/// A `/proc/<pid>/status` value in bytes (`VmRSS`, `VmHWM`).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("{field} missing"));
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// What an attack's response was: status, body head and tail, body size.
+struct Outcome {
+    status: u16,
+    head: String,
+    tail: String,
+    bytes: usize,
+}
+
+async fn attack(url: &str, session: &str, request: Value) -> Outcome {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/runtimes/probe/invocations"))
+        .header("x-amzn-bedrock-agentcore-runtime-session-id", session)
+        .header("x-amzn-bedrock-agentcore-runtime-user-id", "mallory")
+        .body(request.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    // Read the body in pieces without keeping it: a stream flood is large.
+    let (mut head, mut tail, mut bytes) = (Vec::new(), Vec::new(), 0);
+    let mut response = response;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len();
+        if head.len() < 4096 {
+            head.extend_from_slice(&chunk[..chunk.len().min(4096 - head.len())]);
+        }
+        tail.extend_from_slice(&chunk[chunk.len().saturating_sub(4096)..]);
+        let excess = tail.len().saturating_sub(4096);
+        tail.drain(..excess);
+    }
+    Outcome {
+        status,
+        head: String::from_utf8_lossy(&head).into_owned(),
+        tail: String::from_utf8_lossy(&tail).into_owned(),
+        bytes,
+    }
+}
+
+fn session(name: &str) -> String {
+    format!("{name}-{}", "0".repeat(40))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_floods_end_in_typed_limit_errors_with_bounded_rss() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path()).await;
+    let pid = served.child.id();
+    let url = served.url.clone();
+
+    // The benign session, every 100 ms, for as long as the attacks last.
+    let stop = Arc::new(AtomicBool::new(false));
+    let benign = {
+        let (url, stop) = (url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut worst = Duration::ZERO;
+            let mut calls = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let response = client
+                    .post(format!("{url}/runtimes/echo/invocations"))
+                    .header(
+                        "x-amzn-bedrock-agentcore-runtime-session-id",
+                        session("benign"),
+                    )
+                    .body(r#"{"prompt":"still here?"}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{:?}", response.text().await);
+                response.bytes().await.unwrap();
+                worst = worst.max(started.elapsed());
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (calls, worst)
+        })
+    };
+    // Warm up (sandboxes, allocator, span store) before the baseline.
+    let warm = attack(&url, &session("warm"), json!({"action": "noop"})).await;
+    assert_eq!(warm.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = proc_status_bytes(pid, "VmRSS:");
+
+    // 1. A log flood that ignores refusals: 200,000 lines of 8 KiB. The host
+    //    keeps the 128 lines that fit the 1 MiB budget and drops (and
+    //    counts) the rest.
+    let flood = attack(
+        &url,
+        &session("log-flood"),
+        json!({"action": "log_flood", "lines": 200_000, "bytes": 8192}),
+    )
+    .await;
+    assert_eq!(flood.status, 200, "{}", flood.head);
+    let refused: Value = serde_json::from_str(&flood.head).unwrap();
+    assert_eq!(refused["refused"], 200_000 - 128, "{}", flood.head);
+    // The same flood from a guest that stops at the first refusal ends with
+    // the host's typed limit error.
+    let stopped = attack(
+        &url,
+        &session("log-flood-stop"),
+        json!({"action": "log_flood", "lines": 200_000, "bytes": 100, "stop": true}),
+    )
+    .await;
+    assert_eq!(stopped.status, 424, "{}", stopped.head);
+    assert!(
+        stopped.head.contains("LimitExceeded") && stopped.head.contains("log_lines_per_invocation"),
+        "{}",
+        stopped.head
+    );
+
+    // 2. Huge fields: 32 fields of 1 MiB per line. Keys and values are cut
+    //    to 1 KiB, so the byte budget (not the host's memory) runs out.
+    let fields = attack(
+        &url,
+        &session("log-fields"),
+        json!({"action": "log_flood", "lines": 100, "bytes": 8192, "fields": 32, "field_bytes": 1 << 20, "stop": true}),
+    )
+    .await;
+    assert_eq!(fields.status, 424, "{}", fields.head);
+    assert!(
+        fields.head.contains("log_bytes_per_invocation"),
+        "{}",
+        fields.head
+    );
+
+    // 3. A stream flood: 1 MiB chunks past the 100 MiB response limit.
+    let stream = attack(
+        &url,
+        &session("stream-flood"),
+        json!({"action": "stream_flood", "chunks": 150, "bytes": 1 << 20}),
+    )
+    .await;
+    assert_eq!(stream.status, 200, "the stream had started");
+    assert!(
+        stream.tail.contains("event: error") && stream.tail.contains("response_bytes"),
+        "{}",
+        stream.tail
+    );
+    // 100 chunks of 1 MiB and their SSE framing, not one chunk more.
+    assert!(
+        stream.bytes <= (100 << 20) + 100 * 64 + 4096,
+        "{} bytes delivered",
+        stream.bytes
+    );
+    //    Chunks within the limit and a final payload that crosses it: the
+    //    final payload now counts, so the response fails instead of being
+    //    delivered whole.
+    let last = attack(
+        &url,
+        &session("stream-final"),
+        json!({"action": "stream_flood", "chunks": 0, "bytes": 0, "final_bytes": 101 << 20}),
+    )
+    .await;
+    assert_eq!(last.status, 424, "{}", last.head);
+    assert!(last.head.contains("response exceeds"), "{}", last.head);
+
+    // 4. A memory-write flood: 64 KiB events as fast as the store takes them.
+    let memory = attack(
+        &url,
+        &session("memory-flood"),
+        json!({"action": "memory_flood", "events": 10_000, "bytes": 64 << 10}),
+    )
+    .await;
+    assert_eq!(memory.status, 424, "{}", memory.head);
+    assert!(
+        memory.head.contains("memory_bytes_per_minute"),
+        "{}",
+        memory.head
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let (calls, worst) = benign.await.unwrap();
+    let peak = proc_status_bytes(pid, "VmHWM:");
+    eprintln!(
+        "baseline RSS {} MiB, peak {} MiB; benign: {calls} calls, worst {worst:?}",
+        baseline >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak.saturating_sub(baseline) <= RSS_GROWTH_BOUND,
+        "peak RSS {} MiB grew more than {} MiB over the baseline {} MiB",
+        peak >> 20,
+        RSS_GROWTH_BOUND >> 20,
+        baseline >> 20
+    );
+    assert!(
+        calls >= 5,
+        "the benign session kept being served ({calls} calls)"
+    );
+    assert!(
+        worst < Duration::from_secs(5),
+        "benign worst latency {worst:?}"
+    );
+
+    // The dropped lines and span events are counted on the flooding
+    // invocations' spans (the store receives them after the export delay).
+    let flood_trace = stored_trace(
+        dir.path(),
+        &session("log-flood"),
+        "corral.log.lines_dropped",
+    )
+    .await;
+    assert!(
+        flood_trace.contains("\"corral.log.lines_dropped\":199872"),
+        "{flood_trace:.2000}"
+    );
+    // 1,000 small lines were kept; 128 of them are events on the span.
+    let stop_trace = stored_trace(
+        dir.path(),
+        &session("log-flood-stop"),
+        "corral.events.dropped",
+    )
+    .await;
+    assert!(
+        stop_trace.contains("\"corral.events.dropped\":872"),
+        "{stop_trace:.2000}"
+    );
+}
+
+/// `corral trace SESSION --json` once its output mentions `needle`.
+async fn stored_trace(dir: &Path, session: &str, needle: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        let output = Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(["trace", session, "--json", "--data-dir"])
+            .arg(dir.join("data"))
+            .output()
+            .unwrap();
+        text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if text.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    text
+}
