@@ -59,7 +59,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CORRAL_MAX_SESSIONS_PER_CALLER")]
     max_sessions_per_caller: Option<usize>,
     /// Guest memory all live sessions may reserve (each reserves its memory
-    /// cap), in MiB [default: 3/4 of physical memory].
+    /// cap), in MiB [default: 3/4 of physical memory or of the cgroup limit].
     #[arg(long, env = "CORRAL_GUEST_MEMORY_BUDGET_MIB")]
     guest_memory_budget_mib: Option<usize>,
     /// Memory cap of one session's sandbox, in MiB [default: 128].
@@ -151,16 +151,16 @@ impl ServeArgs {
     /// Session quotas and limits from flags, environment and file.
     fn session_config(&self, file: &ServeFile) -> anyhow::Result<SessionConfig> {
         let defaults = SessionConfig::default();
-        let memory_bytes = self
-            .session_memory_mib
-            .or(file.session_memory_mib)
-            .map_or(defaults.limits.memory_bytes, |mib| mib << 20);
+        let memory_bytes = match self.session_memory_mib.or(file.session_memory_mib) {
+            Some(mib) => mib_to_bytes(mib, "session_memory_mib")?,
+            None => defaults.limits.memory_bytes,
+        };
         let budget = match self
             .guest_memory_budget_mib
             .or(file.guest_memory_budget_mib)
         {
-            Some(mib) => Some(mib << 20),
-            None => physical_memory_bytes().map(|total| total / 4 * 3),
+            Some(mib) => Some(mib_to_bytes(mib, "guest_memory_budget_mib")?),
+            None => available_memory_bytes().map(|total| total / 4 * 3),
         };
         let config = SessionConfig {
             max_sessions: self
@@ -198,12 +198,23 @@ impl ServeArgs {
     }
 }
 
-/// Total physical memory from `/proc/meminfo`, where there is one.
-fn physical_memory_bytes() -> Option<usize> {
+/// `mib` MiB in bytes, or an error naming the setting when it overflows.
+fn mib_to_bytes(mib: usize, setting: &str) -> anyhow::Result<usize> {
+    mib.checked_mul(1 << 20)
+        .with_context(|| format!("{setting} = {mib} MiB is too large"))
+}
+
+/// The memory this process may use: physical memory (`/proc/meminfo`), or
+/// the cgroup v2 limit (`memory.max`) when a container sets a lower one.
+fn available_memory_bytes() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    let physical = kib.checked_mul(1024)?;
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|max| max.trim().parse::<usize>().ok());
+    Some(cgroup.map_or(physical, |limit| limit.min(physical)))
 }
 
 fn authenticator(path: &std::path::Path) -> anyhow::Result<Arc<corral_gateway::Authenticator>> {

@@ -8,80 +8,52 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use corral_test_support::{ChildServer, free_port, spawn_server};
 use serde_json::{Value, json};
 
 /// How much the server's peak RSS may grow over its warmed-up RSS across all
 /// attacks. Before the limits, the log flood alone grew it by 5.8 GB.
 const RSS_GROWTH_BOUND: u64 = 512 << 20;
 
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn serve(dir: &Path) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env("RUST_LOG", "warn")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let served = Served {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+/// `corral serve` on a free port with the probe and echo agents deployed.
+async fn serve(dir: &Path) -> ChildServer {
+    let port = free_port();
+    let served = spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env("RUST_LOG", "warn")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        port,
+    );
     let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("{}/ping", served.url))
+    for (name, bytes) in [
+        ("probe", corral_test_guests::SANDBOX_PROBE),
+        ("echo", corral_examples::ECHO_AGENT),
+    ] {
+        let deployed = client
+            .post(format!("{}/corral/runtimes/{name}", served.url))
+            .body(bytes.to_vec())
             .send()
             .await
-            .is_ok()
-        {
-            for (name, bytes) in [
-                ("probe", corral_test_guests::SANDBOX_PROBE),
-                ("echo", corral_examples::ECHO_AGENT),
-            ] {
-                let deployed = client
-                    .post(format!("{}/corral/runtimes/{name}", served.url))
-                    .body(bytes.to_vec())
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(
-                    deployed.status().is_success(),
-                    "{:?}",
-                    deployed.text().await
-                );
-            }
-            return served;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            .unwrap();
+        assert!(
+            deployed.status().is_success(),
+            "{:?}",
+            deployed.text().await
+        );
     }
-    panic!("corral serve did not start");
+    served
 }
 
 /// A `/proc/<pid>/status` value in bytes (`VmRSS`, `VmHWM`).

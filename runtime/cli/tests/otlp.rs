@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral_telemetry::receiver::{OtlpReceiver, ReceivedSpan};
+use corral_test_support::{ChildServer, free_port, spawn_server};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -106,25 +107,10 @@ text = "?"
     .unwrap();
 }
 
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `corral serve` on a free port with `otel` environment variables.
-async fn serve(dir: &Path, otel: &[(&str, String)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// `corral serve` on a free port with `otel` environment variables, with
+/// the shop assistant deployed.
+async fn serve(dir: &Path, otel: &[(&str, String)]) -> ChildServer {
+    let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -141,35 +127,20 @@ async fn serve(dir: &Path, otel: &[(&str, String)]) -> Served {
     for (key, value) in otel {
         command.env(key, value);
     }
-    let served = Served {
-        child: command.spawn().unwrap(),
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{}/ping", served.url))
-            .send()
-            .await
-            .is_ok()
-        {
-            let deployed = client
-                .post(format!("{}/corral/runtimes/shop", served.url))
-                .header("content-type", "application/wasm")
-                .body(std::fs::read(corral_examples::ASSISTANT_AGENT_PATH).unwrap())
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                deployed.status().is_success(),
-                "{:?}",
-                deployed.text().await
-            );
-            return served;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("corral serve did not start");
+    let served = spawn_server(&mut command, port);
+    let deployed = reqwest::Client::new()
+        .post(format!("{}/corral/runtimes/shop", served.url))
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(corral_examples::ASSISTANT_AGENT_PATH).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        deployed.status().is_success(),
+        "{:?}",
+        deployed.text().await
+    );
+    served
 }
 
 async fn invoke(url: &str, session: &str, traceparent: Option<&str>) -> Value {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::config::SessionConfig;
 use crate::session::SessionEntry;
@@ -51,12 +50,10 @@ pub(crate) struct Applicant<'a> {
     pub memory_bytes: usize,
 }
 
-/// Why a new session was refused: the quota in the way, its limit, and the
-/// sessions reclaimed before that became clear (already removed).
+/// Why a new session was refused: the quota in the way and its limit.
 pub(crate) struct Refusal {
     pub quota: SessionQuota,
     pub limit: usize,
-    pub reclaimed: Vec<Arc<SessionEntry>>,
 }
 
 /// Live sessions with running counts for the quotas. Every insert and
@@ -70,18 +67,22 @@ pub(crate) struct SessionTable {
 }
 
 impl SessionTable {
+    /// The live session under `key`.
     pub fn get(&self, key: &SessionKey) -> Option<&Arc<SessionEntry>> {
         self.map.get(key)
     }
 
+    /// Number of live sessions.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// All live sessions.
     pub fn values(&self) -> impl Iterator<Item = &Arc<SessionEntry>> {
         self.map.values()
     }
 
+    /// All live sessions with their keys.
     pub fn iter(&self) -> impl Iterator<Item = (&SessionKey, &Arc<SessionEntry>)> {
         self.map.iter()
     }
@@ -91,6 +92,7 @@ impl SessionTable {
         self.reserved_bytes
     }
 
+    /// Adds a session and counts it.
     pub fn insert(&mut self, key: SessionKey, entry: Arc<SessionEntry>) {
         *self.per_agent.entry(key.0.clone()).or_default() += 1;
         if let Some(caller) = &entry.caller {
@@ -102,12 +104,14 @@ impl SessionTable {
         }
     }
 
+    /// Removes a session and uncounts it.
     pub fn remove(&mut self, key: &SessionKey) -> Option<Arc<SessionEntry>> {
         let entry = self.map.remove(key)?;
         self.uncount(&entry);
         Some(entry)
     }
 
+    /// Removes every session.
     pub fn drain(&mut self) -> Vec<Arc<SessionEntry>> {
         self.per_agent.clear();
         self.per_caller.clear();
@@ -123,36 +127,52 @@ impl SessionTable {
         self.reserved_bytes = self.reserved_bytes.saturating_sub(entry.reserved_bytes);
     }
 
-    /// Makes room for `applicant` under every quota of `config`, reclaiming
-    /// idle sessions (oldest idle first) where that frees the quota in the
-    /// way. Returns the reclaimed sessions (already removed; the caller
-    /// finishes them outside the lock), or the quota that refuses.
+    /// Makes room for `applicant` under every quota of `config` by
+    /// reclaiming idle sessions, oldest idle first, choosing only sessions
+    /// whose removal lowers the count in the way: the caller's own (any
+    /// agent) for its quota, the agent's own for the agent quota, and any
+    /// idle session (the same agent's first) for the process-wide limit and
+    /// the memory budget. Nothing is reclaimed unless the whole plan admits
+    /// the applicant. Reclaimed sessions are removed and marked ended (the
+    /// caller reports them outside the lock).
     pub fn admit(
         &mut self,
         applicant: &Applicant<'_>,
         config: &SessionConfig,
     ) -> Result<Vec<Arc<SessionEntry>>, Refusal> {
-        let mut reclaimed = Vec::new();
+        let mut planned: Vec<(SessionKey, Arc<SessionEntry>)> = Vec::new();
         while let Some((quota, limit)) = self.violation(applicant, config) {
-            // Only a session whose removal lowers the count in the way helps:
-            // the caller's own for its quota, else one of the same agent.
-            let victim_caller = match quota {
-                SessionQuota::SessionsPerCaller => applicant.caller,
-                _ => None,
+            let victim = match quota {
+                SessionQuota::SessionsPerCaller => {
+                    self.oldest_idle(|_, entry| entry.caller.as_ref() == applicant.caller)
+                }
+                SessionQuota::SessionsPerAgent => {
+                    self.oldest_idle(|key, _| key.0 == *applicant.agent)
+                }
+                SessionQuota::LiveSessions | SessionQuota::GuestMemoryBudget => self
+                    .oldest_idle(|key, _| key.0 == *applicant.agent)
+                    .or_else(|| self.oldest_idle(|_, _| true)),
             };
-            match self.oldest_idle(applicant.agent, victim_caller) {
-                Some(key) => {
-                    if let Some(entry) = self.remove(&key) {
-                        reclaimed.push(entry);
-                    }
+            let Some(key) = victim else {
+                // Refused: put back what the plan took out, untouched.
+                for (key, entry) in planned {
+                    self.insert(key, entry);
                 }
-                None => {
-                    return Err(Refusal {
-                        quota,
-                        limit,
-                        reclaimed,
-                    });
-                }
+                return Err(Refusal { quota, limit });
+            };
+            if let Some(entry) = self.remove(&key) {
+                planned.push((key, entry));
+            }
+        }
+        let mut reclaimed = Vec::with_capacity(planned.len());
+        for (key, entry) in planned {
+            if entry.claim_idle() {
+                reclaimed.push(entry);
+            } else {
+                // An invocation took it between the plan and the claim (it
+                // held the entry from before): it stays, and the applicant
+                // is admitted one over the limit until a session ends.
+                self.insert(key, entry);
             }
         }
         Ok(reclaimed)
@@ -185,16 +205,11 @@ impl SessionTable {
         None
     }
 
-    /// The idle session of `agent` (and of `caller`, when given) that has
-    /// been idle longest.
-    fn oldest_idle(&self, agent: &Arc<str>, caller: Option<&Arc<str>>) -> Option<SessionKey> {
+    /// Of the idle sessions `pick` accepts, the one idle longest.
+    fn oldest_idle(&self, pick: impl Fn(&SessionKey, &SessionEntry) -> bool) -> Option<SessionKey> {
         self.map
             .iter()
-            .filter(|(key, entry)| {
-                key.0 == *agent
-                    && caller.is_none_or(|c| entry.caller.as_ref() == Some(c))
-                    && entry.is_idle()
-            })
+            .filter(|(key, entry)| pick(key, entry) && entry.is_idle())
             .max_by_key(|(_, entry)| entry.idle_for())
             .map(|(key, _)| key.clone())
     }
@@ -206,17 +221,5 @@ fn decrement(counts: &mut HashMap<Arc<str>, usize>, key: &Arc<str>) {
         if *count == 0 {
             counts.remove(key);
         }
-    }
-}
-
-impl SessionEntry {
-    /// Has a sandbox, is not running an invocation, and no invocation holds
-    /// its sandbox (a session still starting is not idle).
-    pub fn is_idle(&self) -> bool {
-        !self.busy.load(Ordering::Relaxed)
-            && self
-                .sandbox
-                .try_lock()
-                .is_ok_and(|sandbox| sandbox.is_some())
     }
 }

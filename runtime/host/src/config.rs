@@ -57,6 +57,11 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// The memory cap of a sandbox of an agent with `settings`.
+    pub fn memory_cap(&self, settings: &AgentSettings) -> usize {
+        settings.memory_bytes.unwrap_or(self.limits.memory_bytes)
+    }
+
     /// How often expired sessions are looked for.
     pub fn reap_interval(&self) -> Duration {
         (self.idle_timeout.min(self.max_lifetime) / 4)

@@ -38,6 +38,7 @@ impl GuestExecutor {
     {
         match &self.runtime {
             Some(runtime) => runtime.spawn(future).await,
+            // Only while dropping; a live executor always has its runtime.
             None => Ok(future.await),
         }
     }

@@ -18,6 +18,7 @@ mod gateway_tools;
 mod imports;
 mod manager;
 pub mod memory;
+mod memory_quota;
 mod resource_memory;
 mod services;
 mod session;
@@ -35,6 +36,7 @@ pub use manager::{
     InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager, validate_session_id,
 };
 pub use memory::{MemoryProvider, MemoryScope, NoMemory};
+pub use memory_quota::MemoryQuotaExceeded;
 pub use resource_memory::ResourceMemory;
 pub use services::HostServices;
 pub use session::{SessionInfo, SessionStatus};

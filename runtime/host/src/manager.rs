@@ -219,8 +219,13 @@ impl SessionManager {
         .instrument(span.clone());
         let result = match &self.inner.executor {
             Some(executor) => executor.run(call).await.unwrap_or_else(|error| {
+                let what = if error.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled"
+                };
                 Err(InvokeError::Internal(format!(
-                    "the invocation task failed: {error}"
+                    "the invocation task {what}; the session ended"
                 )))
             }),
             None => call.await,
@@ -340,7 +345,7 @@ impl ManagerInner {
                 self.end(&entry, EndReason::MaxLifetime);
                 continue;
             }
-            entry.busy.store(true, Ordering::Relaxed);
+            let busy = BusyGuard::new(self, &entry);
             entry.touch();
             let log_start = entry.log.next_seq();
             let new_session = guard.is_none();
@@ -358,6 +363,7 @@ impl ManagerInner {
                     self.services.clone(),
                     session_id.clone(),
                     entry.log.clone(),
+                    &entry.memory_quota,
                     &self.config,
                 )
                 .instrument(start_span)
@@ -377,7 +383,7 @@ impl ManagerInner {
                         *guard = Some(sandbox);
                     }
                     Err(fault) => {
-                        entry.busy.store(false, Ordering::Relaxed);
+                        busy.release();
                         self.end(&entry, EndReason::Fault);
                         return Err(InvokeError::Instantiate(fault.to_string()));
                     }
@@ -400,7 +406,7 @@ impl ManagerInner {
                     result.map_err(|_| InvokeError::Timeout(timeout))
                 }
             };
-            entry.busy.store(false, Ordering::Relaxed);
+            busy.release();
             entry.touch();
             let (result, scope) = match outcome {
                 Ok(CallOutcome::Returned(result, scope)) => (result, scope),
@@ -465,7 +471,8 @@ impl ManagerInner {
     }
 
     /// The live session, or a new one admitted under the quotas (idle
-    /// sessions of the same agent are reclaimed first, oldest idle first).
+    /// sessions are reclaimed first, oldest idle first; see
+    /// [`SessionTable::admit`]).
     fn entry_for(
         &self,
         agent: &Arc<CompiledAgent>,
@@ -474,7 +481,7 @@ impl ManagerInner {
     ) -> Result<Arc<SessionEntry>, InvokeError> {
         let key: SessionKey = (agent.name_arc(), session_id.clone());
         let caller: Option<Arc<str>> = caller.map(Arc::from);
-        let (admitted, reclaimed) = {
+        let admitted = {
             let mut sessions = self.sessions.lock();
             if let Some(entry) = sessions.get(&key) {
                 return Ok(entry.clone());
@@ -493,13 +500,9 @@ impl ManagerInner {
             match sessions.admit(&applicant, &self.config) {
                 Ok(reclaimed) => {
                     sessions.insert(key.clone(), entry.clone());
-                    (Ok(entry), reclaimed)
+                    Ok((entry, reclaimed))
                 }
-                Err(Refusal {
-                    quota,
-                    limit,
-                    reclaimed,
-                }) => {
+                Err(Refusal { quota, limit }) => {
                     let who = match quota {
                         SessionQuota::SessionsPerCaller => {
                             caller.as_ref().map(|c| format!("caller '{c}'"))
@@ -507,13 +510,11 @@ impl ManagerInner {
                         SessionQuota::SessionsPerAgent => Some(format!("agent '{}'", key.0)),
                         _ => None,
                     };
-                    (
-                        Err(InvokeError::QuotaExceeded { quota, limit, who }),
-                        reclaimed,
-                    )
+                    Err(InvokeError::QuotaExceeded { quota, limit, who })
                 }
             }
         };
+        let (entry, reclaimed) = admitted?;
         for entry in &reclaimed {
             entry.log.push(
                 LogSource::Host,
@@ -521,9 +522,10 @@ impl ManagerInner {
                 "session reclaimed: idle, and its room was needed for a new session".into(),
                 vec![("event".into(), "session_reclaimed".into())],
             );
-            self.finish(entry, EndReason::Reclaimed);
+            // Already ended and freed by the claim; record how it ended.
+            self.record_end(entry, EndReason::Reclaimed);
         }
-        admitted
+        Ok(entry)
     }
 
     /// Removes `entry` from the map (if still there) and finishes it.
@@ -550,6 +552,11 @@ impl ManagerInner {
         if let Ok(mut sandbox) = entry.sandbox.try_lock() {
             *sandbox = None;
         }
+        self.record_end(entry, reason);
+    }
+
+    /// The `session.stop` span and log line of an ended session.
+    fn record_end(&self, entry: &SessionEntry, reason: EndReason) {
         let span = tracing::info_span!(
             parent: None,
             "session.stop",
@@ -596,6 +603,42 @@ impl ManagerInner {
             self.finish(entry, *reason);
         }
         expired.len()
+    }
+}
+
+/// Marks a session busy while an invocation runs in it. An invocation
+/// abandoned midway (a host panic, or its future dropped) ends the session:
+/// its sandbox may have stopped mid-call, and a session left marked busy
+/// would never idle out or be reclaimed.
+struct BusyGuard<'a> {
+    inner: &'a ManagerInner,
+    entry: &'a Arc<SessionEntry>,
+    released: bool,
+}
+
+impl<'a> BusyGuard<'a> {
+    fn new(inner: &'a ManagerInner, entry: &'a Arc<SessionEntry>) -> Self {
+        entry.busy.store(true, Ordering::Relaxed);
+        Self {
+            inner,
+            entry,
+            released: false,
+        }
+    }
+
+    /// The invocation finished (well or not) and the session may idle.
+    fn release(mut self) {
+        self.released = true;
+        self.entry.busy.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            self.entry.busy.store(false, Ordering::Relaxed);
+            self.inner.end(self.entry, EndReason::Fault);
+        }
     }
 }
 

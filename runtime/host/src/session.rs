@@ -15,6 +15,7 @@ use crate::agent::{AgentHost, CompiledAgent};
 use crate::bindings::Agent;
 use crate::bindings::types::{AgentError, Invocation, Response};
 use crate::config::SessionConfig;
+use crate::memory_quota::MemoryWriteWindow;
 use crate::services::HostServices;
 use crate::session_log::SessionLog;
 use crate::state::{InvocationScope, SessionState};
@@ -41,11 +42,12 @@ impl Sandbox {
         services: Arc<HostServices>,
         session_id: Arc<str>,
         log: Arc<SessionLog>,
+        memory_quota: &Arc<parking_lot::Mutex<MemoryWriteWindow>>,
         config: &SessionConfig,
     ) -> Result<Self, Fault> {
         let settings = agent.settings();
         let limits = SandboxLimits {
-            memory_bytes: settings.memory_bytes.unwrap_or(config.limits.memory_bytes),
+            memory_bytes: config.memory_cap(settings),
             cpu_time: settings.cpu_time.unwrap_or(config.limits.cpu_time),
             ..config.limits.clone()
         };
@@ -68,7 +70,7 @@ impl Sandbox {
             session_tool_calls: 0,
             run_limits: settings.run_limits,
             memory_id: settings.memory_id.as_deref().map(Arc::from),
-            memory_quota: Default::default(),
+            memory_quota: memory_quota.clone(),
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);
@@ -170,6 +172,8 @@ pub(crate) struct SessionEntry {
     pub caller: Option<Arc<str>>,
     /// Guest memory the session reserves against the budget: its memory cap.
     pub reserved_bytes: usize,
+    /// Memory writes in the current minute, across the session's sandboxes.
+    pub memory_quota: Arc<parking_lot::Mutex<MemoryWriteWindow>>,
 }
 
 impl SessionEntry {
@@ -182,7 +186,8 @@ impl SessionEntry {
         let settings = agent.settings();
         Self {
             caller,
-            reserved_bytes: settings.memory_bytes.unwrap_or(config.limits.memory_bytes),
+            reserved_bytes: config.memory_cap(settings),
+            memory_quota: Arc::default(),
             idle_timeout: settings.idle_timeout.unwrap_or(config.idle_timeout),
             max_lifetime: settings.max_lifetime.unwrap_or(config.max_lifetime),
             log: Arc::new(SessionLog::new(&session_id, config.log_capacity_bytes)),
@@ -198,6 +203,31 @@ impl SessionEntry {
             cancel: CancellationToken::new(),
             sandbox: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Has a sandbox, is not running an invocation, and no invocation holds
+    /// its sandbox (a session still starting is not idle).
+    pub fn is_idle(&self) -> bool {
+        !self.busy.load(Ordering::Relaxed)
+            && self
+                .sandbox
+                .try_lock()
+                .is_ok_and(|sandbox| sandbox.is_some())
+    }
+
+    /// Ends an idle session for reclaim: under its sandbox lock (so no
+    /// invocation can be starting in it), marks it ended and frees the
+    /// sandbox. False when it is busy or already ended.
+    pub fn claim_idle(&self) -> bool {
+        let Ok(mut sandbox) = self.sandbox.try_lock() else {
+            return false;
+        };
+        if self.busy.load(Ordering::Relaxed) || self.ended.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.cancel.cancel();
+        *sandbox = None;
+        true
     }
 
     /// Records activity now.

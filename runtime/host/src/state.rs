@@ -154,56 +154,9 @@ pub(crate) struct SessionState {
     pub run_limits: crate::config::RunLimits,
     /// The agent's memory resource, if its settings name one.
     pub memory_id: Option<Arc<str>>,
-    /// Memory writes of this session in the current minute.
-    pub memory_quota: MemoryWriteWindow,
-}
-
-/// Memory events and bytes a session appended in the current one-minute
-/// window (a fixed window: cheap, and at most twice the rate at a boundary).
-#[derive(Debug)]
-pub(crate) struct MemoryWriteWindow {
-    started: std::time::Instant,
-    events: u32,
-    bytes: usize,
-}
-
-impl Default for MemoryWriteWindow {
-    fn default() -> Self {
-        Self {
-            started: std::time::Instant::now(),
-            events: 0,
-            bytes: 0,
-        }
-    }
-}
-
-impl MemoryWriteWindow {
-    /// Charges one event of `bytes` against the per-minute limits, or names
-    /// the limit it would exceed (and charges nothing).
-    pub fn charge(
-        &mut self,
-        bytes: usize,
-        limits: &corral_sandbox::SandboxLimits,
-    ) -> Result<(), String> {
-        if self.started.elapsed() >= Duration::from_secs(60) {
-            *self = Self::default();
-        }
-        if self.events >= limits.memory_events_per_minute {
-            return Err(format!(
-                "memory_events_per_minute: this session may append at most {} events per minute",
-                limits.memory_events_per_minute
-            ));
-        }
-        if self.bytes.saturating_add(bytes) > limits.memory_bytes_per_minute {
-            return Err(format!(
-                "memory_bytes_per_minute: this session may append at most {} payload bytes per minute",
-                limits.memory_bytes_per_minute
-            ));
-        }
-        self.events += 1;
-        self.bytes = self.bytes.saturating_add(bytes);
-        Ok(())
-    }
+    /// Memory writes of this session in the current minute (kept by the
+    /// session entry, so a new sandbox does not reset it).
+    pub memory_quota: Arc<parking_lot::Mutex<crate::memory_quota::MemoryWriteWindow>>,
 }
 
 impl SessionState {

@@ -257,10 +257,13 @@ async fn per_caller_and_per_agent_quotas_count_separately() {
     call("m3", "mallory").await.unwrap();
     let live: Vec<String> = manager.list().into_iter().map(|s| s.session_id).collect();
     assert_eq!(live, ["a1", "m2", "m3"], "{live:?}");
-    // The 32 MiB cap of test_config: three sessions reserve 96 MiB of the
-    // 100 MiB budget, so a fourth must reclaim (agent quota is 3 as well).
+    // The agent is at its quota of 3 (and three 32 MiB caps reserve 96 MiB
+    // of the 100 MiB budget): Alice's second session reclaims the agent's
+    // session idle longest, whoever started it: m2 (last used before a1).
     call("a2", "alice").await.unwrap();
-    assert_eq!(manager.live_sessions(), 3);
+    let live: Vec<String> = manager.list().into_iter().map(|s| s.session_id).collect();
+    assert_eq!(live, ["a1", "a2", "m3"], "{live:?}");
+    assert_eq!(manager.reserved_memory(), 96 << 20);
 }
 
 #[tokio::test]

@@ -24,3 +24,55 @@ pub fn ci_python(needs: &str) -> PathBuf {
     );
     path
 }
+
+/// A server child process (e.g. `corral serve`) on a loopback port, killed
+/// when dropped.
+pub struct ChildServer {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port free at the time of the call.
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    #[allow(clippy::expect_used)]
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Spawns `command`, which must listen on 127.0.0.1:`port`, and waits (up
+/// to 20 s) until it accepts connections.
+///
+/// # Panics
+/// When it cannot be spawned, exits, or does not listen in time.
+pub fn spawn_server(command: &mut std::process::Command, port: u16) -> ChildServer {
+    #[allow(clippy::expect_used)]
+    let child = command.spawn().expect("spawn the server");
+    let mut server = ChildServer {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("the server exited before listening: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the server did not listen on port {port} within 20 s");
+}

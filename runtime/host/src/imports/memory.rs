@@ -28,8 +28,12 @@ impl Host for SessionState {
                 PayloadItem::Blob(json) => json.len(),
             })
             .sum();
-        if let Err(limit) = self.memory_quota.charge(bytes, self.sandbox.limits()) {
-            let error = MemoryError::LimitExceeded(limit);
+        let charged = self
+            .memory_quota
+            .lock()
+            .charge(bytes, self.sandbox.limits());
+        if let Err(limit) = charged {
+            let error = MemoryError::LimitExceeded(limit.to_string());
             record_memory_error(&span, &error);
             return Err(error);
         }
