@@ -119,6 +119,22 @@ impl MemoryService {
         memory_id: &str,
         input: RetrieveMemoryRecordsInput,
     ) -> Result<MemoryRecordsOutput, MemoryError> {
+        self.retrieve_memory_records_where(memory_id, input, &|_, _| true)
+            .await
+    }
+
+    /// [`retrieve_memory_records`](Self::retrieve_memory_records) among the
+    /// records whose namespace and strategy id satisfy
+    /// `keep(namespace, strategy_id)`, applied before ranking: records it
+    /// refuses take none of the `topK` places (see
+    /// [`VectorIndex::search_where`]). Not part of the AgentCore API; for
+    /// callers confining a search to namespaces no prefix or path expresses.
+    pub async fn retrieve_memory_records_where(
+        &self,
+        memory_id: &str,
+        input: RetrieveMemoryRecordsInput,
+        keep: &(dyn Fn(&str, &str) -> bool + Sync),
+    ) -> Result<MemoryRecordsOutput, MemoryError> {
         self.memory(memory_id)?;
         let criteria = &input.search_criteria;
         let query_chars = criteria.search_query.chars().count();
@@ -178,7 +194,10 @@ impl MemoryService {
             } else {
                 top_k
             };
-            index.search(&query, scope, criteria.memory_strategy_id.as_deref(), k)
+            let strategy = criteria.memory_strategy_id.as_deref();
+            index.search_where(&query, scope, k, |namespace, s| {
+                strategy.is_none_or(|want| want == s) && keep(namespace, s)
+            })
         };
         let filters = criteria.metadata_filters.clone();
         let m = memory_id.to_string();

@@ -255,6 +255,24 @@ impl VectorIndex {
         strategy: Option<&str>,
         k: usize,
     ) -> Vec<Hit> {
+        self.search_where(query, scope, k, |_, s| {
+            strategy.is_none_or(|want| want == s)
+        })
+    }
+
+    /// The `k` records most similar to `query` in `scope`, best first, among
+    /// those whose namespace and strategy satisfy `keep(namespace, strategy)`.
+    /// Records `keep` refuses take no place among the `k`: however many there
+    /// are, they cannot push kept records out. `keep` is asked once per run
+    /// of rows of one strategy in a namespace, and partitions without a kept
+    /// row are not scanned.
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        scope: NamespaceScope<'_>,
+        k: usize,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Vec<Hit> {
         if query.len() != self.dimensions || k == 0 {
             return Vec::new();
         }
@@ -262,9 +280,10 @@ impl VectorIndex {
         let mut query_codes = Vec::with_capacity(d);
         // The query's own scale is common to every row: ranking ignores it.
         quantize(query, &mut query_codes);
-        let keep = k.saturating_mul(RERANK_FACTOR);
-        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(keep + 1);
+        let candidates = k.saturating_mul(RERANK_FACTOR);
+        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(candidates + 1);
         let mut products = Vec::new();
+        let mut kept = Vec::new();
         for (namespace, partition) in self.partitions.range(scope.start().to_string()..) {
             if !namespace.starts_with(scope.start()) {
                 break;
@@ -272,15 +291,26 @@ impl VectorIndex {
             if !scope.covers(namespace) {
                 continue;
             }
+            kept.clear();
+            let mut last: Option<(&str, bool)> = None;
+            for strategy in partition.strategies.iter().map(|s| &**s) {
+                let verdict = match last {
+                    Some((previous, verdict)) if previous == strategy => verdict,
+                    _ => keep(namespace, strategy),
+                };
+                last = Some((strategy, verdict));
+                kept.push(verdict);
+            }
+            if !kept.contains(&true) {
+                continue;
+            }
             scan(&query_codes, &partition.codes, d, &mut products);
             for (i, product) in products.iter().enumerate() {
-                if let Some(s) = strategy
-                    && &*partition.strategies[i] != s
-                {
+                if !kept[i] {
                     continue;
                 }
                 let approx = *product as f32 * partition.scales[i];
-                if heap.len() < keep {
+                if heap.len() < candidates {
                     heap.push(Ranked(approx, partition.ids[i].clone()));
                 } else if heap.peek().is_some_and(|weakest| approx > weakest.0) {
                     heap.pop();
@@ -398,6 +428,12 @@ mod tests {
             ["d"]
         );
         assert_eq!(index.search(&q, NamespaceScope::All, None, 2).len(), 2);
+        // Refused records do not count towards `k`.
+        let exact = |ns: &str, _: &str| ns == "/users/alice/sessions/1";
+        assert_eq!(
+            ids(index.search_where(&q, NamespaceScope::Path("/users/alice"), 1, exact)),
+            ["b"]
+        );
     }
 
     #[test]

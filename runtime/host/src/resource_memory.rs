@@ -19,10 +19,6 @@ use crate::memory::{
 };
 use actor_namespaces::ActorNamespaces;
 
-/// Records asked of the store per record wanted: some of those in an actor's
-/// namespace path may belong to other actors and are dropped.
-const OVERFETCH: u32 = 4;
-
 /// Agents' memory in the memory resources of a [`MemoryService`].
 #[derive(Clone)]
 pub struct ResourceMemory {
@@ -163,6 +159,19 @@ impl MemoryProvider for ResourceMemory {
 
     /// `namespace` is as the agent wrote it: placeholders are resolved here
     /// and the request confined to the actor's namespaces.
+    ///
+    /// The store is searched by path under the requested namespace, which
+    /// also covers other actors' namespaces (actor ids may contain `/`, so
+    /// actor `alice/x`'s records lie under alice's root). Filtering the
+    /// store's top results afterwards would let such actors, whose ids any
+    /// caller may choose, fill every place with better matches and push the
+    /// actor's own records out — and no page token helps, as the store ranks
+    /// at most 100 records per search. So ownership is checked inside the
+    /// ranking ([`MemoryService::retrieve_memory_records_where`]): only the
+    /// actor's records compete for the `top_k` places, and the actor gets
+    /// its `top_k` best whatever else lies under its root, at the cost of
+    /// one search. Records are checked again on the way out, in case one
+    /// was moved between ranking and loading.
     async fn retrieve_records(
         &self,
         scope: &MemoryScope,
@@ -176,10 +185,9 @@ impl MemoryProvider for ResourceMemory {
             .resolve_request(namespace)
             .map_err(|denied| MemoryError::Denied(denied.to_string()))?;
         let top_k = top_k.clamp(1, 100);
-        let fetch = top_k.saturating_mul(OVERFETCH).min(100);
         let output = self
             .service
-            .retrieve_memory_records(
+            .retrieve_memory_records_where(
                 &memory.id,
                 RetrieveMemoryRecordsInput {
                     namespace: None,
@@ -187,12 +195,13 @@ impl MemoryProvider for ResourceMemory {
                     search_criteria: SearchCriteria {
                         search_query: query.to_string(),
                         memory_strategy_id: None,
-                        top_k: Some(fetch),
+                        top_k: Some(top_k),
                         metadata_filters: None,
                     },
                     next_token: None,
-                    max_results: Some(fetch),
+                    max_results: Some(top_k),
                 },
+                &|namespace, strategy| owned.owns(strategy, namespace),
             )
             .await
             .map_err(guest_error)?;
@@ -200,7 +209,6 @@ impl MemoryProvider for ResourceMemory {
             .memory_record_summaries
             .into_iter()
             .filter(|r| owned.owns_record(&r.memory_strategy_id, &r.namespaces))
-            .take(top_k as usize)
             .map(|r| MemoryRecord {
                 record_id: r.memory_record_id,
                 content: r.content.text().to_string(),

@@ -478,3 +478,232 @@ async fn each_agent_uses_the_memory_its_settings_name() {
         "{answer}"
     );
 }
+
+/// Writes records `(namespace, text, strategy)` through the batch API.
+async fn write_records(
+    service: &MemoryService,
+    memory: &Memory,
+    records: &[(String, String, Option<&str>)],
+) {
+    for (batch, chunk) in records.chunks(100).enumerate() {
+        let created = service
+            .batch_create_memory_records(
+                &memory.id,
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (namespace, text, strategy))| MemoryRecordCreateInput {
+                        request_identifier: format!("b{batch}r{i}"),
+                        namespaces: vec![namespace.clone()],
+                        content: MemoryContent::Text(text.clone()),
+                        timestamp: Timestamp::now(),
+                        memory_strategy_id: strategy.map(str::to_string),
+                        metadata: Default::default(),
+                    })
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        assert!(created.failed_records.is_empty(), "{created:?}");
+    }
+}
+
+#[tokio::test]
+async fn other_actors_cannot_crowd_out_an_actors_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = open_service(dir.path()).await;
+    let memory = create_memory(&service, "crowded_memory", fact_and_summary_strategies()).await;
+    let facts = memory.strategies[0].strategy_id.clone();
+    let actor_ns = |actor: &str| format!("/strategies/{facts}/actors/{actor}");
+    // Actor `alice/x` (an id any caller may choose) lies under alice's root
+    // with 300 records that match the query better than alice's 3.
+    let mut records: Vec<(String, String, Option<&str>)> = (0..3)
+        .map(|i| {
+            (
+                actor_ns("alice"),
+                format!("alice remembers tea number {i}"),
+                Some(facts.as_str()),
+            )
+        })
+        .collect();
+    records.extend((0..300).map(|i| {
+        (
+            actor_ns("alice/x"),
+            format!("my favourite tea is {i}"),
+            Some(facts.as_str()),
+        )
+    }));
+    write_records(&service, &memory, &records).await;
+
+    // The store's own top 100 under alice's root holds none of alice's.
+    let operator = service
+        .retrieve_memory_records(
+            &memory.id,
+            RetrieveMemoryRecordsInput {
+                namespace: None,
+                namespace_path: Some(actor_ns("alice")),
+                search_criteria: SearchCriteria {
+                    search_query: "my favourite tea".into(),
+                    memory_strategy_id: None,
+                    top_k: Some(100),
+                    metadata_filters: None,
+                },
+                next_token: None,
+                max_results: Some(100),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(operator.memory_record_summaries.len(), 100);
+    assert!(
+        operator
+            .memory_record_summaries
+            .iter()
+            .all(|r| r.content.text().starts_with("my favourite tea")),
+        "{operator:?}"
+    );
+
+    let services = HostServices::default()
+        .with_memory(Arc::new(ResourceMemory::new(service.clone(), &memory.id)));
+    let manager = manager(services, test_config());
+    let probe = &fixture().probe;
+    for top_k in [3, 50, 100] {
+        let answer = probe_as(
+            &manager,
+            probe,
+            "alice",
+            "a1",
+            json!({
+                "action": "retrieve",
+                "namespace": format!("/strategies/{facts}/actors/{{actorId}}"),
+                "query": "my favourite tea",
+                "top_k": top_k,
+            }),
+        )
+        .await;
+        let mut found = contents(&answer);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "alice remembers tea number 0",
+                "alice remembers tea number 1",
+                "alice remembers tea number 2"
+            ],
+            "top_k {top_k}: {answer}"
+        );
+    }
+    // Alice's best record first, and only as many as asked for.
+    let answer = probe_as(
+        &manager,
+        probe,
+        "alice",
+        "a1",
+        json!({
+            "action": "retrieve",
+            "namespace": actor_ns("alice"),
+            "query": "tea number 1",
+            "top_k": 2,
+        }),
+    )
+    .await;
+    let found = contents(&answer);
+    assert_eq!(found.len(), 2, "{answer}");
+    assert_eq!(found[0], "alice remembers tea number 1", "{answer}");
+    // Alice/x still reads its own.
+    let answer = probe_as(
+        &manager,
+        probe,
+        "alice/x",
+        "x1",
+        json!({
+            "action": "retrieve",
+            "namespace": actor_ns("alice/x"),
+            "query": "alice remembers tea",
+            "top_k": 100,
+        }),
+    )
+    .await;
+    let found = contents(&answer);
+    assert_eq!(found.len(), 100, "{answer}");
+    assert!(
+        found.iter().all(|c| c.starts_with("my favourite tea")),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn records_without_a_strategy_in_ambiguous_namespaces_stay_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = open_service(dir.path()).await;
+    // No strategy ids in the templates: `/users/bob/s1` is actor `bob/s1`'s
+    // facts or bob's session `s1` summaries.
+    let memory = create_memory(
+        &service,
+        "shared_templates",
+        vec![
+            StrategyInput::SemanticMemoryStrategy(StrategyInputFields {
+                name: "facts".into(),
+                namespace_templates: Some(vec!["/users/{actorId}".into()]),
+                ..Default::default()
+            }),
+            StrategyInput::SummaryMemoryStrategy(StrategyInputFields {
+                name: "summaries".into(),
+                namespace_templates: Some(vec!["/users/{actorId}/{sessionId}".into()]),
+                ..Default::default()
+            }),
+        ],
+    )
+    .await;
+    let facts = memory.strategies[0].strategy_id.clone();
+    let summaries = memory.strategies[1].strategy_id.clone();
+    write_records(
+        &service,
+        &memory,
+        &[
+            (
+                "/users/bob/s1".into(),
+                "bob/s1 manual secret hunter2".into(),
+                None,
+            ),
+            (
+                "/users/bob/s1".into(),
+                "bob/s1 fact hunter2".into(),
+                Some(facts.as_str()),
+            ),
+            (
+                "/users/bob/s1".into(),
+                "bob session s1 summary hunter2".into(),
+                Some(summaries.as_str()),
+            ),
+            ("/users/bob".into(), "bob manual note hunter2".into(), None),
+        ],
+    )
+    .await;
+
+    let services = HostServices::default()
+        .with_memory(Arc::new(ResourceMemory::new(service.clone(), &memory.id)));
+    let manager = manager(services, test_config());
+    let probe = &fixture().probe;
+    let mut read = Vec::new();
+    for actor in ["bob", "bob/s1"] {
+        let answer = probe_as(
+            &manager,
+            probe,
+            actor,
+            "s9",
+            retrieve("/users/{actorId}", "hunter2"),
+        )
+        .await;
+        let mut found = contents(&answer);
+        found.sort();
+        read.push(found);
+    }
+    // Bob: his manual note and his session summary, not bob/s1's manual record.
+    assert_eq!(
+        read[0],
+        ["bob manual note hunter2", "bob session s1 summary hunter2"]
+    );
+    // Bob/s1: its fact; the manual record is bob's session's as much as its own.
+    assert_eq!(read[1], ["bob/s1 fact hunter2"]);
+}

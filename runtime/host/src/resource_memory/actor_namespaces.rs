@@ -8,6 +8,14 @@
 //! one of their resolved templates. The record check is what makes this
 //! sound: actor ids may contain `/`, so actor `alice/x`'s namespace lies
 //! below actor `alice`'s root.
+//!
+//! A record of one of the resource's strategies counts only in that
+//! strategy's templates. A record of no known strategy (the batch API's
+//! `manual`) could sit in any template, so its namespace must also be
+//! unambiguous: read against every template of the resource, it may spell
+//! no other actor (and no template without one). With `/users/{actorId}`
+//! and `/users/{actorId}/{sessionId}`, `/users/bob/s1` is actor `bob/s1`'s
+//! or bob's session `s1`: neither of them sees such a record.
 
 use corral_memory::control::MemoryStrategy;
 
@@ -58,14 +66,21 @@ pub enum NamespaceDenied {
     },
 }
 
-/// Part of a resolved template.
+/// Part of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
-    /// Literal text (including the substituted strategy and actor ids).
+    /// Literal text (including the substituted strategy id and, once
+    /// resolved for an actor, actor id).
     Text(String),
-    /// One session id: a whole `/`-delimited segment.
+    /// Any actor id (non-empty, may contain `/`); only in a [`Shape`].
+    Actor,
+    /// One session id.
     Session,
 }
+
+/// A template with its strategy id substituted and `{actorId}` and
+/// `{sessionId}` left open: every namespace it can spell.
+type Shape = Vec<Piece>;
 
 /// One strategy's template resolved for the actor.
 #[derive(Debug, Clone)]
@@ -82,6 +97,8 @@ struct Template {
 pub struct ActorNamespaces<'a> {
     scope: &'a MemoryScope,
     templates: Vec<Template>,
+    /// Every template of the resource, readable or not.
+    shapes: Vec<Shape>,
     /// Every strategy of the resource, readable or not.
     strategy_ids: Vec<String>,
 }
@@ -89,17 +106,19 @@ pub struct ActorNamespaces<'a> {
 impl<'a> ActorNamespaces<'a> {
     /// The namespaces `strategies` give the actor of `scope`.
     pub fn new(strategies: &[MemoryStrategy], scope: &'a MemoryScope) -> Self {
-        let templates = strategies
-            .iter()
-            .flat_map(|s| {
-                s.namespace_templates
-                    .iter()
-                    .filter_map(|t| compile(t, &s.strategy_id, &scope.actor_id))
-            })
-            .collect();
+        let mut templates = Vec::new();
+        let mut shapes = Vec::new();
+        for strategy in strategies {
+            for template in &strategy.namespace_templates {
+                let shape = shape(template, &strategy.strategy_id);
+                templates.extend(resolve(&shape, &strategy.strategy_id, &scope.actor_id));
+                shapes.push(shape);
+            }
+        }
         ActorNamespaces {
             scope,
             templates,
+            shapes,
             strategy_ids: strategies.iter().map(|s| s.strategy_id.clone()).collect(),
         }
     }
@@ -137,19 +156,31 @@ impl<'a> ActorNamespaces<'a> {
         })
     }
 
-    /// Whether a record belongs to the actor: each of its namespaces is one
-    /// of the actor's resolved templates — of the record's own strategy when
-    /// that is a strategy of this resource (records written through the batch
-    /// API may carry none).
+    /// Whether a record belongs to the actor: it has namespaces and
+    /// [`owns`](Self::owns) each of them.
     pub fn owns_record(&self, strategy_id: &str, namespaces: &[String]) -> bool {
+        !namespaces.is_empty() && namespaces.iter().all(|n| self.owns(strategy_id, n))
+    }
+
+    /// Whether a record of `strategy_id` in `namespace` belongs to the actor.
+    /// Of a strategy of this resource: when `namespace` is one of that
+    /// strategy's templates resolved for the actor. Of any other (records
+    /// written through the batch API): when it is one of the actor's resolved
+    /// templates and no template of the resource reads it as another actor's
+    /// or as no actor's.
+    pub fn owns(&self, strategy_id: &str, namespace: &str) -> bool {
         let known = self.strategy_ids.iter().any(|s| s == strategy_id);
-        !namespaces.is_empty()
-            && namespaces.iter().all(|namespace| {
-                self.templates.iter().any(|t| {
-                    (!known || t.strategy_id == strategy_id)
-                        && match_prefix(&t.pattern, namespace) == Some("")
-                })
-            })
+        let resolved = self.templates.iter().any(|t| {
+            (!known || t.strategy_id == strategy_id)
+                && match_prefix(&t.pattern, namespace) == Some("")
+        });
+        resolved
+            && (known
+                || !self.shapes.iter().any(|shape| {
+                    spells_actor(shape, namespace, &mut |actor| {
+                        actor != Some(self.scope.actor_id.as_str())
+                    })
+                }))
     }
 
     /// The actor's roots for an error message.
@@ -166,37 +197,62 @@ impl<'a> ActorNamespaces<'a> {
     }
 }
 
-/// Resolves a template for one strategy and actor; `None` when the template
-/// belongs to no actor (no `{actorId}`) or a session id in it would not be
-/// a whole `/`-delimited segment (then ids could run into each other, and
-/// one actor's namespace could spell another's).
-fn compile(template: &str, strategy_id: &str, actor_id: &str) -> Option<Template> {
-    let mut pattern = Vec::new();
-    let mut root = None;
+/// Reads a template of strategy `strategy_id`: the strategy id substituted,
+/// the actor and session ids left open.
+fn shape(template: &str, strategy_id: &str) -> Shape {
+    let mut shape = Vec::new();
     let mut rest = template;
-    // Last character before the current position; placeholders count as `}`.
-    let mut before: Option<char> = None;
     while let Some(c) = rest.chars().next() {
         if let Some(after) = rest.strip_prefix(STRATEGY) {
-            push_text(&mut pattern, strategy_id);
-            (rest, before) = (after, Some('}'));
+            push_text(&mut shape, strategy_id);
+            rest = after;
         } else if let Some(after) = rest.strip_prefix(ACTOR) {
-            push_text(&mut pattern, actor_id);
-            if root.is_none() {
-                root = Some(pattern.clone());
-            }
-            (rest, before) = (after, Some('}'));
+            shape.push(Piece::Actor);
+            rest = after;
         } else if let Some(after) = rest.strip_prefix(SESSION) {
-            let bounded =
-                before.is_none_or(|b| b == '/') && (after.is_empty() || after.starts_with('/'));
-            if !bounded {
-                return None;
-            }
-            pattern.push(Piece::Session);
-            (rest, before) = (after, Some('}'));
+            shape.push(Piece::Session);
+            rest = after;
         } else {
-            push_text(&mut pattern, &rest[..c.len_utf8()]);
-            (rest, before) = (&rest[c.len_utf8()..], Some(c));
+            push_text(&mut shape, &rest[..c.len_utf8()]);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    shape
+}
+
+/// Resolves a template for one actor; `None` when the template belongs to
+/// no actor (no `{actorId}`) or a session id in it would not be a whole
+/// `/`-delimited segment (then ids could run into each other, and one
+/// actor's namespace could spell another's).
+fn resolve(shape: &[Piece], strategy_id: &str, actor_id: &str) -> Option<Template> {
+    let mut pattern = Vec::new();
+    let mut root = None;
+    for (i, piece) in shape.iter().enumerate() {
+        match piece {
+            Piece::Text(text) => push_text(&mut pattern, text),
+            Piece::Actor => {
+                push_text(&mut pattern, actor_id);
+                if root.is_none() {
+                    root = Some(pattern.clone());
+                }
+            }
+            Piece::Session => {
+                let before = i.checked_sub(1).map(|b| &shape[b]);
+                let after = shape.get(i + 1);
+                let bounded = match before {
+                    None => true,
+                    Some(Piece::Text(text)) => text.ends_with('/'),
+                    Some(_) => false,
+                } && match after {
+                    None => true,
+                    Some(Piece::Text(text)) => text.starts_with('/'),
+                    Some(_) => false,
+                };
+                if !bounded {
+                    return None;
+                }
+                pattern.push(Piece::Session);
+            }
         }
     }
     Some(Template {
@@ -213,13 +269,15 @@ fn push_text(pieces: &mut Vec<Piece>, text: &str) {
     }
 }
 
-/// Matches `pieces` against the start of `namespace` and returns the rest;
-/// every session slot must hold the same valid session id.
+/// Matches a resolved template against the start of `namespace` and
+/// returns the rest; every session slot must hold the same valid session id
+/// (a whole segment: the resolved templates' are bounded by `/`).
 fn match_prefix<'n>(pieces: &[Piece], mut namespace: &'n str) -> Option<&'n str> {
     let mut session: Option<&str> = None;
     for piece in pieces {
         match piece {
             Piece::Text(text) => namespace = namespace.strip_prefix(text.as_str())?,
+            Piece::Actor => return None,
             Piece::Session => {
                 let (id, rest) = namespace.split_at(namespace.find('/').unwrap_or(namespace.len()));
                 if !is_session_id(id) || session.is_some_and(|s| s != id) {
@@ -231,6 +289,57 @@ fn match_prefix<'n>(pieces: &[Piece], mut namespace: &'n str) -> Option<&'n str>
         }
     }
     Some(namespace)
+}
+
+/// Whether `namespace` is spelled by `shape` with some actor id for which
+/// `wanted` holds; `wanted` gets `None` when the shape has no `{actorId}`.
+/// Every reading is tried: an actor id is any non-empty text (ids may
+/// contain `/`), a session id any valid one, and repeated slots must repeat
+/// the same id. Only the first actor slot (over the namespace's length) and
+/// the first session slot (over at most 100 ids) branch, and literal text
+/// after a slot prunes most branches at once; namespaces are at most 1,024
+/// characters.
+fn spells_actor(
+    shape: &[Piece],
+    namespace: &str,
+    wanted: &mut dyn FnMut(Option<&str>) -> bool,
+) -> bool {
+    fn read<'n>(
+        shape: &[Piece],
+        rest: &'n str,
+        actor: Option<&'n str>,
+        session: Option<&'n str>,
+        wanted: &mut dyn FnMut(Option<&str>) -> bool,
+    ) -> bool {
+        let Some((piece, shape)) = shape.split_first() else {
+            return rest.is_empty() && wanted(actor);
+        };
+        let fixed = match (piece, actor, session) {
+            (Piece::Text(text), ..) => Some(text.as_str()),
+            (Piece::Actor, Some(id), _) | (Piece::Session, _, Some(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(text) = fixed {
+            return rest
+                .strip_prefix(text)
+                .is_some_and(|rest| read(shape, rest, actor, session, wanted));
+        }
+        // An open slot: try each id it could hold.
+        let mut ends = rest.char_indices().map(|(i, c)| i + c.len_utf8());
+        if matches!(piece, Piece::Actor) {
+            ends.any(|end| {
+                let (id, rest) = rest.split_at(end);
+                read(shape, rest, Some(id), session, wanted)
+            })
+        } else {
+            ends.take_while(|&end| is_session_id(&rest[..end]))
+                .any(|end| {
+                    let (id, rest) = rest.split_at(end);
+                    read(shape, rest, actor, Some(id), wanted)
+                })
+        }
+    }
+    read(shape, namespace, None, None, wanted)
 }
 
 /// AgentCore's session id form: `[a-zA-Z0-9][a-zA-Z0-9-_]*`, 1 to 100 characters.
@@ -272,6 +381,7 @@ fn display(pieces: &[Piece]) -> String {
         .iter()
         .map(|p| match p {
             Piece::Text(text) => text.as_str(),
+            Piece::Actor => ACTOR,
             Piece::Session => SESSION,
         })
         .collect()
@@ -457,6 +567,94 @@ mod tests {
         let owned = ActorNamespaces::new(&strategies, &scope);
         assert!(owned.owns_record("summaries", &["/users/bob/s1".into()]));
         assert!(!owned.owns_record("facts", &["/users/bob/s1".into()]));
+    }
+
+    #[test]
+    fn records_without_a_strategy_need_an_unambiguous_namespace() {
+        // `/users/bob/s1` is actor `bob/s1`'s or bob's session `s1`.
+        let strategies = vec![
+            strategy("facts", "/users/{actorId}"),
+            strategy("summaries", "/users/{actorId}/{sessionId}"),
+        ];
+        let owns = |actor: &str, strategy: &str, namespace: &str| {
+            let scope = scope(actor);
+            ActorNamespaces::new(&strategies, &scope).owns_record(strategy, &[namespace.into()])
+        };
+        assert!(!owns("bob", "manual", "/users/bob/s1"));
+        assert!(!owns("bob/s1", "manual", "/users/bob/s1"));
+        // One more segment: actor `bob/s1/s2`'s, or bob/s1's session `s2`.
+        assert!(!owns("bob/s1", "manual", "/users/bob/s1/s2"));
+        assert!(!owns("bob", "manual", "/users/bob/s1/s2"));
+        // No other reading: the actor's own.
+        assert!(owns("bob", "manual", "/users/bob"));
+        assert!(!owns("alice", "manual", "/users/bob"));
+        // A session id cannot hold `/` or `:`, so only actors can.
+        assert!(owns("bob/s1:x", "manual", "/users/bob/s1:x"));
+        // Records of a known strategy are read by that strategy's template.
+        assert!(owns("bob", "summaries", "/users/bob/s1"));
+        assert!(owns("bob/s1", "facts", "/users/bob/s1"));
+        assert!(!owns("bob", "facts", "/users/bob/s1"));
+        assert!(!owns("bob/s1", "summaries", "/users/bob/s1"));
+    }
+
+    #[test]
+    fn every_template_can_make_a_namespace_ambiguous() {
+        let hidden = |templates: &[(&str, &str)], actor: &str, namespace: &str| {
+            let strategies: Vec<_> = templates.iter().map(|(i, t)| strategy(i, t)).collect();
+            let scope = scope(actor);
+            !ActorNamespaces::new(&strategies, &scope).owns_record("manual", &[namespace.into()])
+        };
+        // Literal text after the actor: `alice/notes` or alice's notes.
+        let notes = [("a", "/t/{actorId}"), ("b", "/t/{actorId}/notes")];
+        assert!(hidden(&notes, "alice", "/t/alice/notes"));
+        assert!(hidden(&notes, "alice/notes", "/t/alice/notes"));
+        assert!(!hidden(&notes, "alice", "/t/alice"));
+        // A template without actors: shared, or actor `admin`'s.
+        let shared = [("a", "/users/{actorId}"), ("shared", "/users/admin")];
+        assert!(hidden(&shared, "admin", "/users/admin"));
+        assert!(!hidden(&shared, "bob", "/users/bob"));
+        // Templates no actor may read still make a namespace ambiguous.
+        let unbounded = [("a", "/a/{actorId}"), ("b", "/a/{actorId}-{sessionId}")];
+        assert!(hidden(&unbounded, "bob-s1", "/a/bob-s1"));
+        assert!(!hidden(&unbounded, "bob", "/a/bob"));
+        // Repeated slots hold one id: `/x/p/y/q` is no reading of actor `p`.
+        let twice = [
+            ("a", "/x/{actorId}"),
+            ("b", "/x/{actorId}/y/{actorId}"),
+            ("c", "/x/{actorId}/{sessionId}/z/{sessionId}"),
+        ];
+        assert!(!hidden(&twice, "p/y/q", "/x/p/y/q"));
+        assert!(hidden(&twice, "p/y/p", "/x/p/y/p"));
+        assert!(!hidden(&twice, "p/s/z/t", "/x/p/s/z/t"));
+        assert!(hidden(&twice, "p/s/z/s", "/x/p/s/z/s"));
+        // With strategy ids in the templates (AgentCore's defaults), nothing
+        // is ambiguous: sub-actors read their own manual records.
+        let defaults = strategies();
+        let scope = scope("alice/x");
+        let owned = ActorNamespaces::new(&defaults, &scope);
+        assert!(owned.owns_record("manual", &["/strategies/s1/actors/alice/x".into()]));
+        assert!(owned.owns_record(
+            "manual",
+            &["/strategies/s2/actors/alice/x/sessions/a".into()]
+        ));
+    }
+
+    #[test]
+    fn reading_a_long_namespace_against_open_slots_is_quick() {
+        let strategies = vec![
+            strategy("a", "/{sessionId}/{actorId}/{sessionId}/{actorId}"),
+            strategy("b", "/{actorId}/{sessionId}"),
+            strategy("c", "/{actorId}"),
+        ];
+        let actor = format!("{}a", "a/".repeat(254));
+        let namespace = format!("/{actor}");
+        let scope = scope(&actor);
+        let owned = ActorNamespaces::new(&strategies, &scope);
+        let started = std::time::Instant::now();
+        for _ in 0..10 {
+            assert!(!owned.owns("manual", &namespace));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]
