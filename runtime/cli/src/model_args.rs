@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use corral_model::{BedrockConfig, BedrockModel, ModelProvider, ScriptedModel};
+use corral_model::{
+    BedrockConfig, BedrockModel, ModelProvider, OpenAiConfig, OpenAiModel, ScriptedModel,
+};
 
 /// Which model provider answers the agent.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -14,6 +16,10 @@ pub enum ModelKind {
     Scripted,
     /// Amazon Bedrock through the Converse API (standard AWS credentials).
     Bedrock,
+    /// Any OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama,
+    /// vLLM, llama.cpp server): `--base-url`, `--model-id`, key from
+    /// `--api-key-env`.
+    Openai,
 }
 
 /// Flags choosing and configuring the model.
@@ -26,13 +32,18 @@ pub struct ModelArgs {
     /// model echoes the prompt.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
-    /// Bedrock model id.
-    #[arg(
-        long,
-        env = "CORRAL_BEDROCK_MODEL_ID",
-        default_value = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-    )]
-    pub model_id: String,
+    /// Model id [default for Bedrock: us.anthropic.claude-sonnet-4-20250514-v1:0;
+    /// required for OpenAI-compatible endpoints].
+    #[arg(long, env = "CORRAL_MODEL_ID")]
+    pub model_id: Option<String>,
+    /// Base URL of an OpenAI-compatible endpoint, up to the API version
+    /// (`https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`).
+    #[arg(long, value_name = "URL", env = "CORRAL_MODEL_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Environment variable holding the OpenAI-compatible endpoint's API key
+    /// (unset variable: no key is sent).
+    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
     /// AWS region for Bedrock (defaults to the AWS config chain).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
@@ -53,10 +64,27 @@ impl ModelArgs {
                 None => Arc::new(ScriptedModel::echo()),
             },
             ModelKind::Bedrock => {
-                let mut config = BedrockConfig::new(&self.model_id);
+                let model_id = self
+                    .model_id
+                    .as_deref()
+                    .unwrap_or("us.anthropic.claude-sonnet-4-20250514-v1:0");
+                let mut config = BedrockConfig::new(model_id);
                 config.region = self.region.clone();
                 config.endpoint_url = self.endpoint_url.clone();
                 Arc::new(BedrockModel::from_env(config).await)
+            }
+            ModelKind::Openai => {
+                let base_url = self
+                    .base_url
+                    .clone()
+                    .context("--model openai needs --base-url (e.g. http://127.0.0.1:11434/v1)")?;
+                let model_id = self
+                    .model_id
+                    .clone()
+                    .context("--model openai needs --model-id")?;
+                let mut config = OpenAiConfig::new(base_url, model_id);
+                config.api_key = std::env::var(&self.api_key_env).ok();
+                Arc::new(OpenAiModel::new(config)?)
             }
         })
     }

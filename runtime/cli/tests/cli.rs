@@ -324,3 +324,122 @@ fn trace_prints_a_session_tree_from_the_local_store() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no spans for session"));
 }
+
+/// A Chat Completions server on 127.0.0.1 that asks for the calculator on
+/// the first turn and answers with the tool's result on the next; returns
+/// its base URL and the requests it saw.
+async fn chat_completions_server() -> (
+    String,
+    std::sync::Arc<parking_lot::Mutex<Vec<serde_json::Value>>>,
+) {
+    use serde_json::{Value, json};
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<Value>::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let record = record.clone();
+            async move {
+                let last = body["messages"]
+                    .as_array()
+                    .and_then(|m| m.last())
+                    .cloned()
+                    .unwrap_or_default();
+                record.lock().push(body);
+                let message = if last["role"] == "tool" {
+                    json!({"role": "assistant",
+                           "content": format!("The calculator says {}.", last["content"].as_str().unwrap_or_default())})
+                } else {
+                    json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "calculator___evaluate", "arguments": "{\"expression\": \"6 * 7\"}"}}]})
+                };
+                let finish = if last["role"] == "tool" { "stop" } else { "tool_calls" };
+                axum::Json(json!({"model": "local-llm", "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                                  "usage": {"prompt_tokens": 10, "completion_tokens": 5}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_drives_the_tool_loop_through_an_openai_compatible_model() {
+    let (url, seen) = chat_completions_server().await;
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args([
+                "run",
+                corral_examples::ASSISTANT_AGENT_PATH,
+                "--builtin-tools",
+                "--model",
+                "openai",
+                "--base-url",
+                &url,
+                "--model-id",
+                "local-llm",
+                "--api-key-env",
+                "CORRAL_TEST_OPENAI_KEY",
+                "--input",
+                r#"{"prompt": "What is 6 * 7?"}"#,
+            ])
+            .env("CORRAL_TEST_OPENAI_KEY", "sk-test")
+            .env("NO_COLOR", "1")
+            .env("CORRAL_TRACE_DIR", trace_dir())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let answer = line["response"].as_str().unwrap();
+    assert!(
+        answer.starts_with("The calculator says") && answer.contains("42"),
+        "{answer}"
+    );
+    let seen = seen.lock();
+    assert_eq!(seen.len(), 2, "one tool turn, one answer");
+    assert_eq!(seen[0]["model"], "local-llm");
+    assert!(
+        seen[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["function"]["name"] == "calculator___evaluate"),
+        "{}",
+        seen[0]
+    );
+    let tool_message = seen[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap();
+    assert_eq!(tool_message["tool_call_id"], "call_1");
+}
+
+#[test]
+fn openai_model_without_a_base_url_is_a_clear_error() {
+    let output = corral(&[
+        "run",
+        corral_examples::ASSISTANT_AGENT_PATH,
+        "--model",
+        "openai",
+        "--model-id",
+        "x",
+        "--input",
+        "{}",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--base-url"), "{stderr}");
+}

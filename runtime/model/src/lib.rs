@@ -1,11 +1,13 @@
 //! Model providers for Corral agents.
 //!
-//! [`ModelProvider`] answers Converse-shaped requests. Two providers ship:
-//! [`BedrockModel`] (Amazon Bedrock through `aws-sdk-bedrockruntime`) and
+//! [`ModelProvider`] answers Converse-shaped requests. Three providers ship:
+//! [`BedrockModel`] (Amazon Bedrock through `aws-sdk-bedrockruntime`),
+//! [`OpenAiModel`] (any OpenAI-compatible Chat Completions endpoint) and
 //! [`ScriptedModel`] (deterministic and offline, for demos and tests).
 
 mod bedrock;
 mod document;
+mod openai;
 mod provider;
 mod scripted;
 mod template;
@@ -13,6 +15,7 @@ mod types;
 
 pub use bedrock::{BedrockConfig, BedrockModel};
 pub use document::{document_to_json, json_to_document};
+pub use openai::{OpenAiConfig, OpenAiModel};
 pub use provider::{ModelError, ModelProvider};
 pub use scripted::{
     Condition, Reply, Rule, Script, ScriptError, ScriptedFailure, ScriptedModel, ToolCallTemplate,
