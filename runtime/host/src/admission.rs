@@ -178,6 +178,19 @@ impl SessionTable {
         Ok(reclaimed)
     }
 
+    /// Removes and claims the session idle longest, of any agent (to free a
+    /// sandbox pool slot).
+    pub fn reclaim_oldest_idle(&mut self) -> Option<Arc<SessionEntry>> {
+        let key = self.oldest_idle(|_, _| true)?;
+        let entry = self.remove(&key)?;
+        if entry.claim_idle() {
+            Some(entry)
+        } else {
+            self.insert(key, entry);
+            None
+        }
+    }
+
     /// The first quota a new session of `applicant` would exceed.
     fn violation(
         &self,

@@ -99,6 +99,10 @@ pub enum InvokeError {
         /// The agent or caller it applies to, when it is per agent or caller.
         who: Option<String>,
     },
+    /// The sandbox pool has no free slot, even after reclaiming an idle
+    /// session (the engine's pool is smaller than the session quotas allow).
+    #[error("the sandbox pool is full ({0}); retry when sessions end")]
+    PoolExhausted(String),
     /// The host failed (a bug, not the guest's doing); the session may have ended.
     #[error("internal error: {0}")]
     Internal(String),
@@ -122,6 +126,7 @@ impl InvokeError {
             InvokeError::QuotaExceeded { .. } => "quota_exceeded",
             InvokeError::Instantiate(_) => "instantiate",
             InvokeError::Internal(_) => "internal",
+            InvokeError::PoolExhausted(_) => "pool_exhausted",
             InvokeError::ResponseTooLarge(_) => "response_too_large",
         }
     }

@@ -21,6 +21,7 @@ use crate::services::HostServices;
 use crate::session::{CallOutcome, Sandbox, SessionEntry, SessionInfo};
 use crate::session_log::{LogEntry, LogLevel, LogSource};
 use crate::state::{InvocationScope, InvocationStats};
+use corral_sandbox::Fault;
 
 /// Longest session id accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
@@ -350,25 +351,13 @@ impl ManagerInner {
             let log_start = entry.log.next_seq();
             let new_session = guard.is_none();
             if new_session {
-                let host = &self.host;
                 let start_span = tracing::info_span!(
                     "session.start",
                     otel.name = %format!("session.start {}", entry.agent.name()),
                     gen_ai.agent.name = %entry.agent.name(),
                     gen_ai.agent.version = %entry.agent.version(),
                 );
-                match Sandbox::start(
-                    host,
-                    &entry.agent,
-                    self.services.clone(),
-                    session_id.clone(),
-                    entry.log.clone(),
-                    &entry.memory_quota,
-                    &self.config,
-                )
-                .instrument(start_span)
-                .await
-                {
+                match self.start_sandbox(&entry).instrument(start_span).await {
                     Ok(sandbox) => {
                         entry.log.push(
                             LogSource::Host,
@@ -385,7 +374,10 @@ impl ManagerInner {
                     Err(fault) => {
                         busy.release();
                         self.end(&entry, EndReason::Fault);
-                        return Err(InvokeError::Instantiate(fault.to_string()));
+                        return Err(match fault {
+                            Fault::PoolExhausted(detail) => InvokeError::PoolExhausted(detail),
+                            other => InvokeError::Instantiate(other.to_string()),
+                        });
                     }
                 }
             }
@@ -468,6 +460,36 @@ impl ManagerInner {
         Err(InvokeError::Instantiate(
             "the session kept ending while the invocation started; retry".into(),
         ))
+    }
+
+    /// A new sandbox for `entry`. When the engine's pool has no free slot,
+    /// the session idle longest (any agent) is reclaimed and the start tried
+    /// once more.
+    async fn start_sandbox(&self, entry: &Arc<SessionEntry>) -> Result<Sandbox, Fault> {
+        let start = || {
+            Sandbox::start(
+                &self.host,
+                &entry.agent,
+                self.services.clone(),
+                entry.session_id.clone(),
+                entry.log.clone(),
+                &entry.memory_quota,
+                &self.config,
+            )
+        };
+        match start().await {
+            Err(Fault::PoolExhausted(detail)) => {
+                let reclaimed = self.sessions.lock().reclaim_oldest_idle();
+                match reclaimed {
+                    Some(victim) => {
+                        self.record_end(&victim, EndReason::Reclaimed);
+                        start().await
+                    }
+                    None => Err(Fault::PoolExhausted(detail)),
+                }
+            }
+            other => other,
+        }
     }
 
     /// The live session, or a new one admitted under the quotas (idle

@@ -431,3 +431,61 @@ async fn model_log_stream_and_memory_interfaces_work() {
     assert_eq!(rx.recv().await.unwrap(), b"y");
     assert_eq!(response.stats.model_calls, 0);
 }
+
+#[tokio::test]
+async fn a_full_sandbox_pool_reclaims_an_idle_session_or_refuses_typed() {
+    // An engine whose pool holds two sandboxes, below the session limit.
+    let host = Arc::new(
+        corral_host::AgentHost::new(corral_host::EngineConfig {
+            max_instances: 2,
+            max_memory_bytes: 32 << 20,
+            ..corral_host::EngineConfig::default()
+        })
+        .unwrap(),
+    );
+    let probe = Arc::new(
+        host.compile("probe", corral_test_guests::SANDBOX_PROBE)
+            .unwrap(),
+    );
+    let manager = Arc::new(corral_host::SessionManager::new(
+        host,
+        HostServices::default(),
+        SessionConfig {
+            max_sessions: 10,
+            ..test_config()
+        },
+    ));
+    let call = |session: &'static str, payload: serde_json::Value| {
+        let (manager, probe) = (manager.clone(), probe.clone());
+        async move {
+            manager
+                .invoke(&probe, InvocationRequest::new(session, payload.to_string()))
+                .await
+        }
+    };
+    call("a", json!({"action": "noop"})).await.unwrap();
+    call("b", json!({"action": "noop"})).await.unwrap();
+    // The pool is full: the session idle longest ("a") gives its slot up.
+    call("c", json!({"action": "noop"})).await.unwrap();
+    let live: Vec<String> = manager.list().into_iter().map(|s| s.session_id).collect();
+    assert_eq!(live, ["b", "c"]);
+    // With both slots busy, a new session is refused with a typed error.
+    let busy_b = tokio::spawn(call("b", json!({"action": "sleep", "ms": 1500})));
+    let busy_c = tokio::spawn(call("c", json!({"action": "sleep", "ms": 1500})));
+    for _ in 0..200 {
+        if manager
+            .list()
+            .iter()
+            .all(|s| s.status == corral_host::SessionStatus::Active)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = call("d", json!({"action": "noop"})).await.unwrap_err();
+    assert!(matches!(err, InvokeError::PoolExhausted(_)), "{err:?}");
+    assert!(err.to_string().contains("sandbox pool is full"), "{err}");
+    busy_b.await.unwrap().unwrap();
+    busy_c.await.unwrap().unwrap();
+    call("d", json!({"action": "noop"})).await.unwrap();
+}

@@ -46,6 +46,9 @@ pub enum Fault {
     Interrupted,
     /// The guest trapped (unreachable, panic, out-of-bounds access, ...).
     Trap(String),
+    /// The engine's pooling allocator had no free slot (instances, memories,
+    /// tables or stacks) for a new sandbox; nothing ran.
+    PoolExhausted(String),
 }
 
 impl fmt::Display for Fault {
@@ -59,6 +62,7 @@ impl fmt::Display for Fault {
             ),
             Fault::Interrupted => f.write_str("interrupted by the host"),
             Fault::Trap(msg) => write!(f, "guest trapped: {msg}"),
+            Fault::PoolExhausted(msg) => write!(f, "no free sandbox slot: {msg}"),
         }
     }
 }
@@ -71,6 +75,9 @@ pub fn classify_fault(err: &wasmtime::Error, memory_denied: bool, memory_limit: 
     }
     if err.downcast_ref::<Interrupted>().is_some() {
         return Fault::Interrupted;
+    }
+    if let Some(pool) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return Fault::PoolExhausted(pool.to_string());
     }
     let trap = first_line(err);
     if memory_denied {

@@ -150,7 +150,7 @@ impl From<InvokeError> for ApiError {
                 "ThrottlingException",
                 message,
             ),
-            InvokeError::QuotaExceeded { .. } => ApiError::new(
+            InvokeError::QuotaExceeded { .. } | InvokeError::PoolExhausted(_) => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "ServiceQuotaExceededException",
                 message,
