@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use corral_model::{
-    BedrockConfig, BedrockModel, ModelProvider, OpenAiConfig, OpenAiModel, ScriptedModel,
+    AnthropicConfig, AnthropicModel, BedrockConfig, BedrockModel, ModelProvider, OpenAiConfig,
+    OpenAiModel, ScriptedModel,
 };
 
 /// Which model provider answers the agent.
@@ -20,6 +21,9 @@ pub enum ModelKind {
     /// vLLM, llama.cpp server): `--base-url`, `--model-id`, key from
     /// `--api-key-env`.
     Openai,
+    /// Anthropic's Messages API: `--model-id`, key from `--api-key-env`
+    /// (default `ANTHROPIC_API_KEY`), `--base-url` to override the endpoint.
+    Anthropic,
 }
 
 /// Flags choosing and configuring the model.
@@ -40,10 +44,11 @@ pub struct ModelArgs {
     /// (`https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`).
     #[arg(long, value_name = "URL", env = "CORRAL_MODEL_BASE_URL")]
     pub base_url: Option<String>,
-    /// Environment variable holding the OpenAI-compatible endpoint's API key
-    /// (unset variable: no key is sent).
-    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
-    pub api_key_env: String,
+    /// Environment variable holding the API key of an OpenAI-compatible or
+    /// Anthropic endpoint [default: OPENAI_API_KEY or ANTHROPIC_API_KEY];
+    /// an unset variable sends no key.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
     /// AWS region for Bedrock (defaults to the AWS config chain).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
@@ -53,6 +58,11 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The key in `--api-key-env`, else in `default_var`; `None` when unset.
+    fn api_key(&self, default_var: &str) -> Option<String> {
+        std::env::var(self.api_key_env.as_deref().unwrap_or(default_var)).ok()
+    }
+
     /// Builds the provider.
     pub async fn provider(&self) -> anyhow::Result<Arc<dyn ModelProvider>> {
         Ok(match self.model {
@@ -83,8 +93,20 @@ impl ModelArgs {
                     .clone()
                     .context("--model openai needs --model-id")?;
                 let mut config = OpenAiConfig::new(base_url, model_id);
-                config.api_key = std::env::var(&self.api_key_env).ok();
+                config.api_key = self.api_key("OPENAI_API_KEY");
                 Arc::new(OpenAiModel::new(config)?)
+            }
+            ModelKind::Anthropic => {
+                let model_id = self
+                    .model_id
+                    .clone()
+                    .context("--model anthropic needs --model-id (e.g. claude-sonnet-4-5)")?;
+                let mut config = AnthropicConfig::new(model_id);
+                if let Some(base_url) = &self.base_url {
+                    config.base_url = base_url.clone();
+                }
+                config.api_key = self.api_key("ANTHROPIC_API_KEY");
+                Arc::new(AnthropicModel::new(config)?)
             }
         })
     }

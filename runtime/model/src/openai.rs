@@ -9,13 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
+use crate::http::JsonEndpoint;
 use crate::provider::{ModelError, ModelProvider};
 use crate::types::{
     ContentBlock, ConverseRequest, ConverseResponse, Message, Role, StopReason, TokenUsage, ToolUse,
 };
-
-/// Longest error body excerpt kept in a [`ModelError`].
-const MAX_ERROR_EXCERPT: usize = 512;
 
 /// Where and how to reach a Chat Completions endpoint.
 #[derive(Debug, Clone)]
@@ -46,23 +44,15 @@ impl OpenAiConfig {
 /// A Chat Completions model.
 pub struct OpenAiModel {
     config: OpenAiConfig,
-    url: String,
-    client: reqwest::Client,
+    endpoint: JsonEndpoint,
 }
 
 impl OpenAiModel {
     /// A provider for `config`; fails only if the HTTP client cannot be built.
     pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ModelError::Internal(format!("cannot build the HTTP client: {e}")))?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        Ok(Self {
-            config,
-            url,
-            client,
-        })
+        let endpoint = JsonEndpoint::new(url, config.timeout)?;
+        Ok(Self { config, endpoint })
     }
 }
 
@@ -82,19 +72,17 @@ impl ModelProvider for OpenAiModel {
             .clone()
             .unwrap_or_else(|| self.config.model_id.clone());
         let body = chat_request(&model_id, &request);
-        let mut call = self.client.post(&self.url).json(&body);
-        if let Some(key) = &self.config.api_key {
-            call = call.bearer_auth(key);
-        }
-        let response = call.send().await.map_err(transport_error)?;
-        let status = response.status();
-        let text = response.text().await.map_err(transport_error)?;
-        if !status.is_success() {
-            return Err(status_error(status.as_u16(), &text));
-        }
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            ModelError::Internal(format!("the response is not JSON: {e}: {}", excerpt(&text)))
-        })?;
+        let authorization = self
+            .config
+            .api_key
+            .as_ref()
+            .map(|key| format!("Bearer {key}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .as_deref()
+            .map(|value| ("authorization", value))
+            .into_iter()
+            .collect();
+        let value = self.endpoint.post(&body, &headers).await?;
         chat_response(&value, model_id)
     }
 }
@@ -262,46 +250,6 @@ fn chat_response(value: &Value, model_id: String) -> Result<ConverseResponse, Mo
     })
 }
 
-/// A failed HTTP status as a typed error, with the endpoint's own message.
-fn status_error(status: u16, body: &str) -> ModelError {
-    let message = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| excerpt(body));
-    let detail = format!("HTTP {status}: {message}");
-    match status {
-        429 => ModelError::Throttled(detail),
-        400 | 404 | 413 | 422 => ModelError::Validation(detail),
-        401 | 403 => ModelError::Validation(format!("not authorised ({detail})")),
-        408 | 504 => ModelError::Timeout(detail),
-        500..=599 => ModelError::Unavailable(detail),
-        _ => ModelError::Internal(detail),
-    }
-}
-
-/// A transport failure as a typed error.
-fn transport_error(error: reqwest::Error) -> ModelError {
-    if error.is_timeout() {
-        ModelError::Timeout(error.to_string())
-    } else if error.is_connect() {
-        ModelError::Unavailable(format!("cannot connect: {error}"))
-    } else {
-        ModelError::Unavailable(error.to_string())
-    }
-}
-
-fn excerpt(text: &str) -> String {
-    let mut end = text.len().min(MAX_ERROR_EXCERPT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,19 +320,5 @@ mod tests {
         }}]});
         let response = chat_response(&answer, "m".into()).unwrap();
         assert_eq!(response.stop_reason, StopReason::MalformedToolUse);
-    }
-
-    #[test]
-    fn statuses_map_to_typed_errors() {
-        let body = r#"{"error": {"message": "slow down", "type": "rate_limit"}}"#;
-        assert_eq!(
-            status_error(429, body),
-            ModelError::Throttled("HTTP 429: slow down".into())
-        );
-        assert!(matches!(
-            status_error(400, "bad"),
-            ModelError::Validation(_)
-        ));
-        assert!(matches!(status_error(503, ""), ModelError::Unavailable(_)));
     }
 }

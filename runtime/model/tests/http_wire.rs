@@ -1,6 +1,7 @@
-//! The OpenAI-compatible provider, through its real HTTP client, against a
-//! local server on 127.0.0.1 that speaks the Chat Completions wire format:
-//! a tool-use turn, the turn after the tool result, a rate limit, a server
+//! The providers that call a vendor's REST API directly — OpenAI-compatible
+//! Chat Completions and Anthropic Messages — through their real HTTP client,
+//! against local servers on 127.0.0.1 that speak each wire format: a
+//! tool-use turn, the turn after the tool result, a rate limit, a server
 //! error and an unreachable endpoint.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,11 +15,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use corral_model::{
-    ContentBlock, ConverseRequest, Message, ModelError, ModelProvider, OpenAiConfig, OpenAiModel,
-    Role, StopReason, ToolResult, ToolResultContent, ToolResultStatus, ToolSpec,
+    AnthropicConfig, AnthropicModel, ContentBlock, ConverseRequest, Message, ModelError,
+    ModelProvider, OpenAiConfig, OpenAiModel, Role, StopReason, ToolResult, ToolResultContent,
+    ToolResultStatus, ToolSpec,
 };
 use serde_json::{Value, json};
 
+/// A vendor API stand-in: canned replies in order; records each request's
+/// credential headers and body.
 #[derive(Clone, Default)]
 struct ChatServer {
     replies: Arc<Mutex<VecDeque<(u16, Value)>>>,
@@ -30,13 +34,21 @@ async fn completions(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let credentials = format!(
+        "{}{}{}",
+        header("authorization"),
+        header("x-api-key"),
+        header("anthropic-version")
+    );
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    server.seen.lock().unwrap().push((authorization, body));
+    server.seen.lock().unwrap().push((credentials, body));
     let (status, reply) = server
         .replies
         .lock()
@@ -51,6 +63,7 @@ async fn start(replies: Vec<(u16, Value)>) -> (String, ChatServer) {
     server.replies.lock().unwrap().extend(replies);
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(completions))
+        .route("/v1/messages", post(completions))
         .with_state(server.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -179,4 +192,105 @@ async fn rate_limits_errors_and_unreachable_endpoints_are_typed() {
         .await
         .unwrap_err();
     assert!(matches!(down, ModelError::Unavailable(_)), "{down:?}");
+}
+
+fn anthropic(base_url: &str) -> AnthropicModel {
+    let mut config = AnthropicConfig::new("claude-sonnet-4-5");
+    config.base_url = base_url.trim_end_matches("/v1").to_string();
+    config.api_key = Some("sk-ant-local".into());
+    config.timeout = Duration::from_secs(5);
+    AnthropicModel::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_tool_loop_round_trips_through_anthropic_messages() {
+    let (url, server) = start(vec![
+        (
+            200,
+            json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                "content": [
+                    {"type": "text", "text": "Let me calculate."},
+                    {"type": "tool_use", "id": "toolu_01", "name": "calculator___evaluate", "input": {"expression": "6 * 7"}}
+                ],
+                "stop_reason": "tool_use", "usage": {"input_tokens": 40, "output_tokens": 20}}),
+        ),
+        (
+            200,
+            json!({"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": "6 * 7 = 42."}],
+                "stop_reason": "end_turn", "usage": {"input_tokens": 80, "output_tokens": 7}}),
+        ),
+    ])
+    .await;
+    let model = anthropic(&url);
+    let mut request = ConverseRequest {
+        system: vec!["You are a calculator.".into()],
+        messages: vec![Message::user("What is 6 * 7?")],
+        tools: vec![calculator()],
+        ..ConverseRequest::default()
+    };
+    let first = model.converse(request.clone()).await.unwrap();
+    assert_eq!(first.stop_reason, StopReason::ToolUse);
+    assert_eq!(first.output.text(), "Let me calculate.");
+    assert_eq!(first.usage.total_tokens, 60);
+    let tool_use = first.output.tool_uses().next().unwrap().clone();
+    assert_eq!(tool_use.tool_use_id, "toolu_01");
+    request.messages.push(first.output);
+    request.messages.push(Message {
+        role: Role::User,
+        content: vec![ContentBlock::ToolResult(ToolResult {
+            tool_use_id: tool_use.tool_use_id,
+            content: vec![ToolResultContent::Json(json!({"value": 42}))],
+            status: ToolResultStatus::Success,
+        })],
+    });
+    let second = model.converse(request).await.unwrap();
+    assert_eq!(second.stop_reason, StopReason::EndTurn);
+    assert_eq!(second.output.text(), "6 * 7 = 42.");
+
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[0].0, "sk-ant-local2023-06-01",
+        "x-api-key and anthropic-version"
+    );
+    let first_body = &seen[0].1;
+    assert_eq!(first_body["system"], "You are a calculator.");
+    assert_eq!(first_body["max_tokens"], 4096);
+    assert_eq!(first_body["tools"][0]["input_schema"]["type"], "object");
+    let replay = &seen[1].1["messages"];
+    assert_eq!(replay[1]["content"][1]["type"], "tool_use");
+    assert_eq!(
+        replay[2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "toolu_01", "content": "{\"value\":42}", "is_error": false})
+    );
+}
+
+#[tokio::test]
+async fn anthropic_rate_limits_and_overload_are_typed() {
+    let (url, _server) = start(vec![
+        (
+            429,
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"}}),
+        ),
+        (
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ),
+    ])
+    .await;
+    let model = anthropic(&url);
+    let request = ConverseRequest {
+        messages: vec![Message::user("hi")],
+        ..ConverseRequest::default()
+    };
+    let throttled = model.converse(request.clone()).await.unwrap_err();
+    assert!(
+        matches!(&throttled, ModelError::Throttled(m) if m.contains("rate limit")),
+        "{throttled:?}"
+    );
+    let overloaded = model.converse(request).await.unwrap_err();
+    assert!(
+        matches!(&overloaded, ModelError::Unavailable(m) if m.contains("Overloaded")),
+        "{overloaded:?}"
+    );
 }
