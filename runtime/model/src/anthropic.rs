@@ -8,11 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use crate::http::JsonEndpoint;
+use crate::http::{JsonEndpoint, converse_response};
 use crate::provider::{ModelError, ModelProvider};
 use crate::types::{
-    ContentBlock, ConverseRequest, ConverseResponse, Message, Role, StopReason, TokenUsage,
-    ToolResultStatus, ToolUse,
+    ContentBlock, ConverseRequest, ConverseResponse, Role, StopReason, ToolResultStatus, ToolUse,
 };
 
 /// The Messages API version Corral speaks.
@@ -195,30 +194,19 @@ fn messages_response(value: &Value, model_id: String) -> Result<ConverseResponse
             _ => StopReason::EndTurn,
         }
     };
-    let tokens = |field: &str| {
-        value
-            .pointer(&format!("/usage/{field}"))
-            .and_then(Value::as_u64)
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
-    Ok(ConverseResponse {
-        output: Message {
-            role: Role::Assistant,
-            content,
-        },
+    Ok(converse_response(
+        value,
+        content,
         stop_reason,
-        usage: TokenUsage::new(tokens("input_tokens"), tokens("output_tokens")),
-        model_id: value
-            .get("model")
-            .and_then(Value::as_str)
-            .map_or(model_id, str::to_string),
-    })
+        ("input_tokens", "output_tokens"),
+        model_id,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{ToolResult, ToolResultContent};
+    use crate::types::{Message, ToolResult, ToolResultContent};
 
     #[test]
     fn blocks_map_one_to_one() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::provider::ModelError;
+use crate::types::{ContentBlock, ConverseResponse, Message, Role, StopReason, TokenUsage};
 
 /// Longest error body excerpt kept in a [`ModelError`].
 const MAX_ERROR_EXCERPT: usize = 512;
@@ -43,6 +44,38 @@ impl JsonEndpoint {
         serde_json::from_str(&text).map_err(|e| {
             ModelError::Internal(format!("the response is not JSON: {e}: {}", excerpt(&text)))
         })
+    }
+}
+
+/// The Converse response for a vendor's answer: the parsed `content` and
+/// `stop_reason`, token counts from `usage.<input>` and `usage.<output>`
+/// (the field names differ by vendor), and the model that answered (else
+/// `model_id`).
+pub(crate) fn converse_response(
+    value: &Value,
+    content: Vec<ContentBlock>,
+    stop_reason: StopReason,
+    (input, output): (&str, &str),
+    model_id: String,
+) -> ConverseResponse {
+    let tokens = |field: &str| {
+        value
+            .get("usage")
+            .and_then(|usage| usage.get(field))
+            .and_then(Value::as_u64)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    ConverseResponse {
+        output: Message {
+            role: Role::Assistant,
+            content,
+        },
+        stop_reason,
+        usage: TokenUsage::new(tokens(input), tokens(output)),
+        model_id: value
+            .get("model")
+            .and_then(Value::as_str)
+            .map_or(model_id, str::to_string),
     }
 }
 

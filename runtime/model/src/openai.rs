@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use crate::http::JsonEndpoint;
+use crate::http::{JsonEndpoint, converse_response};
 use crate::provider::{ModelError, ModelProvider};
 use crate::types::{
-    ContentBlock, ConverseRequest, ConverseResponse, Message, Role, StopReason, TokenUsage, ToolUse,
+    ContentBlock, ConverseRequest, ConverseResponse, Message, Role, StopReason, ToolUse,
 };
 
 /// Where and how to reach a Chat Completions endpoint.
@@ -229,25 +229,13 @@ fn chat_response(value: &Value, model_id: String) -> Result<ConverseResponse, Mo
             _ => StopReason::EndTurn,
         }
     };
-    let usage = value.get("usage");
-    let tokens = |field: &str| {
-        usage
-            .and_then(|u| u.get(field))
-            .and_then(Value::as_u64)
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
-    Ok(ConverseResponse {
-        output: Message {
-            role: Role::Assistant,
-            content,
-        },
+    Ok(converse_response(
+        value,
+        content,
         stop_reason,
-        usage: TokenUsage::new(tokens("prompt_tokens"), tokens("completion_tokens")),
-        model_id: value
-            .get("model")
-            .and_then(Value::as_str)
-            .map_or(model_id, str::to_string),
-    })
+        ("prompt_tokens", "completion_tokens"),
+        model_id,
+    ))
 }
 
 #[cfg(test)]
