@@ -9,12 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use corral_host::{AgentHost, EngineConfig, HostServices, SandboxLimits, SessionConfig};
-use corral_server::{SESSION_HEADER, Server, ServerConfig};
+use corral_host::{AgentHost, EngineConfig, SandboxLimits, SessionConfig};
+use corral_server::SESSION_HEADER;
 use hdrhistogram::Histogram;
 
 const SAMPLES: usize = 250;
@@ -35,49 +37,23 @@ async fn start(setup: &Setup, dir: &std::path::Path) -> (String, tokio::sync::on
         })
         .unwrap(),
     );
-    let server = Server::new(
+    common::serve(
         host,
-        HostServices::default(),
-        &ServerConfig {
-            data_dir: dir.to_path_buf(),
-            max_artifact_bytes: 64 << 20,
-            sessions: SessionConfig {
-                guest_threads: setup.guest_threads,
-                limits: SandboxLimits {
-                    cpu_time: Duration::from_secs(2),
-                    ..SandboxLimits::default()
-                },
-                ..SessionConfig::default()
+        SessionConfig {
+            guest_threads: setup.guest_threads,
+            limits: SandboxLimits {
+                cpu_time: Duration::from_secs(2),
+                ..SandboxLimits::default()
             },
-            auth: None,
+            ..SessionConfig::default()
         },
+        dir,
+        &[
+            ("echo", corral_examples::ECHO_AGENT),
+            ("probe", corral_test_guests::SANDBOX_PROBE),
+        ],
     )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        server
-            .serve(listener, None, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    let client = reqwest::Client::new();
-    for (name, bytes) in [
-        ("echo", corral_examples::ECHO_AGENT),
-        ("probe", corral_test_guests::SANDBOX_PROBE),
-    ] {
-        let deployed = client
-            .post(format!("{url}/corral/runtimes/{name}"))
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deployed.status(), 201);
-    }
-    (url, stop)
+    .await
 }
 
 /// `SAMPLES` invocations of one benign session, one every `PERIOD`.

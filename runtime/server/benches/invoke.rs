@@ -6,11 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_host::{AgentHost, EngineConfig, HostServices, SessionConfig};
-use corral_server::{SESSION_HEADER, Server, ServerConfig};
+use corral_host::{AgentHost, EngineConfig, SessionConfig};
+use corral_server::SESSION_HEADER;
 use hdrhistogram::Histogram;
 
 const DURATION: Duration = Duration::from_secs(5);
@@ -61,35 +63,13 @@ async fn run(url: &str, sessions: usize) -> (Histogram<u64>, f64) {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
-    let server = Server::new(
+    let (url, _stop) = common::serve(
         host,
-        HostServices::default(),
-        &ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            max_artifact_bytes: 64 << 20,
-            sessions: SessionConfig::default(),
-            auth: None,
-        },
+        SessionConfig::default(),
+        dir.path(),
+        &[("echo", corral_examples::ECHO_AGENT)],
     )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        server
-            .serve(listener, None, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    let deployed = reqwest::Client::new()
-        .post(format!("{url}/corral/runtimes/echo"))
-        .body(corral_examples::ECHO_AGENT.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deployed.status(), 201);
+    .await;
     println!("| concurrent sessions | invocations/s | p50 | p99 |");
     println!("|---|---|---|---|");
     for sessions in [1, 100] {

@@ -1,0 +1,53 @@
+//! What the server benchmarks share: a `corral serve` in process on a
+//! loopback port, with agents deployed over HTTP.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use corral_host::{AgentHost, HostServices, SessionConfig};
+use corral_server::{Server, ServerConfig};
+
+/// Serves `host` with `sessions` settings over `dir` and deploys `agents`
+/// (name, component); returns the base URL and the shutdown trigger.
+pub async fn serve(
+    host: Arc<AgentHost>,
+    sessions: SessionConfig,
+    dir: &Path,
+    agents: &[(&str, &[u8])],
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let server = Server::new(
+        host,
+        HostServices::default(),
+        &ServerConfig {
+            data_dir: dir.to_path_buf(),
+            max_artifact_bytes: 64 << 20,
+            sessions,
+            auth: None,
+        },
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        server
+            .serve(listener, None, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    let client = reqwest::Client::new();
+    for (name, bytes) in agents {
+        let deployed = client
+            .post(format!("{url}/corral/runtimes/{name}"))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deployed.status(), 201);
+    }
+    (url, stop)
+}
