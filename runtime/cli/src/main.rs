@@ -1,5 +1,6 @@
 //! `corral`: run agents in sandboxes, try the demo, operate a Corral host.
 
+mod build_cmd;
 mod demo;
 mod gateway_cmd;
 mod model_args;
@@ -50,6 +51,10 @@ enum LogFormat {
 enum Command {
     /// Run an agent component: one session, one or more invocations.
     Run(Box<run::RunArgs>),
+    /// Build an agent (Rust, Python or JavaScript) into a component.
+    Build(build_cmd::BuildArgs),
+    /// Create a new agent that builds and answers.
+    New(build_cmd::NewArgs),
     /// Run the built-in demo end to end (offline, no AWS account needed).
     Demo(demo::DemoArgs),
     /// Serve a gateway's tools over MCP (streamable HTTP at /mcp).
@@ -108,6 +113,8 @@ async fn main() -> std::process::ExitCode {
         Command::Deploy(args) => serve::deploy(args).await,
         Command::Sessions(command) => serve::sessions(command).await,
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Build(args) => build_cmd::build(args),
+        Command::New(args) => build_cmd::new(args),
     };
     telemetry_setup::finish(telemetry);
     match result {

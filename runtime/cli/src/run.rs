@@ -59,6 +59,22 @@ pub struct RunArgs {
     /// Print only responses, not the session log.
     #[arg(long, short)]
     quiet: bool,
+    /// Where compiled components are cached, so a component (a Python or JS
+    /// agent takes seconds) is compiled once per machine [default:
+    /// $XDG_CACHE_HOME/corral/components or ~/.cache/corral/components].
+    #[arg(long, env = "CORRAL_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile in memory only; read and write no cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+/// `$XDG_CACHE_HOME/corral/components`, else `~/.cache/corral/components`.
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|cache| cache.join("corral").join("components"))
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -76,6 +92,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let host = Arc::new(AgentHost::new(EngineConfig {
         max_instances: 4,
         max_memory_bytes: memory_bytes,
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.clone().or_else(default_cache_dir)
+        },
         ..EngineConfig::default()
     })?);
     let name = args

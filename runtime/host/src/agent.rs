@@ -108,13 +108,13 @@ impl AgentHost {
         Ok(self.compiled(name, digest, pre))
     }
 
-    /// Loads a component serialised by [`SandboxEngine::precompile`] whose
-    /// source bytes had SHA-256 `digest`.
+    /// Loads a component file written from [`SandboxEngine::precompile`]
+    /// whose source bytes had SHA-256 `digest`.
     pub fn load_precompiled(
         &self,
         name: &str,
         digest: &str,
-        artifact: &[u8],
+        artifact: &Path,
     ) -> Result<CompiledAgent, HostError> {
         let cached = self.prepared.lock().get(digest).cloned();
         let pre = match cached {

@@ -2,6 +2,8 @@
 //! an epoch ticker that drives CPU deadlines.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -20,8 +22,14 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Largest linear memory any guest may grow to, in bytes.
     pub max_memory_bytes: usize,
-    /// Core wasm instances a component may contain.
+    /// Core wasm instances a component may contain (32). A Rust agent has
+    /// 1–4, a componentize-py agent 14, a ComponentizeJS agent 3–4.
     pub max_core_instances_per_component: u32,
+    /// Core instances the pool admits per sandbox on average (16), so
+    /// `max_instances` sandboxes of big Python agents fit as well as small
+    /// Rust ones. The pooling allocator only counts core instances (they
+    /// reserve no memory), so this costs nothing until used.
+    pub core_instances_per_sandbox: u32,
     /// Period of the epoch ticker (1 ms). CPU deadlines are measured in these
     /// ticks, and a running guest yields to its executor at every tick, so
     /// this is also the time slice spinning guests get before another task
@@ -30,6 +38,11 @@ pub struct EngineConfig {
     /// Bytes of freed linear memory kept resident (zeroed with memset instead
     /// of `madvise`) to make the next instantiation in that slot cheaper.
     pub memory_keep_resident: usize,
+    /// Directory of precompiled components (`<sha256>-<engine>.cwasm`), so a
+    /// component is compiled once per machine instead of once per process;
+    /// `None` (default) compiles in memory only. Cached artifacts are mapped
+    /// from the file, so their code and memory images are shared page cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -37,12 +50,18 @@ impl Default for EngineConfig {
         Self {
             max_instances: 1_000,
             max_memory_bytes: 128 << 20,
-            max_core_instances_per_component: 16,
+            max_core_instances_per_component: 32,
+            core_instances_per_sandbox: 16,
             epoch_tick: Duration::from_millis(1),
             memory_keep_resident: 64 << 10,
+            cache_dir: None,
         }
     }
 }
+
+/// Linear memories one component may define (agents have one; the WASI
+/// adapter of older toolchains adds a second).
+const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
 
 /// A wasmtime engine configured for sandboxes, plus its epoch ticker.
 #[derive(Clone)]
@@ -86,8 +105,12 @@ impl SandboxEngine {
         let per = config.max_core_instances_per_component.max(1);
         pool.total_component_instances(config.max_instances)
             .max_core_instances_per_component(per)
-            .total_core_instances(config.max_instances.saturating_mul(4))
-            .max_memories_per_component(2)
+            .total_core_instances(
+                config
+                    .max_instances
+                    .saturating_mul(config.core_instances_per_sandbox.max(per.min(4))),
+            )
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
             .total_memories(config.max_instances.saturating_mul(2))
             .max_tables_per_component(per)
             .total_tables(config.max_instances.saturating_mul(4))
@@ -159,7 +182,9 @@ impl SandboxEngine {
     }
 
     /// Compiles a component from its binary encoding; the same bytes are
-    /// compiled once per engine.
+    /// compiled once per engine (and once per machine with a `cache_dir`).
+    /// A component that could never fit a sandbox slot (memory cap, memories,
+    /// tables) is rejected here by wasmtime's pooling-allocator validation.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, SandboxError> {
         if !wasmparser_is_component(bytes) {
             return Err(SandboxError::InvalidComponent(describe_non_component(
@@ -179,10 +204,54 @@ impl SandboxEngine {
         if let Some(component) = slot.as_ref() {
             return Ok(component.clone());
         }
-        let component = Component::new(&self.inner.engine, bytes)
-            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?;
+        let component = match &self.inner.config.cache_dir {
+            Some(dir) => self.compile_cached(dir, &digest, bytes)?,
+            None => Component::new(&self.inner.engine, bytes)
+                .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?,
+        };
         *slot = Some(component.clone());
         Ok(component)
+    }
+
+    /// Loads `<dir>/<digest>-<engine>.cwasm`, or compiles and stores it.
+    fn compile_cached(
+        &self,
+        dir: &Path,
+        digest: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<Component, SandboxError> {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let path = dir.join(format!(
+            "{}-{:016x}.cwasm",
+            hex::encode(digest),
+            engine_hash.finish()
+        ));
+        if path.is_file() {
+            // Named by the SHA-256 of its source and this engine's
+            // compatibility hash, written atomically below; an unusable
+            // file is compiled again.
+            match self.load_precompiled(&path) {
+                Ok(component) => return Ok(component),
+                Err(error) => tracing::warn!(
+                    path = %path.display(),
+                    "ignoring unusable precompiled component: {error:#}"
+                ),
+            }
+        }
+        let artifact = self.precompile(bytes)?;
+        let cache_error = |source| SandboxError::Cache {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(cache_error)?;
+        let partial = path.with_extension(format!("cwasm.{}", std::process::id()));
+        std::fs::write(&partial, &artifact).map_err(cache_error)?;
+        std::fs::rename(&partial, &path).map_err(cache_error)?;
+        self.load_precompiled(&path)
     }
 
     /// Serialises a compiled component for [`SandboxEngine::load_precompiled`].
@@ -198,23 +267,32 @@ impl SandboxEngine {
             .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
     }
 
-    /// Loads a component serialised by [`SandboxEngine::precompile`] with a
-    /// compatible engine; incompatible artifacts are rejected, never run.
-    pub fn load_precompiled(&self, artifact: &[u8]) -> Result<Component, SandboxError> {
-        match Engine::detect_precompiled(artifact) {
-            Some(wasmtime::Precompiled::Component) => {}
-            _ => {
-                return Err(SandboxError::InvalidComponent(
-                    "not a precompiled component".into(),
-                ));
+    /// Loads a component file written from [`SandboxEngine::precompile`]
+    /// by a compatible engine; incompatible artifacts are rejected, never
+    /// run. The file is mapped, not read, so its code and memory images are
+    /// shared page cache across sandboxes and processes.
+    pub fn load_precompiled(&self, path: &Path) -> Result<Component, SandboxError> {
+        match Engine::detect_precompiled_file(path) {
+            Ok(Some(wasmtime::Precompiled::Component)) => {}
+            Ok(_) => {
+                return Err(SandboxError::InvalidComponent(format!(
+                    "{} is not a precompiled component",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(SandboxError::InvalidComponent(format!(
+                    "{}: {e:#}",
+                    path.display()
+                )));
             }
         }
-        // SAFETY-equivalent guarantee: the caller passes only artifacts this
+        // SAFETY-equivalent guarantee: callers pass only artifacts this
         // process (or an earlier one with the same engine) produced and stored
         // under a content hash; wasmtime additionally checks engine
         // compatibility and rejects mismatches.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(&self.inner.engine, artifact) };
+        let component = unsafe { Component::deserialize_file(&self.inner.engine, path) };
         component.map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
     }
 }
@@ -268,6 +346,56 @@ mod tests {
         assert_eq!(engine.ticks_for(Duration::from_millis(10)), 1);
         assert_eq!(engine.ticks_for(Duration::from_millis(11)), 2);
         assert_eq!(engine.ticks_for(Duration::from_secs(1)), 100);
+    }
+
+    /// A component with one memory of `pages` initial pages.
+    fn component_with_memory(pages: u32) -> Vec<u8> {
+        wat::parse_str(format!(
+            "(component (core module $m (memory {pages})) (core instance (instantiate $m)))"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_component_over_the_memory_cap_is_rejected_at_compile() {
+        let engine = SandboxEngine::new(EngineConfig {
+            max_instances: 2,
+            max_memory_bytes: 1 << 20,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        engine.compile(&component_with_memory(16)).unwrap();
+        let err = engine.compile(&component_with_memory(17)).unwrap_err();
+        assert!(matches!(err, SandboxError::InvalidComponent(_)), "{err}");
+        assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_compiles_once_per_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig {
+            max_instances: 2,
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..EngineConfig::default()
+        };
+        let bytes = component_with_memory(1);
+        SandboxEngine::new(config.clone())
+            .unwrap()
+            .compile(&bytes)
+            .unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "one artifact, no partial files left");
+        let cached = files[0].as_ref().unwrap().path();
+        assert!(cached.extension().is_some_and(|e| e == "cwasm"));
+        // A second engine loads it instead of compiling; a corrupt artifact
+        // is replaced, never run.
+        SandboxEngine::new(config.clone())
+            .unwrap()
+            .compile(&bytes)
+            .unwrap();
+        std::fs::write(&cached, b"garbage").unwrap();
+        SandboxEngine::new(config).unwrap().compile(&bytes).unwrap();
+        assert!(std::fs::read(&cached).unwrap().len() > 100);
     }
 
     #[test]

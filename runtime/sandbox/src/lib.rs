@@ -28,4 +28,13 @@ pub enum SandboxError {
     /// The bytes are not a valid WebAssembly component.
     #[error("invalid component: {0}")]
     InvalidComponent(String),
+    /// Reading or writing the precompiled-component cache failed.
+    #[error("precompiled-component cache {path}: {source}")]
+    Cache {
+        /// The cache file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }

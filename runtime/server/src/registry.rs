@@ -420,10 +420,9 @@ impl AgentRegistry {
             .dir
             .join("artifacts")
             .join(format!("{}.cwasm", version.digest));
-        let artifact = std::fs::read(&path)?;
         let agent = self
             .host
-            .load_precompiled(&runtime.agent_runtime_name, &version.digest, &artifact)
+            .load_precompiled(&runtime.agent_runtime_name, &version.digest, &path)
             .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?
             .with_version(version.agent_runtime_version.clone())
             .with_settings(corral_host::AgentSettings {

@@ -1,0 +1,156 @@
+//! Builds Corral agents into WebAssembly components and scaffolds new ones.
+//!
+//! [`build`] detects the language of an agent directory and runs its
+//! toolchain against Corral's agent world (`corral:agent@0.2.0`):
+//!
+//! | language | detected by | toolchain |
+//! |---|---|---|
+//! | Rust | `Cargo.toml` | `cargo build --target wasm32-wasip2` |
+//! | Python | `app.py` / `pyproject.toml` | `componentize-py` (PyPI) |
+//! | JavaScript | `package.json` / `app.js` | `@bytecodealliance/componentize-js` (npm) |
+//!
+//! The Python and JavaScript SDKs and the WIT world are embedded in this
+//! crate, so a build always matches the host it came with. Builds are
+//! skipped when the sources, SDK and toolchain are unchanged (a fingerprint
+//! next to the output). [`scaffold`] writes a working agent per language.
+
+mod error;
+mod fingerprint;
+mod javascript;
+mod python;
+mod rust;
+mod scaffold;
+mod sdk;
+mod toolchain;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use error::BuildError;
+pub use scaffold::scaffold;
+
+/// The language an agent is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Rust against the `corral-agent` crate.
+    Rust,
+    /// Python against the `corral_agent` package.
+    Python,
+    /// JavaScript (ES modules) against the `corral-agent` module.
+    JavaScript,
+}
+
+impl Language {
+    /// Parses `rust`, `python`/`py`, `js`/`javascript`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "rust" | "rs" => Some(Self::Rust),
+            "python" | "py" => Some(Self::Python),
+            "js" | "javascript" | "ts" | "typescript" => Some(Self::JavaScript),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rust => "rust",
+            Self::Python => "python",
+            Self::JavaScript => "javascript",
+        })
+    }
+}
+
+/// What to build and where.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Directory for the component; default `<agent dir>/build`.
+    pub out_dir: Option<PathBuf>,
+    /// Override the detected language.
+    pub language: Option<Language>,
+    /// Python/JS: the entry module (default `app`).
+    pub entry: Option<String>,
+    /// Rebuild even when the fingerprint says the output is fresh.
+    pub force: bool,
+}
+
+/// A built component.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// Path of the component (`<out_dir>/<name>.wasm`).
+    pub component: PathBuf,
+    /// Language it was built from.
+    pub language: Language,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Time the build took (zero when it was fresh).
+    pub elapsed: Duration,
+    /// Whether an up-to-date output was reused.
+    pub fresh: bool,
+}
+
+/// Detects an agent directory's language.
+pub fn detect(dir: &Path) -> Result<Language, BuildError> {
+    if !dir.is_dir() {
+        return Err(BuildError::NotADirectory(dir.to_path_buf()));
+    }
+    let has = |name: &str| dir.join(name).is_file();
+    if has("Cargo.toml") {
+        Ok(Language::Rust)
+    } else if has("app.py") || has("pyproject.toml") {
+        Ok(Language::Python)
+    } else if has("package.json") || has("app.js") || has("app.mjs") {
+        Ok(Language::JavaScript)
+    } else {
+        Err(BuildError::UnknownLanguage(dir.to_path_buf()))
+    }
+}
+
+/// The component name for an agent directory (its file name, `-` for `_`).
+fn agent_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "agent".into())
+}
+
+/// Builds the agent in `dir` into a component.
+pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    // Toolchains run in other directories: work with absolute paths.
+    let dir = &dir.canonicalize().map_err(|e| BuildError::io(dir, e))?;
+    let language = match options.language {
+        Some(language) => language,
+        None => detect(dir)?,
+    };
+    let name = agent_name(dir);
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| dir.join("build"));
+    std::fs::create_dir_all(&out_dir).map_err(|e| BuildError::io(&out_dir, e))?;
+    let out_dir = out_dir
+        .canonicalize()
+        .map_err(|e| BuildError::io(&out_dir, e))?;
+    let component = out_dir.join(format!("{name}.wasm"));
+    let started = Instant::now();
+    let fresh = match language {
+        Language::Rust => {
+            rust::build(dir, &component)?;
+            false
+        }
+        Language::Python => python::build(dir, &component, options)?,
+        Language::JavaScript => javascript::build(dir, &component, options)?,
+    };
+    let bytes = std::fs::metadata(&component)
+        .map_err(|e| BuildError::io(&component, e))?
+        .len();
+    Ok(BuildOutput {
+        component,
+        language,
+        bytes,
+        elapsed: if fresh {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        },
+        fresh,
+    })
+}

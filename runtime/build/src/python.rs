@@ -1,0 +1,99 @@
+//! Python agents: componentize-py over the agent's module and the embedded SDK.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{BuildError, BuildOptions, fingerprint, sdk, toolchain};
+
+/// The componentize-py release the SDK is tested with.
+pub(crate) const INSTALL: &str = "pip install componentize-py==0.25.1";
+
+/// The module `corral build` generates to export the SDK's handler after
+/// importing the agent's entry module.
+const SHIM: &str = "_corral_component";
+
+/// Builds `dir` into `component`; returns `true` when the output was fresh.
+pub(crate) fn build(
+    dir: &Path,
+    component: &Path,
+    options: &BuildOptions,
+) -> Result<bool, BuildError> {
+    let entry = options.entry.as_deref().unwrap_or("app");
+    let entry_file = dir.join(format!("{}.py", entry.replace('.', "/")));
+    if !entry_file.is_file() {
+        return Err(BuildError::MissingEntry(entry_file));
+    }
+    let tool = toolchain::find("componentize-py", "CORRAL_COMPONENTIZE_PY", INSTALL)?;
+    let mut version = Command::new(&tool);
+    version.arg("--version");
+    let version = toolchain::run(version, "componentize-py")?;
+    let stamp = fingerprint::of(
+        dir,
+        &["py"],
+        &[&version, &sdk::digest(sdk::PYTHON_SDK), entry],
+    )?;
+    if !options.force && fingerprint::is_fresh(component, &stamp) {
+        return Ok(true);
+    }
+
+    let staging = staging_dir(component);
+    let _ = std::fs::remove_dir_all(&staging);
+    let sdk_dir = staging.join("sdk");
+    sdk::write(&sdk_dir, sdk::PYTHON_SDK)?;
+    let wit = sdk::write_wit(&staging.join("wit"))?;
+    let shim_dir = staging.join("shim");
+    std::fs::create_dir_all(&shim_dir).map_err(|e| BuildError::io(&shim_dir, e))?;
+    let shim = shim_dir.join(format!("{SHIM}.py"));
+    std::fs::write(
+        &shim,
+        format!(
+            "import {entry}  # noqa: F401  (registers the entry point)\n\
+             from corral_agent._export import Handler  # noqa: F401\n"
+        ),
+    )
+    .map_err(|e| BuildError::io(&shim, e))?;
+
+    let partial = component.with_extension("wasm.partial");
+    let mut cmd = Command::new(&tool);
+    cmd.arg("-d")
+        .arg(&wit)
+        .args(["-w", "agent", "componentize", SHIM])
+        .arg("-p")
+        .arg(&shim_dir)
+        .arg("-p")
+        .arg(dir)
+        .arg("-p")
+        .arg(&sdk_dir);
+    for packages in site_packages(dir) {
+        cmd.arg("-p").arg(packages);
+    }
+    cmd.arg("-o").arg(&partial);
+    toolchain::run(cmd, "componentize-py")?;
+    toolchain::expect_output(&partial, "componentize-py")?;
+    std::fs::rename(&partial, component).map_err(|e| BuildError::io(component, e))?;
+    let _ = std::fs::remove_dir_all(&staging);
+    fingerprint::record(component, &stamp)?;
+    Ok(false)
+}
+
+/// Where a build stages the SDK, WIT and shim (next to the output).
+fn staging_dir(component: &Path) -> PathBuf {
+    let name = component
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    component.with_file_name(format!(".{name}-python"))
+}
+
+/// The agent's own pure-Python dependencies: `.venv/lib/python3*/site-packages`.
+fn site_packages(dir: &Path) -> Vec<PathBuf> {
+    let lib = dir.join(".venv").join("lib");
+    let Ok(entries) = std::fs::read_dir(&lib) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages"))
+        .filter(|p| p.is_dir())
+        .collect()
+}
