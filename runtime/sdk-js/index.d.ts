@@ -112,7 +112,17 @@ export const log: {
 };
 export const stream: { send(chunk: Uint8Array | string | unknown): void };
 
-export interface ToolCall { name: string; ok: boolean; denied: boolean; error?: string; }
+export interface ToolCall {
+  name: string;
+  ok: boolean;
+  /** Whether a policy denied the call (the tool never ran). */
+  denied: boolean;
+  /** The failure's explanation. */
+  error?: string;
+  /** For a denial: the reason and the deciding policies. */
+  reason?: string;
+  policyIds?: string[];
+}
 export interface LoopOutcome {
   text: string;
   steps: number;

@@ -343,7 +343,10 @@ export class ToolLoop {
         } catch (e) {
           const error = e instanceof ToolError ? e : new ToolError("upstream", String(e));
           host.log("warn", `tool ${use.name} failed: ${error.message}`, {});
-          outcome.toolCalls.push({ name: use.name, ok: false, denied: error.denied, error: error.message });
+          outcome.toolCalls.push({
+            name: use.name, ok: false, denied: error.denied, error: error.message,
+            reason: error.reason, policyIds: error.policyIds,
+          });
           results.push(toolResult(use.toolUseId, error.message, false));
           continue;
         }

@@ -22,7 +22,7 @@ agent.entrypoint((payload, context) => {
     response: outcome.text,
     steps: outcome.steps,
     toolCalls: outcome.toolCalls.map(({ name, ok, denied }) => ({ name, ok, denied })),
-    denials: outcome.toolCalls.filter((c) => c.denied).map((c) => c.error),
+    denials: outcome.toolCalls.filter((c) => c.denied).map((c) => c.reason),
     turns: history.filter(isPrompt).length,
     memoryEventId: remembered ?? null,
     sessionId: context.sessionId,

@@ -27,7 +27,7 @@ pub(crate) fn build(
         .map(|ext| dir.join(format!("{entry}.{ext}")))
         .find(|p| p.is_file())
         .ok_or_else(|| BuildError::MissingEntry(dir.join(format!("{entry}.js"))))?;
-    let bin = toolchain_bin(dir)?;
+    let bin = toolchain_bin(dir, options.js_toolchain.as_deref())?;
     let componentize = bin.join("componentize-js");
     let esbuild = bin.join("esbuild");
     for (tool, path) in [("componentize-js", &componentize), ("esbuild", &esbuild)] {
@@ -101,12 +101,15 @@ pub(crate) fn build(
 /// The `node_modules/.bin` with the JS toolchain: the agent's own, then
 /// `CORRAL_JS_TOOLCHAIN` (a directory with `node_modules`), then the one
 /// holding `componentize-js` on `PATH`.
-fn toolchain_bin(dir: &Path) -> Result<PathBuf, BuildError> {
+fn toolchain_bin(dir: &Path, configured: Option<&Path>) -> Result<PathBuf, BuildError> {
     let own = dir.join("node_modules/.bin");
-    if own.join("componentize-js").is_file() {
+    if configured.is_none() && own.join("componentize-js").is_file() {
         return Ok(own);
     }
-    if let Some(root) = std::env::var_os("CORRAL_JS_TOOLCHAIN") {
+    if let Some(root) = configured
+        .map(|p| p.as_os_str().to_owned())
+        .or_else(|| std::env::var_os("CORRAL_JS_TOOLCHAIN"))
+    {
         let bin = PathBuf::from(root).join("node_modules/.bin");
         return if bin.join("componentize-js").is_file() {
             Ok(bin)

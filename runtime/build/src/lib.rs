@@ -74,6 +74,11 @@ pub struct BuildOptions {
     pub entry: Option<String>,
     /// Rebuild even when the fingerprint says the output is fresh.
     pub force: bool,
+    /// The `componentize-py` program [default: `CORRAL_COMPONENTIZE_PY`, else `PATH`].
+    pub componentize_py: Option<PathBuf>,
+    /// A directory whose `node_modules` holds ComponentizeJS and esbuild
+    /// [default: the agent's own, then `CORRAL_JS_TOOLCHAIN`, then `PATH`].
+    pub js_toolchain: Option<PathBuf>,
 }
 
 /// A built component.

@@ -23,7 +23,17 @@ pub(crate) fn build(
     if !entry_file.is_file() {
         return Err(BuildError::MissingEntry(entry_file));
     }
-    let tool = toolchain::find("componentize-py", "CORRAL_COMPONENTIZE_PY", INSTALL)?;
+    let tool = match &options.componentize_py {
+        Some(path) if path.is_file() => path.clone(),
+        Some(path) => {
+            return Err(BuildError::ToolchainMissing {
+                tool: "componentize-py",
+                why: format!("{} is not a file", path.display()),
+                install: INSTALL,
+            });
+        }
+        None => toolchain::find("componentize-py", "CORRAL_COMPONENTIZE_PY", INSTALL)?,
+    };
     let mut version = Command::new(&tool);
     version.arg("--version");
     let version = toolchain::run(version, "componentize-py")?;

@@ -50,6 +50,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
         language: args.language,
         entry: args.entry,
         force: args.force,
+        ..BuildOptions::default()
     };
     let output = corral_build::build(&args.dir, &options)
         .map_err(|e| anyhow!(e).context(format!("building {}", args.dir.display())))?;

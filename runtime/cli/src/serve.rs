@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// [default: the number of CPUs].
     #[arg(long, env = "CORRAL_GUEST_THREADS")]
     guest_threads: Option<usize>,
+    /// Guest CPU time one invocation may use, in milliseconds [default: 60000].
+    #[arg(long, env = "CORRAL_SESSION_CPU_MS")]
+    session_cpu_ms: Option<u64>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -90,6 +93,7 @@ struct ServeFile {
     guest_memory_budget_mib: Option<usize>,
     session_memory_mib: Option<usize>,
     guest_threads: Option<usize>,
+    session_cpu_ms: Option<u64>,
     #[serde(default)]
     telemetry: corral_telemetry::TelemetryFile,
 }
@@ -178,12 +182,22 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits: corral_host::SandboxLimits {
                 memory_bytes,
+                cpu_time: self
+                    .session_cpu_ms
+                    .or(file.session_cpu_ms)
+                    .map_or(defaults.limits.cpu_time, std::time::Duration::from_millis),
                 ..defaults.limits.clone()
             },
             ..defaults
         };
-        if config.max_sessions == 0 || config.guest_threads == 0 || memory_bytes == 0 {
-            bail!("max_sessions, guest_threads and session_memory_mib must be at least 1");
+        if config.max_sessions == 0
+            || config.guest_threads == 0
+            || memory_bytes == 0
+            || config.limits.cpu_time.is_zero()
+        {
+            bail!(
+                "max_sessions, guest_threads, session_memory_mib and session_cpu_ms must be at least 1"
+            );
         }
         if let Some(budget) = config.guest_memory_budget
             && budget < memory_bytes

@@ -76,3 +76,34 @@ pub fn spawn_server(command: &mut std::process::Command, port: u16) -> ChildServ
     }
     panic!("the server did not listen on port {port} within 20 s");
 }
+
+/// The directory whose `node_modules` holds `.ci/test`'s JS agent
+/// toolchain (ComponentizeJS, esbuild).
+pub fn ci_js_toolchain() -> PathBuf {
+    std::env::var_os("CORRAL_TEST_JS_TOOLCHAIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/ci-js"))
+}
+
+/// Builds the agent in `dir` (relative to the workspace, e.g.
+/// `examples/agents/assistant-py`) with `.ci/test`'s componentize-py and
+/// ComponentizeJS into `target/test-agents`, and returns the component.
+/// Unchanged sources are not rebuilt (the build's fingerprint).
+///
+/// # Panics
+/// When the build fails, with the toolchain's own message.
+pub fn built_agent(dir: &str) -> PathBuf {
+    static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDS.lock().unwrap_or_else(|p| p.into_inner());
+    let python = ci_python("componentize-py");
+    let options = corral_build::BuildOptions {
+        out_dir: Some(workspace().join("target/test-agents")),
+        componentize_py: python.parent().map(|bin| bin.join("componentize-py")),
+        js_toolchain: Some(ci_js_toolchain()),
+        ..corral_build::BuildOptions::default()
+    };
+    match corral_build::build(&workspace().join(dir), &options) {
+        Ok(output) => output.component,
+        Err(error) => panic!("building {dir}: {error} (run .ci/test to install the toolchains)"),
+    }
+}
