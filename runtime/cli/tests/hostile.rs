@@ -22,10 +22,24 @@ const RSS_GROWTH_BOUND: u64 = 512 << 20;
 
 /// `corral serve` on a free port with the probe and echo agents deployed.
 async fn serve(dir: &Path) -> ChildServer {
+    serve_agents(
+        dir,
+        &[],
+        &[
+            ("probe", corral_test_guests::SANDBOX_PROBE.to_vec()),
+            ("echo", corral_examples::ECHO_AGENT.to_vec()),
+        ],
+    )
+    .await
+}
+
+/// `corral serve` on a free port with `extra` flags and `agents` deployed.
+async fn serve_agents(dir: &Path, extra: &[&str], agents: &[(&str, Vec<u8>)]) -> ChildServer {
     let port = free_port();
     let served = spawn_server(
         Command::new(env!("CARGO_BIN_EXE_corral"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -37,13 +51,10 @@ async fn serve(dir: &Path) -> ChildServer {
         port,
     );
     let client = reqwest::Client::new();
-    for (name, bytes) in [
-        ("probe", corral_test_guests::SANDBOX_PROBE),
-        ("echo", corral_examples::ECHO_AGENT),
-    ] {
+    for (name, bytes) in agents {
         let deployed = client
             .post(format!("{}/corral/runtimes/{name}", served.url))
-            .body(bytes.to_vec())
+            .body(bytes.clone())
             .send()
             .await
             .unwrap();
@@ -75,9 +86,45 @@ struct Outcome {
     bytes: usize,
 }
 
+/// Invokes `agent` in its own session every 100 ms until `stop`; every call
+/// must succeed. Returns the number of calls and the worst latency.
+fn benign_session(
+    url: &str,
+    agent: &str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(u32, Duration)> {
+    let url = format!("{url}/runtimes/{agent}/invocations");
+    let session = session(&format!("benign-{agent}"));
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut worst = Duration::ZERO;
+        let mut calls = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let response = client
+                .post(&url)
+                .header("x-amzn-bedrock-agentcore-runtime-session-id", &session)
+                .body(r#"{"prompt":"still here?"}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{:?}", response.text().await);
+            response.bytes().await.unwrap();
+            worst = worst.max(started.elapsed());
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (calls, worst)
+    })
+}
+
 async fn attack(url: &str, session: &str, request: Value) -> Outcome {
+    attack_agent(url, "probe", session, request).await
+}
+
+async fn attack_agent(url: &str, agent: &str, session: &str, request: Value) -> Outcome {
     let response = reqwest::Client::new()
-        .post(format!("{url}/runtimes/probe/invocations"))
+        .post(format!("{url}/runtimes/{agent}/invocations"))
         .header("x-amzn-bedrock-agentcore-runtime-session-id", session)
         .header("x-amzn-bedrock-agentcore-runtime-user-id", "mallory")
         .body(request.to_string())
@@ -118,33 +165,7 @@ async fn hostile_floods_end_in_typed_limit_errors_with_bounded_rss() {
 
     // The benign session, every 100 ms, for as long as the attacks last.
     let stop = Arc::new(AtomicBool::new(false));
-    let benign = {
-        let (url, stop) = (url.clone(), stop.clone());
-        tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut worst = Duration::ZERO;
-            let mut calls = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let response = client
-                    .post(format!("{url}/runtimes/echo/invocations"))
-                    .header(
-                        "x-amzn-bedrock-agentcore-runtime-session-id",
-                        session("benign"),
-                    )
-                    .body(r#"{"prompt":"still here?"}"#)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200, "{:?}", response.text().await);
-                response.bytes().await.unwrap();
-                worst = worst.max(started.elapsed());
-                calls += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (calls, worst)
-        })
-    };
+    let benign = benign_session(&url, "echo", stop.clone());
     // Warm up (sandboxes, allocator, span store) before the baseline.
     let warm = attack(&url, &session("warm"), json!({"action": "noop"})).await;
     assert_eq!(warm.status, 200);
@@ -284,6 +305,73 @@ async fn hostile_floods_end_in_typed_limit_errors_with_bounded_rss() {
     assert!(
         stop_trace.contains("\"corral.events.dropped\":872"),
         "{stop_trace:.2000}"
+    );
+}
+
+/// The sandbox attacks of the Rust probe, from a Python agent
+/// (componentize-py, CPython in the sandbox): files, directory listing,
+/// environment and sockets are refused inside the guest; a busy loop ends
+/// at the CPU limit and a memory bomb at the memory cap, each with a typed
+/// error; a benign Python session beside them never fails, and the attacked
+/// agent serves new sessions afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_python_agent_is_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = corral_test_support::built_agent("runtime/test-guests/probe-py");
+    let echo = corral_test_support::built_agent("examples/agents/echo-py");
+    let served = serve_agents(
+        dir.path(),
+        &["--session-cpu-ms", "2000", "--session-memory-mib", "64"],
+        &[
+            ("probe_py", std::fs::read(probe).unwrap()),
+            ("echo_py", std::fs::read(echo).unwrap()),
+        ],
+    )
+    .await;
+    let url = served.url.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let benign = benign_session(&url, "echo_py", stop.clone());
+    let attack = |name: &'static str, request: Value| {
+        let url = url.clone();
+        async move { attack_agent(&url, "probe_py", &session(name), request).await }
+    };
+
+    for action in ["file", "listdir", "socket"] {
+        let outcome = attack(action, json!({"action": action, "port": 22})).await;
+        assert_eq!(outcome.status, 200, "{action}: {}", outcome.head);
+        let body: Value = serde_json::from_str(&outcome.head).unwrap();
+        assert!(body.get("leaked").is_none(), "{action} escaped: {body}");
+        assert!(body["refused"].is_string(), "{action}: {body}");
+    }
+    let env = attack("env", json!({"action": "env"})).await;
+    assert_eq!(env.head, r#"{"env": {}}"#, "no host environment leaks in");
+
+    let spin = attack("loop", json!({"action": "loop"})).await;
+    assert_ne!(spin.status, 200);
+    assert!(spin.head.contains("CPU time limit of 2s"), "{}", spin.head);
+
+    let bomb = attack("memory", json!({"action": "memory"})).await;
+    assert_ne!(bomb.status, 200);
+    assert!(bomb.head.contains("MemoryError"), "{}", bomb.head);
+
+    // The attacked agent still serves a new session.
+    let after = attack("after", json!({"action": "hello"})).await;
+    assert_eq!(after.status, 200, "{}", after.head);
+    assert!(
+        after.head.contains(r#""echo": {"action": "hello"}"#),
+        "{}",
+        after.head
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let (calls, worst) = benign.await.unwrap();
+    assert!(
+        calls >= 5,
+        "the benign session kept being served ({calls} calls)"
+    );
+    assert!(
+        worst < Duration::from_secs(5),
+        "benign worst latency {worst:?}"
     );
 }
 

@@ -28,7 +28,8 @@ def invoke(payload: dict, context: Context) -> dict:
         return {"env": dict(os.environ)}
     if action == "socket":
         try:
-            conn = socket.create_connection(("127.0.0.1", int(payload.get("port", 80))), timeout=2)
+            conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            conn.connect(("127.0.0.1", int(payload.get("port", 80))))
             conn.close()
             return {"leaked": "connected"}
         except Exception as e:  # any failure means the sandbox refused
