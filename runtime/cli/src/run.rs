@@ -19,8 +19,12 @@ use crate::tool_args::ToolArgs;
 /// Arguments of `corral run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The agent component (`.wasm`, built for wasm32-wasip2).
-    agent: PathBuf,
+    /// The agent component (`.wasm`, built for wasm32-wasip2), or `--harness`.
+    #[arg(required_unless_present = "harness")]
+    agent: Option<PathBuf>,
+    /// Run Corral's no-code harness agent configured by this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "agent")]
+    harness: Option<PathBuf>,
     /// Session id (a new one is generated when absent).
     #[arg(long)]
     session: Option<String>,
@@ -78,9 +82,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(&args.agent).with_context(|| format!("reading {}", args.agent.display()))?;
-    let env = args
+    let mut env = args
         .env
         .iter()
         .map(|pair| match pair.split_once('=') {
@@ -88,6 +90,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ => bail!("--env expects KEY=VALUE, got {pair:?}"),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let (path, bytes) = match (&args.agent, &args.harness) {
+        (_, Some(harness)) => {
+            let config = corral_harness::load(harness)?;
+            env.push((corral_harness::ENV_VAR.into(), config.to_env_value()));
+            (harness.clone(), corral_harness::COMPONENT.to_vec())
+        }
+        (Some(agent), None) => (
+            agent.clone(),
+            std::fs::read(agent).with_context(|| format!("reading {}", agent.display()))?,
+        ),
+        (None, None) => bail!("give an agent component or --harness FILE"),
+    };
     let memory_bytes = args.memory_mib.max(1) << 20;
     let host = Arc::new(AgentHost::new(EngineConfig {
         max_instances: 4,
@@ -99,15 +113,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     })?);
-    let name = args
-        .agent
+    let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "agent".into());
     let started = Instant::now();
     let agent = host
         .compile(&name, &bytes)
-        .with_context(|| format!("loading {}", args.agent.display()))?
+        .with_context(|| format!("loading {}", path.display()))?
         .with_settings(AgentSettings {
             env,
             memory_bytes: Some(memory_bytes),

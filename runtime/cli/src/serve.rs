@@ -372,8 +372,13 @@ async fn shutdown_signal() {
 /// Arguments of `corral deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// The agent component.
-    wasm: PathBuf,
+    /// The agent component (or `--harness`).
+    #[arg(required_unless_present = "harness")]
+    wasm: Option<PathBuf>,
+    /// Deploy Corral's no-code harness agent configured by this file
+    /// (system prompt, model id, tool allow-list, steps, memory, output).
+    #[arg(long, value_name = "FILE", conflicts_with = "wasm")]
+    harness: Option<PathBuf>,
     /// Runtime name.
     #[arg(long)]
     name: String,
@@ -387,8 +392,24 @@ pub struct DeployArgs {
 
 /// Uploads a component as a new version.
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(&args.wasm).with_context(|| format!("reading {}", args.wasm.display()))?;
+    let (bytes, env) = match (&args.wasm, &args.harness) {
+        (_, Some(harness)) => {
+            let config = corral_harness::load(harness)?;
+            (
+                corral_harness::COMPONENT.to_vec(),
+                Some(format!(
+                    "{}={}",
+                    corral_harness::ENV_VAR,
+                    config.to_env_value()
+                )),
+            )
+        }
+        (Some(wasm), None) => (
+            std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?,
+            None,
+        ),
+        (None, None) => bail!("give an agent component or --harness FILE"),
+    };
     let mut request = reqwest::Client::new()
         .post(format!(
             "{}/corral/runtimes/{}",
@@ -399,6 +420,9 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         .body(bytes);
     if let Some(d) = &args.description {
         request = request.query(&[("description", d)]);
+    }
+    if let Some(env) = &env {
+        request = request.query(&[("env", env)]);
     }
     let response = request
         .send()

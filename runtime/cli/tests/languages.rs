@@ -324,3 +324,90 @@ fn build_errors_name_the_missing_toolchain_and_the_file() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
 }
+
+/// The no-code harness: `corral run --harness` and `corral deploy --harness`
+/// into a real `corral serve` answer a multi-step calculator question (the
+/// second turn needs the first, kept in the sandbox); a bad file names its
+/// field before anything runs or deploys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_no_code_harness_answers_multi_step_questions() {
+    let harness = workspace().join("examples/harness/calculator.toml");
+    let output = succeed(
+        corral(&["run", "-q", "--builtin-tools", "--harness"])
+            .arg(&harness)
+            .arg("--script")
+            .arg(script())
+            .args(["-i", r#"{"prompt": "What is (17 * 23) + 4?"}"#])
+            .args(["-i", r#"{"prompt": "divide that by 5"}"#]),
+    );
+    let answers = responses(&output);
+    assert_eq!(answers[0]["response"], "(17 * 23) + 4 = 395.");
+    assert_eq!(answers[0]["steps"], 2);
+    assert_eq!(answers[1]["response"], "395 / 5 = 79.");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (served, _) = serve(dir.path(), &[], &[]).await;
+    let deployed = succeed(
+        corral(&[
+            "deploy",
+            "--name",
+            "calculator",
+            "--server",
+            &served.url,
+            "--harness",
+        ])
+        .arg(&harness),
+    );
+    assert!(String::from_utf8_lossy(&deployed.stdout).contains("deployed calculator version 1"));
+    let id = session("harness");
+    let (status, first) = invoke(
+        &served.url,
+        "calculator",
+        &id,
+        &json!({"prompt": "What is (17 * 23) + 4?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["response"], "(17 * 23) + 4 = 395.");
+    let event = first["memoryEventId"].as_str().unwrap_or_default();
+    assert!(
+        !event.is_empty(),
+        "memory.enabled records the turn: {first}"
+    );
+    let (_, second) = invoke(
+        &served.url,
+        "calculator",
+        &id,
+        &json!({"prompt": "divide that by 5"}),
+    )
+    .await;
+    assert_eq!(second["response"], "395 / 5 = 79.", "{second}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "system_prompt = \"hi\"\nmax_steps = 500\n").unwrap();
+    let deploy = [
+        "deploy",
+        "--name",
+        "bad",
+        "--server",
+        &served.url,
+        "--harness",
+    ];
+    for command in [&["run", "--harness"][..], &deploy[..]] {
+        let output = corral(command)
+            .arg(&bad)
+            .args(
+                ["-i", "{}"]
+                    .iter()
+                    .take(if command[0] == "run" { 2 } else { 0 }),
+            )
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("max_steps: must be between 1 and 100"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
