@@ -10,12 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, HostServices, InvocationRequest, SessionConfig,
-    SessionManager,
+    AgentHost, EngineConfig, HostServices, InvocationRequest, SessionConfig, SessionManager,
 };
 use hdrhistogram::Histogram;
 
@@ -46,13 +47,129 @@ async fn run() {
     println!(
         "\n| agent | component | compile | load precompiled | new session p50 | p99 | private memory per idle session ({sessions} live) | system memory per idle session | RSS per idle session | warm invocations/s (1 session) |\n|---|---|---|---|---|---|---|---|---|---|"
     );
+    let mut rows = Vec::new();
     for (language, bytes) in agents {
-        let row = measure(language, &bytes, sessions).await;
-        println!("{row}");
+        rows.push(measure(language, &bytes, sessions).await);
+    }
+    for row in &rows {
+        println!("{}", row.line);
+    }
+
+    // Real peers: the same echo as a fresh interpreter process per session
+    // (what running each session in its own process costs).
+    let python = corral_test_support::ci_python("the Python peer");
+    let command = |program: &std::path::Path, args: &[&str]| {
+        let mut command = Command::new(program);
+        command.args(args);
+        command
+    };
+    let peers = [
+        (
+            "Python",
+            command(
+                &python,
+                &[
+                    "-c",
+                    "import sys, json; sys.stdout.write(json.dumps(json.loads(sys.stdin.readline())))",
+                ],
+            ),
+        ),
+        (
+            "JavaScript",
+            command(
+                std::path::Path::new("node"),
+                &[
+                    "-e",
+                    "process.stdin.once('data', d => { process.stdout.write(JSON.stringify(JSON.parse(d))); process.exit(0); })",
+                ],
+            ),
+        ),
+    ];
+    println!(
+        "\n| peer: a fresh process per session | start + first echo p50 | p99 | private memory of an idle process | RSS | Corral session start, ratio | Corral private memory, ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for (language, mut command) in peers {
+        let (p50, p99) = process_start(&mut command);
+        let (private, rss) = idle_process_memory(&mut command);
+        let ours = rows.iter().find(|r| r.language == language).expect("row");
+        println!(
+            "| {language} ({}) | {:.1} ms | {:.1} ms | {:.1} MiB | {:.1} MiB | {:.2} ms, **{:.0}× faster** | {:.2} MiB, **{:.0}× less** |",
+            command
+                .get_program()
+                .to_string_lossy()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default(),
+            p50 * 1e3,
+            p99 * 1e3,
+            private / MIB,
+            rss / MIB,
+            ours.start_p50 * 1e3,
+            p50 / ours.start_p50,
+            ours.private / MIB,
+            private / ours.private,
+        );
     }
 }
 
-async fn measure(language: &str, bytes: &[u8], sessions: usize) -> String {
+const MIB: f64 = (1 << 20) as f64;
+
+/// p50 and p99 seconds of spawning `command`, sending one JSON line and
+/// reading the echo until it exits.
+fn process_start(command: &mut Command) -> (f64, f64) {
+    let mut times = Vec::new();
+    for i in 0..105 {
+        let t = Instant::now();
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn peer");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"{\"prompt\":\"ping\"}\n")
+            .expect("write");
+        let output = child.wait_with_output().expect("peer output");
+        let echoed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("peer echo");
+        assert_eq!(echoed["prompt"], "ping");
+        if i >= 5 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[times.len() * 99 / 100])
+}
+
+/// Private memory and RSS of `command` idle after starting (waiting for input).
+fn idle_process_memory(command: &mut Command) -> (f64, f64) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn peer");
+    std::thread::sleep(Duration::from_millis(500));
+    let rollup =
+        std::fs::read_to_string(format!("/proc/{}/smaps_rollup", child.id())).expect("rollup");
+    let _ = child.kill();
+    let _ = child.wait();
+    let memory = Memory::parse(&rollup, "");
+    (memory.private as f64, memory.rss as f64)
+}
+
+/// One agent's measurements.
+struct Row {
+    language: &'static str,
+    /// New session p50, seconds.
+    start_p50: f64,
+    /// Private memory per idle session, bytes.
+    private: f64,
+    /// The table line.
+    line: String,
+}
+
+async fn measure(language: &'static str, bytes: &[u8], sessions: usize) -> Row {
     let defaults = EngineConfig::default();
     let host = Arc::new(
         AgentHost::new(EngineConfig {
@@ -131,7 +248,7 @@ async fn measure(language: &str, bytes: &[u8], sessions: usize) -> String {
     manager.stop_all();
 
     let ms = |q: f64| new_session.value_at_quantile(q) as f64 / 1e6;
-    format!(
+    let line = format!(
         "| {language} echo | {:.1} MiB | {:.1} s | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} MiB | {:.2} MiB | {:.2} MiB | {rate:.0} |",
         bytes.len() as f64 / (1 << 20) as f64,
         compile.as_secs_f64(),
@@ -141,7 +258,13 @@ async fn measure(language: &str, bytes: &[u8], sessions: usize) -> String {
         private / (1 << 20) as f64,
         system / (1 << 20) as f64,
         rss / (1 << 20) as f64,
-    )
+    );
+    Row {
+        language,
+        start_p50: ms(0.5) / 1e3,
+        private,
+        line,
+    }
 }
 
 fn request(session: &str) -> InvocationRequest {
@@ -160,6 +283,12 @@ struct Memory {
 
 impl Memory {
     fn now() -> Self {
+        let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").expect("smaps_rollup");
+        let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+        Self::parse(&rollup, &meminfo)
+    }
+
+    fn parse(rollup: &str, meminfo: &str) -> Self {
         let kib = |text: &str, field: &str| -> u64 {
             text.lines()
                 .find(|l| l.starts_with(field))
@@ -168,12 +297,10 @@ impl Memory {
                 .unwrap_or(0)
                 * 1024
         };
-        let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").expect("smaps_rollup");
-        let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
         Self {
-            private: kib(&rollup, "Private_Clean:") + kib(&rollup, "Private_Dirty:"),
-            used: kib(&meminfo, "MemTotal:").saturating_sub(kib(&meminfo, "MemAvailable:")),
-            rss: kib(&rollup, "Rss:"),
+            private: kib(rollup, "Private_Clean:") + kib(rollup, "Private_Dirty:"),
+            used: kib(meminfo, "MemTotal:").saturating_sub(kib(meminfo, "MemAvailable:")),
+            rss: kib(rollup, "Rss:"),
         }
     }
 }
