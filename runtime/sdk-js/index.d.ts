@@ -15,6 +15,11 @@ export class LimitExceeded extends AgentError { constructor(message: string); }
 
 /** A failed tool call. */
 export class ToolError extends Error {
+  constructor(
+    kind: ToolError["kind"],
+    message: string,
+    detail?: { reason?: string; policyIds?: string[]; status?: number },
+  );
   readonly kind: "not-found" | "denied" | "invalid-arguments" | "upstream" | "timeout" | "limit-exceeded";
   /** For `denied`: the reason. */
   readonly reason?: string;
@@ -28,17 +33,20 @@ export class ToolError extends Error {
 
 /** A failed model call. */
 export class ModelError extends Error {
+  constructor(kind: ModelError["kind"], message: string);
   readonly kind: "throttled" | "validation" | "unavailable" | "timeout" | "limit-exceeded" | "internal";
   readonly retryable: boolean;
 }
 
 /** A failed memory operation (`not-configured` when no memory is attached). */
 export class MemoryAccessError extends Error {
+  constructor(kind: MemoryAccessError["kind"], message?: string);
   readonly kind: "not-configured" | "validation" | "not-found" | "throttled" | "denied" | "limit-exceeded" | "internal";
 }
 
 /** The caller left (`closed`) or the response would be too large (`limit-exceeded`). */
 export class StreamError extends Error {
+  constructor(kind: StreamError["kind"], message?: string);
   readonly kind: "closed" | "limit-exceeded";
 }
 

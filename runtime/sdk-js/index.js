@@ -141,6 +141,9 @@ function memoryError(e) {
 }
 
 const encoder = new TextEncoder();
+
+/** Log levels by name, with the usual aliases. */
+const LEVELS = { trace: "trace", debug: "debug", info: "info", warn: "warn", warning: "warn", error: "error" };
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The real host: the `corral:agent` imports of the component. */
@@ -160,10 +163,13 @@ export const witHost = {
     try { return toolsApi.callTool(name, argumentsJson); } catch (e) { throw toolError(e); }
   },
   log(level, message, fields) {
+    const wit = LEVELS[level] ?? "info";
     try {
-      logApi.write(level, message, Object.entries(fields ?? {}).map(([key, value]) => ({ key, value: String(value) })));
-    } catch {
-      // Over the log budget: the host dropped and counted the line.
+      logApi.write(wit, String(message), Object.entries(fields ?? {}).map(([key, value]) => ({ key, value: String(value) })));
+    } catch (e) {
+      // Over the log budget the host dropped and counted the line; anything
+      // else is a bug worth seeing.
+      if (!(e && typeof e === "object" && "payload" in e)) throw e;
     }
   },
   appendEvent(payload) {
@@ -179,8 +185,8 @@ export const witHost = {
     try {
       streamApi.send(chunk);
     } catch (e) {
-      const err = errorPayload(e);
-      throw new StreamError(err?.tag ?? "closed", err?.val ?? "");
+      if (!(e && typeof e === "object" && "payload" in e)) throw e;
+      throw new StreamError(e.payload?.tag ?? "closed", e.payload?.val ?? "");
     }
   },
 };
@@ -238,7 +244,7 @@ export const memory = {
   /** Records one turn; returns the event id, or undefined when no memory is attached. */
   rememberTurn(prompt, answer) {
     try {
-      return this.appendEvent([["user", prompt], ["assistant", answer]]);
+      return memory.appendEvent([["user", prompt], ["assistant", answer]]);
     } catch (e) {
       if (!(e instanceof MemoryAccessError) || e.kind !== "not-configured") {
         log.warn(`could not record the turn in memory: ${e.message}`);
@@ -296,10 +302,20 @@ export class ToolLoop {
     };
   }
 
-  /** Appends `prompt` as a user message and runs the loop. */
+  /**
+   * Appends `prompt` as a user message and runs the loop. When the run
+   * fails, the turn is taken back out of `conversation`, so the next prompt
+   * does not follow an unanswered one.
+   */
   ask(conversation, prompt) {
+    const before = conversation.length;
     conversation.push(userMessage(prompt));
-    return this.run(conversation);
+    try {
+      return this.run(conversation);
+    } catch (e) {
+      conversation.length = before;
+      throw e;
+    }
   }
 
   /** Runs the loop; `conversation` receives every new message. */
@@ -336,9 +352,12 @@ export class ToolLoop {
         return outcome;
       }
       const results = [];
+      const offered = new Set(specs.map((s) => s.name));
       for (const use of uses) {
         let output;
         try {
+          // Only offered tools run, whatever name the model sends.
+          if (!offered.has(use.name)) throw new ToolError("not-found", `tool not found: ${use.name}`);
           output = host.callTool(use.name, use.input);
         } catch (e) {
           const error = e instanceof ToolError ? e : new ToolError("upstream", String(e));
@@ -357,6 +376,9 @@ export class ToolLoop {
       conversation.push({ role: "user", content: results });
     }
     host.log("warn", `tool loop stopped at its step limit of ${this.maxSteps}`, {});
+    // The conversation ends with tool results; an assistant turn keeps user
+    // and assistant messages alternating for the next prompt.
+    conversation.push(assistantMessage(`(I stopped at my step limit of ${this.maxSteps} before finishing.)`));
     return outcome;
   }
 

@@ -16,6 +16,9 @@ pub enum BuildError {
     /// The entry module is missing.
     #[error("{0} not found: the agent's entry module (set another with --entry)")]
     MissingEntry(PathBuf),
+    /// The entry module name is not a dotted identifier.
+    #[error("invalid entry module {0:?}: use a module name such as `app` or `agent.main`")]
+    InvalidEntry(String),
     /// A toolchain is not installed.
     #[error("{tool} not found ({why}); install it with: {install}")]
     ToolchainMissing {

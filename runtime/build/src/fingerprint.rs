@@ -20,20 +20,28 @@ const SKIP: &[&str] = &[
 
 /// Fingerprint of the files under `dir` with these extensions, plus `extra`.
 pub(crate) fn of(dir: &Path, extensions: &[&str], extra: &[&str]) -> Result<String, BuildError> {
-    let mut files = Vec::new();
-    collect(dir, extensions, &mut files)?;
-    files.sort();
+    of_all(&[dir.to_path_buf()], extensions, extra)
+}
+
+/// Fingerprint of the files under each of `dirs` (an agent and the
+/// dependencies it bundles) with these extensions, plus `extra`.
+pub(crate) fn of_all(
+    dirs: &[PathBuf],
+    extensions: &[&str],
+    extra: &[&str],
+) -> Result<String, BuildError> {
     let mut hash = Sha256::new();
-    for file in files {
-        let bytes = std::fs::read(&file).map_err(|e| BuildError::io(&file, e))?;
-        hash.update(
-            file.strip_prefix(dir)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(&bytes);
+    for dir in dirs {
+        let mut files = Vec::new();
+        collect(dir, extensions, &mut files)?;
+        files.sort();
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|e| BuildError::io(&file, e))?;
+            let name = file.strip_prefix(dir).unwrap_or(&file);
+            hash.update(name.to_string_lossy().as_bytes());
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+        }
     }
     for part in extra {
         hash.update((part.len() as u64).to_le_bytes());

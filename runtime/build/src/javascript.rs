@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{BuildError, BuildOptions, fingerprint, sdk, toolchain};
+use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, finish, sdk, toolchain};
 
 /// Installs the JS toolchain next to the agent.
 pub(crate) const INSTALL: &str =
@@ -21,7 +21,7 @@ pub(crate) fn build(
     component: &Path,
     options: &BuildOptions,
 ) -> Result<bool, BuildError> {
-    let entry = options.entry.as_deref().unwrap_or("app");
+    let entry = entry_module(options)?;
     let entry_file = ["js", "mjs", "ts"]
         .iter()
         .map(|ext| dir.join(format!("{entry}.{ext}")))
@@ -56,9 +56,9 @@ pub(crate) fn build(
         return Ok(true);
     }
 
-    let staging = staging_dir(component);
-    let _ = std::fs::remove_dir_all(&staging);
-    sdk::write(&staging, sdk::JS_SDK)?;
+    let staging = Staging::new(component, "js")?;
+    let staging = staging.path();
+    sdk::write(staging, sdk::JS_SDK)?;
     let wit = sdk::write_wit(&staging.join("wit"))?;
     let bundle = staging.join("bundle.js");
     let mut cmd = Command::new(&esbuild);
@@ -82,7 +82,7 @@ pub(crate) fn build(
     let partial = component.with_extension("wasm.partial");
     let mut cmd = Command::new(&componentize);
     // ComponentizeJS resolves paths against its working directory.
-    cmd.current_dir(&staging)
+    cmd.current_dir(staging)
         .arg(&bundle)
         .arg("--wit")
         .arg(&wit)
@@ -90,10 +90,12 @@ pub(crate) fn build(
         .arg(&partial)
         .arg("--disable")
         .args(DISABLED_FEATURES);
-    toolchain::run(cmd, "componentize-js")?;
-    toolchain::expect_output(&partial, "componentize-js")?;
-    std::fs::rename(&partial, component).map_err(|e| BuildError::io(component, e))?;
-    let _ = std::fs::remove_dir_all(&staging);
+    let ran = toolchain::run(cmd, "componentize-js");
+    if ran.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    ran?;
+    finish(&partial, component, "componentize-js")?;
     fingerprint::record(component, &stamp)?;
     Ok(false)
 }
@@ -131,13 +133,4 @@ fn toolchain_bin(dir: &Path, configured: Option<&Path>) -> Result<PathBuf, Build
             why: "not in the agent's node_modules, CORRAL_JS_TOOLCHAIN or PATH".into(),
             install: INSTALL,
         })
-}
-
-/// Where a build stages the SDK, WIT and bundle (next to the output).
-fn staging_dir(component: &Path) -> PathBuf {
-    let name = component
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    component.with_file_name(format!(".{name}-js"))
 }

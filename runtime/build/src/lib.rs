@@ -10,9 +10,11 @@
 //! | JavaScript | `package.json` / `app.js` | `@bytecodealliance/componentize-js` (npm) |
 //!
 //! The Python and JavaScript SDKs and the WIT world are embedded in this
-//! crate, so a build always matches the host it came with. Builds are
-//! skipped when the sources, SDK and toolchain are unchanged (a fingerprint
-//! next to the output). [`scaffold`] writes a working agent per language.
+//! crate, so a build always matches the host it came with. Python and JS
+//! builds are skipped when the sources (and a Python agent's `.venv`
+//! packages), the SDK and the toolchain's version are unchanged (a
+//! fingerprint next to the output); cargo does its own. [`scaffold`] writes
+//! a working agent per language.
 
 mod error;
 mod fingerprint;
@@ -113,11 +115,66 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
     }
 }
 
-/// The component name for an agent directory (its file name, `-` for `_`).
+/// The component name for an agent directory (its file name).
 fn agent_name(dir: &Path) -> String {
     dir.file_name()
-        .map(|n| n.to_string_lossy().replace('_', "-"))
+        .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "agent".into())
+}
+
+/// Checks a Python/JS entry module name: dotted identifiers only, so it is
+/// neither a path nor code when it lands in a generated module.
+fn entry_module(options: &BuildOptions) -> Result<&str, BuildError> {
+    let entry = options.entry.as_deref().unwrap_or("app");
+    let identifier = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if entry.split('.').all(identifier) {
+        Ok(entry)
+    } else {
+        Err(BuildError::InvalidEntry(entry.to_string()))
+    }
+}
+
+/// A scratch directory next to the output for one build (SDK, WIT, shims),
+/// removed when the build ends, failed or not.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new(component: &Path, language: &str) -> Result<Self, BuildError> {
+        let name = component
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = component.with_file_name(format!(".{name}-{language}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| BuildError::io(&dir, e))?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Moves a toolchain's `partial` output to `component`, removing it on failure.
+fn finish(partial: &Path, component: &Path, tool: &str) -> Result<(), BuildError> {
+    let moved = toolchain::expect_output(partial, tool).and_then(|()| {
+        std::fs::rename(partial, component).map_err(|e| BuildError::io(component, e))
+    });
+    if moved.is_err() {
+        let _ = std::fs::remove_file(partial);
+    }
+    moved
 }
 
 /// Builds the agent in `dir` into a component.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{BuildError, BuildOptions, fingerprint, sdk, toolchain};
+use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, finish, sdk, toolchain};
 
 /// The componentize-py release the SDK is tested with.
 pub(crate) const INSTALL: &str = "pip install componentize-py==0.25.1";
@@ -18,7 +18,7 @@ pub(crate) fn build(
     component: &Path,
     options: &BuildOptions,
 ) -> Result<bool, BuildError> {
-    let entry = options.entry.as_deref().unwrap_or("app");
+    let entry = entry_module(options)?;
     let entry_file = dir.join(format!("{}.py", entry.replace('.', "/")));
     if !entry_file.is_file() {
         return Err(BuildError::MissingEntry(entry_file));
@@ -37,8 +37,10 @@ pub(crate) fn build(
     let mut version = Command::new(&tool);
     version.arg("--version");
     let version = toolchain::run(version, "componentize-py")?;
-    let stamp = fingerprint::of(
-        dir,
+    let mut sources = vec![dir.to_path_buf()];
+    sources.extend(site_packages(dir));
+    let stamp = fingerprint::of_all(
+        &sources,
         &["py"],
         &[&version, &sdk::digest(sdk::PYTHON_SDK), entry],
     )?;
@@ -46,8 +48,8 @@ pub(crate) fn build(
         return Ok(true);
     }
 
-    let staging = staging_dir(component);
-    let _ = std::fs::remove_dir_all(&staging);
+    let staging = Staging::new(component, "python")?;
+    let staging = staging.path();
     let sdk_dir = staging.join("sdk");
     sdk::write(&sdk_dir, sdk::PYTHON_SDK)?;
     let wit = sdk::write_wit(&staging.join("wit"))?;
@@ -78,21 +80,14 @@ pub(crate) fn build(
         cmd.arg("-p").arg(packages);
     }
     cmd.arg("-o").arg(&partial);
-    toolchain::run(cmd, "componentize-py")?;
-    toolchain::expect_output(&partial, "componentize-py")?;
-    std::fs::rename(&partial, component).map_err(|e| BuildError::io(component, e))?;
-    let _ = std::fs::remove_dir_all(&staging);
+    let ran = toolchain::run(cmd, "componentize-py");
+    if ran.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    ran?;
+    finish(&partial, component, "componentize-py")?;
     fingerprint::record(component, &stamp)?;
     Ok(false)
-}
-
-/// Where a build stages the SDK, WIT and shim (next to the output).
-fn staging_dir(component: &Path) -> PathBuf {
-    let name = component
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    component.with_file_name(format!(".{name}-python"))
 }
 
 /// The agent's own pure-Python dependencies: `.venv/lib/python3*/site-packages`.

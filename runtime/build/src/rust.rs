@@ -27,11 +27,12 @@ pub(crate) fn build(dir: &Path, component: &Path) -> Result<(), BuildError> {
             "--message-format=json-render-diagnostics",
         ])
         .args(["--target", TARGET])
-        // A build inside another cargo invocation must not inherit its flags.
+        // A build inside another cargo invocation must not inherit its
+        // host-only flags (an explicit CARGO_TARGET_DIR is honoured: the
+        // artifact's path comes from cargo's messages).
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR");
+        .env_remove("CARGO_BUILD_TARGET");
     let stdout = toolchain::run(cmd, "cargo build").map_err(|e| match e {
         BuildError::ToolFailed { output, .. } if output.contains("may not be installed") => {
             BuildError::ToolchainMissing {
@@ -70,7 +71,7 @@ fn component_artifact(messages: &str) -> Option<PathBuf> {
                     .map(PathBuf::from)
             })
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]

@@ -11,7 +11,17 @@ pub(crate) fn find(
     env: &str,
     install: &'static str,
 ) -> Result<PathBuf, BuildError> {
-    if let Some(path) = std::env::var_os(env) {
+    find_with(program, env, std::env::var_os(env), install)
+}
+
+/// [`find`] with the environment variable's value given.
+fn find_with(
+    program: &'static str,
+    env: &str,
+    configured: Option<std::ffi::OsString>,
+    install: &'static str,
+) -> Result<PathBuf, BuildError> {
+    if let Some(path) = configured {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
@@ -83,19 +93,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_override_names_the_install_command() {
-        // SAFETY-free: tests in this module use a variable nothing else reads.
-        let err = find(
+    fn a_missing_override_names_the_variable_and_the_install_command() {
+        let err = find_with(
             "componentize-py",
-            "CORRAL_TEST_NO_SUCH_TOOL_VAR",
+            "CORRAL_COMPONENTIZE_PY",
+            Some("/nonexistent/componentize-py".into()),
             "pip install componentize-py",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pip install componentize-py"), "{err}");
+        assert!(
+            err.contains("CORRAL_COMPONENTIZE_PY=/nonexistent/componentize-py"),
+            "{err}"
         );
-        // Unset variable and (almost certainly) not on PATH.
-        if let Err(err) = err {
-            let text = err.to_string();
-            assert!(text.contains("pip install componentize-py"), "{text}");
-            assert!(text.contains("CORRAL_TEST_NO_SUCH_TOOL_VAR"), "{text}");
-        }
     }
 
     #[test]

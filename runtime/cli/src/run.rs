@@ -68,16 +68,22 @@ pub struct RunArgs {
     /// $XDG_CACHE_HOME/corral/components or ~/.cache/corral/components].
     #[arg(long, env = "CORRAL_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Compile in memory only; read and write no cache.
-    #[arg(long, conflicts_with = "cache_dir")]
+    /// Compile in memory only; read and write no cache (wins over
+    /// `--cache-dir` and `CORRAL_CACHE_DIR`).
+    #[arg(long)]
     no_cache: bool,
 }
 
-/// `$XDG_CACHE_HOME/corral/components`, else `~/.cache/corral/components`.
+/// `$XDG_CACHE_HOME/corral/components`, else `~/.cache/corral/components`
+/// (unset, empty or relative variables are ignored, as the XDG spec says).
 fn default_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
         .map(|cache| cache.join("corral").join("components"))
 }
 
@@ -92,6 +98,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (path, bytes) = match (&args.agent, &args.harness) {
         (_, Some(harness)) => {
+            if env.iter().any(|(k, _)| k == corral_harness::ENV_VAR) {
+                bail!(
+                    "--env {} would replace the harness file; edit the file instead",
+                    corral_harness::ENV_VAR
+                );
+            }
             let config = corral_harness::load(harness)?;
             env.push((corral_harness::ENV_VAR.into(), config.to_env_value()));
             (harness.clone(), corral_harness::COMPONENT.to_vec())

@@ -233,9 +233,10 @@ async fn served_python_and_js_agents_answer_boto3_and_write_memory() {
     }
 }
 
-#[test]
-fn corral_new_and_build_make_an_agent_that_answers_in_every_language() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corral_new_and_build_make_an_agent_that_deploys_and_answers_in_every_language() {
     let parent = tempfile::tempdir().unwrap();
+    let (served, _) = serve(parent.path(), &[], &[]).await;
     let python = ci_python("componentize-py");
     for lang in ["python", "js", "rust"] {
         let name = format!("hello-{lang}");
@@ -275,6 +276,28 @@ fn corral_new_and_build_make_an_agent_that_answers_in_every_language() {
                 .contains("hello from a new agent"),
             "{lang}: {answer}"
         );
+        // Deployed to `corral serve` (assistant script, built-in tools), it
+        // runs a tool step and answers there too.
+        succeed(
+            corral(&[
+                "deploy",
+                "--name",
+                &name.replace('-', "_"),
+                "--server",
+                &served.url,
+            ])
+            .arg(&component),
+        );
+        let (status, answer) = invoke(
+            &served.url,
+            &name.replace('-', "_"),
+            &session(&name),
+            &json!({"prompt": "What is 6 * 7?"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{lang}: {answer}");
+        assert_eq!(answer["response"], "6 * 7 = 42.", "{lang}: {answer}");
+        assert_eq!(answer["steps"], 2, "{lang}: {answer}");
         // A second build of unchanged sources is skipped.
         if lang != "rust" {
             let again = succeed(

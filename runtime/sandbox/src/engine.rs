@@ -2,7 +2,6 @@
 //! an epoch ticker that drives CPU deadlines.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +13,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::SandboxError;
+use crate::cache::ComponentCache;
 
 /// Sizing and timing of a [`SandboxEngine`].
 #[derive(Debug, Clone)]
@@ -40,8 +40,10 @@ pub struct EngineConfig {
     pub memory_keep_resident: usize,
     /// Directory of precompiled components (`<sha256>-<engine>.cwasm`), so a
     /// component is compiled once per machine instead of once per process;
-    /// `None` (default) compiles in memory only. Cached artifacts are mapped
-    /// from the file, so their code and memory images are shared page cache.
+    /// `None` (default) compiles in memory only. It must be an absolute path
+    /// this user alone may write (created with mode 0700), else it is not
+    /// used. Cached artifacts are mapped from the file, so their code and
+    /// memory images are shared page cache.
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -74,6 +76,7 @@ type CompileSlot = Arc<parking_lot::Mutex<Option<Component>>>;
 
 struct EngineInner {
     engine: Engine,
+    cache: Option<ComponentCache>,
     compiled: parking_lot::Mutex<HashMap<[u8; 32], CompileSlot>>,
     config: EngineConfig,
     stop: Arc<AtomicBool>,
@@ -154,9 +157,17 @@ impl SandboxEngine {
                 })
                 .map_err(|e| SandboxError::Config(format!("cannot start epoch ticker: {e}")))?
         };
+        let cache = config.cache_dir.as_deref().and_then(|dir| {
+            ComponentCache::open(dir, &engine)
+                .inspect_err(|refused| {
+                    tracing::warn!("not caching compiled components: {refused}");
+                })
+                .ok()
+        });
         Ok(Self {
             inner: Arc::new(EngineInner {
                 engine,
+                cache,
                 compiled: parking_lot::Mutex::new(HashMap::new()),
                 config,
                 stop,
@@ -204,8 +215,8 @@ impl SandboxEngine {
         if let Some(component) = slot.as_ref() {
             return Ok(component.clone());
         }
-        let component = match &self.inner.config.cache_dir {
-            Some(dir) => self.compile_cached(dir, &digest, bytes)?,
+        let component = match &self.inner.cache {
+            Some(cache) => self.compile_cached(cache, &digest, bytes)?,
             None => Component::new(&self.inner.engine, bytes)
                 .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?,
         };
@@ -213,45 +224,34 @@ impl SandboxEngine {
         Ok(component)
     }
 
-    /// Loads `<dir>/<digest>-<engine>.cwasm`, or compiles and stores it.
+    /// Loads the cached artifact of `bytes`, or compiles and caches it.
+    /// The cache only saves time: an untrusted or unreadable entry is
+    /// compiled again, and a failed store is logged, never an error.
     fn compile_cached(
         &self,
-        dir: &Path,
+        cache: &ComponentCache,
         digest: &[u8; 32],
         bytes: &[u8],
     ) -> Result<Component, SandboxError> {
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.inner
-            .engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
-        let path = dir.join(format!(
-            "{}-{:016x}.cwasm",
-            hex::encode(digest),
-            engine_hash.finish()
-        ));
-        if path.is_file() {
-            // Named by the SHA-256 of its source and this engine's
-            // compatibility hash, written atomically below; an unusable
-            // file is compiled again.
+        let path = cache.path(digest);
+        if cache.trusted(&path) {
             match self.load_precompiled(&path) {
                 Ok(component) => return Ok(component),
                 Err(error) => tracing::warn!(
                     path = %path.display(),
-                    "ignoring unusable precompiled component: {error:#}"
+                    "ignoring unusable precompiled component: {error}"
                 ),
             }
         }
         let artifact = self.precompile(bytes)?;
-        let cache_error = |source| SandboxError::Cache {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(cache_error)?;
-        let partial = path.with_extension(format!("cwasm.{}", std::process::id()));
-        std::fs::write(&partial, &artifact).map_err(cache_error)?;
-        std::fs::rename(&partial, &path).map_err(cache_error)?;
-        self.load_precompiled(&path)
+        if let Err(error) = cache.store(&path, &artifact) {
+            tracing::warn!(path = %path.display(), "cannot cache the compiled component: {error}");
+        }
+        // SAFETY-equivalent guarantee: `artifact` was just produced by this
+        // engine's `precompile`.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.inner.engine, &artifact) };
+        component.map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))
     }
 
     /// Serialises a compiled component for [`SandboxEngine::load_precompiled`].

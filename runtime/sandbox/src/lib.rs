@@ -5,6 +5,7 @@
 //! settings, pooling allocator, memory cap, epoch-based CPU deadline and a
 //! WASI context with no ambient authority.
 
+mod cache;
 mod ctx;
 mod engine;
 mod fault;
@@ -28,13 +29,4 @@ pub enum SandboxError {
     /// The bytes are not a valid WebAssembly component.
     #[error("invalid component: {0}")]
     InvalidComponent(String),
-    /// Reading or writing the precompiled-component cache failed.
-    #[error("precompiled-component cache {path}: {source}")]
-    Cache {
-        /// The cache file.
-        path: std::path::PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
 }

@@ -41,4 +41,6 @@ class Handler(exports.Handler):
             )
         except AgentError as e:
             raise Err(_CASES.get(e.kind, types.AgentError_Internal)(e.message)) from None
+        except BaseException as e:  # SystemExit and the like: an error, not a trap
+            raise Err(types.AgentError_Internal(f"{type(e).__name__}: {e}")) from None
         return types.Response(response.payload, response.content_type)

@@ -37,6 +37,15 @@ class Response:
     payload: bytes
     content_type: str = "application/octet-stream"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.payload, (bytes, bytearray)):
+            raise TypeError(
+                f"Response payload must be bytes, not {type(self.payload).__name__}; "
+                "use Response.text() or Response.json()"
+            )
+        if not isinstance(self.content_type, str):
+            raise TypeError("Response content_type must be a str")
+
     @classmethod
     def text(cls, text: str) -> "Response":
         """A ``text/plain`` response."""

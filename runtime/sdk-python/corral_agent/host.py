@@ -171,7 +171,8 @@ class WitHost:
             raise self._tool_error(e.value) from None
 
     def log(self, level, message, fields):
-        lv = self._log.Level[level.upper()]
+        name = {"WARNING": "WARN", "CRITICAL": "ERROR"}.get(level.upper(), level.upper())
+        lv = self._log.Level.__members__.get(name, self._log.Level.INFO)
         try:
             self._log.write(lv, message, [self._log.Field(k, v) for k, v in fields.items()])
         except self._err:
@@ -179,10 +180,14 @@ class WitHost:
 
     def append_event(self, turns, blobs):
         mem = self._memory
-        items: list = [
-            mem.PayloadItem_Conversational(mem.Conversational(mem.Role[role.upper()], text))
-            for role, text in turns
-        ]
+        items: list = []
+        for role, text in turns:
+            member = mem.Role.__members__.get(str(role).upper())
+            if member is None:
+                raise MemoryAccessError(
+                    "validation", f"role {role!r} is not one of user, assistant, tool, other"
+                )
+            items.append(mem.PayloadItem_Conversational(mem.Conversational(member, text)))
         items.extend(mem.PayloadItem_Blob(blob) for blob in blobs)
         try:
             return mem.append_event(items)

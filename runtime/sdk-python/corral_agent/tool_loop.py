@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from . import host as _host
-from .errors import ModelError, ModelFailed, ToolDenied, ToolError, ToolFailed
+from .errors import ModelError, ModelFailed, ToolDenied, ToolError, ToolFailed, ToolNotFound
 from .types import Inference, Message, StopReason, ToolResult, ToolSpec, Usage
 
 
@@ -73,9 +73,16 @@ class ToolLoop:
         self.inference = inference or Inference()
 
     def ask(self, conversation: list[Message], prompt: str) -> LoopOutcome:
-        """Appends ``prompt`` as a user message and runs the loop."""
+        """Appends ``prompt`` as a user message and runs the loop. When the
+        run fails, the turn is taken back out of ``conversation``, so the
+        next prompt does not follow an unanswered one."""
+        before = len(conversation)
         conversation.append(Message.user(prompt))
-        return self.run(conversation)
+        try:
+            return self.run(conversation)
+        except BaseException:
+            del conversation[before:]
+            raise
 
     def run(self, conversation: list[Message]) -> LoopOutcome:
         """Runs the loop; ``conversation`` receives every new message."""
@@ -101,8 +108,12 @@ class ToolLoop:
                 outcome.stop = _stop_cause(reply.stop_reason)
                 return outcome
             results = []
+            offered = {spec.name for spec in specs}
             for use in uses:
                 try:
+                    # Only offered tools run, whatever name the model sends.
+                    if use.name not in offered:
+                        raise ToolNotFound(use.name)
                     output = host.call_tool(use.name, use.input)
                 except ToolError as e:
                     host.log("warn", f"tool {use.name} failed: {e.explain()}", {})
@@ -115,6 +126,11 @@ class ToolLoop:
                     results.append(ToolResult.success(use.tool_use_id, output))
             conversation.append(Message("user", list(results)))
         host.log("warn", f"tool loop stopped at its step limit of {self.max_steps}", {})
+        # The conversation ends with tool results; an assistant turn keeps
+        # user and assistant messages alternating for the next prompt.
+        conversation.append(
+            Message.assistant(f"(I stopped at my step limit of {self.max_steps} before finishing.)")
+        )
         return outcome
 
     def _tool_specs(self, host: _host.Host) -> list[ToolSpec]:

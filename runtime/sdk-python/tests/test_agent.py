@@ -14,7 +14,6 @@ from corral_agent import (
     use_host,
 )
 from corral_agent.errors import ToolDenied
-from corral_agent.host import _case, _kebab
 
 from .fake_host import FakeHost, deny
 
@@ -82,6 +81,13 @@ class AgentTest(unittest.TestCase):
         with self.assertRaises(InvalidInput):
             agent.handle(context(b"{not json"))
 
+    def test_a_response_of_the_wrong_type_is_an_internal_error(self):
+        agent = Agent()
+        agent.entrypoint(lambda payload: Response("not bytes"))
+        with self.assertRaises(InternalError) as caught:
+            agent.handle(context(b"{}"))
+        self.assertIn("must be bytes", caught.exception.message)
+
     def test_prompt_of(self):
         self.assertEqual(prompt_of({"prompt": "a"}), "a")
         self.assertEqual(prompt_of({"input": "b"}), "b")
@@ -102,14 +108,6 @@ class AgentTest(unittest.TestCase):
         self.host.memory_attached = False
         self.assertIsNone(memory.remember_turn("q", "a"))
         self.assertEqual(self.host.lines, [], "not-configured is not worth a warning")
-
-    def test_wit_case_names(self):
-        class ToolError_InvalidArguments:  # noqa: N801 (the generated naming)
-            pass
-
-        self.assertEqual(_case(ToolError_InvalidArguments()), "invalid-arguments")
-        self.assertEqual(_kebab("END_TURN"), "end-turn")
-        self.assertEqual(_kebab("CONTEXT_WINDOW_EXCEEDED"), "context-window-exceeded")
 
 
 if __name__ == "__main__":

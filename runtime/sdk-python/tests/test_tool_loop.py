@@ -54,6 +54,24 @@ class ToolLoopTest(unittest.TestCase):
         ToolLoop("s", use_tools=False).ask([], "y")
         self.assertEqual(host.offered, [])
 
+    def test_tools_not_offered_never_run(self):
+        host = FakeHost([tool_turn(("refund", "{}")), final_turn("no")], {"calc": str, "refund": deny})
+        use_host(host)
+        outcome = ToolLoop("s", tools=["calc"]).ask([], "refund me")
+        self.assertEqual(host.calls, [], "refund was not offered, so it never ran")
+        self.assertEqual(outcome.tool_calls[0].error, "tool not found: refund")
+
+    def test_a_failed_turn_is_taken_back_and_the_step_limit_ends_with_the_assistant(self):
+        conversation = [Message.user("1"), Message.assistant("a")]
+        use_host(FakeHost([]))
+        with self.assertRaises(ModelFailed):
+            ToolLoop("s").ask(conversation, "2")
+        self.assertEqual(len(conversation), 2, "the unanswered prompt is removed")
+        use_host(FakeHost([tool_turn(("calc", "{}"))], {"calc": lambda a: "{}"}))
+        ToolLoop("s", max_steps=1).ask(conversation, "3")
+        self.assertEqual(conversation[-1].role, "assistant")
+        self.assertIn("step limit of 1", conversation[-1].text)
+
     def test_history_trim_keeps_whole_turns(self):
         conversation = [
             Message.user("1"), Message.assistant("a"),

@@ -6,6 +6,7 @@ use crate::bindings::corral::agent::model::{
     ContentBlock, ConverseRequest, InferenceConfig, Message, Role, StopReason, TokenUsage,
     ToolResult, ToolSpec,
 };
+use crate::bindings::corral::agent::tools::ToolError;
 use crate::bindings::corral::agent::types::AgentError;
 use crate::host::{AgentHost, WitHost};
 
@@ -132,13 +133,28 @@ impl ToolLoop {
     }
 
     /// Appends `prompt` as a user message and runs the loop on the real host.
+    /// When the run fails, the turn is taken back out of `conversation`, so
+    /// the next prompt does not follow an unanswered one.
     pub fn ask(
         &self,
         conversation: &mut Vec<Message>,
         prompt: &str,
     ) -> Result<LoopOutcome, AgentError> {
+        self.ask_with(&WitHost, conversation, prompt)
+    }
+
+    /// [`ToolLoop::ask`] on any host.
+    pub fn ask_with<H: AgentHost>(
+        &self,
+        host: &H,
+        conversation: &mut Vec<Message>,
+        prompt: &str,
+    ) -> Result<LoopOutcome, AgentError> {
+        let before = conversation.len();
         conversation.push(Message::user(prompt));
-        self.run_with(&WitHost, conversation)
+        self.run_with(host, conversation).inspect_err(|_| {
+            conversation.truncate(before);
+        })
     }
 
     /// Runs the loop on the real host.
@@ -203,7 +219,16 @@ impl ToolLoop {
             }
             let mut results = Vec::with_capacity(uses.len());
             for (id, name, input) in uses {
-                let result = match host.call_tool(&name, &input) {
+                // Only tools the model was offered run: an allow-list must
+                // hold even when the model (or a prompt injection) names
+                // another one.
+                let offered = tools.iter().any(|tool| tool.name == name);
+                let called = if offered {
+                    host.call_tool(&name, &input)
+                } else {
+                    Err(ToolError::NotFound(name.clone()))
+                };
+                let result = match called {
                     Ok(output) => {
                         host.log(Level::Debug, &format!("tool {name} succeeded"));
                         ToolResult::success(&id, &output)
@@ -231,6 +256,12 @@ impl ToolLoop {
             Level::Warn,
             &format!("tool loop stopped at its step limit of {}", self.max_steps),
         );
+        // The conversation ends with tool results; an assistant turn keeps
+        // user and assistant messages alternating for the next prompt.
+        conversation.push(Message::assistant(format!(
+            "(I stopped at my step limit of {} before finishing.)",
+            self.max_steps
+        )));
         Ok(outcome)
     }
 
@@ -288,7 +319,7 @@ mod tests {
 
     use super::*;
     use crate::bindings::corral::agent::model::{ConverseResponse, ModelError, ToolUse};
-    use crate::bindings::corral::agent::tools::{Denial, ToolError, ToolInfo};
+    use crate::bindings::corral::agent::tools::{Denial, ToolInfo};
 
     /// A host whose model replies from a queue and whose tools are closures.
     struct FakeHost {
@@ -437,6 +468,45 @@ mod tests {
         assert_eq!(outcome.stop, StopCause::StepLimit);
         assert_eq!(outcome.steps, 2);
         assert_eq!(host.calls.borrow().len(), 2);
+    }
+
+    #[test]
+    fn tools_not_offered_never_run() {
+        let host = FakeHost::new(vec![
+            tool_turn(&[("refund", "{}")]),
+            final_turn("could not refund"),
+        ]);
+        let outcome = ToolLoop::new("s")
+            .only_tools(["calc"])
+            .run_with(&host, &mut vec![Message::user("refund me")])
+            .unwrap();
+        assert!(host.calls.borrow().is_empty(), "refund was not offered");
+        assert_eq!(
+            outcome.tool_calls,
+            vec![ToolCallRecord {
+                name: "refund".into(),
+                ok: false
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_turn_is_taken_back_and_the_step_limit_ends_with_the_assistant() {
+        let mut conversation = vec![Message::user("1"), Message::assistant("a")];
+        let err = ToolLoop::new("s")
+            .ask_with(&FakeHost::new(vec![]), &mut conversation, "2")
+            .unwrap_err();
+        assert!(matches!(err, AgentError::ModelFailed(_)));
+        assert_eq!(conversation.len(), 2, "the unanswered prompt is removed");
+
+        let host = FakeHost::new(vec![tool_turn(&[("calc", "{}")])]);
+        ToolLoop::new("s")
+            .max_steps(1)
+            .ask_with(&host, &mut conversation, "3")
+            .unwrap();
+        let last = conversation.last().unwrap();
+        assert_eq!(last.role, Role::Assistant);
+        assert!(last.text().contains("step limit of 1"));
     }
 
     #[test]
