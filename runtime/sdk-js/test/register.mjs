@@ -1,0 +1,3 @@
+import { register } from "node:module";
+
+register("./wit-stub.mjs", import.meta.url);
