@@ -20,7 +20,8 @@ mod keys;
 mod pagination;
 mod records;
 mod service;
-pub mod store;
+/// The storage seam memory is kept in (re-exported from `corral-storage`).
+pub use corral_storage as store;
 mod timestamp;
 pub mod types;
 mod vector_index;

@@ -1,8 +1,9 @@
 //! The storage seam: an ordered, durable key-value store.
 //!
-//! Memory needs only point reads, ordered prefix scans, atomic batches that
-//! are durable when acknowledged, and a persistent id counter. Any ordered
-//! KV engine (RocksDB, FoundationDB, PostgreSQL with a bytea key) can serve.
+//! Memory and session journals need only point reads, ordered prefix scans,
+//! atomic batches that are durable when acknowledged, and a persistent id
+//! counter. Any ordered KV engine (RocksDB, FoundationDB, PostgreSQL with a
+//! bytea key) can serve.
 
 mod group_commit;
 mod sled_store;

@@ -1,0 +1,121 @@
+//! What a journal holds.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+/// Bytes as base64 in JSON.
+mod bytes {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a forked session branched off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkPoint {
+    /// The parent session.
+    pub session: String,
+    /// The parent's journal offset the fork replayed up to (exclusive).
+    pub offset: u64,
+}
+
+/// One host call the guest made and the answer it got, as data: `request`
+/// and `answer` are the call's arguments and result (or error) in the
+/// host's JSON form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostCall {
+    /// The interface (`model`, `tools`, `memory`, `log`, `response-stream`,
+    /// `wasi:clocks/wall-clock`, `wasi:random/random`, …).
+    pub interface: String,
+    /// The function (`converse`, `call-tool`, `now`, …).
+    pub function: String,
+    /// The arguments.
+    pub request: serde_json::Value,
+    /// The result, or `{"error": …}`.
+    pub answer: serde_json::Value,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Entry {
+    /// The session began: what it runs and with which limits.
+    Started {
+        /// Agent runtime name.
+        agent: String,
+        /// Agent version label.
+        version: String,
+        /// SHA-256 of the component, hex: replay instantiates exactly this.
+        digest: String,
+        /// The session's limits, as the host describes them.
+        limits: serde_json::Value,
+        /// Milliseconds since the Unix epoch.
+        at_ms: u64,
+        /// Set when the session is a fork of another.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ForkPoint>,
+    },
+    /// An invocation arrived.
+    Invocation {
+        /// Its request id.
+        request_id: String,
+        /// The actor it runs for.
+        actor_id: String,
+        /// MIME type of the payload.
+        content_type: String,
+        /// The payload.
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+    },
+    /// The guest called the host.
+    HostCall(HostCall),
+    /// The invocation ended.
+    Response {
+        /// The request id it answers.
+        request_id: String,
+        /// `true` for a response, `false` for an error.
+        ok: bool,
+        /// MIME type (empty for an error).
+        content_type: String,
+        /// The response body, or the error text.
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+    },
+}
+
+impl Entry {
+    /// The encoded form stored (one JSON object).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // A plain data enum always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a stored entry.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// An entry and its offset in the session's journal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    /// Position in the journal, from 0.
+    pub offset: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: Entry,
+}
