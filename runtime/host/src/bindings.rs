@@ -7,6 +7,8 @@ wasmtime::component::bindgen!({
     world: "corral:agent/agent",
     imports: { default: async },
     exports: { default: async },
+    // Host calls are journaled as JSON (and answered from it on replay).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use corral::agent::{log, memory, model, response_stream, tools, types};

@@ -36,6 +36,10 @@ pub struct SessionConfig {
     pub limits: SandboxLimits,
     /// Bytes of log lines kept per session (oldest dropped first).
     pub log_capacity_bytes: usize,
+    /// Where sessions are journaled (each invocation and every host call,
+    /// durable before the response returns); `None` (default): not
+    /// journaled.
+    pub journal: Option<corral_journal::JournalStore>,
 }
 
 impl Default for SessionConfig {
@@ -51,6 +55,7 @@ impl Default for SessionConfig {
             invocation_timeout: Duration::from_secs(15 * 60),
             tool_timeout: Duration::from_secs(60),
             limits: SandboxLimits::default(),
+            journal: None,
             log_capacity_bytes: 64 << 10,
         }
     }

@@ -112,6 +112,10 @@ pub enum InvokeError {
     /// The response (streamed chunks plus payload) is larger than allowed.
     #[error("response exceeds the limit of {0} bytes")]
     ResponseTooLarge(usize),
+    /// The session's journal could not record the invocation (full, or the
+    /// store failed); the response was not returned.
+    #[error("the session journal could not record the invocation")]
+    Journal(#[source] corral_journal::JournalError),
 }
 
 impl InvokeError {
@@ -128,6 +132,7 @@ impl InvokeError {
             InvokeError::Internal(_) => "internal",
             InvokeError::PoolExhausted(_) => "pool_exhausted",
             InvokeError::ResponseTooLarge(_) => "response_too_large",
+            InvokeError::Journal(_) => "journal",
         }
     }
 

@@ -15,6 +15,7 @@ mod convert;
 mod error;
 mod executor;
 mod gateway_tools;
+mod host_calls;
 mod imports;
 mod manager;
 pub mod memory;

@@ -11,12 +11,15 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use corral_journal::Entry as JournalEntry;
+
 use crate::admission::{Applicant, Refusal, SessionKey, SessionQuota, SessionTable};
 use crate::agent::{AgentHost, CompiledAgent};
 use crate::bindings::types::Invocation;
 use crate::config::SessionConfig;
 use crate::error::{AgentErrorKind, InvokeError};
 use crate::executor::GuestExecutor;
+use crate::host_calls::HostCalls;
 use crate::services::HostServices;
 use crate::session::{CallOutcome, Sandbox, SessionEntry, SessionInfo};
 use crate::session_log::{LogEntry, LogLevel, LogSource};
@@ -384,12 +387,13 @@ impl ManagerInner {
             let Some(sandbox) = guard.as_mut() else {
                 continue;
             };
-            let scope = InvocationScope::new(
+            let mut scope = InvocationScope::new(
                 request.actor_id.clone(),
                 request_id.clone(),
                 request.stream.clone(),
                 span.clone(),
             );
+            scope.calls = HostCalls::new(self.config.journal.is_some());
             let timeout = self.config.invocation_timeout;
             let outcome = tokio::select! {
                 biased;
@@ -400,7 +404,7 @@ impl ManagerInner {
             };
             busy.release();
             entry.touch();
-            let (result, scope) = match outcome {
+            let (result, mut scope) = match outcome {
                 Ok(CallOutcome::Returned(result, scope)) => (result, scope),
                 Ok(CallOutcome::Fault(fault)) => {
                     *guard = None;
@@ -427,10 +431,14 @@ impl ManagerInner {
             entry
                 .memory_bytes
                 .store(sandbox.memory_used(), Ordering::Relaxed);
+            let calls = scope.calls.take();
             let response = match result {
                 Ok(response) => response,
                 Err(error) => {
                     let (kind, message): (AgentErrorKind, String) = error.into();
+                    let text = format!("{}: {message}", kind.as_str());
+                    self.journal(&entry, new_session, &invocation, calls, Err(&text))
+                        .await?;
                     return Err(InvokeError::Agent { kind, message });
                 }
             };
@@ -446,6 +454,14 @@ impl ManagerInner {
                 joined.extend_from_slice(&response.payload);
                 joined
             };
+            self.journal(
+                &entry,
+                new_session,
+                &invocation,
+                calls,
+                Ok((&response.content_type, &payload)),
+            )
+            .await?;
             return Ok(InvocationResponse {
                 payload,
                 content_type: response.content_type,
@@ -460,6 +476,69 @@ impl ManagerInner {
         Err(InvokeError::Instantiate(
             "the session kept ending while the invocation started; retry".into(),
         ))
+    }
+
+    /// Appends one invocation to the session's journal, when sessions are
+    /// journaled: a `started` entry for a new sandbox, the invocation, its
+    /// host calls and its response (`Ok((content type, payload))`) or error.
+    /// Durable when it returns; the response is not returned otherwise.
+    async fn journal(
+        &self,
+        entry: &SessionEntry,
+        new_sandbox: bool,
+        invocation: &Invocation,
+        calls: Vec<corral_journal::HostCall>,
+        response: Result<(&str, &[u8]), &str>,
+    ) -> Result<(), InvokeError> {
+        let Some(journal) = self.config.journal.clone() else {
+            return Ok(());
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut entries = Vec::with_capacity(calls.len() + 3);
+        if new_sandbox {
+            let limits = &self.config.limits;
+            entries.push(JournalEntry::Started {
+                agent: entry.agent.name().to_string(),
+                version: entry.agent.version().to_string(),
+                digest: entry.agent.digest().to_string(),
+                limits: serde_json::json!({
+                    "memoryBytes": self.config.memory_cap(entry.agent.settings()),
+                    "cpuTimeMs": entry.agent.settings().cpu_time.unwrap_or(limits.cpu_time).as_millis() as u64,
+                }),
+                at_ms: now_ms,
+                parent: None,
+            });
+        }
+        entries.push(JournalEntry::Invocation {
+            request_id: invocation.request_id.clone(),
+            actor_id: invocation.actor_id.clone(),
+            content_type: invocation.content_type.clone(),
+            payload: invocation.payload.clone(),
+        });
+        entries.extend(calls.into_iter().map(JournalEntry::HostCall));
+        entries.push(match response {
+            Ok((content_type, payload)) => JournalEntry::Response {
+                request_id: invocation.request_id.clone(),
+                ok: true,
+                content_type: content_type.to_string(),
+                payload: payload.to_vec(),
+            },
+            Err(error) => JournalEntry::Response {
+                request_id: invocation.request_id.clone(),
+                ok: false,
+                content_type: String::new(),
+                payload: error.as_bytes().to_vec(),
+            },
+        });
+        let session = entry.session_id.to_string();
+        // Appending waits for the store to make it durable: off the async threads.
+        tokio::task::spawn_blocking(move || journal.append(&session, &entries, now_ms))
+            .await
+            .map_err(|e| InvokeError::Internal(format!("journal append task failed: {e}")))?
+            .map(|_| ())
+            .map_err(InvokeError::Journal)
     }
 
     /// A new sandbox for `entry`. When the engine's pool has no free slot,

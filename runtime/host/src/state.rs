@@ -9,6 +9,7 @@ use corral_telemetry::OpenTelemetrySpanExt;
 use tokio::sync::mpsc;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
+use crate::host_calls::HostCalls;
 use crate::memory::MemoryScope;
 use crate::services::HostServices;
 use crate::session_log::SessionLog;
@@ -46,6 +47,8 @@ pub(crate) struct InvocationScope {
     pub pending_tool_uses: VecDeque<(String, String)>,
     /// What the guest's log cost this invocation, against its limits.
     pub log_budget: LogBudget,
+    /// Host calls to journal.
+    pub calls: HostCalls,
 }
 
 /// Guest log usage of one invocation: lines and bytes kept, lines dropped,
@@ -92,6 +95,7 @@ impl InvocationScope {
             step: None,
             pending_tool_uses: VecDeque::new(),
             log_budget: LogBudget::default(),
+            calls: HostCalls::default(),
         }
     }
 

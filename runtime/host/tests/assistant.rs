@@ -281,3 +281,96 @@ async fn opted_in_content_and_guest_logs_reach_the_spans() {
         "{step:#?}"
     );
 }
+
+/// With a journal configured, every invocation is recorded durably before
+/// its response returns: a `started` entry for the new sandbox, the
+/// invocation, each host call in order with its answer, and the response.
+#[tokio::test]
+async fn journaled_sessions_record_every_host_call_in_order() {
+    let storage: Arc<dyn corral_storage::Storage> =
+        Arc::new(corral_storage::SledStorage::temporary().unwrap());
+    let journal =
+        corral_journal::JournalStore::new(storage, corral_journal::JournalConfig::default());
+    let config = corral_host::SessionConfig {
+        journal: Some(journal.clone()),
+        ..test_config()
+    };
+    let manager = manager(assistant_services().await, config);
+    let (first, _) = ask(&manager, "journaled-session", "What is (17 * 23) + 4?").await;
+    let (second, _) = ask(&manager, "journaled-session", "divide that by 5").await;
+    assert_eq!(second["response"], "395 / 5 = 79.");
+
+    let records = journal.read_all("journaled-session").unwrap();
+    let kinds: Vec<String> = records
+        .iter()
+        .map(|r| match &r.entry {
+            corral_journal::Entry::HostCall(call) => {
+                format!("{}.{}", call.interface, call.function)
+            }
+            other => serde_json::to_value(other).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        })
+        .collect();
+    // The SDK's tool loop: list tools, ask the model, run its tool (and log
+    // that), ask again; then the assistant records the turn in memory.
+    let turn = [
+        "invocation",
+        "tools.list-tools",
+        "model.converse",
+        "tools.call-tool",
+        "log.write",
+        "model.converse",
+        "memory.append-event",
+        "response",
+    ];
+    assert_eq!(kinds[0], "started", "{kinds:?}");
+    assert_eq!(kinds[1..9], turn, "{kinds:?}");
+    assert_eq!(kinds[9..], turn, "the second turn, in the same sandbox: {kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "started").count(),
+        1,
+        "one sandbox: {kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "response").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..records.len() as u64).collect::<Vec<_>>()
+    );
+
+    let corral_journal::Entry::Started { digest, .. } = &records[0].entry else {
+        panic!("{:?}", records[0]);
+    };
+    assert_eq!(digest, fixture().assistant.digest());
+    let call = records
+        .iter()
+        .find_map(|r| match &r.entry {
+            corral_journal::Entry::HostCall(c) if c.function == "call-tool" => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(call.request[0], "calculator___evaluate");
+    assert!(
+        call.answer["ok"].as_str().unwrap().contains("395"),
+        "{:?}",
+        call.answer
+    );
+    let corral_journal::Entry::Response { ok, payload, .. } = &records
+        .iter()
+        .rev()
+        .find(|r| matches!(r.entry, corral_journal::Entry::Response { .. }))
+        .unwrap()
+        .entry
+    else {
+        unreachable!()
+    };
+    assert!(ok);
+    let answered: Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(answered["response"], "395 / 5 = 79.");
+    assert_eq!(first["response"], "(17 * 23) + 4 = 395.");
+}

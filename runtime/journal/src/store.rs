@@ -58,6 +58,14 @@ pub struct JournalStore {
     config: JournalConfig,
 }
 
+impl std::fmt::Debug for JournalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl JournalStore {
     /// Journals kept in `storage`.
     pub fn new(storage: Arc<dyn Storage>, config: JournalConfig) -> Self {

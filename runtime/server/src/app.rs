@@ -150,10 +150,17 @@ impl From<InvokeError> for ApiError {
                 "ThrottlingException",
                 message,
             ),
-            InvokeError::QuotaExceeded { .. } | InvokeError::PoolExhausted(_) => ApiError::new(
+            InvokeError::QuotaExceeded { .. }
+            | InvokeError::PoolExhausted(_)
+            | InvokeError::Journal(corral_journal::JournalError::Full { .. }) => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "ServiceQuotaExceededException",
-                message,
+                format!(
+                    "{message}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
             ),
             InvokeError::Agent { .. }
             | InvokeError::Fault(_)

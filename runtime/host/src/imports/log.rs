@@ -6,8 +6,8 @@ use crate::bindings::log::{Field, Host, Level, LogError};
 use crate::session_log::{LogLevel, LogSource};
 use crate::state::SessionState;
 
-impl Host for SessionState {
-    async fn write(
+impl SessionState {
+    async fn write_live(
         &mut self,
         level: Level,
         message: String,
@@ -109,5 +109,20 @@ mod tests {
         assert_eq!(truncated("héllo".into(), 2), "h");
         assert_eq!(truncated("héllo".into(), 3), "hé");
         assert_eq!(truncated("abc".into(), 10), "abc");
+    }
+}
+
+/// Every call crosses the journal seam ([`crate::host_calls`]).
+impl Host for SessionState {
+    async fn write(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<Field>,
+    ) -> Result<(), LogError> {
+        let recorded = self.scope.calls.request(&(&level, &message, &fields));
+        let result = self.write_live(level, message, fields).await;
+        self.scope.calls.record("log", "write", recorded, &result);
+        result
     }
 }

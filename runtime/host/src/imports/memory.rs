@@ -9,8 +9,11 @@ use crate::state::SessionState;
 /// Most payload items one event may carry (AgentCore's limit).
 const MAX_PAYLOAD_ITEMS: usize = 100;
 
-impl Host for SessionState {
-    async fn append_event(&mut self, payload: Vec<PayloadItem>) -> Result<String, MemoryError> {
+impl SessionState {
+    async fn append_event_live(
+        &mut self,
+        payload: Vec<PayloadItem>,
+    ) -> Result<String, MemoryError> {
         let span = self.memory_span("memory.create_event", "");
         span.record("memory.operation.count", payload.len());
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_ITEMS {
@@ -48,7 +51,7 @@ impl Host for SessionState {
         result
     }
 
-    async fn list_events(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
+    async fn list_events_live(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
         let span = self.memory_span("memory.list_events", "");
         let memory = self.services.memory.clone();
         let result = memory
@@ -59,7 +62,7 @@ impl Host for SessionState {
         result
     }
 
-    async fn retrieve_records(
+    async fn retrieve_records_live(
         &mut self,
         namespace: String,
         query: String,
@@ -119,4 +122,39 @@ fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
         MemoryError::Internal(_) => "internal",
     };
     corral_telemetry::record_error(span, kind, &format!("{error:?}"));
+}
+
+/// Every call crosses the journal seam ([`crate::host_calls`]).
+impl Host for SessionState {
+    async fn append_event(&mut self, payload: Vec<PayloadItem>) -> Result<String, MemoryError> {
+        let recorded = self.scope.calls.request(&payload);
+        let result = self.append_event_live(payload).await;
+        self.scope
+            .calls
+            .record("memory", "append-event", recorded, &result);
+        result
+    }
+
+    async fn list_events(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
+        let recorded = self.scope.calls.request(&max_results);
+        let result = self.list_events_live(max_results).await;
+        self.scope
+            .calls
+            .record("memory", "list-events", recorded, &result);
+        result
+    }
+
+    async fn retrieve_records(
+        &mut self,
+        namespace: String,
+        query: String,
+        top_k: u32,
+    ) -> Result<Vec<MemoryRecord>, MemoryError> {
+        let recorded = self.scope.calls.request(&(&namespace, &query, top_k));
+        let result = self.retrieve_records_live(namespace, query, top_k).await;
+        self.scope
+            .calls
+            .record("memory", "retrieve-records", recorded, &result);
+        result
+    }
 }

@@ -7,8 +7,11 @@ use crate::convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::session_log::{LogLevel, LogSource};
 use crate::state::SessionState;
 
-impl Host for SessionState {
-    async fn converse(&mut self, request: ConverseRequest) -> Result<ConverseResponse, ModelError> {
+impl SessionState {
+    async fn converse_live(
+        &mut self,
+        request: ConverseRequest,
+    ) -> Result<ConverseResponse, ModelError> {
         if let Some(refusal) = self.model_limit_reached() {
             self.log.push(
                 LogSource::Host,
@@ -143,5 +146,17 @@ impl SessionState {
             }
         }
         None
+    }
+}
+
+/// Every call crosses the journal seam ([`crate::host_calls`]).
+impl Host for SessionState {
+    async fn converse(&mut self, request: ConverseRequest) -> Result<ConverseResponse, ModelError> {
+        let recorded = self.scope.calls.request(&request);
+        let result = self.converse_live(request).await;
+        self.scope
+            .calls
+            .record("model", "converse", recorded, &result);
+        result
     }
 }

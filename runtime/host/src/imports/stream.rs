@@ -3,8 +3,8 @@
 use crate::bindings::response_stream::{Host, StreamError};
 use crate::state::SessionState;
 
-impl Host for SessionState {
-    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), StreamError> {
+impl SessionState {
+    async fn send_live(&mut self, chunk: Vec<u8>) -> Result<(), StreamError> {
         let limit = self.sandbox.limits().response_bytes;
         let total = self.scope.response_bytes.saturating_add(chunk.len());
         if total > limit {
@@ -20,5 +20,17 @@ impl Host for SessionState {
                 Ok(())
             }
         }
+    }
+}
+
+/// Every call crosses the journal seam ([`crate::host_calls`]).
+impl Host for SessionState {
+    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), StreamError> {
+        let recorded = self.scope.calls.request(&chunk);
+        let result = self.send_live(chunk).await;
+        self.scope
+            .calls
+            .record("response-stream", "send", recorded, &result);
+        result
     }
 }

@@ -11,13 +11,17 @@ use crate::state::SessionState;
 /// Longest argument text accepted from a guest.
 const MAX_ARGUMENT_BYTES: usize = 1 << 20;
 
-impl Host for SessionState {
-    async fn list_tools(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
+impl SessionState {
+    async fn list_tools_live(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
         let tools = self.services.tools.clone();
         tools.list_tools(&self.tool_context()).await
     }
 
-    async fn call_tool(&mut self, name: String, arguments: String) -> Result<String, ToolError> {
+    async fn call_tool_live(
+        &mut self,
+        name: String,
+        arguments: String,
+    ) -> Result<String, ToolError> {
         if let Some(max) = self.run_limits.max_tool_calls_per_session
             && self.session_tool_calls >= max
         {
@@ -171,5 +175,26 @@ mod tests {
         assert!(short.ends_with('…'));
         assert!(short.len() <= 164);
         assert_eq!(excerpt("a\nb"), "a b");
+    }
+}
+
+/// Every call crosses the journal seam ([`crate::host_calls`]).
+impl Host for SessionState {
+    async fn list_tools(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
+        let recorded = self.scope.calls.request(&());
+        let result = self.list_tools_live().await;
+        self.scope
+            .calls
+            .record("tools", "list-tools", recorded, &result);
+        result
+    }
+
+    async fn call_tool(&mut self, name: String, arguments: String) -> Result<String, ToolError> {
+        let recorded = self.scope.calls.request(&(&name, &arguments));
+        let result = self.call_tool_live(name, arguments).await;
+        self.scope
+            .calls
+            .record("tools", "call-tool", recorded, &result);
+        result
     }
 }
