@@ -327,7 +327,11 @@ async fn journaled_sessions_record_every_host_call_in_order() {
     ];
     assert_eq!(kinds[0], "started", "{kinds:?}");
     assert_eq!(kinds[1..9], turn, "{kinds:?}");
-    assert_eq!(kinds[9..], turn, "the second turn, in the same sandbox: {kinds:?}");
+    assert_eq!(
+        kinds[9..],
+        turn,
+        "the second turn, in the same sandbox: {kinds:?}"
+    );
     assert_eq!(
         kinds.iter().filter(|k| *k == "started").count(),
         1,
