@@ -100,18 +100,6 @@ fn truncated(mut text: String, max: usize) -> String {
     text
 }
 
-#[cfg(test)]
-mod tests {
-    use super::truncated;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncated("héllo".into(), 2), "h");
-        assert_eq!(truncated("héllo".into(), 3), "hé");
-        assert_eq!(truncated("abc".into(), 10), "abc");
-    }
-}
-
 /// Every call crosses the journal seam ([`crate::host_calls`]).
 impl Host for SessionState {
     async fn write(
@@ -124,5 +112,17 @@ impl Host for SessionState {
         let result = self.write_live(level, message, fields).await;
         self.scope.calls.record("log", "write", recorded, &result);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncated("héllo".into(), 2), "h");
+        assert_eq!(truncated("héllo".into(), 3), "hé");
+        assert_eq!(truncated("abc".into(), 10), "abc");
     }
 }

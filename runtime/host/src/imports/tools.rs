@@ -164,20 +164,6 @@ fn excerpt(text: &str) -> String {
     format!("{}…", &line[..end])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::excerpt;
-
-    #[test]
-    fn excerpt_respects_char_boundaries() {
-        let long = "é".repeat(200);
-        let short = excerpt(&long);
-        assert!(short.ends_with('…'));
-        assert!(short.len() <= 164);
-        assert_eq!(excerpt("a\nb"), "a b");
-    }
-}
-
 /// Every call crosses the journal seam ([`crate::host_calls`]).
 impl Host for SessionState {
     async fn list_tools(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
@@ -196,5 +182,19 @@ impl Host for SessionState {
             .calls
             .record("tools", "call-tool", recorded, &result);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpt_respects_char_boundaries() {
+        let long = "é".repeat(200);
+        let short = excerpt(&long);
+        assert!(short.ends_with('…'));
+        assert!(short.len() <= 164);
+        assert_eq!(excerpt("a\nb"), "a b");
     }
 }
