@@ -72,6 +72,16 @@ pub struct ServeArgs {
     /// Guest CPU time one invocation may use, in milliseconds [default: 60000].
     #[arg(long, env = "CORRAL_SESSION_CPU_MS")]
     session_cpu_ms: Option<u64>,
+    /// Journal every session (each invocation and host call, durable before
+    /// the response) under `<data_dir>/journal` [default: off].
+    #[arg(long, env = "CORRAL_JOURNAL")]
+    journal: bool,
+    /// Largest journal of one session, in MiB [default: 64].
+    #[arg(long, env = "CORRAL_JOURNAL_MAX_MIB")]
+    journal_max_mib: Option<u64>,
+    /// Days a journal is kept after its last invocation [default: 30].
+    #[arg(long, env = "CORRAL_JOURNAL_RETENTION_DAYS")]
+    journal_retention_days: Option<u64>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -94,6 +104,9 @@ struct ServeFile {
     session_memory_mib: Option<usize>,
     guest_threads: Option<usize>,
     session_cpu_ms: Option<u64>,
+    journal: Option<bool>,
+    journal_max_mib: Option<u64>,
+    journal_retention_days: Option<u64>,
     #[serde(default)]
     telemetry: corral_telemetry::TelemetryFile,
 }
@@ -150,6 +163,61 @@ impl ServeArgs {
             sessions,
             telemetry: file.telemetry,
         })
+    }
+
+    /// The session journal under `data_dir`, when journaling is on (flag,
+    /// environment or `journal = true` in the file); expired journals are
+    /// deleted now and hourly.
+    fn journal_store(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<corral_journal::JournalStore>> {
+        let file: ServeFile = match &self.config {
+            Some(path) => toml::from_str(&std::fs::read_to_string(path)?)?,
+            None => ServeFile::default(),
+        };
+        if !(self.journal || file.journal.unwrap_or(false)) {
+            return Ok(None);
+        }
+        let defaults = corral_journal::JournalConfig::default();
+        let config = corral_journal::JournalConfig {
+            max_bytes_per_session: self
+                .journal_max_mib
+                .or(file.journal_max_mib)
+                .map_or(defaults.max_bytes_per_session, |mib| {
+                    mib.saturating_mul(1 << 20)
+                }),
+            retention: Some(
+                self.journal_retention_days
+                    .or(file.journal_retention_days)
+                    .map_or(defaults.retention.unwrap_or_default(), |days| {
+                        std::time::Duration::from_secs(days.saturating_mul(24 * 3600))
+                    }),
+            ),
+        };
+        let dir = data_dir.join("journal");
+        let storage = SledStorage::open(&dir)
+            .with_context(|| format!("opening the session journal in {}", dir.display()))?;
+        let journal = corral_journal::JournalStore::new(Arc::new(storage), config);
+        let expiring = journal.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                let journal = expiring.clone();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                match tokio::task::spawn_blocking(move || journal.expire(now)).await {
+                    Ok(Ok(expired)) if !expired.is_empty() => {
+                        tracing::info!(sessions = expired.len(), "expired session journals");
+                    }
+                    Ok(Err(error)) => tracing::warn!("expiring session journals failed: {error}"),
+                    _ => {}
+                }
+            }
+        });
+        Ok(Some(journal))
     }
 
     /// Session quotas and limits from flags, environment and file.
@@ -318,13 +386,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
         services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
     }
+    let mut sessions = settings.sessions.clone();
+    sessions.journal = args.journal_store(&settings.data_dir)?;
     let server = Server::new(
         host,
         services,
         &ServerConfig {
             data_dir: settings.data_dir.clone(),
             max_artifact_bytes: settings.max_artifact_mib << 20,
-            sessions: settings.sessions.clone(),
+            sessions,
             auth,
         },
     )?;
@@ -458,6 +528,23 @@ pub enum SessionsCommand {
     Stop {
         /// Session id.
         session: String,
+        /// Also delete the session's journal.
+        #[arg(long)]
+        purge: bool,
+        /// Server URL.
+        #[arg(long, env = "CORRAL_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Print a session's journal as JSON lines (one entry per line).
+    Journal {
+        /// Session id.
+        session: String,
+        /// First entry to print.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Most entries to print.
+        #[arg(long, default_value_t = 1_000)]
+        limit: u64,
         /// Server URL.
         #[arg(long, env = "CORRAL_URL", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -492,12 +579,17 @@ pub async fn sessions(command: SessionsCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        SessionsCommand::Stop { session, server } => {
+        SessionsCommand::Stop {
+            session,
+            purge,
+            server,
+        } => {
             let response = client
                 .delete(format!(
                     "{}/corral/sessions/{session}",
                     server.trim_end_matches('/')
                 ))
+                .query(&[("purge", purge)])
                 .send()
                 .await?;
             if !response.status().is_success() {
@@ -505,6 +597,26 @@ pub async fn sessions(command: SessionsCommand) -> anyhow::Result<()> {
                 bail!("{}", body["message"].as_str().unwrap_or("stop failed"));
             }
             println!("stopped {session}");
+        }
+        SessionsCommand::Journal {
+            session,
+            offset,
+            limit,
+            server,
+        } => {
+            let response = client
+                .get(format!(
+                    "{}/corral/sessions/{session}/journal",
+                    server.trim_end_matches('/')
+                ))
+                .query(&[("offset", offset), ("limit", limit)])
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                bail!("{}", body["message"].as_str().unwrap_or("no journal"));
+            }
+            print!("{}", response.text().await?);
         }
     }
     Ok(())

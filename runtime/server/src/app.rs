@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/corral/runtimes/{name}", post(deploy))
         .route("/corral/sessions", get(list_sessions))
         .route("/corral/sessions/{session}", delete(stop_any_session))
+        .route("/corral/sessions/{session}/journal", get(session_journal))
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(state)
 }
@@ -775,14 +776,112 @@ async fn list_sessions(State(state): State<AppState>) -> ApiResult {
     Ok(axum::Json(json!({ "sessions": sessions })).into_response())
 }
 
-async fn stop_any_session(State(state): State<AppState>, Path(session): Path<String>) -> ApiResult {
+#[derive(Deserialize, Default)]
+struct StopQuery {
+    /// Also delete the session's journal.
+    #[serde(default)]
+    purge: bool,
+}
+
+async fn stop_any_session(
+    State(state): State<AppState>,
+    Path(session): Path<String>,
+    Query(query): Query<StopQuery>,
+) -> ApiResult {
     let stopped = state.sessions.stop_session_everywhere(&session);
-    if stopped == 0 {
+    let purged = match (&state.sessions.config().journal, query.purge) {
+        (Some(journal), true) => {
+            let journal = journal.clone();
+            let id = session.clone();
+            tokio::task::spawn_blocking(move || journal.delete(&id))
+                .await
+                .map_err(|e| ApiError::internal(format!("journal task failed: {e}")))?
+                .map_err(|e| ApiError::internal(format!("{e}")))?
+        }
+        _ => false,
+    };
+    if stopped == 0 && !purged {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
-            format!("no live session {session}"),
+            format!("no live session or journal {session}"),
         ));
     }
-    Ok(axum::Json(json!({ "runtimeSessionId": session, "stopped": stopped })).into_response())
+    Ok(
+        axum::Json(json!({ "runtimeSessionId": session, "stopped": stopped, "purged": purged }))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    #[serde(default)]
+    offset: u64,
+    #[serde(default = "default_journal_page")]
+    limit: usize,
+}
+
+fn default_journal_page() -> usize {
+    1_000
+}
+
+/// A session's journal as JSON lines, `limit` (at most 10,000) entries from
+/// `offset`; `x-corral-next-offset` says where the next page starts.
+async fn session_journal(
+    State(state): State<AppState>,
+    Path(session): Path<String>,
+    Query(query): Query<JournalQuery>,
+) -> ApiResult {
+    let Some(journal) = state.sessions.config().journal.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            "this server does not journal sessions (start it with --journal)".to_string(),
+        ));
+    };
+    let limit = query.limit.clamp(1, 10_000);
+    let id = session.clone();
+    let (summary, records) = tokio::task::spawn_blocking(move || {
+        Ok::<_, corral_journal::JournalError>((
+            journal.summary(&id)?,
+            journal.read(&id, query.offset, limit)?,
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("journal task failed: {e}")))?
+    .map_err(|e| match e {
+        corral_journal::JournalError::InvalidSession(_) => ApiError::validation(e.to_string()),
+        other => ApiError::internal(other.to_string()),
+    })?;
+    let Some(summary) = summary else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!("no journal for session {session}"),
+        ));
+    };
+    let next = records.last().map_or(query.offset, |r| r.offset + 1);
+    let mut body = String::new();
+    for record in &records {
+        body.push_str(&serde_json::to_string(record).unwrap_or_default());
+        body.push('\n');
+    }
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-ndjson".to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-corral-next-offset"),
+                next.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-corral-journal-entries"),
+                summary.entries.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

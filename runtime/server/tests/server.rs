@@ -532,3 +532,96 @@ async fn a_caller_flooding_new_sessions_hits_its_quota_and_others_still_get_in()
         "{live}"
     );
 }
+
+/// A journaling server records each invocation; `GET
+/// /corral/sessions/{id}/journal` pages through it as JSON lines and
+/// `DELETE /corral/sessions/{id}?purge=true` deletes it with the session.
+#[tokio::test]
+async fn journaled_sessions_are_readable_and_purgeable() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn corral_storage::Storage> =
+        Arc::new(corral_storage::SledStorage::open(&dir.path().join("journal")).unwrap());
+    let journal =
+        corral_journal::JournalStore::new(storage, corral_journal::JournalConfig::default());
+    let sessions = SessionConfig {
+        journal: Some(journal),
+        ..SessionConfig::default()
+    };
+    let (url, _stop) = start_with(dir.path(), None, sessions).await;
+    assert_eq!(
+        deploy(&url, "assistant", corral_examples::ASSISTANT_AGENT)
+            .await
+            .status(),
+        201
+    );
+    let client = reqwest::Client::new();
+    let session = format!("journaled-{}", "0".repeat(40));
+    for prompt in ["What is (17 * 23) + 4?", "Now divide that by 5"] {
+        let response = client
+            .post(format!("{url}/runtimes/assistant/invocations"))
+            .header(SESSION_HEADER, &session)
+            .body(json!({"prompt": prompt}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    let page = |offset: u64, limit: u64| {
+        let client = client.clone();
+        let url = format!("{url}/corral/sessions/{session}/journal");
+        async move {
+            client
+                .get(url)
+                .query(&[("offset", offset), ("limit", limit)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let all = page(0, 1_000).await;
+    assert_eq!(all.status(), 200);
+    assert_eq!(all.headers()["content-type"], "application/x-ndjson");
+    let total: u64 = all.headers()["x-corral-journal-entries"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lines: Vec<Value> = all
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, total);
+    assert_eq!(lines[0]["kind"], "started");
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "response").count(), 2);
+    assert!(lines.iter().any(|l| l["function"] == "call-tool"));
+
+    let second = page(2, 3).await;
+    assert_eq!(second.headers()["x-corral-next-offset"], "5");
+    let offsets: Vec<u64> = second
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["offset"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(offsets, vec![2, 3, 4]);
+
+    let purged: Value = client
+        .delete(format!("{url}/corral/sessions/{session}?purge=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(purged["purged"], true, "{purged}");
+    assert_eq!(page(0, 10).await.status(), 404);
+}
