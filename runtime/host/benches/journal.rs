@@ -1,5 +1,5 @@
 //! Journaling overhead: the assistant's two-step invocation (scripted model
-//! + the calculator WASM tool through the in-process gateway) with and
+//! and the calculator WASM tool through the in-process gateway) with and
 //! without a session journal on disk (sled in a temporary directory, each
 //! invocation durable before it returns), in alternating rounds of sessions
 //! of 10 invocations. Prints a table.
