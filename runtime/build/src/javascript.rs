@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, finish, sdk, toolchain};
+use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, run_to, sdk, toolchain};
 
 /// Installs the JS toolchain next to the agent.
 pub(crate) const INSTALL: &str =
@@ -90,12 +90,7 @@ pub(crate) fn build(
         .arg(&partial)
         .arg("--disable")
         .args(DISABLED_FEATURES);
-    let ran = toolchain::run(cmd, "componentize-js");
-    if ran.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    ran?;
-    finish(&partial, component, "componentize-js")?;
+    run_to(cmd, "componentize-js", &partial, component)?;
     fingerprint::record(component, &stamp)?;
     Ok(false)
 }

@@ -166,11 +166,19 @@ impl Drop for Staging {
     }
 }
 
-/// Moves a toolchain's `partial` output to `component`, removing it on failure.
-fn finish(partial: &Path, component: &Path, tool: &str) -> Result<(), BuildError> {
-    let moved = toolchain::expect_output(partial, tool).and_then(|()| {
-        std::fs::rename(partial, component).map_err(|e| BuildError::io(component, e))
-    });
+/// Runs the toolchain `command`, which writes `partial`, and moves that to
+/// `component`; on any failure the partial output is removed.
+fn run_to(
+    command: std::process::Command,
+    tool: &str,
+    partial: &Path,
+    component: &Path,
+) -> Result<(), BuildError> {
+    let moved = toolchain::run(command, tool)
+        .and_then(|_| toolchain::expect_output(partial, tool))
+        .and_then(|()| {
+            std::fs::rename(partial, component).map_err(|e| BuildError::io(component, e))
+        });
     if moved.is_err() {
         let _ = std::fs::remove_file(partial);
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, finish, sdk, toolchain};
+use crate::{BuildError, BuildOptions, Staging, entry_module, fingerprint, run_to, sdk, toolchain};
 
 /// The componentize-py release the SDK is tested with.
 pub(crate) const INSTALL: &str = "pip install componentize-py==0.25.1";
@@ -80,12 +80,7 @@ pub(crate) fn build(
         cmd.arg("-p").arg(packages);
     }
     cmd.arg("-o").arg(&partial);
-    let ran = toolchain::run(cmd, "componentize-py");
-    if ran.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    ran?;
-    finish(&partial, component, "componentize-py")?;
+    run_to(cmd, "componentize-py", &partial, component)?;
     fingerprint::record(component, &stamp)?;
     Ok(false)
 }
