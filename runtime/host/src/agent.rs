@@ -80,6 +80,9 @@ impl AgentHost {
             .map_err(|e| HostError::WrongWorld(format!("cannot link WASI: {e:#}")))?;
         Agent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| HostError::WrongWorld(format!("cannot link agent imports: {e:#}")))?;
+        crate::imports::shadow_nondeterminism(&mut linker).map_err(|e| {
+            HostError::WrongWorld(format!("cannot link WASI clocks and random: {e:#}"))
+        })?;
         Ok(Self {
             engine,
             linker,

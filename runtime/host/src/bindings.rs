@@ -5,7 +5,8 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "corral:agent/agent",
-    imports: { default: async },
+    // Trappable: a replay that diverges from its journal stops the guest.
+    imports: { default: async | trappable },
     exports: { default: async },
     // Host calls are journaled as JSON (and answered from it on replay).
     additional_derives: [serde::Serialize, serde::Deserialize],

@@ -40,6 +40,12 @@ pub struct SessionConfig {
     /// durable before the response returns); `None` (default): not
     /// journaled.
     pub journal: Option<corral_journal::JournalStore>,
+    /// With a journal, a session idle this long drops its sandbox and keeps
+    /// only its journal (hibernates); its next invocation resumes it by
+    /// replay. `None` (default): sessions keep their sandbox until they end.
+    /// Trade-off: hibernated sessions cost no guest memory, but their next
+    /// invocation pays a resume (instantiate plus replay).
+    pub hibernate_after: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -56,6 +62,7 @@ impl Default for SessionConfig {
             tool_timeout: Duration::from_secs(60),
             limits: SandboxLimits::default(),
             journal: None,
+            hibernate_after: None,
             log_capacity_bytes: 64 << 10,
         }
     }
@@ -69,7 +76,11 @@ impl SessionConfig {
 
     /// How often expired sessions are looked for.
     pub fn reap_interval(&self) -> Duration {
-        (self.idle_timeout.min(self.max_lifetime) / 4)
+        let soonest = match (&self.journal, self.hibernate_after) {
+            (Some(_), Some(hibernate)) => hibernate.min(self.idle_timeout),
+            _ => self.idle_timeout,
+        };
+        (soonest.min(self.max_lifetime) / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(5))
     }
 }

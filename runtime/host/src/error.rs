@@ -116,6 +116,31 @@ pub enum InvokeError {
     /// store failed); the response was not returned.
     #[error("the session journal could not record the invocation")]
     Journal(#[source] corral_journal::JournalError),
+    /// The session's sandbox could not be rebuilt from its journal (a
+    /// corrupt entry, or the agent no longer replays it); other sessions
+    /// are unaffected. Stopping the session starts it afresh.
+    #[error("session {session} cannot resume from its journal")]
+    Resume {
+        /// The session.
+        session: String,
+        /// What stopped the replay.
+        #[source]
+        cause: ResumeFailure,
+    },
+}
+
+/// Why a session could not resume from its journal.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeFailure {
+    /// The journal could not be read (a corrupt entry names its offset).
+    #[error(transparent)]
+    Journal(corral_journal::JournalError),
+    /// The agent did something else than the journal records.
+    #[error("replay diverged: {0}")]
+    Diverged(crate::divergence::Divergence),
+    /// The sandbox failed while replaying.
+    #[error("the sandbox failed while replaying: {0}")]
+    Fault(Fault),
 }
 
 impl InvokeError {
@@ -133,6 +158,7 @@ impl InvokeError {
             InvokeError::PoolExhausted(_) => "pool_exhausted",
             InvokeError::ResponseTooLarge(_) => "response_too_large",
             InvokeError::Journal(_) => "journal",
+            InvokeError::Resume { .. } => "resume",
         }
     }
 

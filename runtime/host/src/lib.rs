@@ -12,6 +12,7 @@ mod agent;
 mod bindings;
 mod config;
 mod convert;
+mod divergence;
 mod error;
 mod executor;
 mod gateway_tools;
@@ -20,6 +21,8 @@ mod imports;
 mod manager;
 pub mod memory;
 mod memory_quota;
+mod replay;
+mod replayer;
 mod resource_memory;
 mod services;
 mod session;
@@ -31,13 +34,17 @@ pub use admission::SessionQuota;
 pub use agent::{AgentHost, CompiledAgent};
 pub use config::{AgentSettings, RunLimits, SessionConfig};
 pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
-pub use error::{AgentErrorKind, HostError, InvokeError};
+pub use divergence::{Divergence, DivergenceKind};
+pub use error::{AgentErrorKind, HostError, InvokeError, ResumeFailure};
 pub use gateway_tools::{GatewayTools, principal_for, tool_error};
 pub use manager::{
     InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager, validate_session_id,
 };
 pub use memory::{MemoryProvider, MemoryScope, NoMemory};
 pub use memory_quota::MemoryQuotaExceeded;
+pub use replayer::{
+    ForkReport, ReplayError, ReplayOptions, ReplayReport, ReplayedInvocation, SessionReplayer,
+};
 pub use resource_memory::ResourceMemory;
 pub use services::HostServices;
 pub use session::{SessionInfo, SessionStatus};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -17,11 +18,15 @@ use crate::admission::{Applicant, Refusal, SessionKey, SessionQuota, SessionTabl
 use crate::agent::{AgentHost, CompiledAgent};
 use crate::bindings::types::Invocation;
 use crate::config::SessionConfig;
+use crate::error::ResumeFailure;
 use crate::error::{AgentErrorKind, InvokeError};
 use crate::executor::GuestExecutor;
 use crate::host_calls::HostCalls;
+use crate::replay::{self, GuestReturn, ReplayStop};
 use crate::services::HostServices;
-use crate::session::{CallOutcome, Sandbox, SessionEntry, SessionInfo};
+use crate::session::{
+    CallOutcome, HibernatedSession, Sandbox, SessionEntry, SessionInfo, StartFailure,
+};
 use crate::session_log::{LogEntry, LogLevel, LogSource};
 use crate::state::{InvocationScope, InvocationStats};
 use corral_sandbox::Fault;
@@ -140,6 +145,9 @@ struct ManagerInner {
     services: Arc<HostServices>,
     config: SessionConfig,
     sessions: Mutex<SessionTable>,
+    /// Sessions whose sandbox was dropped while idle; their journal keeps
+    /// them. Locked after `sessions` when both are held.
+    hibernated: Mutex<HashMap<SessionKey, HibernatedSession>>,
     /// Runs guest code off the caller's runtime when `guest_threads` > 0.
     executor: Option<GuestExecutor>,
 }
@@ -177,6 +185,7 @@ impl SessionManager {
             services: Arc::new(services),
             config,
             sessions: Mutex::new(SessionTable::default()),
+            hibernated: Mutex::new(HashMap::new()),
             executor,
         });
         let reaper = tokio::runtime::Handle::try_current()
@@ -248,12 +257,13 @@ impl SessionManager {
     pub fn stop(&self, agent: &str, session_id: &str) -> bool {
         let key: SessionKey = (Arc::from(agent), Arc::from(session_id));
         let entry = self.inner.sessions.lock().remove(&key);
+        let hibernated = self.inner.hibernated.lock().remove(&key).is_some();
         match entry {
             Some(entry) => {
                 self.inner.finish(&entry, EndReason::Stopped);
                 true
             }
-            None => false,
+            None => self.inner.end_journaled(session_id, EndReason::Stopped) || hibernated,
         }
     }
 
@@ -269,10 +279,21 @@ impl SessionManager {
                 .collect();
             keys.iter().filter_map(|k| sessions.remove(k)).collect()
         };
+        let hibernated = {
+            let mut hibernated = self.inner.hibernated.lock();
+            let before = hibernated.len();
+            hibernated.retain(|(_, id), _| &**id != session_id);
+            before - hibernated.len()
+        };
         for entry in &removed {
             self.inner.finish(entry, EndReason::Stopped);
         }
-        removed.len()
+        if removed.is_empty() {
+            // Hibernated, or live before a restart: ended in the journal.
+            let ended = self.inner.end_journaled(session_id, EndReason::Stopped);
+            return hibernated.max(usize::from(ended));
+        }
+        removed.len() + hibernated
     }
 
     /// Ends all sessions (shutdown).
@@ -289,6 +310,13 @@ impl SessionManager {
         let entries: Vec<Arc<SessionEntry>> =
             self.inner.sessions.lock().values().cloned().collect();
         let mut infos: Vec<SessionInfo> = entries.iter().map(|e| e.info()).collect();
+        infos.extend(
+            self.inner
+                .hibernated
+                .lock()
+                .iter()
+                .map(|((agent, session), h)| h.info(agent, session)),
+        );
         infos.sort_by(|a, b| (&a.agent, &a.session_id).cmp(&(&b.agent, &b.session_id)));
         infos
     }
@@ -303,9 +331,14 @@ impl SessionManager {
             .map(|e| e.log.entries())
     }
 
-    /// Number of live sessions.
+    /// Number of live sessions (with a sandbox; hibernated ones not counted).
     pub fn live_sessions(&self) -> usize {
         self.inner.sessions.lock().len()
+    }
+
+    /// Number of hibernated sessions.
+    pub fn hibernated_sessions(&self) -> usize {
+        self.inner.hibernated.lock().len()
     }
 
     /// Guest memory live sessions reserve (the sum of their memory caps).
@@ -353,47 +386,62 @@ impl ManagerInner {
             entry.touch();
             let log_start = entry.log.next_seq();
             let new_session = guard.is_none();
+            let mut new_segment = None;
             if new_session {
                 let start_span = tracing::info_span!(
                     "session.start",
                     otel.name = %format!("session.start {}", entry.agent.name()),
                     gen_ai.agent.name = %entry.agent.name(),
                     gen_ai.agent.version = %entry.agent.version(),
+                    corral.session.resumed_invocations = tracing::field::Empty,
                 );
-                match self.start_sandbox(&entry).instrument(start_span).await {
-                    Ok(sandbox) => {
+                match self
+                    .start_sandbox(&entry)
+                    .instrument(start_span.clone())
+                    .await
+                {
+                    Ok(started) => {
+                        let how = if started.resumed > 0 {
+                            start_span
+                                .record("corral.session.resumed_invocations", started.resumed);
+                            entry.invocations.store(started.resumed, Ordering::Relaxed);
+                            format!(
+                                " (resumed from its journal: {} invocations replayed)",
+                                started.resumed
+                            )
+                        } else {
+                            String::new()
+                        };
                         entry.log.push(
                             LogSource::Host,
                             LogLevel::Info,
                             format!(
-                                "session started on {} version {}",
+                                "session started on {} version {}{how}",
                                 entry.agent.name(),
                                 entry.agent.version()
                             ),
                             vec![("event".into(), "session_start".into())],
                         );
-                        *guard = Some(sandbox);
+                        new_segment = started.new_segment;
+                        *guard = Some(started.sandbox);
                     }
-                    Err(fault) => {
+                    Err(error) => {
                         busy.release();
                         self.end(&entry, EndReason::Fault);
-                        return Err(match fault {
-                            Fault::PoolExhausted(detail) => InvokeError::PoolExhausted(detail),
-                            other => InvokeError::Instantiate(other.to_string()),
-                        });
+                        return Err(error);
                     }
                 }
             }
             let Some(sandbox) = guard.as_mut() else {
                 continue;
             };
-            let mut scope = InvocationScope::new(
+            let scope = InvocationScope::new(
                 request.actor_id.clone(),
                 request_id.clone(),
                 request.stream.clone(),
                 span.clone(),
             );
-            scope.calls = HostCalls::new(self.config.journal.is_some());
+            sandbox.calls().live_invocation(&request_id);
             let timeout = self.config.invocation_timeout;
             let outcome = tokio::select! {
                 biased;
@@ -404,7 +452,7 @@ impl ManagerInner {
             };
             busy.release();
             entry.touch();
-            let (result, mut scope) = match outcome {
+            let (result, scope) = match outcome {
                 Ok(CallOutcome::Returned(result, scope)) => (result, scope),
                 Ok(CallOutcome::Fault(fault)) => {
                     *guard = None;
@@ -416,6 +464,14 @@ impl ManagerInner {
                     );
                     self.end(&entry, EndReason::Fault);
                     return Err(InvokeError::Fault(fault));
+                }
+                Ok(CallOutcome::Diverged(divergence)) => {
+                    // Only a replay diverges; a live call never does.
+                    *guard = None;
+                    self.end(&entry, EndReason::Fault);
+                    return Err(InvokeError::Internal(format!(
+                        "a live invocation reported a replay divergence: {divergence}"
+                    )));
                 }
                 Err(error) => {
                     *guard = None;
@@ -431,19 +487,33 @@ impl ManagerInner {
             entry
                 .memory_bytes
                 .store(sandbox.memory_used(), Ordering::Relaxed);
-            let calls = scope.calls.take();
+            let calls = sandbox.calls().take();
+            let limit = sandbox.limits().response_bytes;
+            if let Err(error) = self
+                .journal(
+                    &entry,
+                    new_segment,
+                    &invocation,
+                    calls,
+                    &GuestReturn::of(&result),
+                    &span,
+                )
+                .await
+            {
+                // The sandbox is now ahead of its journal: drop it, so the
+                // next invocation resumes from what the journal holds.
+                *guard = None;
+                self.end(&entry, EndReason::Fault);
+                return Err(error);
+            }
             let response = match result {
                 Ok(response) => response,
                 Err(error) => {
                     let (kind, message): (AgentErrorKind, String) = error.into();
-                    let text = format!("{}: {message}", kind.as_str());
-                    self.journal(&entry, new_session, &invocation, calls, Err(&text))
-                        .await?;
                     return Err(InvokeError::Agent { kind, message });
                 }
             };
             // Streamed chunks and the final payload share one budget.
-            let limit = sandbox.limits().response_bytes;
             if scope.response_bytes.saturating_add(response.payload.len()) > limit {
                 return Err(InvokeError::ResponseTooLarge(limit));
             }
@@ -454,14 +524,6 @@ impl ManagerInner {
                 joined.extend_from_slice(&response.payload);
                 joined
             };
-            self.journal(
-                &entry,
-                new_session,
-                &invocation,
-                calls,
-                Ok((&response.content_type, &payload)),
-            )
-            .await?;
             return Ok(InvocationResponse {
                 payload,
                 content_type: response.content_type,
@@ -479,58 +541,43 @@ impl ManagerInner {
     }
 
     /// Appends one invocation to the session's journal, when sessions are
-    /// journaled: a `started` entry for a new sandbox, the invocation, its
-    /// host calls and its response (`Ok((content type, payload))`) or error.
-    /// Durable when it returns; the response is not returned otherwise.
+    /// journaled: `started` and the instantiation's calls when the sandbox
+    /// is new (`new_segment`), the invocation, its host calls and what the
+    /// guest returned. Durable when it returns; the response is not
+    /// returned otherwise.
     async fn journal(
         &self,
         entry: &SessionEntry,
-        new_sandbox: bool,
+        new_segment: Option<Vec<corral_journal::HostCall>>,
         invocation: &Invocation,
         calls: Vec<corral_journal::HostCall>,
-        response: Result<(&str, &[u8]), &str>,
+        returned: &GuestReturn,
+        span: &tracing::Span,
     ) -> Result<(), InvokeError> {
         let Some(journal) = self.config.journal.clone() else {
             return Ok(());
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = now_ms();
         let mut entries = Vec::with_capacity(calls.len() + 3);
-        if new_sandbox {
-            let limits = &self.config.limits;
-            entries.push(JournalEntry::Started {
-                agent: entry.agent.name().to_string(),
-                version: entry.agent.version().to_string(),
-                digest: entry.agent.digest().to_string(),
-                limits: serde_json::json!({
-                    "memoryBytes": self.config.memory_cap(entry.agent.settings()),
-                    "cpuTimeMs": entry.agent.settings().cpu_time.unwrap_or(limits.cpu_time).as_millis() as u64,
-                }),
-                at_ms: now_ms,
-                parent: None,
-            });
+        if let Some(startup) = new_segment {
+            entries.push(JournalEntry::Started(
+                self.session_start(entry, now_ms, None),
+            ));
+            entries.extend(startup.into_iter().map(JournalEntry::HostCall));
         }
         entries.push(JournalEntry::Invocation {
             request_id: invocation.request_id.clone(),
             actor_id: invocation.actor_id.clone(),
             content_type: invocation.content_type.clone(),
             payload: invocation.payload.clone(),
+            traceparent: corral_telemetry::span_traceparent(span),
         });
         entries.extend(calls.into_iter().map(JournalEntry::HostCall));
-        entries.push(match response {
-            Ok((content_type, payload)) => JournalEntry::Response {
-                request_id: invocation.request_id.clone(),
-                ok: true,
-                content_type: content_type.to_string(),
-                payload: payload.to_vec(),
-            },
-            Err(error) => JournalEntry::Response {
-                request_id: invocation.request_id.clone(),
-                ok: false,
-                content_type: String::new(),
-                payload: error.as_bytes().to_vec(),
-            },
+        entries.push(JournalEntry::Response {
+            request_id: invocation.request_id.clone(),
+            ok: returned.ok,
+            content_type: returned.content_type.clone(),
+            payload: returned.payload.clone(),
         });
         let session = entry.session_id.to_string();
         // Appending waits for the store to make it durable: off the async threads.
@@ -538,13 +585,159 @@ impl ManagerInner {
             .await
             .map_err(|e| InvokeError::Internal(format!("journal append task failed: {e}")))?
             .map(|_| ())
-            .map_err(InvokeError::Journal)
+            .map_err(InvokeError::Journal)?;
+        entry.journaled.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// A new sandbox for `entry`. When the engine's pool has no free slot,
-    /// the session idle longest (any agent) is reclaimed and the start tried
-    /// once more.
-    async fn start_sandbox(&self, entry: &Arc<SessionEntry>) -> Result<Sandbox, Fault> {
+    /// The `started` entry of a new sandbox of `entry`.
+    fn session_start(
+        &self,
+        entry: &SessionEntry,
+        at_ms: u64,
+        parent: Option<corral_journal::ForkPoint>,
+    ) -> corral_journal::SessionStart {
+        session_start(&self.config, &entry.agent, at_ms, parent)
+    }
+
+    /// A sandbox for `entry`: rebuilt from the session's journal when it has
+    /// a resumable one (same agent and component, not ended), else new.
+    async fn start_sandbox(
+        &self,
+        entry: &Arc<SessionEntry>,
+    ) -> Result<StartedSandbox, InvokeError> {
+        let journaled = self.config.journal.is_some();
+        if let Some(segment) = self.resumable_segment(entry).await? {
+            return self.resume(entry, segment).await;
+        }
+        let mut sandbox = self
+            .instantiate(entry, || HostCalls::live(journaled))
+            .await
+            .map_err(|failure| match failure {
+                StartFailure::Fault(fault) => start_fault(fault),
+                StartFailure::Diverged(divergence) => InvokeError::Internal(format!(
+                    "a live start reported a replay divergence: {divergence}"
+                )),
+            })?;
+        let startup = sandbox.calls().take();
+        Ok(StartedSandbox {
+            sandbox,
+            new_segment: journaled.then_some(startup),
+            resumed: 0,
+        })
+    }
+
+    /// The journal segment `entry`'s session can resume from, if any.
+    async fn resumable_segment(
+        &self,
+        entry: &SessionEntry,
+    ) -> Result<Option<corral_journal::Segment>, InvokeError> {
+        let Some(journal) = self.config.journal.clone() else {
+            return Ok(None);
+        };
+        let session = entry.session_id.to_string();
+        let read = tokio::task::spawn_blocking(move || journal.last_segment(&session))
+            .await
+            .map_err(|e| InvokeError::Internal(format!("journal read task failed: {e}")))?;
+        let segment = read.map_err(|cause| InvokeError::Resume {
+            session: entry.session_id.to_string(),
+            cause: ResumeFailure::Journal(cause),
+        })?;
+        let Some(segment) = segment else {
+            return Ok(None);
+        };
+        if segment.ended.is_some() || segment.invocations.is_empty() {
+            return Ok(None);
+        }
+        if segment.start.agent != entry.agent.name() || segment.start.digest != entry.agent.digest()
+        {
+            entry.log.push(
+                LogSource::Host,
+                LogLevel::Warn,
+                format!(
+                    "the journal recorded {} version {} ({}); the session starts afresh on {} version {}",
+                    segment.start.agent,
+                    segment.start.version,
+                    &segment.start.digest[..segment.start.digest.len().min(12)],
+                    entry.agent.name(),
+                    entry.agent.version()
+                ),
+                vec![("event".into(), "session_not_resumed".into())],
+            );
+            return Ok(None);
+        }
+        Ok(Some(segment))
+    }
+
+    /// Rebuilds `entry`'s sandbox by replaying `segment` (no model, tool or
+    /// memory call is made), then leaves it live and journaling.
+    async fn resume(
+        &self,
+        entry: &Arc<SessionEntry>,
+        segment: corral_journal::Segment,
+    ) -> Result<StartedSandbox, InvokeError> {
+        let span = tracing::info_span!(
+            "session.resume",
+            otel.name = %format!("session.resume {}", entry.agent.name()),
+            corral.replay = true,
+            session.id = %entry.session_id,
+            corral.journal.offset = segment.offset,
+            corral.journal.host_calls = segment.host_calls() as u64,
+        );
+        link_recorded_traces(&span, &segment);
+        let failed = |cause| InvokeError::Resume {
+            session: entry.session_id.to_string(),
+            cause,
+        };
+        let startup = replay::queue(&segment.startup_calls);
+        let mut sandbox = self
+            .instantiate(entry, || HostCalls::replaying(startup.clone()))
+            .instrument(span.clone())
+            .await
+            .map_err(|failure| match failure {
+                StartFailure::Fault(Fault::PoolExhausted(detail)) => {
+                    InvokeError::PoolExhausted(detail)
+                }
+                StartFailure::Fault(fault) => failed(ResumeFailure::Fault(fault)),
+                StartFailure::Diverged(divergence) => failed(ResumeFailure::Diverged(divergence)),
+            })?;
+        let mut resumed = 0;
+        for (index, recorded) in segment.invocations.iter().enumerate() {
+            if recorded.response.is_none() {
+                break;
+            }
+            replay::replay_invocation(
+                &mut sandbox,
+                &entry.session_id,
+                index as u64 + 1,
+                recorded,
+                &span,
+            )
+            .await
+            .map_err(|stop| match stop {
+                ReplayStop::Diverged(divergence) => failed(ResumeFailure::Diverged(divergence)),
+                ReplayStop::Fault(fault) => failed(ResumeFailure::Fault(fault)),
+            })?;
+            resumed += 1;
+        }
+        sandbox.calls().go_live(true);
+        sandbox.calls().take();
+        entry.journaled.store(true, Ordering::Relaxed);
+        Ok(StartedSandbox {
+            sandbox,
+            new_segment: None,
+            resumed,
+        })
+    }
+
+    /// Instantiates `entry`'s agent with the seam `calls` makes. When the
+    /// engine's pool has no free slot, the session idle longest (any agent)
+    /// is reclaimed and the start tried once more.
+    async fn instantiate(
+        &self,
+        entry: &Arc<SessionEntry>,
+        calls: impl Fn() -> HostCalls,
+    ) -> Result<Sandbox, StartFailure> {
         let start = || {
             Sandbox::start(
                 &self.host,
@@ -554,17 +747,18 @@ impl ManagerInner {
                 entry.log.clone(),
                 &entry.memory_quota,
                 &self.config,
+                calls(),
             )
         };
         match start().await {
-            Err(Fault::PoolExhausted(detail)) => {
+            Err(StartFailure::Fault(Fault::PoolExhausted(detail))) => {
                 let reclaimed = self.sessions.lock().reclaim_oldest_idle();
                 match reclaimed {
                     Some(victim) => {
-                        self.record_end(&victim, EndReason::Reclaimed);
+                        self.reclaimed(&victim);
                         start().await
                     }
-                    None => Err(Fault::PoolExhausted(detail)),
+                    None => Err(StartFailure::Fault(Fault::PoolExhausted(detail))),
                 }
             }
             other => other,
@@ -587,12 +781,16 @@ impl ManagerInner {
             if let Some(entry) = sessions.get(&key) {
                 return Ok(entry.clone());
             }
-            let entry = Arc::new(SessionEntry::new(
+            let mut entry = SessionEntry::new(
                 agent.clone(),
                 session_id.clone(),
                 caller.clone(),
                 &self.config,
-            ));
+            );
+            if let Some(hibernated) = self.hibernated.lock().get(&key) {
+                entry = entry.resumes(hibernated);
+            }
+            let entry = Arc::new(entry);
             let applicant = Applicant {
                 agent: &key.0,
                 caller: caller.as_ref(),
@@ -601,6 +799,7 @@ impl ManagerInner {
             match sessions.admit(&applicant, &self.config) {
                 Ok(reclaimed) => {
                     sessions.insert(key.clone(), entry.clone());
+                    self.hibernated.lock().remove(&key);
                     Ok((entry, reclaimed))
                 }
                 Err(Refusal { quota, limit }) => {
@@ -624,7 +823,7 @@ impl ManagerInner {
                 vec![("event".into(), "session_reclaimed".into())],
             );
             // Already ended and freed by the claim; record how it ended.
-            self.record_end(entry, EndReason::Reclaimed);
+            self.reclaimed(entry);
         }
         Ok(entry)
     }
@@ -653,7 +852,58 @@ impl ManagerInner {
         if let Ok(mut sandbox) = entry.sandbox.try_lock() {
             *sandbox = None;
         }
+        if reason.ends_for_good() && entry.journaled.load(Ordering::Relaxed) {
+            self.append_ended(&entry.session_id, reason);
+        }
         self.record_end(entry, reason);
+    }
+
+    /// A session reclaimed for room: journaled, it hibernates (its next
+    /// invocation resumes it); otherwise it has ended.
+    fn reclaimed(&self, entry: &Arc<SessionEntry>) {
+        if self.config.journal.is_some() && entry.journaled.load(Ordering::Relaxed) {
+            let key: SessionKey = (entry.agent.name_arc(), entry.session_id.clone());
+            self.hibernated
+                .lock()
+                .insert(key, HibernatedSession::of(entry));
+        }
+        self.record_end(entry, EndReason::Reclaimed);
+    }
+
+    /// Records in the journal that a session without a sandbox (hibernated,
+    /// or live before a restart) ended, when its journal can still resume;
+    /// returns whether it could.
+    fn end_journaled(&self, session_id: &str, reason: EndReason) -> bool {
+        let Some(journal) = &self.config.journal else {
+            return false;
+        };
+        match journal.last_segment(session_id) {
+            Ok(Some(segment)) if segment.ended.is_none() => {
+                self.append_ended(session_id, reason);
+                true
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::warn!(session.id = %session_id, "cannot read the session journal: {error}");
+                false
+            }
+        }
+    }
+
+    /// Appends `ended` to a session's journal: its next invocation starts
+    /// afresh.
+    fn append_ended(&self, session_id: &str, reason: EndReason) {
+        let Some(journal) = &self.config.journal else {
+            return;
+        };
+        let now = now_ms();
+        let ended = JournalEntry::Ended {
+            reason: reason.as_str().to_string(),
+            at_ms: now,
+        };
+        if let Err(error) = journal.append(session_id, &[ended], now) {
+            tracing::warn!(session.id = %session_id, "cannot record the session's end in its journal: {error}");
+        }
     }
 
     /// The `session.stop` span and log line of an ended session.
@@ -703,7 +953,71 @@ impl ManagerInner {
         for (entry, reason) in &expired {
             self.finish(entry, *reason);
         }
-        expired.len()
+        let hibernated_expired: Vec<(SessionKey, &'static str)> = {
+            let mut hibernated = self.hibernated.lock();
+            let keys: Vec<(SessionKey, &'static str)> = hibernated
+                .iter()
+                .filter_map(|(key, h)| h.expired().map(|why| (key.clone(), why)))
+                .collect();
+            for (key, _) in &keys {
+                hibernated.remove(key);
+            }
+            keys
+        };
+        for ((_, session), why) in &hibernated_expired {
+            let reason = if *why == "max_lifetime" {
+                EndReason::MaxLifetime
+            } else {
+                EndReason::IdleTimeout
+            };
+            self.append_ended(session, reason);
+        }
+        self.hibernate_idle();
+        expired.len() + hibernated_expired.len()
+    }
+
+    /// Drops the sandboxes of journaled sessions idle past `hibernate_after`
+    /// (their journal keeps them); returns how many.
+    fn hibernate_idle(&self) -> usize {
+        let (Some(_), Some(after)) = (&self.config.journal, self.config.hibernate_after) else {
+            return 0;
+        };
+        let mut sessions = self.sessions.lock();
+        let candidates: Vec<SessionKey> = sessions
+            .iter()
+            .filter(|(_, entry)| {
+                entry.journaled.load(Ordering::Relaxed)
+                    && entry.idle_for() >= after
+                    && entry.is_idle()
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut count = 0;
+        for key in candidates {
+            let Some(entry) = sessions.get(&key).cloned() else {
+                continue;
+            };
+            // Under its sandbox lock, so no invocation is starting in it.
+            if !entry.claim_idle() {
+                continue;
+            }
+            sessions.remove(&key);
+            self.hibernated
+                .lock()
+                .insert(key, HibernatedSession::of(&entry));
+            entry.log.push(
+                LogSource::Host,
+                LogLevel::Info,
+                "session hibernated: idle, its sandbox dropped; the next invocation resumes it"
+                    .into(),
+                vec![("event".into(), "session_hibernated".into())],
+            );
+            count += 1;
+        }
+        if count > 0 {
+            tracing::debug!(sessions = count, "hibernated idle sessions");
+        }
+        count
     }
 }
 
@@ -751,8 +1065,9 @@ async fn reap_loop(inner: Weak<ManagerInner>) {
     loop {
         tokio::time::sleep(interval).await;
         match inner.upgrade() {
+            // Ending sessions writes to their journals: off the async threads.
             Some(inner) => {
-                inner.reap();
+                let _ = tokio::task::spawn_blocking(move || inner.reap()).await;
             }
             None => return,
         }
@@ -806,6 +1121,15 @@ fn invocation_span(
 }
 
 impl EndReason {
+    /// Whether the session is over (recorded in its journal, so it does not
+    /// resume); a fault, shutdown or reclaim leaves it resumable.
+    fn ends_for_good(self) -> bool {
+        matches!(
+            self,
+            EndReason::Stopped | EndReason::IdleTimeout | EndReason::MaxLifetime
+        )
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             EndReason::Stopped => "stopped",
@@ -814,6 +1138,74 @@ impl EndReason {
             EndReason::Fault => "fault",
             EndReason::Shutdown => "shutdown",
             EndReason::Reclaimed => "reclaimed",
+        }
+    }
+}
+
+/// A sandbox just started for a session.
+struct StartedSandbox {
+    sandbox: Sandbox,
+    /// The instantiation's host calls when a new journal segment begins
+    /// (`started` is written with the first invocation).
+    new_segment: Option<Vec<corral_journal::HostCall>>,
+    /// Invocations replayed to rebuild it (0: a new sandbox).
+    resumed: u64,
+}
+
+/// The invocation error of a sandbox that did not start.
+fn start_fault(fault: Fault) -> InvokeError {
+    match fault {
+        Fault::PoolExhausted(detail) => InvokeError::PoolExhausted(detail),
+        other => InvokeError::Instantiate(other.to_string()),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The `started` entry of a sandbox of `agent`.
+pub(crate) fn session_start(
+    config: &SessionConfig,
+    agent: &CompiledAgent,
+    at_ms: u64,
+    parent: Option<corral_journal::ForkPoint>,
+) -> corral_journal::SessionStart {
+    let cpu_time = agent.settings().cpu_time.unwrap_or(config.limits.cpu_time);
+    corral_journal::SessionStart {
+        agent: agent.name().to_string(),
+        version: agent.version().to_string(),
+        digest: agent.digest().to_string(),
+        limits: serde_json::json!({
+            "memoryBytes": config.memory_cap(agent.settings()),
+            "cpuTimeMs": cpu_time.as_millis() as u64,
+        }),
+        at_ms,
+        parent,
+    }
+}
+
+/// Links `span` to the traces of the invocations a resume re-runs (the
+/// first and the last, so a resume points at where its state came from).
+fn link_recorded_traces(span: &tracing::Span, segment: &corral_journal::Segment) {
+    if span.is_disabled() {
+        return;
+    }
+    let first = segment.invocations.first();
+    let last = segment
+        .invocations
+        .last()
+        .filter(|_| segment.invocations.len() > 1);
+    for recorded in first.into_iter().chain(last) {
+        if let Some(context) = recorded
+            .traceparent
+            .as_deref()
+            .and_then(corral_telemetry::span_context_from_traceparent)
+        {
+            span.add_link(context);
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::agent::{AgentHost, CompiledAgent};
 use crate::bindings::Agent;
 use crate::bindings::types::{AgentError, Invocation, Response};
 use crate::config::SessionConfig;
+use crate::host_calls::HostCalls;
 use crate::memory_quota::MemoryWriteWindow;
 use crate::services::HostServices;
 use crate::session_log::SessionLog;
@@ -26,12 +27,24 @@ pub(crate) struct Sandbox {
     agent: Agent,
 }
 
+/// Why a sandbox did not start.
+#[derive(Debug)]
+pub(crate) enum StartFailure {
+    /// Instantiation failed (pool exhausted, trap, limits).
+    Fault(Fault),
+    /// Replaying its journal, instantiation did something else.
+    Diverged(crate::divergence::Divergence),
+}
+
 /// What a guest call ended with.
 pub(crate) enum CallOutcome {
     /// The guest returned (success or its own error).
     Returned(Result<Response, AgentError>, Box<InvocationScope>),
     /// The sandbox failed; it must be discarded.
     Fault(Fault),
+    /// Replaying, the guest did something its journal does not have; the
+    /// sandbox must be discarded.
+    Diverged(crate::divergence::Divergence),
 }
 
 impl Sandbox {
@@ -44,7 +57,8 @@ impl Sandbox {
         log: Arc<SessionLog>,
         memory_quota: &Arc<parking_lot::Mutex<MemoryWriteWindow>>,
         config: &SessionConfig,
-    ) -> Result<Self, Fault> {
+        calls: HostCalls,
+    ) -> Result<Self, StartFailure> {
         let settings = agent.settings();
         let limits = SandboxLimits {
             memory_bytes: config.memory_cap(settings),
@@ -71,6 +85,7 @@ impl Sandbox {
             run_limits: settings.run_limits,
             memory_id: settings.memory_id.as_deref().map(Arc::from),
             memory_quota: memory_quota.clone(),
+            calls,
         };
         let mut store = Store::new(host.engine().engine(), state);
         install_cpu_budget(&mut store);
@@ -83,7 +98,10 @@ impl Sandbox {
                 store,
                 agent: instance,
             }),
-            Err(err) => Err(store.data().sandbox.classify(&err)),
+            Err(err) => Err(match store.data().calls.divergence() {
+                Some(divergence) => StartFailure::Diverged(divergence.clone()),
+                None => StartFailure::Fault(store.data().sandbox.classify(&err)),
+            }),
         }
     }
 
@@ -102,8 +120,16 @@ impl Sandbox {
         scope.finish_log();
         match result {
             Ok(returned) => CallOutcome::Returned(returned, Box::new(scope)),
-            Err(err) => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
+            Err(err) => match self.store.data().calls.divergence() {
+                Some(divergence) => CallOutcome::Diverged(divergence.clone()),
+                None => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
+            },
         }
+    }
+
+    /// The host-call seam of this sandbox.
+    pub fn calls(&mut self) -> &mut HostCalls {
+        &mut self.store.data_mut().calls
     }
 
     /// Bytes of linear memory the guest holds.
@@ -124,6 +150,70 @@ pub enum SessionStatus {
     Active,
     /// Waiting for the next invocation.
     Idle,
+    /// Idle, its sandbox dropped; the next invocation resumes it from its
+    /// journal.
+    Hibernated,
+}
+
+/// What is kept of a hibernated session: enough to list it and to carry
+/// its lifetime over when it resumes (its state is in its journal).
+#[derive(Debug, Clone)]
+pub(crate) struct HibernatedSession {
+    pub version: Arc<str>,
+    pub created: Instant,
+    pub created_at: SystemTime,
+    pub hibernated: Instant,
+    pub hibernated_at: SystemTime,
+    pub invocations: u64,
+    pub caller: Option<Arc<str>>,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+}
+
+impl HibernatedSession {
+    /// What is kept of `entry` when it hibernates.
+    pub fn of(entry: &SessionEntry) -> Self {
+        let idle_for = entry.idle_for();
+        Self {
+            version: Arc::from(entry.agent.version()),
+            created: entry.created,
+            created_at: entry.created_at,
+            hibernated: Instant::now() - idle_for,
+            hibernated_at: SystemTime::now() - idle_for,
+            invocations: entry.invocations.load(Ordering::Relaxed),
+            caller: entry.caller.clone(),
+            idle_timeout: entry.idle_timeout,
+            max_lifetime: entry.max_lifetime,
+        }
+    }
+
+    /// Whether it has been idle past its timeout or lived past its lifetime,
+    /// and why.
+    pub fn expired(&self) -> Option<&'static str> {
+        if self.created.elapsed() >= self.max_lifetime {
+            Some("max_lifetime")
+        } else if self.hibernated.elapsed() >= self.idle_timeout {
+            Some("idle_timeout")
+        } else {
+            None
+        }
+    }
+
+    /// A listing of it.
+    pub fn info(&self, agent: &str, session_id: &str) -> SessionInfo {
+        SessionInfo {
+            agent: agent.to_string(),
+            version: self.version.to_string(),
+            session_id: session_id.to_string(),
+            status: SessionStatus::Hibernated,
+            created_at: self.created_at,
+            last_activity: self.hibernated_at,
+            age: self.created.elapsed(),
+            invocations: self.invocations,
+            memory_bytes: 0,
+            caller: self.caller.as_deref().map(str::to_string),
+        }
+    }
 }
 
 /// A snapshot of a live session.
@@ -174,6 +264,9 @@ pub(crate) struct SessionEntry {
     pub reserved_bytes: usize,
     /// Memory writes in the current minute, across the session's sandboxes.
     pub memory_quota: Arc<parking_lot::Mutex<MemoryWriteWindow>>,
+    /// Whether its sandbox's run is in the journal (so it can resume, and
+    /// ending it for good is recorded there).
+    pub journaled: AtomicBool,
 }
 
 impl SessionEntry {
@@ -202,7 +295,16 @@ impl SessionEntry {
             memory_bytes: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
             sandbox: tokio::sync::Mutex::new(None),
+            journaled: AtomicBool::new(false),
         }
+    }
+
+    /// Carries a hibernated session's lifetime and counters over.
+    pub fn resumes(mut self, hibernated: &HibernatedSession) -> Self {
+        self.created = hibernated.created;
+        self.created_at = hibernated.created_at;
+        self.invocations = AtomicU64::new(hibernated.invocations);
+        self
     }
 
     /// Has a sandbox, is not running an invocation, and no invocation holds

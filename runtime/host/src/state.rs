@@ -47,8 +47,6 @@ pub(crate) struct InvocationScope {
     pub pending_tool_uses: VecDeque<(String, String)>,
     /// What the guest's log cost this invocation, against its limits.
     pub log_budget: LogBudget,
-    /// Host calls to journal.
-    pub calls: HostCalls,
 }
 
 /// Guest log usage of one invocation: lines and bytes kept, lines dropped,
@@ -95,7 +93,6 @@ impl InvocationScope {
             step: None,
             pending_tool_uses: VecDeque::new(),
             log_budget: LogBudget::default(),
-            calls: HostCalls::default(),
         }
     }
 
@@ -161,6 +158,9 @@ pub(crate) struct SessionState {
     /// Memory writes of this session in the current minute (kept by the
     /// session entry, so a new sandbox does not reset it).
     pub memory_quota: Arc<parking_lot::Mutex<crate::memory_quota::MemoryWriteWindow>>,
+    /// The host-call seam: records calls for the journal or answers them
+    /// from it.
+    pub calls: HostCalls,
 }
 
 impl SessionState {

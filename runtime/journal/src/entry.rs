@@ -28,6 +28,25 @@ pub struct ForkPoint {
     pub offset: u64,
 }
 
+/// What a sandbox started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStart {
+    /// Agent runtime name.
+    pub agent: String,
+    /// Agent version label.
+    pub version: String,
+    /// SHA-256 of the component, hex: replay instantiates exactly this.
+    pub digest: String,
+    /// The session's limits, as the host describes them.
+    pub limits: serde_json::Value,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Set when the session is a fork of another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ForkPoint>,
+}
+
 /// One host call the guest made and the answer it got, as data: `request`
 /// and `answer` are the call's arguments and result (or error) in the
 /// host's JSON form.
@@ -53,22 +72,9 @@ pub struct HostCall {
     rename_all_fields = "camelCase"
 )]
 pub enum Entry {
-    /// The session began: what it runs and with which limits.
-    Started {
-        /// Agent runtime name.
-        agent: String,
-        /// Agent version label.
-        version: String,
-        /// SHA-256 of the component, hex: replay instantiates exactly this.
-        digest: String,
-        /// The session's limits, as the host describes them.
-        limits: serde_json::Value,
-        /// Milliseconds since the Unix epoch.
-        at_ms: u64,
-        /// Set when the session is a fork of another.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        parent: Option<ForkPoint>,
-    },
+    /// A sandbox began: what it runs and with which limits. Entries up to
+    /// the next `started` replay into that sandbox.
+    Started(SessionStart),
     /// An invocation arrived.
     Invocation {
         /// Its request id.
@@ -80,9 +86,22 @@ pub enum Entry {
         /// The payload.
         #[serde(with = "bytes")]
         payload: Vec<u8>,
+        /// W3C `traceparent` of the invocation's span, so replays and
+        /// resumes can link to the trace they re-run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
     },
     /// The guest called the host.
     HostCall(HostCall),
+    /// The session ended for good (stopped, idle past its timeout, or past
+    /// its lifetime): the next invocation starts a new sandbox instead of
+    /// resuming this one.
+    Ended {
+        /// Why (`stopped`, `idle_timeout`, `max_lifetime`).
+        reason: String,
+        /// Milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
     /// The invocation ended.
     Response {
         /// The request id it answers.

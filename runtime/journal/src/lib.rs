@@ -11,8 +11,10 @@
 mod entry;
 mod error;
 mod keys;
+mod segment;
 mod store;
 
-pub use entry::{Entry, ForkPoint, HostCall, Record};
+pub use entry::{Entry, ForkPoint, HostCall, Record, SessionStart};
 pub use error::JournalError;
+pub use segment::{RecordedCall, RecordedInvocation, RecordedResponse, Segment, segments};
 pub use store::{JournalConfig, JournalStore, SessionSummary};

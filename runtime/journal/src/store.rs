@@ -46,6 +46,10 @@ pub struct SessionSummary {
     pub created_ms: u64,
     /// Last append, milliseconds since the Unix epoch.
     pub updated_ms: u64,
+    /// Offset of the last `started` entry (where the current sandbox's
+    /// entries begin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_started: Option<u64>,
 }
 
 /// Journals of many sessions over one storage.
@@ -95,6 +99,9 @@ impl JournalStore {
         let mut batch = WriteBatch::default();
         let mut bytes = summary.bytes;
         for (i, entry) in entries.iter().enumerate() {
+            if matches!(entry, Entry::Started(_)) {
+                summary.last_started = Some(first + i as u64);
+            }
             let encoded = entry.encode();
             bytes = bytes.saturating_add(encoded.len() as u64);
             batch.put(keys::entry(session, first + i as u64), encoded);
@@ -169,6 +176,17 @@ impl JournalStore {
     /// The whole journal of `session`, in order.
     pub fn read_all(&self, session: &str) -> Result<Vec<Record>, JournalError> {
         self.read(session, 0, usize::MAX)
+    }
+
+    /// The entries of the session's latest sandbox, or `None` when the
+    /// journal is empty or has no `started` entry.
+    pub fn last_segment(&self, session: &str) -> Result<Option<crate::Segment>, JournalError> {
+        let Some(summary) = self.summary(session)? else {
+            return Ok(None);
+        };
+        let from = summary.last_started.unwrap_or(0);
+        let records = self.read(session, from, usize::MAX)?;
+        Ok(crate::segments(records).pop())
     }
 
     /// `session`'s header, or `None` when it has no journal.
@@ -287,7 +305,38 @@ mod tests {
             actor_id: "alice".into(),
             content_type: "application/json".into(),
             payload: vec![n; 4],
+            traceparent: None,
         }
+    }
+
+    fn started() -> Entry {
+        Entry::Started(crate::SessionStart {
+            agent: "a".into(),
+            version: "1".into(),
+            digest: "d".into(),
+            limits: serde_json::Value::Null,
+            at_ms: 0,
+            parent: None,
+        })
+    }
+
+    #[test]
+    fn the_last_segment_starts_at_the_last_started_entry() {
+        let (journal, _) = store(JournalConfig::default());
+        assert_eq!(journal.last_segment("s").unwrap(), None);
+        journal
+            .append("s", &[started(), invocation(1), call()], 1)
+            .unwrap();
+        journal
+            .append("s", &[started(), invocation(2), call()], 2)
+            .unwrap();
+        let summary = journal.summary("s").unwrap().unwrap();
+        assert_eq!(summary.last_started, Some(3));
+        let segment = journal.last_segment("s").unwrap().unwrap();
+        assert_eq!(segment.offset, 3);
+        assert_eq!(segment.invocations.len(), 1);
+        assert_eq!(segment.invocations[0].request_id, "r2");
+        assert_eq!(segment.invocations[0].calls[0].offset, 5);
     }
 
     fn call() -> Entry {

@@ -26,6 +26,7 @@ pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats};
 pub use propagation::{
     add_span_event, baggage_session_id, current_trace_headers, extract_context, inject_current,
     inject_headers, record_error, session_context, set_span_attribute,
+    span_context_from_traceparent, span_traceparent,
 };
 pub use session::SESSION_ID_KEY;
 pub use tracing_opentelemetry::OpenTelemetrySpanExt;

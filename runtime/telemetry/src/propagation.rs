@@ -2,7 +2,7 @@
 
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -22,6 +22,25 @@ pub fn inject_headers(cx: &Context, headers: &mut http::HeaderMap) {
     let mut injector = HeaderInjector(headers);
     TraceContextPropagator::new().inject_context(cx, &mut injector);
     BaggagePropagator::new().inject_context(cx, &mut injector);
+}
+
+/// `span`'s W3C `traceparent`, when it is part of a trace.
+pub fn span_traceparent(span: &tracing::Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// The span context a W3C `traceparent` names (for span links), if valid.
+pub fn span_context_from_traceparent(traceparent: &str) -> Option<SpanContext> {
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then_some(span_context)
 }
 
 /// Writes the current span's context as W3C headers (nothing when tracing is off).

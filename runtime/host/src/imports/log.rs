@@ -100,18 +100,22 @@ fn truncated(mut text: String, max: usize) -> String {
     text
 }
 
-/// Every call crosses the journal seam ([`crate::host_calls`]).
+/// Every call crosses the host-call seam ([`crate::host_calls`]): recorded
+/// for the journal, or answered from it on replay.
 impl Host for SessionState {
     async fn write(
         &mut self,
         level: Level,
         message: String,
         fields: Vec<Field>,
-    ) -> Result<(), LogError> {
-        let recorded = self.scope.calls.request(&(&level, &message, &fields));
-        let result = self.write_live(level, message, fields).await;
-        self.scope.calls.record("log", "write", recorded, &result);
-        result
+    ) -> wasmtime::Result<Result<(), LogError>> {
+        crate::host_calls::journaled!(
+            self,
+            "log",
+            "write",
+            &(&level, &message, &fields),
+            self.write_live(level, message, fields).await
+        )
     }
 }
 

@@ -124,24 +124,33 @@ fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
     corral_telemetry::record_error(span, kind, &format!("{error:?}"));
 }
 
-/// Every call crosses the journal seam ([`crate::host_calls`]).
+/// Every call crosses the host-call seam ([`crate::host_calls`]): recorded
+/// for the journal, or answered from it on replay.
 impl Host for SessionState {
-    async fn append_event(&mut self, payload: Vec<PayloadItem>) -> Result<String, MemoryError> {
-        let recorded = self.scope.calls.request(&payload);
-        let result = self.append_event_live(payload).await;
-        self.scope
-            .calls
-            .record("memory", "append-event", recorded, &result);
-        result
+    async fn append_event(
+        &mut self,
+        payload: Vec<PayloadItem>,
+    ) -> wasmtime::Result<Result<String, MemoryError>> {
+        crate::host_calls::journaled!(
+            self,
+            "memory",
+            "append-event",
+            &payload,
+            self.append_event_live(payload).await
+        )
     }
 
-    async fn list_events(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
-        let recorded = self.scope.calls.request(&max_results);
-        let result = self.list_events_live(max_results).await;
-        self.scope
-            .calls
-            .record("memory", "list-events", recorded, &result);
-        result
+    async fn list_events(
+        &mut self,
+        max_results: u32,
+    ) -> wasmtime::Result<Result<Vec<Event>, MemoryError>> {
+        crate::host_calls::journaled!(
+            self,
+            "memory",
+            "list-events",
+            &max_results,
+            self.list_events_live(max_results).await
+        )
     }
 
     async fn retrieve_records(
@@ -149,12 +158,13 @@ impl Host for SessionState {
         namespace: String,
         query: String,
         top_k: u32,
-    ) -> Result<Vec<MemoryRecord>, MemoryError> {
-        let recorded = self.scope.calls.request(&(&namespace, &query, top_k));
-        let result = self.retrieve_records_live(namespace, query, top_k).await;
-        self.scope
-            .calls
-            .record("memory", "retrieve-records", recorded, &result);
-        result
+    ) -> wasmtime::Result<Result<Vec<MemoryRecord>, MemoryError>> {
+        crate::host_calls::journaled!(
+            self,
+            "memory",
+            "retrieve-records",
+            &(&namespace, &query, top_k),
+            self.retrieve_records_live(namespace, query, top_k).await
+        )
     }
 }

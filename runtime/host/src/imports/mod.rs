@@ -5,5 +5,8 @@ mod memory;
 mod model;
 mod stream;
 mod tools;
+mod wasi;
+
+pub(crate) use wasi::shadow_nondeterminism;
 
 impl crate::bindings::types::Host for crate::state::SessionState {}

@@ -149,14 +149,19 @@ impl SessionState {
     }
 }
 
-/// Every call crosses the journal seam ([`crate::host_calls`]).
+/// Every call crosses the host-call seam ([`crate::host_calls`]): recorded
+/// for the journal, or answered from it on replay.
 impl Host for SessionState {
-    async fn converse(&mut self, request: ConverseRequest) -> Result<ConverseResponse, ModelError> {
-        let recorded = self.scope.calls.request(&request);
-        let result = self.converse_live(request).await;
-        self.scope
-            .calls
-            .record("model", "converse", recorded, &result);
-        result
+    async fn converse(
+        &mut self,
+        request: ConverseRequest,
+    ) -> wasmtime::Result<Result<ConverseResponse, ModelError>> {
+        crate::host_calls::journaled!(
+            self,
+            "model",
+            "converse",
+            &request,
+            self.converse_live(request).await
+        )
     }
 }

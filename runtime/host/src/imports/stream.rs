@@ -23,14 +23,16 @@ impl SessionState {
     }
 }
 
-/// Every call crosses the journal seam ([`crate::host_calls`]).
+/// Every call crosses the host-call seam ([`crate::host_calls`]): recorded
+/// for the journal, or answered from it on replay.
 impl Host for SessionState {
-    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), StreamError> {
-        let recorded = self.scope.calls.request(&chunk);
-        let result = self.send_live(chunk).await;
-        self.scope
-            .calls
-            .record("response-stream", "send", recorded, &result);
-        result
+    async fn send(&mut self, chunk: Vec<u8>) -> wasmtime::Result<Result<(), StreamError>> {
+        crate::host_calls::journaled!(
+            self,
+            "response-stream",
+            "send",
+            &chunk,
+            self.send_live(chunk).await
+        )
     }
 }

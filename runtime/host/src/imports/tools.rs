@@ -164,24 +164,31 @@ fn excerpt(text: &str) -> String {
     format!("{}…", &line[..end])
 }
 
-/// Every call crosses the journal seam ([`crate::host_calls`]).
+/// Every call crosses the host-call seam ([`crate::host_calls`]): recorded
+/// for the journal, or answered from it on replay.
 impl Host for SessionState {
-    async fn list_tools(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
-        let recorded = self.scope.calls.request(&());
-        let result = self.list_tools_live().await;
-        self.scope
-            .calls
-            .record("tools", "list-tools", recorded, &result);
-        result
+    async fn list_tools(&mut self) -> wasmtime::Result<Result<Vec<ToolInfo>, ToolError>> {
+        crate::host_calls::journaled!(
+            self,
+            "tools",
+            "list-tools",
+            &(),
+            self.list_tools_live().await
+        )
     }
 
-    async fn call_tool(&mut self, name: String, arguments: String) -> Result<String, ToolError> {
-        let recorded = self.scope.calls.request(&(&name, &arguments));
-        let result = self.call_tool_live(name, arguments).await;
-        self.scope
-            .calls
-            .record("tools", "call-tool", recorded, &result);
-        result
+    async fn call_tool(
+        &mut self,
+        name: String,
+        arguments: String,
+    ) -> wasmtime::Result<Result<String, ToolError>> {
+        crate::host_calls::journaled!(
+            self,
+            "tools",
+            "call-tool",
+            &(&name, &arguments),
+            self.call_tool_live(name, arguments).await
+        )
     }
 }
 

@@ -95,6 +95,23 @@ impl Agent for Probe {
                 );
                 json!({"ok": true, "session": invocation.session_id})
             }
+            "entropy" => {
+                // Wall clock, monotonic clock and randomness (std seeds its
+                // hash keys from WASI random): what a replay must pin.
+                use std::hash::{BuildHasher, Hasher};
+                let started = std::time::Instant::now();
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                hasher.write_u64(wall);
+                json!({
+                    "wallNanos": wall,
+                    "monotonicNanos": started.elapsed().as_nanos() as u64,
+                    "hash": hasher.finish(),
+                })
+            }
             "get" => {
                 let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
                 json!({"value": state.get(field(&request, "key"))})
