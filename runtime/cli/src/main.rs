@@ -6,6 +6,7 @@ mod gateway_cmd;
 mod model_args;
 mod policy_cmd;
 mod print;
+mod replay_cmd;
 mod run;
 mod serve;
 mod telemetry_setup;
@@ -71,6 +72,9 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Show a session's trace (span tree) from the local span store.
     Trace(trace_cmd::TraceArgs),
+    /// Re-run a journaled session offline and report where the agent first
+    /// does something else; or fork it at a step with another model.
+    Replay(Box<replay_cmd::ReplayArgs>),
 }
 
 impl Command {
@@ -81,7 +85,7 @@ impl Command {
     ) -> anyhow::Result<Option<(corral_telemetry::TelemetryFile, std::path::PathBuf)>> {
         let default_store = telemetry_setup::default_trace_dir;
         Ok(match self {
-            Command::Run(_) | Command::Demo(_) | Command::Gateway(_) => {
+            Command::Run(_) | Command::Demo(_) | Command::Gateway(_) | Command::Replay(_) => {
                 Some((Default::default(), default_store()))
             }
             Command::Serve(args) => Some(args.span_settings()?),
@@ -113,6 +117,7 @@ async fn main() -> std::process::ExitCode {
         Command::Deploy(args) => serve::deploy(args).await,
         Command::Sessions(command) => serve::sessions(command).await,
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Replay(args) => replay_cmd::replay(*args).await,
         Command::Build(args) => build_cmd::build(args),
         Command::New(args) => build_cmd::new(args),
     };

@@ -82,6 +82,11 @@ pub struct ServeArgs {
     /// Days a journal is kept after its last invocation [default: 30].
     #[arg(long, env = "CORRAL_JOURNAL_RETENTION_DAYS")]
     journal_retention_days: Option<u64>,
+    /// With --journal, a session idle this many seconds drops its sandbox
+    /// and keeps only its journal; its next invocation resumes it by replay
+    /// (0: never) [default: 60].
+    #[arg(long, env = "CORRAL_HIBERNATE_AFTER_SECS")]
+    hibernate_after_secs: Option<u64>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -107,6 +112,7 @@ struct ServeFile {
     journal: Option<bool>,
     journal_max_mib: Option<u64>,
     journal_retention_days: Option<u64>,
+    hibernate_after_secs: Option<u64>,
     #[serde(default)]
     telemetry: corral_telemetry::TelemetryFile,
 }
@@ -255,6 +261,11 @@ impl ServeArgs {
                     .or(file.session_cpu_ms)
                     .map_or(defaults.limits.cpu_time, std::time::Duration::from_millis),
                 ..defaults.limits.clone()
+            },
+            hibernate_after: match self.hibernate_after_secs.or(file.hibernate_after_secs) {
+                Some(0) => None,
+                Some(secs) => Some(std::time::Duration::from_secs(secs)),
+                None => Some(std::time::Duration::from_secs(60)),
             },
             ..defaults
         };

@@ -4,6 +4,9 @@
 
 use std::process::Command;
 
+#[path = "cli/durable.rs"]
+mod durable;
+
 /// The span store of these tests (not the user's).
 fn trace_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("corral-cli-tests-{}", std::process::id()))

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use corral_test_support::{
-    ChildServer, built_agent, ci_js_toolchain, ci_python, free_port, spawn_server, workspace,
+    ChildServer, built_agent, ci_js_toolchain, ci_python, deploy, free_port, invoke, session_id,
+    spawn_server, workspace,
 };
 use serde_json::{Value, json};
 
@@ -159,42 +160,9 @@ async fn serve(
     );
     let mut arns = Vec::new();
     for (name, component) in agents {
-        let deployed = reqwest::Client::new()
-            .post(format!("{}/corral/runtimes/{name}", served.url))
-            .body(std::fs::read(component).unwrap())
-            .send()
-            .await
-            .unwrap();
-        let status = deployed.status();
-        let body: Value = deployed.json().await.unwrap();
-        assert!(status.is_success(), "{name}: {status} {body}");
-        arns.push(body["agentRuntimeArn"].as_str().unwrap().to_string());
+        arns.push(deploy(&served.url, name, std::fs::read(component).unwrap()).await);
     }
     (served, arns)
-}
-
-/// Invokes `agent` in `session`; returns the status and the body (JSON
-/// when it parses, else the text).
-pub async fn invoke(url: &str, agent: &str, session: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{url}/runtimes/{agent}/invocations"))
-        .header("x-amzn-bedrock-agentcore-runtime-session-id", session)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-/// A session id of the length AgentCore requires (at least 33 characters).
-fn session(name: &str) -> String {
-    format!("{name}-{}", "0".repeat(40))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +191,7 @@ async fn served_python_and_js_agents_answer_boto3_and_write_memory() {
         let (status, answer) = invoke(
             &served.url,
             name,
-            &session(&format!("memory-{name}")),
+            &session_id(&format!("memory-{name}")),
             &json!({"prompt": "What is 2 + 2?"}),
         )
         .await;
@@ -291,7 +259,7 @@ async fn corral_new_and_build_make_an_agent_that_deploys_and_answers_in_every_la
         let (status, answer) = invoke(
             &served.url,
             &name.replace('-', "_"),
-            &session(&name),
+            &session_id(&name),
             &json!({"prompt": "What is 6 * 7?"}),
         )
         .await;
@@ -382,7 +350,7 @@ async fn the_no_code_harness_answers_multi_step_questions() {
         .arg(&harness),
     );
     assert!(String::from_utf8_lossy(&deployed.stdout).contains("deployed calculator version 1"));
-    let id = session("harness");
+    let id = session_id("harness");
     let (status, first) = invoke(
         &served.url,
         "calculator",

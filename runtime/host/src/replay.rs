@@ -2,7 +2,7 @@
 //! from the journal: how a session resumes (silently, then live), how
 //! `corral replay` checks a session, and how a fork branches off one.
 
-use corral_journal::{RecordedInvocation, Segment};
+use corral_journal::RecordedInvocation;
 use tracing::Instrument;
 
 use crate::bindings::types::{AgentError, Invocation, Response};
@@ -136,14 +136,4 @@ pub(crate) async fn replay_invocation(
         }
     }
     Ok(returned)
-}
-
-/// Model calls recorded in a segment: the steps `--until` can name.
-pub(crate) fn recorded_steps(segment: &Segment) -> u64 {
-    segment
-        .invocations
-        .iter()
-        .flat_map(|invocation| &invocation.calls)
-        .filter(|c| c.call.interface == "model" && c.call.function == "converse")
-        .count() as u64
 }

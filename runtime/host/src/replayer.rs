@@ -173,7 +173,7 @@ impl SessionReplayer {
         segment: &Segment,
         options: &ReplayOptions,
     ) -> Result<ReplayReport, ReplayError> {
-        let steps = replay::recorded_steps(segment);
+        let steps = segment.steps();
         let fork = match (&options.fork, options.until_step, &self.config.journal) {
             (None, _, _) => None,
             (Some(child), Some(step), Some(journal)) => {
@@ -238,7 +238,7 @@ impl SessionReplayer {
             }
         };
         let mut pending_start = fork.as_ref().map(|(_, _, step)| {
-            let parent_offset = converse_offset(segment, *step).unwrap_or(segment.end_offset);
+            let parent_offset = segment.step_offset(*step).unwrap_or(segment.end_offset);
             report.fork = Some(ForkReport {
                 session: options.fork.clone().unwrap_or_default(),
                 parent: session.to_string(),
@@ -369,15 +369,4 @@ impl SessionReplayer {
             }),
         }
     }
-}
-
-/// The journal offset of the model call of session step `step` (from 1).
-fn converse_offset(segment: &Segment, step: u64) -> Option<u64> {
-    segment
-        .invocations
-        .iter()
-        .flat_map(|invocation| &invocation.calls)
-        .filter(|c| c.call.interface == "model" && c.call.function == "converse")
-        .nth(usize::try_from(step.checked_sub(1)?).ok()?)
-        .map(|c| c.offset)
 }

@@ -130,7 +130,7 @@ impl Entry {
 }
 
 /// An entry and its offset in the session's journal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Position in the journal, from 0.
     pub offset: u64,

@@ -64,6 +64,24 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// Model calls (agent-loop steps) recorded, across invocations.
+    pub fn steps(&self) -> u64 {
+        self.model_calls().count() as u64
+    }
+
+    /// The journal offset of the model call of step `step` (from 1).
+    pub fn step_offset(&self, step: u64) -> Option<u64> {
+        let index = usize::try_from(step.checked_sub(1)?).ok()?;
+        self.model_calls().nth(index).map(|c| c.offset)
+    }
+
+    fn model_calls(&self) -> impl Iterator<Item = &RecordedCall> {
+        self.invocations
+            .iter()
+            .flat_map(|invocation| &invocation.calls)
+            .filter(|c| c.call.interface == "model" && c.call.function == "converse")
+    }
+
     /// Host calls of the whole segment.
     pub fn host_calls(&self) -> usize {
         self.startup_calls.len()

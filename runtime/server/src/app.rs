@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/corral/sessions", get(list_sessions))
         .route("/corral/sessions/{session}", delete(stop_any_session))
         .route("/corral/sessions/{session}/journal", get(session_journal))
+        .route("/corral/components/{digest}", get(component_source))
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(state)
 }
@@ -524,7 +525,13 @@ async fn stop_session(
     let Some(session) = header(&headers, SESSION_HEADER) else {
         return Err(ApiError::validation("runtimeSessionId header is required"));
     };
-    if !state.sessions.stop(&runtime.agent_runtime_name, session) {
+    // Ending a session writes to its journal: off the async threads.
+    let sessions = state.sessions.clone();
+    let (agent, id) = (runtime.agent_runtime_name.clone(), session.to_string());
+    let stopped = tokio::task::spawn_blocking(move || sessions.stop(&agent, &id))
+        .await
+        .map_err(|e| ApiError::internal(format!("stop task failed: {e}")))?;
+    if !stopped {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
@@ -788,7 +795,11 @@ async fn stop_any_session(
     Path(session): Path<String>,
     Query(query): Query<StopQuery>,
 ) -> ApiResult {
-    let stopped = state.sessions.stop_session_everywhere(&session);
+    let sessions = state.sessions.clone();
+    let id = session.clone();
+    let stopped = tokio::task::spawn_blocking(move || sessions.stop_session_everywhere(&id))
+        .await
+        .map_err(|e| ApiError::internal(format!("stop task failed: {e}")))?;
     let purged = match (&state.sessions.config().journal, query.purge) {
         (Some(journal), true) => {
             let journal = journal.clone();
@@ -811,6 +822,20 @@ async fn stop_any_session(
         axum::Json(json!({ "runtimeSessionId": session, "stopped": stopped, "purged": purged }))
             .into_response(),
     )
+}
+
+/// The source of a deployed component by its SHA-256 (what `corral replay
+/// --server` instantiates).
+async fn component_source(State(state): State<AppState>, Path(digest): Path<String>) -> ApiResult {
+    let registry = state.registry.clone();
+    let source = tokio::task::spawn_blocking(move || registry.component_source(&digest))
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))??;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/wasm")],
+        source,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -447,6 +447,40 @@ impl AgentRegistry {
         Ok(agent)
     }
 
+    /// The source bytes of a deployed component by SHA-256 (hex).
+    pub fn component_source(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        let well_formed = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            return Err(RegistryError::Validation(format!(
+                "'{digest}' is not a SHA-256 digest (64 hex digits)"
+            )));
+        }
+        let path = self.dir.join("artifacts").join(format!("{digest}.wasm"));
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RegistryError::NotFound(
+                format!("no component with digest {digest}"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The deployed version whose component has `digest`, with its runtime.
+    pub fn version_by_digest(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Option<(AgentRuntime, RuntimeVersion)> {
+        let runtime = self.runtimes.lock().get(name).cloned()?;
+        let version = runtime
+            .versions
+            .iter()
+            .rev()
+            .find(|v| v.digest == digest)
+            .cloned()?;
+        Some((runtime, version))
+    }
+
     fn persist(&self, runtimes: &BTreeMap<String, AgentRuntime>) -> Result<(), RegistryError> {
         let bytes = serde_json::to_vec_pretty(runtimes)
             .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;

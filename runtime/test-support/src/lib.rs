@@ -107,3 +107,59 @@ pub fn built_agent(dir: &str) -> PathBuf {
         Err(error) => panic!("building {dir}: {error} (run .ci/test to install the toolchains)"),
     }
 }
+
+/// Deploys `component` as agent `name` to the `corral serve` at `url`;
+/// returns its ARN.
+///
+/// # Panics
+/// When the server refuses it.
+pub async fn deploy(url: &str, name: &str, component: Vec<u8>) -> String {
+    #[allow(clippy::unwrap_used)]
+    let deployed = reqwest::Client::new()
+        .post(format!("{url}/corral/runtimes/{name}"))
+        .body(component)
+        .send()
+        .await
+        .unwrap();
+    let status = deployed.status();
+    #[allow(clippy::unwrap_used)]
+    let body: serde_json::Value = deployed.json().await.unwrap();
+    assert!(status.is_success(), "{name}: {status} {body}");
+    body["agentRuntimeArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Invokes `agent` in `session` over AgentCore's Runtime API; returns the
+/// status and the body (JSON when it parses, else the text).
+///
+/// # Panics
+/// When the server cannot be reached.
+#[allow(clippy::unwrap_used)]
+pub async fn invoke(
+    url: &str,
+    agent: &str,
+    session: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/runtimes/{agent}/invocations"))
+        .header("x-amzn-bedrock-agentcore-runtime-session-id", session)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// A session id of the length AgentCore requires (at least 33 characters).
+pub fn session_id(name: &str) -> String {
+    format!("{name}-{}", "0".repeat(40))
+}
