@@ -142,7 +142,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         );
     }
     let report = replayer
-        .replay(&agent, &args.session, &segment, &options)
+        .replay(&agent, &args.session, segment, &options)
         .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -241,7 +241,7 @@ async fn fetch_journal(
         let text = response.text().await?;
         let before = records.len();
         for (line, entry) in text.lines().enumerate() {
-            let record: Record = serde_json::from_str(entry)
+            let record = Record::from_json(entry)
                 .with_context(|| format!("journal line {} from the server", line + 1))?;
             offset = record.offset + 1;
             records.push(record);

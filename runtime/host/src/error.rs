@@ -137,7 +137,7 @@ pub enum ResumeFailure {
     Journal(corral_journal::JournalError),
     /// The agent did something else than the journal records.
     #[error("replay diverged: {0}")]
-    Diverged(crate::divergence::Divergence),
+    Diverged(Box<crate::divergence::Divergence>),
     /// The sandbox failed while replaying.
     #[error("the sandbox failed while replaying: {0}")]
     Fault(Fault),

@@ -7,10 +7,11 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use corral_journal::HostCall;
+use corral_journal::{HostCall, RecordedCall};
 
 use crate::divergence::{Divergence, DivergenceKind};
 
@@ -43,15 +44,6 @@ enum Mode {
     Replay,
 }
 
-/// A recorded call to answer, with its journal offset.
-#[derive(Debug, Clone)]
-pub(crate) struct ReplayedCall {
-    /// Offset of the entry in the session's journal.
-    pub offset: u64,
-    /// The call and its recorded answer.
-    pub call: HostCall,
-}
-
 /// Where the guest is in the run, for divergence reports.
 #[derive(Debug, Default, Clone)]
 struct Position {
@@ -70,7 +62,7 @@ struct Position {
 /// A call the import still has to run live: finish it with the answer.
 #[must_use]
 pub(crate) struct Pending {
-    call: Option<(&'static str, &'static str, serde_json::Value)>,
+    call: Option<(&'static str, &'static str, Box<RawValue>)>,
 }
 
 /// What [`HostCalls::begin`] decided.
@@ -88,7 +80,7 @@ pub(crate) struct HostCalls {
     /// Calls made (or replayed) and not yet taken for the journal.
     recorded: Vec<HostCall>,
     /// Replay: the calls still to answer in this invocation.
-    queue: VecDeque<ReplayedCall>,
+    queue: VecDeque<RecordedCall>,
     /// Fork: the session step whose model call is the first made live.
     live_from_step: Option<u64>,
     /// Set when a fork point was reached and calls went live.
@@ -109,7 +101,7 @@ impl HostCalls {
     /// Calls answered from `queue` (the instantiation's calls, from a
     /// journal). Replayed calls are recorded as well, so a fork's journal
     /// holds them.
-    pub fn replaying(queue: Vec<ReplayedCall>) -> Self {
+    pub fn replaying(queue: Vec<RecordedCall>) -> Self {
         Self {
             mode: Mode::Replay,
             queue: queue.into(),
@@ -124,7 +116,7 @@ impl HostCalls {
     }
 
     /// Starts replaying invocation `number` (from 1) with its recorded calls.
-    pub fn replay_invocation(&mut self, number: u64, request_id: &str, calls: Vec<ReplayedCall>) {
+    pub fn replay_invocation(&mut self, number: u64, request_id: &str, calls: Vec<RecordedCall>) {
         self.position.invocation = number;
         self.position.request_id = request_id.to_string();
         self.position.step = 0;
@@ -159,7 +151,7 @@ impl HostCalls {
 
     /// Checks that the replayed invocation made every recorded call; a
     /// call left over is a divergence.
-    pub fn finish_replayed_invocation(&mut self) -> Result<(), Divergence> {
+    pub fn finish_replayed_invocation(&mut self) -> Result<(), Box<Divergence>> {
         if self.mode != Mode::Replay {
             return Ok(());
         }
@@ -170,7 +162,7 @@ impl HostCalls {
                 Some(call_json(&next.call)),
                 None,
             );
-            return Err(divergence);
+            return Err(Box::new(divergence));
         }
         Ok(())
     }
@@ -216,9 +208,9 @@ impl HostCalls {
         match self.mode {
             Mode::Off => Ok(Begun::Live(Pending { call: None })),
             Mode::Record => Ok(Begun::Live(Pending {
-                call: Some((interface, function, to_json(request))),
+                call: Some((interface, function, to_raw(request))),
             })),
-            Mode::Replay => self.answer(interface, function, to_json(request)),
+            Mode::Replay => self.answer(interface, function, to_raw(request)),
         }
     }
 
@@ -238,13 +230,13 @@ impl HostCalls {
         &mut self,
         interface: &'static str,
         function: &'static str,
-        request: serde_json::Value,
+        request: Box<RawValue>,
     ) -> wasmtime::Result<Begun<R>> {
         let actual = HostCall {
             interface: interface.to_string(),
             function: function.to_string(),
             request,
-            answer: serde_json::Value::Null,
+            answer: to_raw(&()),
         };
         let Some(next) = self.queue.pop_front() else {
             let divergence = self.diverge(
@@ -255,9 +247,10 @@ impl HostCalls {
             );
             return Err(wasmtime::Error::new(divergence));
         };
+        // The same serialiser wrote both: equal requests are equal text.
         let same = next.call.interface == actual.interface
             && next.call.function == actual.function
-            && next.call.request == actual.request;
+            && next.call.request.get() == actual.request.get();
         if !same {
             let divergence = self.diverge(
                 DivergenceKind::DifferentCall,
@@ -271,7 +264,7 @@ impl HostCalls {
             let divergence = self.diverge(
                 DivergenceKind::UnreadableAnswer,
                 Some(next.offset),
-                Some(next.call.answer.clone()),
+                Some(next.call.answer_value()),
                 None,
             );
             return Err(wasmtime::Error::new(divergence));
@@ -306,34 +299,39 @@ impl HostCalls {
 /// A host call's answer in its journal form: `{"ok": …}` or `{"error": …}`.
 pub(crate) trait Answer: Sized {
     /// The journal form.
-    fn encode(&self) -> serde_json::Value;
+    fn encode(&self) -> Box<RawValue>;
     /// Back from the journal form; `None` when it does not fit the type.
-    fn decode(value: &serde_json::Value) -> Option<Self>;
+    fn decode(raw: &RawValue) -> Option<Self>;
+}
+
+/// The journal form of a result.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AnswerForm<T, E> {
+    Ok(T),
+    Error(E),
 }
 
 impl<T: Serialize + DeserializeOwned, E: Serialize + DeserializeOwned> Answer for Result<T, E> {
-    fn encode(&self) -> serde_json::Value {
+    fn encode(&self) -> Box<RawValue> {
         match self {
-            Ok(value) => serde_json::json!({ "ok": to_json(value) }),
-            Err(error) => serde_json::json!({ "error": to_json(error) }),
+            Ok(value) => to_raw(&AnswerForm::<&T, &E>::Ok(value)),
+            Err(error) => to_raw(&AnswerForm::<&T, &E>::Error(error)),
         }
     }
 
-    fn decode(value: &serde_json::Value) -> Option<Self> {
-        if let Some(ok) = value.get("ok") {
-            return T::deserialize(ok).ok().map(Ok);
+    fn decode(raw: &RawValue) -> Option<Self> {
+        match serde_json::from_str::<AnswerForm<T, E>>(raw.get()).ok()? {
+            AnswerForm::Ok(value) => Some(Ok(value)),
+            AnswerForm::Error(error) => Some(Err(error)),
         }
-        value
-            .get("error")
-            .and_then(|error| E::deserialize(error).ok())
-            .map(Err)
     }
 }
 
-/// A value in the journal's JSON form. The WIT types and plain data always
-/// serialise; `Null` stands in should one ever not.
-fn to_json(value: &impl Serialize) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+/// A value as JSON text. The WIT types and plain data always serialise;
+/// `null` stands in should one ever not.
+fn to_raw(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// A call as shown in a divergence report (its answer left out).
@@ -341,7 +339,7 @@ fn call_json(call: &HostCall) -> serde_json::Value {
     serde_json::json!({
         "interface": call.interface,
         "function": call.function,
-        "request": call.request,
+        "request": call.request_value(),
     })
 }
 
@@ -355,14 +353,14 @@ mod tests {
         function: &str,
         request: serde_json::Value,
         answer: serde_json::Value,
-    ) -> ReplayedCall {
-        ReplayedCall {
+    ) -> RecordedCall {
+        RecordedCall {
             offset,
             call: HostCall {
                 interface: interface.into(),
                 function: function.into(),
-                request,
-                answer,
+                request: to_raw(&request),
+                answer: to_raw(&answer),
             },
         }
     }
@@ -392,8 +390,11 @@ mod tests {
         on.finish(second, &Err::<(), String>("closed".into()));
         let calls = on.take();
         assert_eq!(calls.len(), 2);
-        assert_eq!(calls[0].answer, serde_json::json!({"ok": "4"}));
-        assert_eq!(calls[1].answer, serde_json::json!({"error": "closed"}));
+        assert_eq!(calls[0].answer_value(), serde_json::json!({"ok": "4"}));
+        assert_eq!(
+            calls[1].answer_value(),
+            serde_json::json!({"error": "closed"})
+        );
         assert!(on.take().is_empty());
     }
 
@@ -506,7 +507,8 @@ mod tests {
         calls.finish(pending, &Ok::<String, String>("c".into()));
         assert!(calls.forked());
         assert!(calls.finish_replayed_invocation().is_ok());
-        let answers: Vec<serde_json::Value> = calls.take().into_iter().map(|c| c.answer).collect();
+        let answers: Vec<serde_json::Value> =
+            calls.take().iter().map(HostCall::answer_value).collect();
         assert_eq!(
             answers,
             vec![

@@ -25,7 +25,8 @@ use crate::host_calls::HostCalls;
 use crate::replay::{self, GuestReturn, ReplayStop};
 use crate::services::HostServices;
 use crate::session::{
-    CallOutcome, HibernatedSession, Sandbox, SessionEntry, SessionInfo, StartFailure,
+    CallOutcome, HibernatedSession, Sandbox, SessionEntry, SessionHandles, SessionInfo,
+    StartFailure,
 };
 use crate::session_log::{LogEntry, LogLevel, LogSource};
 use crate::state::{InvocationScope, InvocationStats};
@@ -674,7 +675,7 @@ impl ManagerInner {
     async fn resume(
         &self,
         entry: &Arc<SessionEntry>,
-        segment: corral_journal::Segment,
+        mut segment: corral_journal::Segment,
     ) -> Result<StartedSandbox, InvokeError> {
         let span = tracing::info_span!(
             "session.resume",
@@ -689,7 +690,7 @@ impl ManagerInner {
             session: entry.session_id.to_string(),
             cause,
         };
-        let startup = replay::queue(&segment.startup_calls);
+        let startup = std::mem::take(&mut segment.startup_calls);
         let mut sandbox = self
             .instantiate(entry, || HostCalls::replaying(startup.clone()))
             .instrument(span.clone())
@@ -702,7 +703,7 @@ impl ManagerInner {
                 StartFailure::Diverged(divergence) => failed(ResumeFailure::Diverged(divergence)),
             })?;
         let mut resumed = 0;
-        for (index, recorded) in segment.invocations.iter().enumerate() {
+        for (index, recorded) in segment.invocations.iter_mut().enumerate() {
             if recorded.response.is_none() {
                 break;
             }
@@ -743,9 +744,11 @@ impl ManagerInner {
                 &self.host,
                 &entry.agent,
                 self.services.clone(),
-                entry.session_id.clone(),
-                entry.log.clone(),
-                &entry.memory_quota,
+                SessionHandles {
+                    session_id: entry.session_id.clone(),
+                    log: entry.log.clone(),
+                    memory_quota: entry.memory_quota.clone(),
+                },
                 &self.config,
                 calls(),
             )

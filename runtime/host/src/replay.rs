@@ -8,7 +8,6 @@ use tracing::Instrument;
 use crate::bindings::types::{AgentError, Invocation, Response};
 use crate::divergence::Divergence;
 use crate::error::AgentErrorKind;
-use crate::host_calls::ReplayedCall;
 use crate::session::{CallOutcome, Sandbox};
 use crate::state::InvocationScope;
 use corral_sandbox::Fault;
@@ -56,20 +55,9 @@ impl GuestReturn {
 #[derive(Debug)]
 pub(crate) enum ReplayStop {
     /// The guest did something else than the journal records.
-    Diverged(Divergence),
+    Diverged(Box<Divergence>),
     /// The sandbox failed (a trap, a limit).
     Fault(Fault),
-}
-
-/// The recorded calls of a journal, ready to answer.
-pub(crate) fn queue(calls: &[corral_journal::RecordedCall]) -> Vec<ReplayedCall> {
-    calls
-        .iter()
-        .map(|recorded| ReplayedCall {
-            offset: recorded.offset,
-            call: recorded.call.clone(),
-        })
-        .collect()
 }
 
 /// The invocation a recorded one was.
@@ -84,20 +72,21 @@ pub(crate) fn invocation_of(recorded: &RecordedInvocation, session_id: &str) -> 
 }
 
 /// Runs recorded invocation `number` (from 1) in `sandbox`, answering its
-/// host calls from the journal (up to a fork point, if one is set), and
-/// checks the guest made every recorded call and returned what it returned
-/// then. Returns what the guest returned; with `compare` off (a fork went
-/// live inside it) the response is not checked.
+/// host calls (taken out of `recorded`) from the journal up to a fork point,
+/// if one is set, and checks the guest made every recorded call and
+/// returned what it returned then (unless a fork went live inside it).
+/// Returns what the guest returned.
 pub(crate) async fn replay_invocation(
     sandbox: &mut Sandbox,
     session_id: &str,
     number: u64,
-    recorded: &RecordedInvocation,
+    recorded: &mut RecordedInvocation,
     span: &tracing::Span,
 ) -> Result<GuestReturn, ReplayStop> {
+    let calls = std::mem::take(&mut recorded.calls);
     sandbox
         .calls()
-        .replay_invocation(number, &recorded.request_id, queue(&recorded.calls));
+        .replay_invocation(number, &recorded.request_id, calls);
     let invocation = invocation_of(recorded, session_id);
     let scope = InvocationScope::new(
         recorded.actor_id.clone(),
@@ -132,7 +121,7 @@ pub(crate) async fn replay_invocation(
                 sandbox
                     .calls()
                     .response_diverged(response.offset, then.json(), returned.json());
-            return Err(ReplayStop::Diverged(divergence));
+            return Err(ReplayStop::Diverged(Box::new(divergence)));
         }
     }
     Ok(returned)

@@ -14,7 +14,7 @@ use crate::host_calls::HostCalls;
 use crate::memory_quota::MemoryWriteWindow;
 use crate::replay::{self, GuestReturn, ReplayStop};
 use crate::services::HostServices;
-use crate::session::{CallOutcome, Sandbox, StartFailure};
+use crate::session::{CallOutcome, Sandbox, SessionHandles, StartFailure};
 use crate::session_log::SessionLog;
 use crate::state::InvocationScope;
 use corral_sandbox::Fault;
@@ -151,7 +151,7 @@ impl SessionReplayer {
         &self,
         agent: &CompiledAgent,
         session: &str,
-        segment: &Segment,
+        segment: Segment,
         options: &ReplayOptions,
     ) -> Result<ReplayReport, ReplayError> {
         let span = tracing::info_span!(
@@ -170,7 +170,7 @@ impl SessionReplayer {
         &self,
         agent: &CompiledAgent,
         session: &str,
-        segment: &Segment,
+        mut segment: Segment,
         options: &ReplayOptions,
     ) -> Result<ReplayReport, ReplayError> {
         let steps = segment.steps();
@@ -204,22 +204,23 @@ impl SessionReplayer {
             divergence: None,
             fork: None,
         };
-        let mut calls = HostCalls::replaying(replay::queue(&segment.startup_calls));
+        let mut calls = HostCalls::replaying(std::mem::take(&mut segment.startup_calls));
         if let Some(step) = options.until_step {
             calls.live_from_step(step);
         }
-        let log = Arc::new(SessionLog::new(session, self.config.log_capacity_bytes));
-        let quota = Arc::new(parking_lot::Mutex::new(MemoryWriteWindow::default()));
+        let handles = SessionHandles {
+            session_id: Arc::from(
+                fork.as_ref()
+                    .map_or(session, |(child, _, _)| child.as_str()),
+            ),
+            log: Arc::new(SessionLog::new(session, self.config.log_capacity_bytes)),
+            memory_quota: Arc::new(parking_lot::Mutex::new(MemoryWriteWindow::default())),
+        };
         let started = Sandbox::start(
             &self.host,
             agent,
             self.services.clone(),
-            Arc::from(
-                fork.as_ref()
-                    .map_or(session, |(child, _, _)| child.as_str()),
-            ),
-            log,
-            &quota,
+            handles,
             &self.config,
             calls,
         )
@@ -227,7 +228,7 @@ impl SessionReplayer {
         let mut sandbox = match started {
             Ok(sandbox) => sandbox,
             Err(StartFailure::Diverged(divergence)) => {
-                report.divergence = Some(divergence);
+                report.divergence = Some(*divergence);
                 return Ok(report);
             }
             Err(StartFailure::Fault(fault)) => {
@@ -257,7 +258,7 @@ impl SessionReplayer {
         });
         let startup_calls = sandbox.calls().take();
         let mut startup = Some(startup_calls);
-        for (index, recorded) in segment.invocations.iter().enumerate() {
+        for (index, recorded) in segment.invocations.iter_mut().enumerate() {
             if recorded.response.is_none() {
                 break;
             }
@@ -280,7 +281,7 @@ impl SessionReplayer {
                 {
                     Ok(returned) => returned,
                     Err(ReplayStop::Diverged(divergence)) => {
-                        report.divergence = Some(divergence);
+                        report.divergence = Some(*divergence);
                         break;
                     }
                     Err(ReplayStop::Fault(fault)) => {

@@ -33,7 +33,7 @@ pub(crate) enum StartFailure {
     /// Instantiation failed (pool exhausted, trap, limits).
     Fault(Fault),
     /// Replaying its journal, instantiation did something else.
-    Diverged(crate::divergence::Divergence),
+    Diverged(Box<crate::divergence::Divergence>),
 }
 
 /// What a guest call ended with.
@@ -44,7 +44,15 @@ pub(crate) enum CallOutcome {
     Fault(Fault),
     /// Replaying, the guest did something its journal does not have; the
     /// sandbox must be discarded.
-    Diverged(crate::divergence::Divergence),
+    Diverged(Box<crate::divergence::Divergence>),
+}
+
+/// What a sandbox shares with its session: its id, log and memory-write
+/// window (kept across the session's sandboxes).
+pub(crate) struct SessionHandles {
+    pub session_id: Arc<str>,
+    pub log: Arc<SessionLog>,
+    pub memory_quota: Arc<parking_lot::Mutex<MemoryWriteWindow>>,
 }
 
 impl Sandbox {
@@ -53,12 +61,15 @@ impl Sandbox {
         host: &AgentHost,
         agent: &CompiledAgent,
         services: Arc<HostServices>,
-        session_id: Arc<str>,
-        log: Arc<SessionLog>,
-        memory_quota: &Arc<parking_lot::Mutex<MemoryWriteWindow>>,
+        session: SessionHandles,
         config: &SessionConfig,
         calls: HostCalls,
     ) -> Result<Self, StartFailure> {
+        let SessionHandles {
+            session_id,
+            log,
+            memory_quota,
+        } = session;
         let settings = agent.settings();
         let limits = SandboxLimits {
             memory_bytes: config.memory_cap(settings),
@@ -84,7 +95,7 @@ impl Sandbox {
             session_tool_calls: 0,
             run_limits: settings.run_limits,
             memory_id: settings.memory_id.as_deref().map(Arc::from),
-            memory_quota: memory_quota.clone(),
+            memory_quota,
             calls,
         };
         let mut store = Store::new(host.engine().engine(), state);
@@ -99,7 +110,7 @@ impl Sandbox {
                 agent: instance,
             }),
             Err(err) => Err(match store.data().calls.divergence() {
-                Some(divergence) => StartFailure::Diverged(divergence.clone()),
+                Some(divergence) => StartFailure::Diverged(Box::new(divergence.clone())),
                 None => StartFailure::Fault(store.data().sandbox.classify(&err)),
             }),
         }
@@ -121,7 +132,7 @@ impl Sandbox {
         match result {
             Ok(returned) => CallOutcome::Returned(returned, Box::new(scope)),
             Err(err) => match self.store.data().calls.divergence() {
-                Some(divergence) => CallOutcome::Diverged(divergence.clone()),
+                Some(divergence) => CallOutcome::Diverged(Box::new(divergence.clone())),
                 None => CallOutcome::Fault(self.store.data().sandbox.classify(&err)),
             },
         }

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Bytes as base64 in JSON.
 mod bytes {
@@ -48,9 +49,10 @@ pub struct SessionStart {
 }
 
 /// One host call the guest made and the answer it got, as data: `request`
-/// and `answer` are the call's arguments and result (or error) in the
-/// host's JSON form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// and `answer` are the call's arguments and result (`{"ok": …}` or
+/// `{"error": …}`) in the host's JSON form, kept as the exact JSON text:
+/// replay compares requests and decodes answers without building trees.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostCall {
     /// The interface (`model`, `tools`, `memory`, `log`, `response-stream`,
@@ -59,18 +61,36 @@ pub struct HostCall {
     /// The function (`converse`, `call-tool`, `now`, …).
     pub function: String,
     /// The arguments.
-    pub request: serde_json::Value,
-    /// The result, or `{"error": …}`.
-    pub answer: serde_json::Value,
+    pub request: Box<RawValue>,
+    /// The result, `{"ok": …}` or `{"error": …}`.
+    pub answer: Box<RawValue>,
 }
 
-/// One journal entry.
+impl PartialEq for HostCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.interface == other.interface
+            && self.function == other.function
+            && self.request.get() == other.request.get()
+            && self.answer.get() == other.answer.get()
+    }
+}
+
+impl HostCall {
+    /// The request as a JSON value (for display and tests).
+    pub fn request_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.request.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The answer as a JSON value (for display and tests).
+    pub fn answer_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.answer.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One journal entry, in JSON `{"<kind>": {…}}` (`started`, `invocation`,
+/// `hostCall`, `ended`, `response`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Entry {
     /// A sandbox began: what it runs and with which limits. Entries up to
     /// the next `started` replay into that sandbox.
@@ -129,12 +149,27 @@ impl Entry {
     }
 }
 
-/// An entry and its offset in the session's journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An entry and its offset in the session's journal; in JSON, one object
+/// `{"offset": n, "<kind>": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     /// Position in the journal, from 0.
     pub offset: u64,
     /// The entry.
     #[serde(flatten)]
     pub entry: Entry,
+}
+
+impl Record {
+    /// Reads one record in its JSON form (a line of the journal API).
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)?;
+        let offset = object
+            .remove("offset")
+            .and_then(|o| o.as_u64())
+            .ok_or_else(|| serde::de::Error::missing_field("offset"))?;
+        // Entries hold raw JSON, which only reads from text.
+        let entry = serde_json::from_str(&serde_json::Value::Object(object).to_string())?;
+        Ok(Record { offset, entry })
+    }
 }

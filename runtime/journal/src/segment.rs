@@ -181,8 +181,8 @@ mod tests {
         Entry::HostCall(HostCall {
             interface: "wasi:clocks/wall-clock".into(),
             function: name.into(),
-            request: serde_json::Value::Null,
-            answer: serde_json::json!({"ok": [1, 2]}),
+            request: serde_json::value::to_raw_value(&serde_json::Value::Null).unwrap(),
+            answer: serde_json::value::to_raw_value(&serde_json::json!({"ok": [1, 2]})).unwrap(),
         })
     }
 

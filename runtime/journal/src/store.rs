@@ -343,8 +343,11 @@ mod tests {
         Entry::HostCall(HostCall {
             interface: "wasi:clocks/wall-clock".into(),
             function: "now".into(),
-            request: serde_json::json!({}),
-            answer: serde_json::json!({"seconds": 1, "nanoseconds": 2}),
+            request: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+            answer: serde_json::value::to_raw_value(
+                &serde_json::json!({"seconds": 1, "nanoseconds": 2}),
+            )
+            .unwrap(),
         })
     }
 

@@ -595,9 +595,16 @@ async fn journaled_sessions_are_readable_and_purgeable() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len() as u64, total);
-    assert_eq!(lines[0]["kind"], "started");
-    assert_eq!(lines.iter().filter(|l| l["kind"] == "response").count(), 2);
-    assert!(lines.iter().any(|l| l["function"] == "call-tool"));
+    assert!(lines[0]["started"].is_object(), "{}", lines[0]);
+    assert_eq!(
+        lines.iter().filter(|l| l["response"].is_object()).count(),
+        2
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["hostCall"]["function"] == "call-tool")
+    );
 
     let second = page(2, 3).await;
     assert_eq!(second.headers()["x-corral-next-offset"], "5");

@@ -163,7 +163,7 @@ async fn a_recorded_session_replays_offline_to_identical_responses() {
         .replay(
             &fixture().probe,
             "recorded",
-            &segment,
+            segment.clone(),
             &ReplayOptions::default(),
         )
         .await
@@ -201,7 +201,12 @@ async fn a_changed_agent_replays_to_a_divergence_naming_the_step() {
         test_config(),
     );
     let report = replayer
-        .replay(&changed, "diverging", &segment, &ReplayOptions::default())
+        .replay(
+            &changed,
+            "diverging",
+            segment.clone(),
+            &ReplayOptions::default(),
+        )
         .await
         .unwrap();
     let divergence = report.divergence.expect("a divergence");
@@ -229,7 +234,7 @@ async fn a_changed_agent_replays_to_a_divergence_naming_the_step() {
         .replay(
             &fixture().assistant,
             "diverging",
-            &segment,
+            segment.clone(),
             &ReplayOptions::default(),
         )
         .await
@@ -269,7 +274,7 @@ async fn a_fork_continues_live_from_a_step_and_leaves_its_parent_alone() {
         fork: Some("child".into()),
     };
     let report = replayer
-        .replay(&fixture().assistant, "parent", &segment, &options)
+        .replay(&fixture().assistant, "parent", segment.clone(), &options)
         .await
         .unwrap();
     assert!(report.identical(), "{:?}", report.divergence);
@@ -297,7 +302,7 @@ async fn a_fork_continues_live_from_a_step_and_leaves_its_parent_alone() {
 
     // A fork cannot reuse a session id, nor name a step that is not there.
     let again = replayer
-        .replay(&fixture().assistant, "parent", &segment, &options)
+        .replay(&fixture().assistant, "parent", segment.clone(), &options)
         .await;
     assert!(matches!(
         again,
@@ -308,7 +313,7 @@ async fn a_fork_continues_live_from_a_step_and_leaves_its_parent_alone() {
         fork: None,
     };
     let past = replayer
-        .replay(&fixture().assistant, "parent", &segment, &past)
+        .replay(&fixture().assistant, "parent", segment.clone(), &past)
         .await;
     assert!(matches!(
         past,
