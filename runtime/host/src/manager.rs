@@ -580,13 +580,19 @@ impl ManagerInner {
             content_type: returned.content_type.clone(),
             payload: returned.payload.clone(),
         });
-        let session = entry.session_id.to_string();
-        // Appending waits for the store to make it durable: off the async threads.
-        tokio::task::spawn_blocking(move || journal.append(&session, &entries, now_ms))
-            .await
-            .map_err(|e| InvokeError::Internal(format!("journal append task failed: {e}")))?
-            .map(|_| ())
+        // Written here (in memory, cheap); the wait for the disk, when
+        // another writer's flush has not covered it, runs off the async
+        // threads.
+        let (_, ticket) = journal
+            .append_unsynced(&entry.session_id, &entries, now_ms)
             .map_err(InvokeError::Journal)?;
+        if !journal.is_durable(ticket) {
+            let session = entry.session_id.to_string();
+            tokio::task::spawn_blocking(move || journal.sync(&session, ticket))
+                .await
+                .map_err(|e| InvokeError::Internal(format!("journal sync task failed: {e}")))?
+                .map_err(InvokeError::Journal)?;
+        }
         entry.journaled.store(true, Ordering::Relaxed);
         Ok(())
     }

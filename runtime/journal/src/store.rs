@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_storage::{ScanStart, Storage, StorageError, WriteBatch};
+use corral_storage::{ScanStart, Storage, StorageError, SyncTicket, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Record};
@@ -90,6 +90,22 @@ impl JournalStore {
         entries: &[Entry],
         now_ms: u64,
     ) -> Result<u64, JournalError> {
+        let (first, ticket) = self.append_unsynced(session, entries, now_ms)?;
+        self.sync(session, ticket)?;
+        Ok(first)
+    }
+
+    /// Appends like [`JournalStore::append`], visible to reads at once but
+    /// not yet durable: returns the offset of the first entry and the ticket
+    /// [`JournalStore::sync`] waits on. An async caller appends on its own
+    /// thread and waits for the disk on a blocking one (or not at all, when
+    /// [`JournalStore::is_durable`] says another writer's flush covered it).
+    pub fn append_unsynced(
+        &self,
+        session: &str,
+        entries: &[Entry],
+        now_ms: u64,
+    ) -> Result<(u64, SyncTicket), JournalError> {
         let mut summary = self.summary(session)?.unwrap_or_else(|| SessionSummary {
             session: session.to_string(),
             created_ms: now_ms,
@@ -119,10 +135,23 @@ impl JournalStore {
             keys::header(session),
             serde_json::to_vec(&summary).unwrap_or_default(),
         );
-        self.storage
-            .commit(batch)
+        let ticket = self
+            .storage
+            .write(batch)
             .map_err(|source| storage(session, source))?;
-        Ok(first)
+        Ok((first, ticket))
+    }
+
+    /// Whether an append with `ticket` is durable already.
+    pub fn is_durable(&self, ticket: SyncTicket) -> bool {
+        self.storage.is_durable(ticket)
+    }
+
+    /// Blocks until the append with `ticket` (to `session`) is durable.
+    pub fn sync(&self, session: &str, ticket: SyncTicket) -> Result<(), JournalError> {
+        self.storage
+            .sync(ticket)
+            .map_err(|source| storage(session, source))
     }
 
     /// Up to `limit` entries of `session` from `offset`, in order. A stored
@@ -481,7 +510,15 @@ mod tests {
         let line = serde_json::to_string(&record).unwrap();
         assert_eq!(
             line,
-            r#"{"offset":3,"kind":"invocation","requestId":"r1","actorId":"alice","contentType":"application/json","payload":"AQEBAQ=="}"#
+            r#"{"offset":3,"invocation":{"requestId":"r1","actorId":"alice","contentType":"application/json","payload":"AQEBAQ=="}}"#
         );
+        assert_eq!(Record::from_json(&line).unwrap(), record);
+        let call = Record {
+            offset: 4,
+            entry: call(),
+        };
+        let line = serde_json::to_string(&call).unwrap();
+        assert!(line.contains(r#""hostCall":{"interface""#), "{line}");
+        assert_eq!(Record::from_json(&line).unwrap(), call);
     }
 }

@@ -23,18 +23,34 @@ pub(crate) struct GroupCommit {
 impl GroupCommit {
     /// Runs `apply` (the in-memory write) then waits until it is durable,
     /// running `flush` when no flush covering it is under way.
+    #[cfg(test)]
     pub(crate) fn commit<E>(
         &self,
         apply: impl FnOnce() -> Result<(), E>,
         flush: impl Fn() -> Result<(), E>,
     ) -> Result<(), E> {
-        let ticket = {
-            let mut progress = self.progress.lock();
-            // Applying under the lock orders tickets with writes.
-            apply()?;
-            progress.written += 1;
-            progress.written
-        };
+        let ticket = self.apply(apply)?;
+        self.wait(ticket, flush)
+    }
+
+    /// Runs `apply` (the in-memory write); returns its ticket for
+    /// [`GroupCommit::wait`].
+    pub(crate) fn apply<E>(&self, apply: impl FnOnce() -> Result<(), E>) -> Result<u64, E> {
+        let mut progress = self.progress.lock();
+        // Applying under the lock orders tickets with writes.
+        apply()?;
+        progress.written += 1;
+        Ok(progress.written)
+    }
+
+    /// Whether the write with `ticket` is durable already.
+    pub(crate) fn is_durable(&self, ticket: u64) -> bool {
+        self.progress.lock().durable >= ticket
+    }
+
+    /// Waits until the write with `ticket` is durable, running `flush` when
+    /// no flush covering it is under way.
+    pub(crate) fn wait<E>(&self, ticket: u64, flush: impl Fn() -> Result<(), E>) -> Result<(), E> {
         let mut progress = self.progress.lock();
         loop {
             if progress.durable >= ticket {

@@ -61,6 +61,15 @@ impl WriteBatch {
     }
 }
 
+/// A write [`Storage::write`] applied, to wait on with [`Storage::sync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncTicket(pub u64);
+
+impl SyncTicket {
+    /// A write that was durable when it returned.
+    pub const DURABLE: SyncTicket = SyncTicket(0);
+}
+
 /// Where a scan starts.
 #[derive(Debug, Clone, Copy)]
 pub enum ScanStart<'a> {
@@ -90,6 +99,27 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Applies `batch` atomically; returns once it is durable on disk.
     fn commit(&self, batch: WriteBatch) -> Result<(), StorageError>;
+
+    /// Applies `batch` atomically, visible to reads at once, without waiting
+    /// for the disk; returns a ticket for [`Storage::sync`]. Lets an async
+    /// caller write on its own thread and wait for durability elsewhere.
+    /// Default: [`Storage::commit`] (durable at once).
+    fn write(&self, batch: WriteBatch) -> Result<SyncTicket, StorageError> {
+        self.commit(batch).map(|()| SyncTicket::DURABLE)
+    }
+
+    /// Whether the write with `ticket` is durable already (a flush by
+    /// another writer may have covered it).
+    fn is_durable(&self, ticket: SyncTicket) -> bool {
+        ticket == SyncTicket::DURABLE
+    }
+
+    /// Blocks until the write with `ticket` is durable; concurrent callers
+    /// share flushes.
+    fn sync(&self, ticket: SyncTicket) -> Result<(), StorageError> {
+        let _ = ticket;
+        Ok(())
+    }
 
     /// A new id, unique and increasing across restarts.
     fn next_id(&self) -> Result<u64, StorageError>;

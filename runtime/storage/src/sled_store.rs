@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::group_commit::GroupCommit;
-use super::{ScanStart, Storage, StorageError, Write, WriteBatch};
+use super::{ScanStart, Storage, StorageError, SyncTicket, Write, WriteBatch};
 
 /// sled-backed storage: one tree, atomic batches, flushed before acknowledging.
 pub struct SledStorage {
@@ -85,8 +85,13 @@ impl Storage for SledStorage {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let ticket = self.write(batch)?;
+        self.sync(ticket)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<SyncTicket, StorageError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(SyncTicket::DURABLE);
         }
         let mut sled_batch = sled::Batch::default();
         for write in batch.writes {
@@ -95,10 +100,18 @@ impl Storage for SledStorage {
                 Write::Delete(k) => sled_batch.remove(k),
             }
         }
-        self.group.commit(
-            || self.db.apply_batch(sled_batch).map_err(engine),
-            || self.db.flush().map(|_| ()).map_err(engine),
-        )
+        self.group
+            .apply(|| self.db.apply_batch(sled_batch).map_err(engine))
+            .map(SyncTicket)
+    }
+
+    fn is_durable(&self, ticket: SyncTicket) -> bool {
+        self.group.is_durable(ticket.0)
+    }
+
+    fn sync(&self, ticket: SyncTicket) -> Result<(), StorageError> {
+        self.group
+            .wait(ticket.0, || self.db.flush().map(|_| ()).map_err(engine))
     }
 
     fn next_id(&self) -> Result<u64, StorageError> {
@@ -159,6 +172,27 @@ mod tests {
         assert_eq!(
             keys(&store, b"a", ScanStart::After(b"a\xff"), true),
             vec![b"a\x01".to_vec(), b"a\x00".to_vec(), b"a".to_vec()]
+        );
+    }
+
+    #[test]
+    fn written_batches_read_at_once_and_are_durable_after_sync() {
+        let store = SledStorage::temporary().unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(b"k".to_vec(), b"1".to_vec());
+        let ticket = store.write(batch).unwrap();
+        assert_ne!(ticket, SyncTicket::DURABLE);
+        assert_eq!(store.get(b"k").unwrap(), Some(b"1".to_vec()));
+        store.sync(ticket).unwrap();
+        assert!(store.is_durable(ticket));
+        // A later write is not covered by the earlier flush.
+        let mut batch = WriteBatch::default();
+        batch.put(b"k".to_vec(), b"2".to_vec());
+        let later = store.write(batch).unwrap();
+        assert!(!store.is_durable(later));
+        assert_eq!(
+            store.write(WriteBatch::default()).unwrap(),
+            SyncTicket::DURABLE
         );
     }
 
