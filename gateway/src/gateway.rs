@@ -76,6 +76,10 @@ pub struct GatewayOptions {
     pub aws: Option<SdkConfig>,
     /// Directory relative paths in the configuration are resolved against.
     pub base_dir: PathBuf,
+    /// In-process targets, by target name, served beside the configured
+    /// ones (their tools are `<name>___<tool>`, under the same policy and
+    /// limits).
+    pub local_targets: Vec<(String, crate::targets::local::LocalTools)>,
 }
 
 struct TargetSlot {
@@ -151,6 +155,22 @@ impl Gateway {
                 kind,
                 target,
                 mcp,
+                permits: Arc::new(Semaphore::new(limit)),
+                limit,
+            });
+        }
+        for (name, tools) in options.local_targets {
+            if !seen.insert(name.clone()) {
+                return Err(GatewayError::Config(format!(
+                    "duplicate target name '{name}'"
+                )));
+            }
+            let limit = config.limits.max_concurrent_calls_per_target.max(1);
+            targets.push(TargetSlot {
+                name,
+                kind: TargetKind::Local,
+                target: Arc::new(tools),
+                mcp: None,
                 permits: Arc::new(Semaphore::new(limit)),
                 limit,
             });

@@ -26,4 +26,5 @@ pub use gateway::{Caller, Gateway, GatewayOptions, ListedTool, error_kind};
 pub use naming::{MAX_NAME_LEN, SEPARATOR, exposed_name};
 pub use search::{SEARCH_RESULTS, SEARCH_TOOL};
 pub use server::{DENIED_PREFIX, HttpOptions, McpGatewayServer, router, to_call_result};
+pub use targets::local::{LocalCall, LocalTools};
 pub use tool::{ToolDef, ToolOutput};

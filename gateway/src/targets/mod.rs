@@ -1,6 +1,7 @@
 //! Tool targets: where tools come from and how calls reach them.
 
 pub mod lambda;
+pub mod local;
 pub mod mcp;
 pub mod openapi;
 pub mod wasm;
@@ -22,6 +23,8 @@ pub enum TargetKind {
     McpServer,
     /// A WebAssembly tool component.
     Wasm,
+    /// Rust functions in the host process.
+    Local,
 }
 
 impl TargetKind {
@@ -32,6 +35,7 @@ impl TargetKind {
             TargetKind::Lambda => "lambda",
             TargetKind::McpServer => "mcp",
             TargetKind::Wasm => "wasm",
+            TargetKind::Local => "local",
         }
     }
 }

@@ -6,8 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use clap::Args;
 use corral_host::{
-    AgentHost, EngineConfig, GatewayTools, HostServices, InvocationRequest, SessionConfig,
-    SessionManager,
+    AgentHost, EngineConfig, HostServices, InvocationRequest, SessionConfig, SessionManager,
 };
 use corral_model::ScriptedModel;
 use serde_json::{Value, json};
@@ -71,8 +70,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let services =
-        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
     let manager = SessionManager::new(host, services, SessionConfig::default());
 
     let alice = format!("demo-alice-{}", uuid::Uuid::new_v4());

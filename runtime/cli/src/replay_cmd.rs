@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, GatewayTools, HostServices, ReplayOptions,
-    ReplayReport, SessionConfig, SessionReplayer,
+    AgentHost, CompiledAgent, EngineConfig, HostServices, ReplayOptions, ReplayReport,
+    SessionConfig, SessionReplayer,
 };
 use corral_journal::{JournalStore, Record, Segment};
 use serde_json::Value;
@@ -107,7 +107,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         Some(_) => {
             let mut services = HostServices::new(args.model.provider().await?);
             if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-                services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
+                services = services.with_gateway(gateway);
             }
             services
         }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use corral_host::{
-    AgentHost, AgentSettings, EngineConfig, GatewayTools, HostServices, InvocationRequest,
-    RunLimits, SessionConfig, SessionManager,
+    AgentHost, AgentSettings, EngineConfig, HostServices, InvocationRequest, RunLimits,
+    SessionConfig, SessionManager,
 };
 
 use crate::model_args::ModelArgs;
@@ -156,7 +156,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let mut services = HostServices::new(args.model.provider().await?);
     if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-        services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
+        services = services.with_gateway(gateway);
     }
     let manager = SessionManager::new(host, services, SessionConfig::default());
     let session = args

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use corral_host::{
-    AgentHost, EngineConfig, GatewayTools, HostServices, ResourceMemory, SessionConfig,
-};
+use corral_host::{AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig};
 use corral_memory::embed::LocalEmbedder;
 use corral_memory::{MemoryConfig, MemoryService, SledStorage};
 use corral_server::{Server, ServerConfig};
@@ -395,7 +393,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &agent_memory.id,
     )));
     if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-        services = services.with_tools(Arc::new(GatewayTools::new(gateway)));
+        services = services.with_gateway(gateway);
     }
     let mut sessions = settings.sessions.clone();
     sessions.journal = args.journal_store(&settings.data_dir)?;

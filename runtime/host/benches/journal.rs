@@ -19,8 +19,8 @@ use corral_storage::{ScanStart, ScanVisitor, Storage, StorageError, WriteBatch};
 
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, GatewayTools, HostServices, InvocationRequest,
-    SessionConfig, SessionManager,
+    AgentHost, CompiledAgent, EngineConfig, HostServices, InvocationRequest, SessionConfig,
+    SessionManager,
 };
 use corral_journal::{JournalConfig, JournalStore};
 use corral_model::ScriptedModel;
@@ -234,8 +234,7 @@ async fn manager(host: &Arc<AgentHost>, config: SessionConfig) -> SessionManager
     .await
     .unwrap();
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services =
-        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
     SessionManager::new(host.clone(), services, config)
 }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentHost, EngineConfig, GatewayTools, HostServices, InvocationRequest, ReplayOptions,
-    SessionConfig, SessionManager, SessionReplayer,
+    AgentHost, EngineConfig, HostServices, InvocationRequest, ReplayOptions, SessionConfig,
+    SessionManager, SessionReplayer,
 };
 use corral_journal::{JournalConfig, JournalStore};
 use corral_model::ScriptedModel;
@@ -180,5 +180,5 @@ async fn assistant_services(host: &Arc<AgentHost>) -> HostServices {
     .await
     .unwrap();
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)))
+    HostServices::new(Arc::new(model)).with_gateway(gateway)
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, GatewayTools, HostServices, InvocationRequest,
-    SessionConfig, SessionManager,
+    AgentHost, CompiledAgent, EngineConfig, HostServices, InvocationRequest, SessionConfig,
+    SessionManager,
 };
 use corral_model::ScriptedModel;
 use corral_telemetry::receiver::OtlpReceiver;
@@ -196,8 +196,7 @@ async fn assistant() -> (SessionManager, Arc<CompiledAgent>) {
     .await
     .unwrap();
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services =
-        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
     let agent = Arc::new(
         host.compile("assistant", corral_examples::ASSISTANT_AGENT)
             .unwrap(),

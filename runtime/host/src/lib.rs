@@ -5,7 +5,9 @@
 //! [`SessionManager`] keeps one store per session, runs invocations in it and
 //! ends sessions on stop, idle timeout, maximum lifetime or fault. Agents
 //! reach the outside world only through [`HostServices`]: a model provider,
-//! a [`ToolProvider`] and a [`MemoryProvider`].
+//! a gateway (every tool, in-process ones included, under its policy and
+//! limits) and a [`MemoryProvider`]. Every call a guest makes crosses one
+//! host-call seam, where it is journaled or answered from a journal.
 
 mod admission;
 mod agent;
@@ -15,7 +17,6 @@ mod convert;
 mod divergence;
 mod error;
 mod executor;
-mod gateway_tools;
 mod host_calls;
 mod imports;
 mod manager;
@@ -28,7 +29,6 @@ mod services;
 mod session;
 mod session_log;
 mod state;
-pub mod tools;
 
 pub use admission::SessionQuota;
 pub use agent::{AgentHost, CompiledAgent};
@@ -36,7 +36,6 @@ pub use config::{AgentSettings, RunLimits, SessionConfig};
 pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
 pub use divergence::{Divergence, DivergenceKind};
 pub use error::{AgentErrorKind, HostError, InvokeError, ResumeFailure};
-pub use gateway_tools::{GatewayTools, principal_for, tool_error};
 pub use manager::{
     InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager, validate_session_id,
 };
@@ -50,7 +49,6 @@ pub use services::HostServices;
 pub use session::{SessionInfo, SessionStatus};
 pub use session_log::{LogEntry, LogLevel, LogSource, SessionLog};
 pub use state::InvocationStats;
-pub use tools::{LocalTools, NoTools, ToolContext, ToolProvider};
 
 /// The WIT types agents and hosts exchange, for implementors of the seams.
 pub mod wit {

@@ -2,18 +2,20 @@
 
 use std::sync::Arc;
 
+use corral_gateway::Gateway;
 use corral_model::{ModelProvider, ScriptedModel};
 
 use crate::memory::{MemoryProvider, NoMemory};
-use crate::tools::{NoTools, ToolProvider};
 
 /// Everything a sandboxed agent can reach beyond its own memory.
 #[derive(Clone)]
 pub struct HostServices {
     /// Answers `model.converse`.
     pub model: Arc<dyn ModelProvider>,
-    /// Serves `tools.list-tools` and `tools.call-tool`.
-    pub tools: Arc<dyn ToolProvider>,
+    /// Serves `tools.list-tools` and `tools.call-tool`: the gateway's
+    /// catalogue (configured targets and in-process ones), under its policy
+    /// and limits; `None`: no tools.
+    pub tools: Option<Arc<Gateway>>,
     /// Serves the `memory` interface.
     pub memory: Arc<dyn MemoryProvider>,
 }
@@ -23,14 +25,14 @@ impl HostServices {
     pub fn new(model: Arc<dyn ModelProvider>) -> Self {
         Self {
             model,
-            tools: Arc::new(NoTools),
+            tools: None,
             memory: Arc::new(NoMemory),
         }
     }
 
-    /// Replaces the tool catalogue.
-    pub fn with_tools(mut self, tools: Arc<dyn ToolProvider>) -> Self {
-        self.tools = tools;
+    /// Serves `gateway`'s tools to agents.
+    pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {
+        self.tools = Some(gateway);
         self
     }
 

@@ -13,7 +13,6 @@ use crate::host_calls::HostCalls;
 use crate::memory::MemoryScope;
 use crate::services::HostServices;
 use crate::session_log::SessionLog;
-use crate::tools::ToolContext;
 
 /// Counters of one invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -164,16 +163,6 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
-    pub fn tool_context(&self) -> ToolContext {
-        ToolContext {
-            agent: self.agent.clone(),
-            session_id: self.session_id.clone(),
-            actor_id: self.scope.actor_id.clone(),
-            request_id: self.scope.request_id.clone(),
-            step: self.session_tool_calls,
-        }
-    }
-
     pub fn memory_scope(&self) -> MemoryScope {
         MemoryScope {
             agent: self.agent.clone(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::{fixture, manager, test_config};
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
-use corral_host::{GatewayTools, HostServices, InvocationRequest, SessionManager};
+use corral_host::{HostServices, InvocationRequest, SessionManager};
 use corral_model::ScriptedModel;
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ async fn assistant_services() -> HostServices {
         ..GatewayOptions::default()
     };
     let gateway = Gateway::new(config, options).await.unwrap();
-    HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)))
+    HostServices::new(Arc::new(model)).with_gateway(gateway)
 }
 
 async fn ask(

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{fixture, manager, probe, probe_json, test_config};
-use corral_host::tools::{Denial, ToolError};
+use corral_gateway::{CallError, Gateway, GatewayConfig, GatewayOptions, LocalTools};
 use corral_host::{
-    AgentErrorKind, HostServices, InvocationRequest, InvokeError, LocalTools, LogSource,
-    SessionConfig, SessionStatus,
+    AgentErrorKind, HostServices, InvocationRequest, InvokeError, LogSource, SessionConfig,
+    SessionStatus,
 };
 use serde_json::json;
 
@@ -314,8 +314,10 @@ async fn wrong_components_are_rejected_with_clear_errors() {
     assert!(err.contains("wasi:http/outgoing-handler"), "{err}");
 }
 
+/// In-process tools are a gateway target like any other: the same naming,
+/// Cedar policy (default deny), timeouts and typed errors.
 #[tokio::test]
-async fn tools_are_served_with_typed_errors() {
+async fn in_process_tools_are_a_gateway_target_under_policy() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let tools = LocalTools::new()
@@ -324,51 +326,106 @@ async fn tools_are_served_with_typed_errors() {
             async move { Ok(json!({"sum": args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)})) }
         })
         .register("refund", "refunds", json!({"type": "object"}), |_, _| async {
-            Err(ToolError::Denied(Denial { reason: "refunds are closed".into(), policy_ids: vec!["p-refund".into()] }))
+            Err(CallError::Upstream { status: Some(409), message: "refunds are closed".into() })
         })
         .register("slow", "sleeps", json!({"type": "object"}), |_, _| async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok(json!(null))
+        })
+        .register("wipe", "deletes everything", json!({"type": "object"}), |_, _| async {
+            Ok(json!("wiped"))
         });
+    let gateway = Gateway::new(
+        GatewayConfig::builtin_tools(&[]).unwrap(),
+        GatewayOptions {
+            local_targets: vec![("shop".into(), tools)],
+            ..GatewayOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Default deny: only what a policy permits runs.
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("shop.cedar"),
+        r#"permit(principal, action in [AgentCore::Action::"shop___add", AgentCore::Action::"shop___refund", AgentCore::Action::"shop___slow"], resource);"#,
+    )
+    .unwrap();
+    let engine = corral_policy::PolicyEngine::new(
+        corral_policy::PolicyBundle::load_dir(policies.path()).unwrap(),
+        corral_policy::EngineMode::Enforce,
+        &gateway.tool_signatures(),
+    )
+    .unwrap();
+    gateway.attach_policy_engine(Arc::new(engine));
     let config = SessionConfig {
         tool_timeout: Duration::from_millis(100),
         ..test_config()
     };
-    let manager = manager(HostServices::default().with_tools(Arc::new(tools)), config);
+    let manager = manager(HostServices::default().with_gateway(gateway), config);
     let listed = probe_json(&manager, "t", json!({"action": "list_tools"})).await;
-    assert_eq!(listed["tools"], json!(["add", "refund", "slow"]));
+    assert_eq!(
+        listed["tools"],
+        json!(["shop___add", "shop___refund", "shop___slow"]),
+        "a tool no policy permits is not listed"
+    );
     let sum = probe_json(
         &manager,
         "t",
-        json!({"action": "tool", "name": "add", "args": {"a": 2, "b": 3}}),
+        json!({"action": "tool", "name": "shop___add", "args": {"a": 2, "b": 3}}),
     )
     .await;
     assert_eq!(sum["ok"]["sum"], 5);
-    let denied = probe_json(&manager, "t", json!({"action": "tool", "name": "refund"})).await;
+    let denied = probe_json(
+        &manager,
+        "t",
+        json!({"action": "tool", "name": "shop___wipe"}),
+    )
+    .await;
     assert!(
         denied["kind"].as_str().unwrap().contains("Denied"),
         "{denied}"
     );
-    assert!(denied["error"].as_str().unwrap().contains("p-refund"));
+    let refused = probe_json(
+        &manager,
+        "t",
+        json!({"action": "tool", "name": "shop___refund"}),
+    )
+    .await;
+    assert!(
+        refused["kind"].as_str().unwrap().contains("Upstream"),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("refunds are closed")
+    );
     let missing = probe_json(&manager, "t", json!({"action": "tool", "name": "nope"})).await;
     assert!(missing["kind"].as_str().unwrap().contains("NotFound"));
     let bad = probe_json(
         &manager,
         "t",
-        json!({"action": "tool", "name": "add", "args": [1, 2]}),
+        json!({"action": "tool", "name": "shop___add", "args": [1, 2]}),
     )
     .await;
     assert!(
         bad["kind"].as_str().unwrap().contains("InvalidArguments"),
         "{bad}"
     );
-    let slow = probe_json(&manager, "t", json!({"action": "tool", "name": "slow"})).await;
+    let slow = probe_json(
+        &manager,
+        "t",
+        json!({"action": "tool", "name": "shop___slow"}),
+    )
+    .await;
     assert!(slow["kind"].as_str().unwrap().contains("Timeout"), "{slow}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let log = manager.session_log("probe", "t").unwrap();
     assert!(
         log.iter()
-            .any(|e| e.source == LogSource::Host && e.message.starts_with("tool add("))
+            .any(|e| e.source == LogSource::Host && e.message.starts_with("tool shop___add("))
     );
 }
 

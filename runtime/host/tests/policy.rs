@@ -14,8 +14,8 @@ use axum::routing::post;
 use common::{fixture, manager, test_config};
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentErrorKind, AgentSettings, CompiledAgent, GatewayTools, HostServices, InvocationRequest,
-    InvokeError, RunLimits, SessionManager,
+    AgentErrorKind, AgentSettings, CompiledAgent, HostServices, InvocationRequest, InvokeError,
+    RunLimits, SessionManager,
 };
 use corral_model::ScriptedModel;
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ async fn services(dir: &std::path::Path) -> (HostServices, Arc<AtomicUsize>) {
     let gateway = Gateway::new(config, options).await.unwrap();
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
     (
-        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway))),
+        HostServices::new(Arc::new(model)).with_gateway(gateway),
         calls,
     )
 }

@@ -10,7 +10,6 @@ mod registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use app::{
     AppState, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, router,
@@ -52,7 +51,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the registry and builds the session manager.
+    /// Opens the registry and builds the session manager; within a tokio
+    /// runtime, so the manager's expiry task starts with it.
     pub fn new(
         host: Arc<AgentHost>,
         services: HostServices,
@@ -99,15 +99,9 @@ impl Server {
         extra: Option<axum::Router>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        // Session expiry and hibernation run in the session manager's own
+        // task (started with it), not here.
         let app = self.router(extra);
-        let sessions = self.state.sessions.clone();
-        let reaper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                sessions.reap();
-            }
-        });
         // Small responses should not wait on Nagle's algorithm.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
@@ -117,7 +111,6 @@ impl Server {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        reaper.abort();
         self.state.sessions.stop_all();
         result.map_err(ServerError::from)
     }

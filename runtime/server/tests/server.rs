@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
-use corral_host::{AgentHost, EngineConfig, GatewayTools, HostServices, SessionConfig};
+use corral_host::{AgentHost, EngineConfig, HostServices, SessionConfig};
 use corral_model::ScriptedModel;
 use corral_server::{SESSION_HEADER, Server, ServerConfig};
 use futures::StreamExt;
@@ -46,8 +46,7 @@ async fn start_with(
     .await
     .unwrap();
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services =
-        HostServices::new(Arc::new(model)).with_tools(Arc::new(GatewayTools::new(gateway)));
+    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
     let server = Server::new(
         host,
         services,

@@ -4,6 +4,7 @@ mod log;
 mod memory;
 mod model;
 mod stream;
+mod tool_gateway;
 mod tools;
 mod wasi;
 

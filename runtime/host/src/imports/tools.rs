@@ -13,8 +13,7 @@ const MAX_ARGUMENT_BYTES: usize = 1 << 20;
 
 impl SessionState {
     async fn list_tools_live(&mut self) -> Result<Vec<ToolInfo>, ToolError> {
-        let tools = self.services.tools.clone();
-        tools.list_tools(&self.tool_context()).await
+        self.gateway_tools().await
     }
 
     async fn call_tool_live(
@@ -126,11 +125,9 @@ impl SessionState {
                 "arguments must be a JSON object".into(),
             ));
         }
-        let tools = self.services.tools.clone();
-        let ctx = self.tool_context();
         let timeout = self.tool_timeout;
-        match tokio::time::timeout(timeout, tools.call_tool(&ctx, name, arguments)).await {
-            Ok(result) => result.map(|value| value.to_string()),
+        match tokio::time::timeout(timeout, self.gateway_call(name, arguments)).await {
+            Ok(result) => result,
             Err(_) => Err(ToolError::Timeout(format!(
                 "{name} did not answer within {timeout:?}"
             ))),
