@@ -5,14 +5,13 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use clap::Args;
-use corral_host::{
-    AgentHost, EngineConfig, HostServices, InvocationRequest, SessionConfig, SessionManager,
-};
+use corral_gateway::{GatewayConfig, GatewayOptions};
+use corral_host::{EngineConfig, InvocationRequest};
 use corral_model::ScriptedModel;
+use corral_runtime::RuntimeBuilder;
 use serde_json::{Value, json};
 
 use crate::print;
-use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral demo`.
 #[derive(Debug, Args)]
@@ -36,11 +35,26 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     ));
 
     let started = Instant::now();
-    let host = Arc::new(AgentHost::new(EngineConfig {
-        max_instances: 8,
-        ..EngineConfig::default()
-    })?);
-    let agent = Arc::new(host.compile("assistant", corral_examples::ASSISTANT_AGENT)?);
+    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT)
+        .context("loading the demo script")?;
+    let runtime = RuntimeBuilder::new()
+        .engine(EngineConfig {
+            max_instances: 8,
+            ..EngineConfig::default()
+        })
+        .model(Arc::new(model))
+        .gateway(
+            GatewayConfig::builtin_tools(&["calculator", "json"])?,
+            GatewayOptions::default(),
+        )
+        .build()
+        .await
+        .context("starting the runtime")?;
+    let agent = Arc::new(
+        runtime
+            .host()
+            .compile("assistant", corral_examples::ASSISTANT_AGENT)?,
+    );
     say(format!(
         "\n{} examples/agents/assistant ({} KiB component) compiled in {} ms",
         print::bold("▸ loaded"),
@@ -48,16 +62,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     ));
 
-    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT)
-        .context("loading the demo script")?;
-    let tools = ToolArgs {
-        gateway: None,
-        builtin_tools: true,
-    };
-    let gateway = tools
-        .gateway(Some(host.engine().clone()))
-        .await?
-        .context("the built-in tools gateway")?;
+    let gateway = runtime.gateway().context("the built-in tools gateway")?;
     say(format!(
         "{} an in-process MCP gateway with {} built-in WASM tools ({})",
         print::bold("▸ tools"),
@@ -70,8 +75,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
-    let manager = SessionManager::new(host, services, SessionConfig::default());
+    let manager = runtime.sessions();
 
     let alice = format!("demo-alice-{}", uuid::Uuid::new_v4());
     let bob = format!("demo-bob-{}", uuid::Uuid::new_v4());

@@ -35,7 +35,7 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
         gateway: args.config.clone(),
         builtin_tools: args.builtin_tools || args.config.is_none(),
     };
-    let gateway: std::sync::Arc<Gateway> = match tools.gateway(None).await? {
+    let gateway: std::sync::Arc<Gateway> = match tools.gateway().await? {
         Some(gateway) => gateway,
         None => Gateway::new(serde_json::from_str("{}")?, GatewayOptions::default()).await?,
     };

@@ -7,15 +7,16 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, HostServices, ReplayOptions, ReplayReport,
-    SessionConfig, SessionReplayer,
+    AgentHost, CompiledAgent, EngineConfig, ReplayOptions, ReplayReport, SessionConfig,
+    SessionReplayer,
 };
 use corral_journal::{JournalStore, Record, Segment};
+use corral_runtime::RuntimeBuilder;
 use serde_json::Value;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::ToolArgs;
+use crate::tool_args::{ToolArgs, gateway_options};
 
 /// Arguments of `corral replay`.
 #[derive(Debug, Args)]
@@ -98,29 +99,30 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         }
     };
     let segment = source.last_segment(&args.session).await?;
-    let host = Arc::new(AgentHost::new(EngineConfig {
+    let mut runtime = RuntimeBuilder::new().engine(EngineConfig {
         max_instances: 4,
         ..EngineConfig::default()
-    })?);
-    let agent = source.agent(&host, &segment, args.agent.as_deref()).await?;
-    let services = match args.until {
-        Some(_) => {
-            let mut services = HostServices::new(args.model.provider().await?);
-            if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-                services = services.with_gateway(gateway);
-            }
-            services
+    });
+    // Offline, nothing is reached: every call is answered from the journal.
+    // Live from a step, the model and tools of the flags answer.
+    if args.until.is_some() {
+        runtime = runtime.model(args.model.provider().await?);
+        if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
+            runtime = runtime.gateway(config, gateway_options(base_dir));
         }
-        // Offline: nothing is reached; every call is answered from the journal.
-        None => HostServices::default(),
-    };
+    }
+    let runtime = runtime.build().await.context("starting the runtime")?;
+    let host = runtime.host().clone();
+    let agent = source.agent(&host, &segment, args.agent.as_deref()).await?;
     let config = SessionConfig {
+        // A fork is journaled beside its parent.
         journal: match &source {
             Source::Local { journal, .. } => Some(journal.clone()),
             Source::Remote { .. } => None,
         },
         ..SessionConfig::default()
     };
+    let services = runtime.sessions().services().as_ref().clone();
     let replayer = SessionReplayer::new(host, services, config);
     let options = ReplayOptions {
         until_step: args.until,

@@ -7,14 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use corral_host::{
-    AgentHost, AgentSettings, EngineConfig, HostServices, InvocationRequest, RunLimits,
-    SessionConfig, SessionManager,
-};
+use corral_host::{AgentSettings, EngineConfig, InvocationRequest, RunLimits};
+use corral_runtime::RuntimeBuilder;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::ToolArgs;
+use crate::tool_args::{ToolArgs, gateway_options};
 
 /// Arguments of `corral run`.
 #[derive(Debug, Args)]
@@ -115,16 +113,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give an agent component or --harness FILE"),
     };
     let memory_bytes = args.memory_mib.max(1) << 20;
-    let host = Arc::new(AgentHost::new(EngineConfig {
-        max_instances: 4,
-        max_memory_bytes: memory_bytes,
-        cache_dir: if args.no_cache {
-            None
-        } else {
-            args.cache_dir.clone().or_else(default_cache_dir)
-        },
-        ..EngineConfig::default()
-    })?);
+    let mut runtime = RuntimeBuilder::new()
+        .engine(EngineConfig {
+            max_instances: 4,
+            max_memory_bytes: memory_bytes,
+            cache_dir: if args.no_cache {
+                None
+            } else {
+                args.cache_dir.clone().or_else(default_cache_dir)
+            },
+            ..EngineConfig::default()
+        })
+        .model(args.model.provider().await?);
+    if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
+        runtime = runtime.gateway(config, gateway_options(base_dir));
+    }
+    let runtime = runtime.build().await.context("starting the runtime")?;
+    let host = runtime.host();
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -154,11 +159,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             started.elapsed().as_millis()
         );
     }
-    let mut services = HostServices::new(args.model.provider().await?);
-    if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-        services = services.with_gateway(gateway);
-    }
-    let manager = SessionManager::new(host, services, SessionConfig::default());
+    let manager = runtime.sessions();
     let session = args
         .session
         .clone()

@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use corral_host::{AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig};
-use corral_memory::embed::LocalEmbedder;
-use corral_memory::{MemoryConfig, MemoryService, SledStorage};
+use corral_host::{EngineConfig, SessionConfig};
+use corral_runtime::RuntimeBuilder;
 use corral_server::{Server, ServerConfig};
 use serde_json::Value;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::ToolArgs;
+use crate::tool_args::{ToolArgs, gateway_options};
 
 /// Arguments of `corral serve`. Precedence, highest first: flags, `CORRAL_*`
 /// environment variables, the `--config` file, built-in defaults.
@@ -169,13 +168,9 @@ impl ServeArgs {
         })
     }
 
-    /// The session journal under `data_dir`, when journaling is on (flag,
-    /// environment or `journal = true` in the file); expired journals are
-    /// deleted now and hourly.
-    fn journal_store(
-        &self,
-        data_dir: &std::path::Path,
-    ) -> anyhow::Result<Option<corral_journal::JournalStore>> {
+    /// The session journal's settings, when journaling is on (flag,
+    /// environment or `journal = true` in the file).
+    fn journal_config(&self) -> anyhow::Result<Option<corral_journal::JournalConfig>> {
         let file: ServeFile = match &self.config {
             Some(path) => toml::from_str(&std::fs::read_to_string(path)?)?,
             None => ServeFile::default(),
@@ -184,7 +179,7 @@ impl ServeArgs {
             return Ok(None);
         }
         let defaults = corral_journal::JournalConfig::default();
-        let config = corral_journal::JournalConfig {
+        Ok(Some(corral_journal::JournalConfig {
             max_bytes_per_session: self
                 .journal_max_mib
                 .or(file.journal_max_mib)
@@ -198,33 +193,9 @@ impl ServeArgs {
                         std::time::Duration::from_secs(days.saturating_mul(24 * 3600))
                     }),
             ),
-        };
-        let dir = data_dir.join("journal");
-        let storage = SledStorage::open(&dir)
-            .with_context(|| format!("opening the session journal in {}", dir.display()))?;
-        let journal = corral_journal::JournalStore::new(Arc::new(storage), config);
-        let expiring = journal.clone();
-        tokio::spawn(async move {
-            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                hourly.tick().await;
-                let journal = expiring.clone();
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                match tokio::task::spawn_blocking(move || journal.expire(now)).await {
-                    Ok(Ok(expired)) if !expired.is_empty() => {
-                        tracing::info!(sessions = expired.len(), "expired session journals");
-                    }
-                    Ok(Err(error)) => tracing::warn!("expiring session journals failed: {error}"),
-                    _ => {}
-                }
-            }
-        });
-        Ok(Some(journal))
+        }))
     }
 
-    /// Session quotas and limits from flags, environment and file.
     fn session_config(&self, file: &ServeFile) -> anyhow::Result<SessionConfig> {
         let defaults = SessionConfig::default();
         let memory_bytes = match self.session_memory_mib.or(file.session_memory_mib) {
@@ -335,96 +306,49 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Pool slots for every session plus the gateway's WASM tool sandboxes,
     // each as large as a session's memory cap.
     let engine = EngineConfig::default();
-    let host = Arc::new(AgentHost::new(EngineConfig {
-        max_instances: u32::try_from(settings.sessions.max_sessions.saturating_add(64))
-            .unwrap_or(u32::MAX),
-        max_memory_bytes: engine
-            .max_memory_bytes
-            .max(settings.sessions.limits.memory_bytes),
-        ..engine
-    })?);
-    let storage = Arc::new(
-        SledStorage::open(&settings.data_dir.join("memory"))
-            .with_context(|| format!("opening memory in {}", settings.data_dir.display()))?,
-    );
-    let memory = MemoryService::open(
-        storage,
-        Arc::new(LocalEmbedder::default()),
-        MemoryConfig::default(),
-    )
-    .await?;
-    let agent_memory = match memory
-        .list_memories(Some(50), None)?
-        .memories
-        .iter()
-        .find_map(|m| {
-            memory
-                .get_memory(&m.id)
-                .ok()
-                .filter(|full| full.name == settings.agent_memory)
-        }) {
-        Some(m) => m,
-        None => {
-            memory
-                .create_memory(corral_memory::control::CreateMemoryInput {
-                    client_token: None,
-                    name: settings.agent_memory.clone(),
-                    description: Some("memory of sandboxed agents".into()),
-                    event_expiry_duration: 90,
-                    memory_strategies: vec![
-                        corral_memory::control::StrategyInput::SemanticMemoryStrategy(
-                            corral_memory::control::StrategyInputFields {
-                                name: "facts".into(),
-                                ..Default::default()
-                            },
-                        ),
-                    ],
-                    encryption_key_arn: None,
-                    memory_execution_role_arn: None,
-                    tags: None,
-                })
-                .await?
-        }
-    };
-    let model = args.model.provider().await?;
-    let worker = memory.spawn_worker(Arc::new(corral_memory::offline_extraction_model()?));
-    let mut services = HostServices::new(model).with_memory(Arc::new(ResourceMemory::new(
-        memory.clone(),
-        &agent_memory.id,
-    )));
-    if let Some(gateway) = args.tools.gateway(Some(host.engine().clone())).await? {
-        services = services.with_gateway(gateway);
+    let mut runtime = RuntimeBuilder::new()
+        .engine(EngineConfig {
+            max_instances: u32::try_from(settings.sessions.max_sessions.saturating_add(64))
+                .unwrap_or(u32::MAX),
+            max_memory_bytes: engine
+                .max_memory_bytes
+                .max(settings.sessions.limits.memory_bytes),
+            ..engine
+        })
+        .sessions(settings.sessions.clone())
+        .model(args.model.provider().await?)
+        .memory(settings.data_dir.join("memory"), &settings.agent_memory);
+    if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
+        runtime = runtime.gateway(config, gateway_options(base_dir));
     }
-    let mut sessions = settings.sessions.clone();
-    sessions.journal = args.journal_store(&settings.data_dir)?;
+    if let Some(journal) = args.journal_config()? {
+        runtime = runtime.journal(settings.data_dir.join("journal"), journal);
+    }
+    let runtime = runtime
+        .build()
+        .await
+        .with_context(|| format!("starting on {}", settings.data_dir.display()))?;
     let server = Server::new(
-        host,
-        services,
+        &runtime,
         &ServerConfig {
             data_dir: settings.data_dir.clone(),
             max_artifact_bytes: settings.max_artifact_mib << 20,
-            sessions,
             auth,
         },
     )?;
-    // Deploys naming a `memoryId` are checked against the memory service.
-    server.state.registry.attach_memory(memory.clone());
     let listener = Server::bind(settings.listen).await?;
     eprintln!(
         "{} on http://{} (data in {}, agent memory {})",
         print::bold("corral serve"),
         listener.local_addr()?,
         settings.data_dir.display(),
-        agent_memory.id
+        runtime.agent_memory_id().unwrap_or_default()
     );
+    let memory_api = runtime.memory().cloned().map(corral_memory::http::router);
     server
-        .serve(
-            listener,
-            Some(corral_memory::http::router(memory)),
-            shutdown_signal(),
-        )
+        .serve(listener, memory_api, shutdown_signal())
         .await?;
-    worker.abort();
+    runtime.shutdown();
     eprintln!("{}", print::dim("drained and stopped"));
     Ok(())
 }

@@ -20,21 +20,13 @@ pub struct ToolArgs {
 }
 
 impl ToolArgs {
-    /// The gateway these flags describe, if any, sharing `engine` for WASM tools.
-    pub async fn gateway(
+    /// The gateway configuration these flags describe, if any, with the
+    /// directory its relative paths resolve against; without its policy
+    /// engine when `with_policy` is false (to inspect policies separately).
+    pub fn gateway_config(
         &self,
-        engine: Option<SandboxEngine>,
-    ) -> anyhow::Result<Option<Arc<Gateway>>> {
-        self.gateway_with_policy(engine, true).await
-    }
-
-    /// The gateway these flags describe; without its policy engine when
-    /// `with_policy` is false (to inspect policies separately).
-    pub async fn gateway_with_policy(
-        &self,
-        engine: Option<SandboxEngine>,
         with_policy: bool,
-    ) -> anyhow::Result<Option<Arc<Gateway>>> {
+    ) -> anyhow::Result<Option<(GatewayConfig, PathBuf)>> {
         if self.gateway.is_none() && !self.builtin_tools {
             return Ok(None);
         }
@@ -53,14 +45,41 @@ impl ToolArgs {
                 .targets
                 .extend(corral_gateway::config::TargetSpec::all_builtins()?);
         }
+        Ok(Some((config, base_dir)))
+    }
+
+    /// The gateway these flags describe, if any, with its policies, on its
+    /// own sandbox engine (`corral gateway`: no agents run beside it).
+    pub async fn gateway(&self) -> anyhow::Result<Option<Arc<Gateway>>> {
+        self.gateway_with_policy(None, true).await
+    }
+
+    /// The gateway these flags describe, if any, sharing `engine` for WASM
+    /// tools; without its policy engine when `with_policy` is false.
+    pub async fn gateway_with_policy(
+        &self,
+        engine: Option<SandboxEngine>,
+        with_policy: bool,
+    ) -> anyhow::Result<Option<Arc<Gateway>>> {
+        let Some((config, base_dir)) = self.gateway_config(with_policy)? else {
+            return Ok(None);
+        };
         let options = GatewayOptions {
             engine,
-            base_dir,
-            ..GatewayOptions::default()
+            ..gateway_options(base_dir)
         };
         let gateway = Gateway::new(config, options)
             .await
             .context("starting the gateway")?;
         Ok(Some(gateway))
+    }
+}
+
+/// Gateway options for a configuration whose relative paths resolve
+/// against `base_dir` (the engine is the runtime's).
+pub fn gateway_options(base_dir: PathBuf) -> GatewayOptions {
+    GatewayOptions {
+        base_dir,
+        ..GatewayOptions::default()
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use corral_host::{AgentHost, EngineConfig, SandboxLimits, SessionConfig};
+use corral_host::{EngineConfig, SandboxLimits, SessionConfig};
 use corral_server::SESSION_HEADER;
 use hdrhistogram::Histogram;
 
@@ -30,15 +30,11 @@ struct Setup {
 }
 
 async fn start(setup: &Setup, dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let host = Arc::new(
-        AgentHost::new(EngineConfig {
+    common::serve(
+        EngineConfig {
             epoch_tick: setup.epoch_tick,
             ..EngineConfig::default()
-        })
-        .unwrap(),
-    );
-    common::serve(
-        host,
+        },
         SessionConfig {
             guest_threads: setup.guest_threads,
             limits: SandboxLimits {

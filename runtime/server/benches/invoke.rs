@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_host::{AgentHost, EngineConfig, SessionConfig};
+use corral_host::{EngineConfig, SessionConfig};
 use corral_server::SESSION_HEADER;
 use hdrhistogram::Histogram;
 
@@ -92,9 +91,8 @@ async fn main() {
     let python =
         std::fs::read(corral_test_support::built_agent("examples/agents/echo-py")).unwrap();
     let js = std::fs::read(corral_test_support::built_agent("examples/agents/echo-js")).unwrap();
-    let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
     let (url, _stop) = common::serve(
-        host,
+        EngineConfig::default(),
         SessionConfig::default(),
         dir.path(),
         &[

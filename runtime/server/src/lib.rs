@@ -14,7 +14,6 @@ use std::sync::Arc;
 pub use app::{
     AppState, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, router,
 };
-use corral_host::{AgentHost, HostServices, SessionConfig, SessionManager};
 pub use registry::{
     AgentRegistry, AgentRuntime, DEFAULT_ENDPOINT, DeployRequest, LifecycleConfiguration,
     RegistryError, RuntimeEndpoint, RuntimeVersion,
@@ -38,8 +37,6 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Largest accepted component, in bytes.
     pub max_artifact_bytes: usize,
-    /// Session limits.
-    pub sessions: SessionConfig,
     /// Inbound authentication (API keys, JWT); `None` accepts every caller.
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
 }
@@ -51,20 +48,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the registry and builds the session manager; within a tokio
-    /// runtime, so the manager's expiry task starts with it.
+    /// Serves `runtime`'s agents: opens the deploy registry in
+    /// `config.data_dir` (deploys naming a `memoryId` are checked against
+    /// the runtime's memory service, when it has one).
     pub fn new(
-        host: Arc<AgentHost>,
-        services: HostServices,
+        runtime: &corral_runtime::Runtime,
         config: &ServerConfig,
     ) -> Result<Self, ServerError> {
-        let registry =
-            AgentRegistry::open(&config.data_dir, host.clone(), config.max_artifact_bytes)?;
-        let sessions = SessionManager::new(host, services, config.sessions.clone());
+        let registry = AgentRegistry::open(
+            &config.data_dir,
+            runtime.host().clone(),
+            config.max_artifact_bytes,
+        )?;
+        if let Some(memory) = runtime.memory() {
+            registry.attach_memory(memory.clone());
+        }
         Ok(Server {
             state: AppState {
                 registry: Arc::new(registry),
-                sessions: Arc::new(sessions),
+                sessions: runtime.sessions().clone(),
                 in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 status_changed: Arc::new(std::sync::atomic::AtomicU64::new(
                     std::time::SystemTime::now()

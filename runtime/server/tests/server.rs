@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
-use corral_host::{AgentHost, EngineConfig, HostServices, SessionConfig};
+use corral_gateway::{GatewayConfig, GatewayOptions};
+use corral_host::SessionConfig;
 use corral_model::ScriptedModel;
+use corral_runtime::RuntimeBuilder;
 use corral_server::{SESSION_HEADER, Server, ServerConfig};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -28,32 +29,42 @@ async fn start_with_auth(
     start_with(dir, auth, SessionConfig::default()).await
 }
 
-/// [`start`] with inbound authentication and session settings.
+/// [`start`] with inbound authentication and session settings; the
+/// sessions are journaled in `dir/journal` when `journal` is set.
 async fn start_with(
     dir: &Path,
     auth: Option<Arc<corral_gateway::Authenticator>>,
     sessions: SessionConfig,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
-    let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
-    let gateway = Gateway::new(
-        config,
-        GatewayOptions {
-            engine: Some(host.engine().clone()),
-            ..GatewayOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    start_runtime(dir, auth, sessions, false).await
+}
+
+async fn start_runtime(
+    dir: &Path,
+    auth: Option<Arc<corral_gateway::Authenticator>>,
+    sessions: SessionConfig,
+    journal: bool,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
+    let mut runtime = RuntimeBuilder::new()
+        .sessions(sessions)
+        .model(Arc::new(model))
+        .gateway(
+            GatewayConfig::builtin_tools(&["calculator"]).unwrap(),
+            GatewayOptions::default(),
+        );
+    if journal {
+        runtime = runtime.journal(
+            dir.join("journal"),
+            corral_journal::JournalConfig::default(),
+        );
+    }
+    let runtime = runtime.build().await.unwrap();
     let server = Server::new(
-        host,
-        services,
+        &runtime,
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
-            sessions,
             auth,
         },
     )
@@ -68,6 +79,7 @@ async fn start_with(
             })
             .await
             .unwrap();
+        runtime.shutdown();
     });
     (url, tx)
 }
@@ -538,15 +550,7 @@ async fn a_caller_flooding_new_sessions_hits_its_quota_and_others_still_get_in()
 #[tokio::test]
 async fn journaled_sessions_are_readable_and_purgeable() {
     let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn corral_storage::Storage> =
-        Arc::new(corral_storage::SledStorage::open(&dir.path().join("journal")).unwrap());
-    let journal =
-        corral_journal::JournalStore::new(storage, corral_journal::JournalConfig::default());
-    let sessions = SessionConfig {
-        journal: Some(journal),
-        ..SessionConfig::default()
-    };
-    let (url, _stop) = start_with(dir.path(), None, sessions).await;
+    let (url, _stop) = start_runtime(dir.path(), None, SessionConfig::default(), true).await;
     assert_eq!(
         deploy(&url, "assistant", corral_examples::ASSISTANT_AGENT)
             .await

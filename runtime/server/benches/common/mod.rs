@@ -6,24 +6,32 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use corral_host::{AgentHost, HostServices, SessionConfig};
+use corral_host::{EngineConfig, SessionConfig};
+use corral_runtime::RuntimeBuilder;
 use corral_server::{Server, ServerConfig};
 
-/// Serves `host` with `sessions` settings over `dir` and deploys `agents`
-/// (name, component); returns the base URL and the shutdown trigger.
+/// Serves agents on an `engine` with `sessions` settings over `dir` and
+/// deploys `agents` (name, component); returns the base URL and the
+/// shutdown trigger.
 pub async fn serve(
-    host: Arc<AgentHost>,
+    engine: EngineConfig,
     sessions: SessionConfig,
     dir: &Path,
     agents: &[(&str, &[u8])],
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let runtime = Arc::new(
+        RuntimeBuilder::new()
+            .engine(engine)
+            .sessions(sessions)
+            .build()
+            .await
+            .unwrap(),
+    );
     let server = Server::new(
-        host,
-        HostServices::default(),
+        &runtime,
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 64 << 20,
-            sessions,
             auth: None,
         },
     )
@@ -38,6 +46,7 @@ pub async fn serve(
             })
             .await
             .unwrap();
+        runtime.shutdown();
     });
     let client = reqwest::Client::new();
     for (name, bytes) in agents {

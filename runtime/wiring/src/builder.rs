@@ -1,0 +1,351 @@
+//! [`RuntimeBuilder`] and the [`Runtime`] it wires.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::{
+    AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig, SessionManager,
+};
+use corral_journal::{JournalConfig, JournalStore};
+use corral_memory::{MemoryConfig, MemoryService, SledStorage};
+use corral_model::{ModelProvider, ScriptedModel};
+use tokio::task::JoinHandle;
+
+use crate::error::RuntimeError;
+
+/// How often expired journals are deleted.
+const JOURNAL_EXPIRY_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Agent memory: where it is kept and which resource agents use.
+struct MemoryPlan {
+    dir: PathBuf,
+    resource: String,
+}
+
+/// What a process runs agents with; [`RuntimeBuilder::build`] wires it.
+pub struct RuntimeBuilder {
+    engine: EngineConfig,
+    sessions: SessionConfig,
+    model: Option<Arc<dyn ModelProvider>>,
+    gateway: Option<(GatewayConfig, GatewayOptions)>,
+    memory: Option<MemoryPlan>,
+    journal: Option<(PathBuf, JournalConfig)>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Defaults: the default engine and session settings, an echoing
+    /// scripted model, no tools, no memory, no journal.
+    pub fn new() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            sessions: SessionConfig::default(),
+            model: None,
+            gateway: None,
+            memory: None,
+            journal: None,
+        }
+    }
+
+    /// The sandbox engine (pool size, memory cap, cache).
+    pub fn engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Session limits and lifetimes ([`RuntimeBuilder::journal`] opens and
+    /// sets its journal).
+    pub fn sessions(mut self, sessions: SessionConfig) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
+    /// The model agents converse with.
+    pub fn model(mut self, model: Arc<dyn ModelProvider>) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// The gateway agents call tools through; its WASM tools share the
+    /// host's sandbox engine unless `options` names another.
+    pub fn gateway(mut self, config: GatewayConfig, options: GatewayOptions) -> Self {
+        self.gateway = Some((config, options));
+        self
+    }
+
+    /// Agent memory on sled in `dir`; agents use the memory resource named
+    /// `resource` (created with a semantic strategy when absent), and an
+    /// offline extraction worker runs its strategies.
+    pub fn memory(mut self, dir: PathBuf, resource: impl Into<String>) -> Self {
+        self.memory = Some(MemoryPlan {
+            dir,
+            resource: resource.into(),
+        });
+        self
+    }
+
+    /// Journal every session in sled in `dir`; expired journals are deleted
+    /// at start and hourly.
+    pub fn journal(mut self, dir: PathBuf, config: JournalConfig) -> Self {
+        self.journal = Some((dir, config));
+        self
+    }
+
+    /// Starts everything: within a tokio runtime, which runs the background
+    /// tasks.
+    pub async fn build(self) -> Result<Runtime, RuntimeError> {
+        let host = Arc::new(AgentHost::new(self.engine).map_err(RuntimeError::Host)?);
+        let model = self
+            .model
+            .unwrap_or_else(|| Arc::new(ScriptedModel::echo()));
+        let mut services = HostServices::new(model);
+        let mut tasks = Vec::new();
+
+        let gateway = match self.gateway {
+            Some((config, mut options)) => {
+                options.engine.get_or_insert_with(|| host.engine().clone());
+                let gateway = Gateway::new(config, options)
+                    .await
+                    .map_err(RuntimeError::Gateway)?;
+                services = services.with_gateway(gateway.clone());
+                Some(gateway)
+            }
+            None => None,
+        };
+
+        let memory = match self.memory {
+            Some(plan) => {
+                let (service, resource) = open_memory(&plan).await?;
+                let extraction = corral_memory::offline_extraction_model()
+                    .map_err(RuntimeError::ExtractionModel)?;
+                tasks.push(service.spawn_worker(Arc::new(extraction)));
+                services =
+                    services.with_memory(Arc::new(ResourceMemory::new(service.clone(), &resource)));
+                Some((service, resource))
+            }
+            None => None,
+        };
+
+        let mut sessions = self.sessions;
+        if let Some((dir, config)) = self.journal {
+            let storage = SledStorage::open(&dir).map_err(|source| RuntimeError::Storage {
+                what: "journal",
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let journal = JournalStore::new(Arc::new(storage), config);
+            tasks.push(tokio::spawn(expire_journals(journal.clone())));
+            sessions.journal = Some(journal);
+        }
+        let journal = sessions.journal.clone();
+        let manager = Arc::new(SessionManager::new(host.clone(), services, sessions));
+        Ok(Runtime {
+            host,
+            sessions: manager,
+            gateway,
+            memory,
+            journal,
+            tasks,
+        })
+    }
+}
+
+/// A wired process: the host, its sessions and what they reach.
+pub struct Runtime {
+    host: Arc<AgentHost>,
+    sessions: Arc<SessionManager>,
+    gateway: Option<Arc<Gateway>>,
+    memory: Option<(MemoryService, String)>,
+    journal: Option<JournalStore>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// The agent host (engine, compiled agents).
+    pub fn host(&self) -> &Arc<AgentHost> {
+        &self.host
+    }
+
+    /// The live sessions.
+    pub fn sessions(&self) -> &Arc<SessionManager> {
+        &self.sessions
+    }
+
+    /// The gateway agents call tools through, if any.
+    pub fn gateway(&self) -> Option<&Arc<Gateway>> {
+        self.gateway.as_ref()
+    }
+
+    /// The memory service, if agent memory is on.
+    pub fn memory(&self) -> Option<&MemoryService> {
+        self.memory.as_ref().map(|(service, _)| service)
+    }
+
+    /// The id of the memory resource agents use, if agent memory is on.
+    pub fn agent_memory_id(&self) -> Option<&str> {
+        self.memory.as_ref().map(|(_, id)| id.as_str())
+    }
+
+    /// The session journal, if sessions are journaled.
+    pub fn journal(&self) -> Option<&JournalStore> {
+        self.journal.as_ref()
+    }
+
+    /// Ends every session (journaled ones stay resumable) and stops the
+    /// background tasks; returns how many sessions ended.
+    pub fn shutdown(&self) -> usize {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.sessions.stop_all()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens the memory service in `plan.dir` and finds (or creates) the
+/// resource agents use; returns the service and the resource's id.
+async fn open_memory(plan: &MemoryPlan) -> Result<(MemoryService, String), RuntimeError> {
+    let storage = SledStorage::open(&plan.dir).map_err(|source| RuntimeError::Storage {
+        what: "memory",
+        path: plan.dir.display().to_string(),
+        source,
+    })?;
+    let service = MemoryService::open(
+        Arc::new(storage),
+        Arc::new(corral_memory::embed::LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await
+    .map_err(RuntimeError::Memory)?;
+    let mut token = None;
+    loop {
+        let page = service
+            .list_memories(Some(50), token.as_deref())
+            .map_err(RuntimeError::Memory)?;
+        for summary in &page.memories {
+            if let Ok(memory) = service.get_memory(&summary.id)
+                && memory.name == plan.resource
+            {
+                return Ok((service, memory.id));
+            }
+        }
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let created = service
+        .create_memory(corral_memory::control::CreateMemoryInput {
+            client_token: None,
+            name: plan.resource.clone(),
+            description: Some("memory of sandboxed agents".into()),
+            event_expiry_duration: 90,
+            memory_strategies: vec![
+                corral_memory::control::StrategyInput::SemanticMemoryStrategy(
+                    corral_memory::control::StrategyInputFields {
+                        name: "facts".into(),
+                        ..Default::default()
+                    },
+                ),
+            ],
+            encryption_key_arn: None,
+            memory_execution_role_arn: None,
+            tags: None,
+        })
+        .await
+        .map_err(RuntimeError::Memory)?;
+    Ok((service, created.id))
+}
+
+/// Deletes expired journals now and every hour.
+async fn expire_journals(journal: JournalStore) {
+    let mut period = tokio::time::interval(JOURNAL_EXPIRY_PERIOD);
+    loop {
+        period.tick().await;
+        let store = journal.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        match tokio::task::spawn_blocking(move || store.expire(now)).await {
+            Ok(Ok(expired)) if !expired.is_empty() => {
+                tracing::info!(sessions = expired.len(), "expired session journals");
+            }
+            Ok(Err(error)) => tracing::warn!("expiring session journals failed: {error}"),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wires_memory_journal_and_tools_and_finds_its_memory_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = || {
+            RuntimeBuilder::new()
+                .engine(EngineConfig {
+                    max_instances: 8,
+                    ..EngineConfig::default()
+                })
+                .gateway(
+                    GatewayConfig::builtin_tools(&["calculator"]).unwrap(),
+                    GatewayOptions::default(),
+                )
+                .memory(dir.path().join("memory"), "agents")
+                .journal(dir.path().join("journal"), JournalConfig::default())
+                .build()
+        };
+        let runtime = build().await.unwrap();
+        let memory_id = runtime.agent_memory_id().unwrap().to_string();
+        assert!(runtime.journal().is_some());
+        assert!(runtime.sessions().config().journal.is_some());
+        assert_eq!(runtime.gateway().unwrap().catalog().len(), 1);
+        assert!(runtime.sessions().services().tools.is_some());
+        runtime.shutdown();
+        drop(runtime);
+        // Aborted tasks let go of the stores when the runtime next runs them.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Reopened, it finds the same memory resource instead of a new one.
+        let again = build().await.unwrap();
+        assert_eq!(again.agent_memory_id(), Some(memory_id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_open_is_a_typed_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let result = RuntimeBuilder::new()
+            .engine(EngineConfig {
+                max_instances: 2,
+                ..EngineConfig::default()
+            })
+            .journal(file.clone(), JournalConfig::default())
+            .build()
+            .await;
+        match result {
+            Err(RuntimeError::Storage { what, path, .. }) => {
+                assert_eq!(what, "journal");
+                assert_eq!(path, file.display().to_string());
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a file is not a store"),
+        }
+    }
+}
