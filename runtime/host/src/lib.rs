@@ -13,7 +13,6 @@ mod admission;
 mod agent;
 mod bindings;
 mod config;
-mod convert;
 mod divergence;
 mod error;
 mod executor;

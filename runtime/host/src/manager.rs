@@ -189,6 +189,7 @@ impl SessionManager {
             hibernated: Mutex::new(HashMap::new()),
             executor,
         });
+        inner.recover_from_journal();
         let reaper = tokio::runtime::Handle::try_current()
             .ok()
             .map(|handle| handle.spawn(reap_loop(Arc::downgrade(&inner))));
@@ -983,6 +984,75 @@ impl ManagerInner {
         }
         self.hibernate_idle();
         expired.len() + hibernated_expired.len()
+    }
+
+    /// Lists the sessions the journal can resume (live before a restart or
+    /// crash) as hibernated, so they show in listings and end after their
+    /// idle timeout or lifetime like any other; those already past it end
+    /// now. Agents' own timeouts are not known here: the defaults apply.
+    fn recover_from_journal(&self) {
+        let Some(journal) = &self.config.journal else {
+            return;
+        };
+        let summaries = match journal.sessions() {
+            Ok(summaries) => summaries,
+            Err(error) => {
+                tracing::warn!("cannot list journaled sessions: {error}");
+                return;
+            }
+        };
+        let now = now_ms();
+        let instant = Instant::now();
+        let since = |ms: u64| Duration::from_millis(now.saturating_sub(ms));
+        let mut expired = Vec::new();
+        {
+            let mut hibernated = self.hibernated.lock();
+            for summary in summaries.into_iter().filter(|s| s.resumable()) {
+                let Some(sandbox) = &summary.sandbox else {
+                    continue;
+                };
+                let (age, idle) = (since(sandbox.at_ms), since(summary.updated_ms));
+                let (created, hibernated_since) =
+                    match (instant.checked_sub(age), instant.checked_sub(idle)) {
+                        (Some(created), Some(idle_since))
+                            if age < self.config.max_lifetime
+                                && idle < self.config.idle_timeout =>
+                        {
+                            (created, idle_since)
+                        }
+                        _ => {
+                            let reason = if age >= self.config.max_lifetime {
+                                EndReason::MaxLifetime
+                            } else {
+                                EndReason::IdleTimeout
+                            };
+                            expired.push((summary.session.clone(), reason));
+                            continue;
+                        }
+                    };
+                let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+                hibernated.insert(
+                    (
+                        Arc::from(sandbox.agent.as_str()),
+                        Arc::from(summary.session.as_str()),
+                    ),
+                    HibernatedSession {
+                        version: Arc::from(sandbox.version.as_str()),
+                        created,
+                        created_at: at(sandbox.at_ms),
+                        hibernated: hibernated_since,
+                        hibernated_at: at(summary.updated_ms),
+                        invocations: 0,
+                        caller: None,
+                        idle_timeout: self.config.idle_timeout,
+                        max_lifetime: self.config.max_lifetime,
+                    },
+                );
+            }
+        }
+        for (session, reason) in expired {
+            self.append_ended(&session, reason);
+        }
     }
 
     /// Drops the sandboxes of journaled sessions idle past `hibernate_after`

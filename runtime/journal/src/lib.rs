@@ -17,4 +17,4 @@ mod store;
 pub use entry::{Entry, ForkPoint, HostCall, Record, SessionStart};
 pub use error::JournalError;
 pub use segment::{RecordedCall, RecordedInvocation, RecordedResponse, Segment, segments};
-pub use store::{JournalConfig, JournalStore, SessionSummary};
+pub use store::{JournalConfig, JournalStore, SandboxSummary, SessionSummary};

@@ -50,6 +50,32 @@ pub struct SessionSummary {
     /// entries begin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_started: Option<u64>,
+    /// What the last `started` entry started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxSummary>,
+    /// Whether an `ended` entry follows the last `started` one: the session
+    /// is over and does not resume.
+    #[serde(default)]
+    pub ended: bool,
+}
+
+/// The session's latest sandbox, from its `started` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxSummary {
+    /// Agent runtime name.
+    pub agent: String,
+    /// Agent version label.
+    pub version: String,
+    /// When it started, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+impl SessionSummary {
+    /// Whether the session's latest sandbox can be resumed from this journal.
+    pub fn resumable(&self) -> bool {
+        self.last_started.is_some() && !self.ended
+    }
 }
 
 /// Journals of many sessions over one storage.
@@ -115,8 +141,18 @@ impl JournalStore {
         let mut batch = WriteBatch::default();
         let mut bytes = summary.bytes;
         for (i, entry) in entries.iter().enumerate() {
-            if matches!(entry, Entry::Started(_)) {
-                summary.last_started = Some(first + i as u64);
+            match entry {
+                Entry::Started(start) => {
+                    summary.last_started = Some(first + i as u64);
+                    summary.sandbox = Some(SandboxSummary {
+                        agent: start.agent.clone(),
+                        version: start.version.clone(),
+                        at_ms: start.at_ms,
+                    });
+                    summary.ended = false;
+                }
+                Entry::Ended { .. } => summary.ended = true,
+                _ => {}
             }
             let encoded = entry.encode();
             bytes = bytes.saturating_add(encoded.len() as u64);
@@ -361,11 +397,25 @@ mod tests {
             .unwrap();
         let summary = journal.summary("s").unwrap().unwrap();
         assert_eq!(summary.last_started, Some(3));
+        assert_eq!(
+            summary.sandbox.as_ref().map(|s| s.agent.as_str()),
+            Some("a")
+        );
+        assert!(summary.resumable());
+        let ended = Entry::Ended {
+            reason: "stopped".into(),
+            at_ms: 3,
+        };
+        journal.append("s", &[ended], 3).unwrap();
+        assert!(!journal.summary("s").unwrap().unwrap().resumable());
+        journal.append("s", &[started()], 4).unwrap();
+        assert!(journal.summary("s").unwrap().unwrap().resumable());
+        journal.append("s", &[invocation(3)], 5).unwrap();
         let segment = journal.last_segment("s").unwrap().unwrap();
-        assert_eq!(segment.offset, 3);
+        assert_eq!(segment.offset, 7);
         assert_eq!(segment.invocations.len(), 1);
-        assert_eq!(segment.invocations[0].request_id, "r2");
-        assert_eq!(segment.invocations[0].calls[0].offset, 5);
+        assert_eq!(segment.invocations[0].request_id, "r3");
+        assert_eq!(segment.invocations[0].offset, 8);
     }
 
     fn call() -> Entry {

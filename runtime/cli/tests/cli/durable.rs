@@ -99,6 +99,20 @@ async fn sessions_survive_kill_9_replay_offline_and_fork() {
     drop(served);
 
     let served = serve_journaled(&data);
+    // Until their next invocation, the sessions are listed as hibernated.
+    let listed: Value = reqwest::get(format!("{}/corral/sessions", served.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["Hibernated", "Hibernated"], "{listed}");
     let (status, second) = invoke(
         &served.url,
         "assistant",

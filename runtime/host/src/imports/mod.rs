@@ -3,6 +3,7 @@
 mod log;
 mod memory;
 mod model;
+mod model_convert;
 mod stream;
 mod tool_gateway;
 mod tools;

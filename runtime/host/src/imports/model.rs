@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use super::model_convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::bindings::model::{ConverseRequest, ConverseResponse, Host, ModelError};
-use crate::convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::session_log::{LogLevel, LogSource};
 use crate::state::SessionState;
 

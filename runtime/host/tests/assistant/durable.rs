@@ -82,6 +82,16 @@ async fn a_session_resumes_from_its_journal_in_a_new_manager() {
 
     let (services, model_calls) = counted_assistant_services().await;
     let second = manager(services, journaled(&journal));
+    // Before its next invocation it is listed, hibernated in its journal.
+    let listed: Vec<(String, SessionStatus)> = second
+        .list()
+        .into_iter()
+        .map(|s| (s.session_id, s.status))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![("resumed".to_string(), SessionStatus::Hibernated)]
+    );
     let (answer, response) = ask(&second, "resumed", "Now divide that by 5").await;
     assert_eq!(answer["response"], "395 / 5 = 79.");
     assert_eq!(answer["turns"], 2, "the conversation continued: {answer}");
@@ -505,4 +515,25 @@ async fn a_full_journal_refuses_the_invocation_and_keeps_what_it_has() {
     // Other sessions are unaffected.
     let (answer, _) = ask(&manager, "uncapped", "What is (17 * 23) + 4?").await;
     assert_eq!(answer["response"], "(17 * 23) + 4 = 395.");
+}
+
+#[tokio::test]
+async fn sessions_idle_past_their_timeout_across_a_restart_end_instead_of_resuming() {
+    let journal = journal_store(temporary_storage(), JournalConfig::default());
+    let first = manager(assistant_services().await, journaled(&journal));
+    ask(&first, "stale", "What is (17 * 23) + 4?").await;
+    first.stop_all();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let config = SessionConfig {
+        idle_timeout: Duration::from_millis(10),
+        ..journaled(&journal)
+    };
+    let second = manager(assistant_services().await, config);
+    assert!(second.list().is_empty(), "ended on recovery, not listed");
+    assert!(!journal.summary("stale").unwrap().unwrap().resumable());
+    let (answer, response) = ask(&second, "stale", "Now divide that by 5").await;
+    assert!(response.new_session);
+    assert_eq!(answer["turns"], 1, "a fresh session: {answer}");
 }
