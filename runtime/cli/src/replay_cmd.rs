@@ -213,10 +213,10 @@ impl Source {
             .with_version(segment.start.version.clone());
         if let Source::Local { dir, .. } = self
             && let Ok(registry) = corral_server::AgentRegistry::open(dir, host.clone(), usize::MAX)
-            && let Some((runtime, version)) = registry.version_by_digest(name, digest)
-            && let Ok(recorded) = registry.compiled(&runtime, &version)
+            && let Some(version) = registry.version_by_digest(name, digest)
         {
-            agent = agent.with_settings(recorded.settings().clone());
+            // The recorded version's settings, without loading it again.
+            agent = agent.with_settings(version.settings());
         }
         Ok(agent)
     }

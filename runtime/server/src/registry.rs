@@ -86,6 +86,29 @@ pub struct RuntimeVersion {
     pub memory_id: Option<String>,
 }
 
+impl RuntimeVersion {
+    /// The settings a session of this version runs with.
+    pub fn settings(&self) -> corral_host::AgentSettings {
+        corral_host::AgentSettings {
+            env: self
+                .environment_variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            idle_timeout: self
+                .lifecycle_configuration
+                .idle_runtime_session_timeout
+                .map(std::time::Duration::from_secs),
+            max_lifetime: self
+                .lifecycle_configuration
+                .max_lifetime
+                .map(std::time::Duration::from_secs),
+            memory_id: self.memory_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// A named pointer to a version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -425,23 +448,7 @@ impl AgentRegistry {
             .load_precompiled(&runtime.agent_runtime_name, &version.digest, &path)
             .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?
             .with_version(version.agent_runtime_version.clone())
-            .with_settings(corral_host::AgentSettings {
-                env: version
-                    .environment_variables
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                idle_timeout: version
-                    .lifecycle_configuration
-                    .idle_runtime_session_timeout
-                    .map(std::time::Duration::from_secs),
-                max_lifetime: version
-                    .lifecycle_configuration
-                    .max_lifetime
-                    .map(std::time::Duration::from_secs),
-                memory_id: version.memory_id.clone(),
-                ..Default::default()
-            });
+            .with_settings(version.settings());
         let agent = Arc::new(agent);
         self.compiled.lock().insert(key, agent.clone());
         Ok(agent)
@@ -465,20 +472,16 @@ impl AgentRegistry {
         }
     }
 
-    /// The deployed version whose component has `digest`, with its runtime.
-    pub fn version_by_digest(
-        &self,
-        name: &str,
-        digest: &str,
-    ) -> Option<(AgentRuntime, RuntimeVersion)> {
-        let runtime = self.runtimes.lock().get(name).cloned()?;
-        let version = runtime
+    /// The latest deployed version of `name` whose component has `digest`.
+    pub fn version_by_digest(&self, name: &str, digest: &str) -> Option<RuntimeVersion> {
+        self.runtimes
+            .lock()
+            .get(name)?
             .versions
             .iter()
             .rev()
             .find(|v| v.digest == digest)
-            .cloned()?;
-        Some((runtime, version))
+            .cloned()
     }
 
     fn persist(&self, runtimes: &BTreeMap<String, AgentRuntime>) -> Result<(), RegistryError> {
