@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,13 +19,10 @@ use std::time::Instant;
 
 use corral_storage::{ScanStart, ScanVisitor, Storage, StorageError, WriteBatch};
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, HostServices, InvocationRequest, SessionConfig,
-    SessionManager,
+    AgentHost, CompiledAgent, EngineConfig, InvocationRequest, SessionConfig, SessionManager,
 };
 use corral_journal::{JournalConfig, JournalStore};
-use corral_model::ScriptedModel;
 use hdrhistogram::Histogram;
 
 #[global_allocator]
@@ -224,18 +223,7 @@ async fn concurrently(manager: &SessionManager, agent: &Arc<CompiledAgent>, pref
 }
 
 async fn manager(host: &Arc<AgentHost>, config: SessionConfig) -> SessionManager {
-    let gateway = Gateway::new(
-        GatewayConfig::builtin_tools(&["calculator"]).unwrap(),
-        GatewayOptions {
-            engine: Some(host.engine().clone()),
-            ..GatewayOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
-    SessionManager::new(host.clone(), services, config)
+    SessionManager::new(host.clone(), common::assistant_services(host).await, config)
 }
 
 /// One session of `TURNS` invocations; returns the model calls made.

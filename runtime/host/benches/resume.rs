@@ -9,18 +9,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
     AgentHost, EngineConfig, HostServices, InvocationRequest, ReplayOptions, SessionConfig,
     SessionManager, SessionReplayer,
 };
 use corral_journal::{JournalConfig, JournalStore};
-use corral_model::ScriptedModel;
 use hdrhistogram::Histogram;
 
 /// mimalloc, counting the bytes live on the heap.
@@ -90,7 +90,7 @@ async fn main() {
         },
         ..SessionConfig::default()
     };
-    let services = assistant_services(&host).await;
+    let services = common::assistant_services(&host).await;
     let recorder = SessionManager::new(host.clone(), services.clone(), config.clone());
 
     println!("\n| session | journal | resume p50 | p99 |\n|---|---|---|---|");
@@ -167,18 +167,4 @@ async fn main() {
         "\nhibernated session: {:.0} bytes of host memory each ({hibernated} sessions; their state is in the journal on disk)",
         (with - without) as f64 / hibernated as f64
     );
-}
-
-async fn assistant_services(host: &Arc<AgentHost>) -> HostServices {
-    let gateway = Gateway::new(
-        GatewayConfig::builtin_tools(&["calculator"]).unwrap(),
-        GatewayOptions {
-            engine: Some(host.engine().clone()),
-            ..GatewayOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    HostServices::new(Arc::new(model)).with_gateway(gateway)
 }

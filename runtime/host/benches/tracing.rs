@@ -9,15 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::{
-    AgentHost, CompiledAgent, EngineConfig, HostServices, InvocationRequest, SessionConfig,
-    SessionManager,
+    AgentHost, CompiledAgent, EngineConfig, InvocationRequest, SessionConfig, SessionManager,
 };
-use corral_model::ScriptedModel;
 use corral_telemetry::receiver::OtlpReceiver;
 use corral_telemetry::{OtlpConfig, OtlpProtocol, QueueConfig, Telemetry, TelemetryConfig};
 use hdrhistogram::Histogram;
@@ -185,18 +184,7 @@ fn run_round(
 
 async fn assistant() -> (SessionManager, Arc<CompiledAgent>) {
     let host = Arc::new(AgentHost::new(EngineConfig::default()).unwrap());
-    let config = GatewayConfig::builtin_tools(&["calculator"]).unwrap();
-    let gateway = Gateway::new(
-        config,
-        GatewayOptions {
-            engine: Some(host.engine().clone()),
-            ..GatewayOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
-    let services = HostServices::new(Arc::new(model)).with_gateway(gateway);
+    let services = common::assistant_services(&host).await;
     let agent = Arc::new(
         host.compile("assistant", corral_examples::ASSISTANT_AGENT)
             .unwrap(),

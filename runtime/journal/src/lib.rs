@@ -13,6 +13,8 @@ mod error;
 mod keys;
 mod segment;
 mod store;
+#[cfg(test)]
+mod test_entries;
 
 pub use entry::{Entry, ForkPoint, HostCall, Record, SessionStart};
 pub use error::JournalError;

@@ -165,36 +165,7 @@ pub fn segments(records: Vec<Record>) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn start() -> Entry {
-        Entry::Started(SessionStart {
-            agent: "a".into(),
-            version: "1".into(),
-            digest: "d".into(),
-            limits: serde_json::Value::Null,
-            at_ms: 0,
-            parent: None,
-        })
-    }
-
-    fn call(name: &str) -> Entry {
-        Entry::HostCall(HostCall {
-            interface: "wasi:clocks/wall-clock".into(),
-            function: name.into(),
-            request: serde_json::value::to_raw_value(&serde_json::Value::Null).unwrap(),
-            answer: serde_json::value::to_raw_value(&serde_json::json!({"ok": [1, 2]})).unwrap(),
-        })
-    }
-
-    fn invocation(id: &str) -> Entry {
-        Entry::Invocation {
-            request_id: id.into(),
-            actor_id: "u".into(),
-            content_type: "text/plain".into(),
-            payload: b"hi".to_vec(),
-            traceparent: None,
-        }
-    }
+    use crate::test_entries::{call, invocation, started};
 
     fn response(id: &str) -> Entry {
         Entry::Response {
@@ -208,18 +179,18 @@ mod tests {
     #[test]
     fn splits_by_sandbox_and_groups_calls_by_invocation() {
         let entries = vec![
-            start(),
-            call("startup"),
-            invocation("r1"),
-            call("first"),
+            started(),
+            call(),
+            invocation(1),
+            call(),
             response("r1"),
             Entry::Ended {
                 reason: "stopped".into(),
                 at_ms: 1,
             },
-            start(),
-            invocation("r2"),
-            call("second"),
+            started(),
+            invocation(2),
+            call(),
         ];
         let records = entries
             .into_iter()

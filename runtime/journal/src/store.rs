@@ -357,32 +357,11 @@ mod tests {
     use corral_storage::SledStorage;
 
     use super::*;
-    use crate::entry::HostCall;
+    use crate::test_entries::{call, invocation, started};
 
     fn store(config: JournalConfig) -> (JournalStore, Arc<dyn Storage>) {
         let storage: Arc<dyn Storage> = Arc::new(SledStorage::temporary().unwrap());
         (JournalStore::new(storage.clone(), config), storage)
-    }
-
-    fn invocation(n: u8) -> Entry {
-        Entry::Invocation {
-            request_id: format!("r{n}"),
-            actor_id: "alice".into(),
-            content_type: "application/json".into(),
-            payload: vec![n; 4],
-            traceparent: None,
-        }
-    }
-
-    fn started() -> Entry {
-        Entry::Started(crate::SessionStart {
-            agent: "a".into(),
-            version: "1".into(),
-            digest: "d".into(),
-            limits: serde_json::Value::Null,
-            at_ms: 0,
-            parent: None,
-        })
     }
 
     #[test]
@@ -416,18 +395,6 @@ mod tests {
         assert_eq!(segment.invocations.len(), 1);
         assert_eq!(segment.invocations[0].request_id, "r3");
         assert_eq!(segment.invocations[0].offset, 8);
-    }
-
-    fn call() -> Entry {
-        Entry::HostCall(HostCall {
-            interface: "wasi:clocks/wall-clock".into(),
-            function: "now".into(),
-            request: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
-            answer: serde_json::value::to_raw_value(
-                &serde_json::json!({"seconds": 1, "nanoseconds": 2}),
-            )
-            .unwrap(),
-        })
     }
 
     #[test]

@@ -1,0 +1,25 @@
+//! What the host benchmarks share.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::sync::Arc;
+
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_host::{AgentHost, HostServices};
+use corral_model::ScriptedModel;
+
+/// The assistant's services: its scripted model and the built-in WASM
+/// calculator through an in-process gateway on `host`'s engine.
+pub async fn assistant_services(host: &Arc<AgentHost>) -> HostServices {
+    let gateway = Gateway::new(
+        GatewayConfig::builtin_tools(&["calculator"]).unwrap(),
+        GatewayOptions {
+            engine: Some(host.engine().clone()),
+            ..GatewayOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
+    HostServices::new(Arc::new(model)).with_gateway(gateway)
+}
