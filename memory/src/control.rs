@@ -190,3 +190,67 @@ pub fn default_namespace(kind: StrategyType) -> &'static str {
         _ => "/strategies/{memoryStrategyId}/actors/{actorId}",
     }
 }
+
+/// `UpdateMemory` input.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateMemoryInput {
+    /// Idempotency token (accepted; an update is applied once per call).
+    #[serde(default)]
+    pub client_token: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New event retention in days, 3–365.
+    #[serde(default)]
+    pub event_expiry_duration: Option<u32>,
+    /// Accepted and ignored (no IAM here).
+    #[serde(default)]
+    pub memory_execution_role_arn: Option<String>,
+    /// Strategies to add, modify and delete.
+    #[serde(default)]
+    pub memory_strategies: Option<ModifyMemoryStrategies>,
+}
+
+/// `ModifyMemoryStrategies`: applied in the order delete, modify, add.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifyMemoryStrategies {
+    /// New strategies.
+    #[serde(default)]
+    pub add_memory_strategies: Vec<StrategyInput>,
+    /// Changes to existing strategies.
+    #[serde(default)]
+    pub modify_memory_strategies: Vec<ModifyMemoryStrategyInput>,
+    /// Strategies to remove (their records stay readable).
+    #[serde(default)]
+    pub delete_memory_strategies: Vec<DeleteMemoryStrategyInput>,
+}
+
+/// `ModifyMemoryStrategyInput`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifyMemoryStrategyInput {
+    /// The strategy changed.
+    pub memory_strategy_id: String,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New namespace templates (older name of `namespaceTemplates`).
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    /// New namespace templates.
+    #[serde(default)]
+    pub namespace_templates: Option<Vec<String>>,
+    /// New custom configuration (custom strategies only).
+    #[serde(default)]
+    pub configuration: Option<Value>,
+}
+
+/// `DeleteMemoryStrategyInput`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteMemoryStrategyInput {
+    /// The strategy removed.
+    pub memory_strategy_id: String,
+}

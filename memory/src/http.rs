@@ -8,12 +8,12 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::control::CreateMemoryInput;
+use crate::control::{CreateMemoryInput, UpdateMemoryInput};
 use crate::error::{MemoryError, ValidationReason};
 use crate::service::MemoryService;
 use crate::types::{
@@ -33,6 +33,7 @@ pub fn router(service: MemoryService) -> Router {
         .route("/memories/", post(list_memories))
         .route("/memories/{memory_id}/details", get(get_memory))
         .route("/memories/{memory_id}/delete", delete(delete_memory))
+        .route("/memories/{memory_id}/update", put(update_memory))
         .route("/memories/{memory_id}/events", post(create_event))
         .route(
             "/memories/{memory_id}/actor/{actor_id}/sessions/{session_id}/events/{event_id}",
@@ -175,6 +176,18 @@ async fn list_memories(State(s): State<MemoryService>, body: Body) -> ApiResult 
 
 async fn get_memory(State(s): State<MemoryService>, Path(id): Path<String>) -> ApiResult {
     ok(StatusCode::OK, json!({ "memory": s.get_memory(&id)? }))
+}
+
+async fn update_memory(
+    State(s): State<MemoryService>,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let input: UpdateMemoryInput = json_body(body).await?;
+    ok(
+        StatusCode::ACCEPTED,
+        json!({ "memory": s.update_memory(&id, input).await? }),
+    )
 }
 
 async fn delete_memory(State(s): State<MemoryService>, Path(id): Path<String>) -> ApiResult {

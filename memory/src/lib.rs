@@ -24,6 +24,7 @@ mod service;
 pub use corral_storage as store;
 mod timestamp;
 pub mod types;
+mod update;
 mod vector_index;
 
 pub use error::{FieldError, MemoryError, ValidationReason};

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) memories: RwLock<HashMap<String, Memory>>,
     pub(crate) indexes: RwLock<HashMap<String, VectorIndex>>,
     pub(crate) jobs: tokio::sync::Notify,
+    /// Serialises `UpdateMemory` calls.
+    pub(crate) updates: tokio::sync::Mutex<()>,
 }
 
 /// AgentCore Memory's control and data planes over one store.
@@ -91,6 +93,7 @@ impl MemoryService {
                 memories: RwLock::new(HashMap::new()),
                 indexes: RwLock::new(HashMap::new()),
                 jobs: tokio::sync::Notify::new(),
+                updates: tokio::sync::Mutex::new(()),
             }),
         };
         let mut memories = HashMap::new();
@@ -308,13 +311,13 @@ impl MemoryService {
         self.memory(id)
     }
 
-    /// `ListMemories` (pages of 10 by default, at most 50).
+    /// `ListMemories` (pages of 10 by default, at most 100 as AgentCore).
     pub fn list_memories(
         &self,
         max_results: Option<u32>,
         next_token: Option<&str>,
     ) -> Result<ListMemoriesOutput, MemoryError> {
-        let size = pagination::page_size(max_results, 10, 50)?;
+        let size = pagination::page_size(max_results, 10, pagination::MAX_PAGE)?;
         let after = next_token
             .map(|t| pagination::decode("memories", t))
             .transpose()?
@@ -382,7 +385,10 @@ impl MemoryService {
     }
 }
 
-fn build_strategy(index: usize, input: &StrategyInput) -> Result<MemoryStrategy, MemoryError> {
+pub(crate) fn build_strategy(
+    index: usize,
+    input: &StrategyInput,
+) -> Result<MemoryStrategy, MemoryError> {
     let field = format!("memoryStrategies[{index}]");
     let (kind, fields): (StrategyType, &StrategyInputFields) = match input {
         StrategyInput::SemanticMemoryStrategy(f) => (StrategyType::Semantic, f),
@@ -475,7 +481,7 @@ fn custom_configuration(
 }
 
 /// Namespace templates may use `{actorId}`, `{sessionId}`, `{memoryStrategyId}`.
-fn validate_template(field: &str, template: &str) -> Result<(), MemoryError> {
+pub(crate) fn validate_template(field: &str, template: &str) -> Result<(), MemoryError> {
     let resolved = template
         .replace("{actorId}", "a")
         .replace("{sessionId}", "s")

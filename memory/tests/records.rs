@@ -477,3 +477,102 @@ async fn records_are_reembedded_when_the_embedder_changes() {
     let top = retrieve(&service, &memory_id, query("sailing", Some("/n"), Some(1))).await;
     assert_eq!(top, vec!["sailing on the lake"]);
 }
+
+#[tokio::test]
+async fn update_memory_adds_modifies_and_deletes_strategies_durably() {
+    use corral_memory::control::{
+        DeleteMemoryStrategyInput, ModifyMemoryStrategies, ModifyMemoryStrategyInput,
+        UpdateMemoryInput,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let service = common::open(dir.path()).await;
+    let created = common::memory(
+        &service,
+        "updatable",
+        vec![StrategyInput::SemanticMemoryStrategy(common::fields(
+            "facts",
+        ))],
+    )
+    .await;
+    let facts = created.strategies[0].strategy_id.clone();
+    let change = |strategies: ModifyMemoryStrategies| UpdateMemoryInput {
+        memory_strategies: Some(strategies),
+        ..Default::default()
+    };
+
+    let updated = service
+        .update_memory(
+            &created.id,
+            UpdateMemoryInput {
+                description: Some("now with summaries".into()),
+                event_expiry_duration: Some(90),
+                memory_strategies: Some(ModifyMemoryStrategies {
+                    add_memory_strategies: vec![StrategyInput::SummaryMemoryStrategy(
+                        common::fields("summaries"),
+                    )],
+                    modify_memory_strategies: vec![ModifyMemoryStrategyInput {
+                        memory_strategy_id: facts.clone(),
+                        namespaces: Some(vec!["/facts/{actorId}".into()]),
+                        ..Default::default()
+                    }],
+                    delete_memory_strategies: vec![],
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.description.as_deref(), Some("now with summaries"));
+    assert_eq!(updated.event_expiry_duration, 90);
+    let names: Vec<&str> = updated.strategies.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["facts", "summaries"]);
+    assert_eq!(updated.strategies[0].namespaces, ["/facts/{actorId}"]);
+    assert!(updated.updated_at >= created.updated_at);
+
+    // Invalid changes are refused whole: nothing of them is applied.
+    for bad in [
+        change(ModifyMemoryStrategies {
+            delete_memory_strategies: vec![DeleteMemoryStrategyInput {
+                memory_strategy_id: "missing-0123456789".into(),
+            }],
+            ..Default::default()
+        }),
+        change(ModifyMemoryStrategies {
+            add_memory_strategies: vec![StrategyInput::SemanticMemoryStrategy(common::fields(
+                "facts",
+            ))],
+            delete_memory_strategies: vec![],
+            ..Default::default()
+        }),
+        UpdateMemoryInput {
+            event_expiry_duration: Some(2),
+            ..Default::default()
+        },
+    ] {
+        let error = service.update_memory(&created.id, bad).await.unwrap_err();
+        assert!(
+            matches!(error, corral_memory::MemoryError::Validation { .. }),
+            "{error}"
+        );
+    }
+    assert_eq!(service.get_memory(&created.id).unwrap(), updated);
+
+    service
+        .update_memory(
+            &created.id,
+            change(ModifyMemoryStrategies {
+                delete_memory_strategies: vec![DeleteMemoryStrategyInput {
+                    memory_strategy_id: facts,
+                }],
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    drop(service);
+    let reopened = common::open(dir.path()).await;
+    let stored = reopened.get_memory(&created.id).unwrap();
+    let names: Vec<&str> = stored.strategies.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["summaries"]);
+    assert_eq!(stored.event_expiry_duration, 90);
+}
