@@ -20,7 +20,8 @@ use crate::tool_args::{ToolArgs, gateway_options};
 /// environment variables, the `--config` file, built-in defaults.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TOML file with any of `listen`, `data_dir`, `max_artifact_mib`, a
+    /// TOML file with any of `listen`, `data_dir`, `max_artifact_mib`,
+    /// `s3_endpoint_url`, `artifact_roots`, a
     /// `[telemetry]` section (OTLP endpoint, protocol, content capture, ...),
     /// `agent_memory`, `auth_config`.
     #[arg(long, env = "CORRAL_CONFIG")]
@@ -43,6 +44,15 @@ pub struct ServeArgs {
     /// `/ping` then needs `x-api-key` or `Authorization: Bearer`.
     #[arg(long, env = "CORRAL_AUTH_CONFIG")]
     auth_config: Option<PathBuf>,
+    /// S3-compatible endpoint `CreateAgentRuntime` fetches `s3://` artifacts
+    /// from (MinIO, moto, …) [default: AWS S3, credentials from the
+    /// environment].
+    #[arg(long, env = "CORRAL_S3_ENDPOINT_URL")]
+    s3_endpoint_url: Option<String>,
+    /// Directory `file://` artifacts may be read from (repeatable); without
+    /// one, `file://` artifacts are refused.
+    #[arg(long = "artifact-root", value_name = "DIR")]
+    artifact_roots: Vec<PathBuf>,
     /// Live sessions at once; past it idle sessions of the same agent are
     /// reclaimed, oldest first, else the invocation fails with
     /// `ServiceQuotaExceededException` [default: 1000].
@@ -99,6 +109,9 @@ struct ServeFile {
     max_artifact_mib: Option<usize>,
     agent_memory: Option<String>,
     auth_config: Option<PathBuf>,
+    s3_endpoint_url: Option<String>,
+    #[serde(default)]
+    artifact_roots: Vec<PathBuf>,
     max_sessions: Option<usize>,
     max_sessions_per_agent: Option<usize>,
     max_sessions_per_caller: Option<usize>,
@@ -121,6 +134,7 @@ struct ServeSettings {
     max_artifact_mib: usize,
     agent_memory: String,
     auth_config: Option<PathBuf>,
+    artifacts: corral_server::ArtifactConfig,
     sessions: SessionConfig,
     telemetry: corral_telemetry::TelemetryFile,
 }
@@ -163,6 +177,15 @@ impl ServeArgs {
                 .or(file.agent_memory)
                 .unwrap_or_else(|| "agents".into()),
             auth_config: self.auth_config.clone().or(file.auth_config),
+            artifacts: corral_server::ArtifactConfig {
+                s3_endpoint_url: self.s3_endpoint_url.clone().or(file.s3_endpoint_url),
+                aws: None,
+                file_roots: if self.artifact_roots.is_empty() {
+                    file.artifact_roots
+                } else {
+                    self.artifact_roots.clone()
+                },
+            },
             sessions,
             telemetry: file.telemetry,
         })
@@ -334,6 +357,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir: settings.data_dir.clone(),
             max_artifact_bytes: settings.max_artifact_mib << 20,
             auth,
+            artifacts: settings.artifacts.clone(),
         },
     )?;
     let listener = Server::bind(settings.listen).await?;

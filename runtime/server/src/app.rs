@@ -12,15 +12,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use corral_host::{InvocationRequest, InvokeError, SessionManager, SessionQuota};
+use axum::routing::{delete, get, post};
+use corral_host::{InvocationRequest, InvokeError, SessionManager};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::registry::{
-    AgentRegistry, AgentRuntime, DeployRequest, LifecycleConfiguration, RegistryError,
-};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{AgentRegistry, DeployRequest, LifecycleConfiguration};
+use crate::runtimes::{deploy_off_thread, summary};
 
 /// Header carrying the runtime session id.
 pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Inbound authentication; `None` accepts every caller.
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
+    /// Fetches runtime artifacts (S3, files).
+    pub artifacts: Arc<crate::artifact::ArtifactFetcher>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
@@ -55,130 +57,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/runtimes/{runtime}/invocations", post(invoke))
         .route("/runtimes/{runtime}/stopruntimesession", post(stop_session))
-        .route("/runtimes/", post(list_runtimes).put(create_runtime))
-        .route(
-            "/runtimes/{runtime}/",
-            get(get_runtime).delete(delete_runtime),
-        )
-        .route("/runtimes/{runtime}/versions/", post(list_versions))
-        .route(
-            "/runtimes/{runtime}/runtime-endpoints/",
-            put(create_endpoint),
-        )
         .route("/corral/runtimes/{name}", post(deploy))
         .route("/corral/sessions", get(list_sessions))
         .route("/corral/sessions/{session}", delete(stop_any_session))
         .route("/corral/sessions/{session}/journal", get(session_journal))
         .route("/corral/components/{digest}", get(component_source))
+        .merge(crate::runtimes::routes())
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(state)
 }
-
-/// An error as AgentCore's REST-JSON protocol sends it.
-pub struct ApiError {
-    status: StatusCode,
-    name: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            name,
-            message: message.into(),
-        }
-    }
-
-    fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerException",
-            message,
-        )
-    }
-
-    fn validation(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response =
-            (self.status, axum::Json(json!({ "message": self.message }))).into_response();
-        response
-            .headers_mut()
-            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.name));
-        response
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> Self {
-        let message = e.to_string();
-        match e {
-            RegistryError::InvalidArtifact(_) | RegistryError::Validation(_) => {
-                ApiError::validation(message)
-            }
-            RegistryError::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationException",
-                message,
-            ),
-            RegistryError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
-            }
-            RegistryError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
-            }
-            RegistryError::Io(_) => ApiError::internal(message),
-        }
-    }
-}
-
-impl From<InvokeError> for ApiError {
-    fn from(e: InvokeError) -> Self {
-        let message = e.to_string();
-        match e {
-            InvokeError::InvalidRequest(_) => ApiError::validation(message),
-            // A caller over its own quota is throttled (retry once its
-            // sessions end); a full host or agent is a service quota.
-            InvokeError::QuotaExceeded {
-                quota: SessionQuota::SessionsPerCaller,
-                ..
-            } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "ThrottlingException",
-                message,
-            ),
-            InvokeError::QuotaExceeded { .. }
-            | InvokeError::PoolExhausted(_)
-            | InvokeError::Journal(corral_journal::JournalError::Full { .. }) => ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "ServiceQuotaExceededException",
-                format!(
-                    "{message}: {}",
-                    std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            ),
-            InvokeError::Agent { .. }
-            | InvokeError::Fault(_)
-            | InvokeError::Timeout(_)
-            | InvokeError::ResponseTooLarge(_) => {
-                ApiError::new(StatusCode::FAILED_DEPENDENCY, "RuntimeClientError", message)
-            }
-            InvokeError::Stopped => {
-                ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
-            }
-            _ => ApiError::internal(message),
-        }
-    }
-}
-
-type ApiResult = Result<Response, ApiError>;
 
 fn epoch_seconds() -> u64 {
     SystemTime::now()
@@ -546,100 +433,6 @@ async fn stop_session(
     Ok(out)
 }
 
-fn summary(r: &AgentRuntime) -> Value {
-    let latest = r.latest();
-    json!({
-        "agentRuntimeArn": r.agent_runtime_arn,
-        "agentRuntimeId": r.agent_runtime_id,
-        "agentRuntimeName": r.agent_runtime_name,
-        "agentRuntimeVersion": latest.map(|v| v.agent_runtime_version.clone()),
-        "description": latest.and_then(|v| v.description.clone()).unwrap_or_default(),
-        "lastUpdatedAt": latest.map(|v| v.created_at),
-        "status": "READY",
-    })
-}
-
-async fn list_runtimes(State(state): State<AppState>) -> ApiResult {
-    let runtimes: Vec<Value> = state.registry.list().iter().map(summary).collect();
-    Ok(axum::Json(json!({ "agentRuntimes": runtimes })).into_response())
-}
-
-async fn get_runtime(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
-    let r = state.registry.get(&runtime)?;
-    let mut value = summary(&r);
-    let latest = r.latest();
-    value["lifecycleConfiguration"] = json!(latest.map(|v| v.lifecycle_configuration));
-    value["environmentVariables"] = json!(latest.map(|v| v.environment_variables.clone()));
-    value["memoryId"] = json!(latest.and_then(|v| v.memory_id.clone()));
-    value["agentRuntimeArtifact"] = json!({ "wasm": { "digest": latest.map(|v| v.digest.clone()), "size": latest.map(|v| v.size) } });
-    Ok(axum::Json(value).into_response())
-}
-
-async fn delete_runtime(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
-    let r = state.registry.delete(&runtime)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({ "agentRuntimeId": r.agent_runtime_id, "status": "DELETING" })),
-    )
-        .into_response())
-}
-
-async fn list_versions(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
-    let r = state.registry.get(&runtime)?;
-    let versions: Vec<Value> = r
-        .versions
-        .iter()
-        .rev()
-        .map(|v| {
-            json!({
-                "agentRuntimeArn": r.agent_runtime_arn,
-                "agentRuntimeId": r.agent_runtime_id,
-                "agentRuntimeName": r.agent_runtime_name,
-                "agentRuntimeVersion": v.agent_runtime_version,
-                "description": v.description.clone().unwrap_or_default(),
-                "lastUpdatedAt": v.created_at,
-                "status": "READY",
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({ "agentRuntimes": versions })).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateEndpoint {
-    name: String,
-    #[serde(default)]
-    agent_runtime_version: Option<String>,
-}
-
-async fn create_endpoint(
-    State(state): State<AppState>,
-    Path(runtime): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let input: CreateEndpoint = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::validation(format!("could not parse request body: {e}")))?;
-    let endpoint = state.registry.set_endpoint(
-        &runtime,
-        &input.name,
-        input.agent_runtime_version.as_deref(),
-    )?;
-    let r = state.registry.get(&runtime)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "agentRuntimeArn": r.agent_runtime_arn,
-            "agentRuntimeEndpointArn": format!("{}/runtime-endpoint/{}", r.agent_runtime_arn, endpoint.name),
-            "endpointName": endpoint.name,
-            "targetVersion": endpoint.target_version.clone().or_else(|| r.latest().map(|v| v.agent_runtime_version.clone())),
-            "status": "READY",
-            "createdAt": endpoint.created_at,
-        })),
-    )
-        .into_response())
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct DeployQuery {
@@ -683,82 +476,10 @@ async fn deploy(
         },
         environment,
         memory_id: query.memory_id,
+        ..DeployRequest::default()
     };
     let runtime = deploy_off_thread(registry, body, request).await?;
     Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmArtifact {
-    /// The component, base64-encoded.
-    base64: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RuntimeArtifact {
-    wasm: WasmArtifact,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateRuntime {
-    agent_runtime_name: String,
-    agent_runtime_artifact: RuntimeArtifact,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    lifecycle_configuration: LifecycleConfiguration,
-    #[serde(default)]
-    environment_variables: std::collections::BTreeMap<String, String>,
-    /// Corral extension: memory resource (id) the agent's `memory` interface uses.
-    #[serde(default)]
-    memory_id: Option<String>,
-}
-
-/// `CreateAgentRuntime` with a WASM artifact (`{"wasm": {"base64": …}}` in
-/// place of AgentCore's container or code artifact).
-async fn create_runtime(State(state): State<AppState>, body: Bytes) -> ApiResult {
-    use base64::Engine;
-    let input: CreateRuntime = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::validation(format!("could not parse request body: {e}")))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(input.agent_runtime_artifact.wasm.base64.trim())
-        .map_err(|e| ApiError::validation(format!("agentRuntimeArtifact.wasm.base64: {e}")))?;
-    let registry = state.registry.clone();
-    let request = DeployRequest {
-        name: input.agent_runtime_name,
-        description: input.description,
-        lifecycle: input.lifecycle_configuration,
-        environment: input.environment_variables,
-        memory_id: input.memory_id,
-    };
-    let runtime = deploy_off_thread(registry, bytes, request).await?;
-    let version = runtime.latest();
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "agentRuntimeArn": runtime.agent_runtime_arn,
-            "agentRuntimeId": runtime.agent_runtime_id,
-            "agentRuntimeVersion": version.map(|v| v.agent_runtime_version.clone()),
-            "createdAt": version.map(|v| v.created_at),
-            "status": "READY",
-        })),
-    )
-        .into_response())
-}
-
-/// Deploys on a blocking thread: compiling a component is CPU-bound.
-async fn deploy_off_thread(
-    registry: Arc<AgentRegistry>,
-    bytes: impl AsRef<[u8]> + Send + 'static,
-    request: DeployRequest,
-) -> Result<AgentRuntime, ApiError> {
-    tokio::task::spawn_blocking(move || registry.deploy(bytes.as_ref(), request))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
 }
 
 async fn list_sessions(State(state): State<AppState>) -> ApiResult {

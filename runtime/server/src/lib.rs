@@ -4,8 +4,12 @@
 //! and AgentCore Memory's routes mounted beside it.
 
 mod app;
+pub mod artifact;
+mod error;
 pub mod metrics;
+mod pagination;
 mod registry;
+mod runtimes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,9 +18,11 @@ use std::sync::Arc;
 pub use app::{
     AppState, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, router,
 };
+pub use artifact::{ArtifactConfig, ArtifactFetcher};
+pub use error::{ApiError, ERROR_TYPE_HEADER};
 pub use registry::{
-    AgentRegistry, AgentRuntime, DEFAULT_ENDPOINT, DeployRequest, LifecycleConfiguration,
-    RegistryError, RuntimeEndpoint, RuntimeVersion,
+    AgentRegistry, AgentRuntime, DEFAULT_ENDPOINT, DeployRequest, DeployTarget, EchoedSettings,
+    LifecycleConfiguration, RegistryError, RuntimeEndpoint, RuntimeVersion, runtime_id_of,
 };
 
 /// Why the server could not start or stopped.
@@ -39,6 +45,8 @@ pub struct ServerConfig {
     pub max_artifact_bytes: usize,
     /// Inbound authentication (API keys, JWT); `None` accepts every caller.
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
+    /// Where `CreateAgentRuntime` may fetch components from.
+    pub artifacts: ArtifactConfig,
 }
 
 /// A running server's parts, for embedding and tests.
@@ -76,6 +84,10 @@ impl Server {
                 )),
                 metrics: Arc::new(metrics::Metrics::default()),
                 auth: config.auth.clone(),
+                artifacts: Arc::new(ArtifactFetcher::new(
+                    config.artifacts.clone(),
+                    config.max_artifact_bytes,
+                )),
             },
         })
     }
@@ -87,10 +99,12 @@ impl Server {
             Some(extra) => app.merge(extra),
             None => app,
         };
-        app.layer(axum::middleware::from_fn_with_state(
-            self.state.clone(),
-            app::authenticate,
-        ))
+        app.fallback(error::unknown_operation)
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                app::authenticate,
+            ))
+            .layer(axum::middleware::from_fn(error::json_errors))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight

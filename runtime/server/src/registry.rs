@@ -84,6 +84,30 @@ pub struct RuntimeVersion {
     /// server's default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_id: Option<String>,
+    /// AgentCore settings kept and reported back as given (`roleArn`,
+    /// `networkConfiguration`, `protocolConfiguration`, the
+    /// `agentRuntimeArtifact` it was created from).
+    #[serde(default)]
+    pub echoed: EchoedSettings,
+}
+
+/// AgentCore settings a version keeps and reports but Corral does not act
+/// on (a WASM sandbox has no IAM role or VPC), or reports as given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EchoedSettings {
+    /// `agentRuntimeArtifact` as given; uploads report their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_runtime_artifact: Option<serde_json::Value>,
+    /// `roleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// `networkConfiguration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<serde_json::Value>,
+    /// `protocolConfiguration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_configuration: Option<serde_json::Value>,
 }
 
 impl RuntimeVersion {
@@ -115,11 +139,53 @@ impl RuntimeVersion {
 pub struct RuntimeEndpoint {
     /// Endpoint name.
     pub name: String,
+    /// Endpoint id (`<name>-<suffix>`); older registries lack one.
+    #[serde(default)]
+    pub id: String,
     /// Version served; `None` follows the latest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_version: Option<String>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Creation time, epoch seconds.
     pub created_at: f64,
+    /// Last change, epoch seconds (0 when never changed).
+    #[serde(default)]
+    pub updated_at: f64,
+}
+
+impl RuntimeEndpoint {
+    fn new(name: &str, target_version: Option<String>, description: Option<String>) -> Self {
+        let now = now_seconds();
+        RuntimeEndpoint {
+            name: name.to_string(),
+            id: format!("{name}-{}", random_suffix()),
+            target_version,
+            description,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The endpoint id, derived from the name where an older registry kept none.
+    pub fn endpoint_id(&self) -> String {
+        if self.id.is_empty() {
+            format!("{}-{}", self.name, "0000000000")
+        } else {
+            self.id.clone()
+        }
+    }
+
+    /// Last change (creation when never changed).
+    pub fn last_updated(&self) -> f64 {
+        self.updated_at.max(self.created_at)
+    }
+}
+
+/// Ten lowercase alphanumerics, AgentCore's id suffix.
+fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
 /// A deployed agent runtime.
@@ -144,6 +210,37 @@ impl AgentRuntime {
         self.versions.last()
     }
 
+    /// Version `v`, or `ResourceNotFoundException`.
+    pub fn version(&self, v: &str) -> Result<&RuntimeVersion, RegistryError> {
+        self.versions
+            .iter()
+            .find(|x| x.agent_runtime_version == v)
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "runtime {} has no version {v}",
+                    self.agent_runtime_id
+                ))
+            })
+    }
+
+    /// The endpoint named `name`, or `ResourceNotFoundException`.
+    pub fn endpoint(&self, name: &str) -> Result<&RuntimeEndpoint, RegistryError> {
+        self.endpoints.get(name).ok_or_else(|| {
+            RegistryError::NotFound(format!(
+                "runtime {} has no endpoint {name}",
+                self.agent_runtime_id
+            ))
+        })
+    }
+
+    /// The version an endpoint currently serves.
+    pub fn endpoint_version(&self, endpoint: &RuntimeEndpoint) -> Option<String> {
+        endpoint
+            .target_version
+            .clone()
+            .or_else(|| self.latest().map(|v| v.agent_runtime_version.clone()))
+    }
+
     /// The version an endpoint or version qualifier names.
     pub fn resolve(&self, qualifier: Option<&str>) -> Result<&RuntimeVersion, RegistryError> {
         let name = qualifier.unwrap_or(DEFAULT_ENDPOINT);
@@ -164,11 +261,29 @@ impl AgentRuntime {
     }
 }
 
+/// Which runtime a deploy may create or change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeployTarget {
+    /// A new version of runtime `name`, created when new (Corral's deploy).
+    #[default]
+    CreateOrUpdate,
+    /// A new runtime; `ConflictException` when the name is taken
+    /// (`CreateAgentRuntime`).
+    Create,
+    /// A new version of the runtime with this id, name or ARN
+    /// (`UpdateAgentRuntime`).
+    Update(String),
+}
+
 /// What a deploy asks for.
 #[derive(Debug, Clone, Default)]
 pub struct DeployRequest {
-    /// Runtime name.
+    /// Runtime name (ignored for [`DeployTarget::Update`]).
     pub name: String,
+    /// Which runtime it may create or change.
+    pub target: DeployTarget,
+    /// AgentCore settings kept and reported as given.
+    pub echoed: EchoedSettings,
     /// Description of this version.
     pub description: Option<String>,
     /// Session lifecycle.
@@ -203,6 +318,19 @@ fn valid_name(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.len() <= 48
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The runtime id an ARN names (`arn:<partition>:bedrock-agentcore:<region>:
+/// <account>:runtime/<id>[/runtime-endpoint/<name>]`); other identifiers as given.
+pub fn runtime_id_of(identifier: &str) -> &str {
+    if !identifier.starts_with("arn:") {
+        return identifier;
+    }
+    let resource = identifier.splitn(6, ':').nth(5).unwrap_or(identifier);
+    match resource.strip_prefix("runtime/") {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => identifier,
+    }
 }
 
 /// Longest memory id AgentCore accepts.
@@ -281,8 +409,10 @@ impl AgentRegistry {
         self.runtimes.lock().values().cloned().collect()
     }
 
-    /// The runtime named by a name, id or ARN.
+    /// The runtime named by a name, id or ARN (of any region and account:
+    /// its `runtime/<id>` part decides; an endpoint ARN names its runtime).
     pub fn get(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
+        let identifier = runtime_id_of(identifier);
         let runtimes = self.runtimes.lock();
         runtimes
             .values()
@@ -302,6 +432,19 @@ impl AgentRegistry {
         bytes: &[u8],
         request: DeployRequest,
     ) -> Result<AgentRuntime, RegistryError> {
+        let mut request = request;
+        match &request.target {
+            DeployTarget::Update(identifier) => {
+                request.name = self.get(identifier)?.agent_runtime_name;
+            }
+            DeployTarget::Create if self.runtimes.lock().contains_key(&request.name) => {
+                return Err(RegistryError::Conflict(format!(
+                    "an agent runtime named {} already exists",
+                    request.name
+                )));
+            }
+            _ => {}
+        }
         if !valid_name(&request.name) {
             return Err(RegistryError::Validation(format!(
                 "agentRuntimeName '{}' must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}",
@@ -334,21 +477,29 @@ impl AgentRegistry {
             write_atomic(&precompiled, &artifact)?;
         }
         let mut runtimes = self.runtimes.lock();
+        // Checked again under the lock: a concurrent create or delete may
+        // have raced the compile.
+        match &request.target {
+            DeployTarget::Create if runtimes.contains_key(&request.name) => {
+                return Err(RegistryError::Conflict(format!(
+                    "an agent runtime named {} already exists",
+                    request.name
+                )));
+            }
+            DeployTarget::Update(identifier) if !runtimes.contains_key(&request.name) => {
+                return Err(RegistryError::NotFound(format!(
+                    "agent runtime {identifier} not found"
+                )));
+            }
+            _ => {}
+        }
         let now = now_seconds();
         let runtime = runtimes.entry(request.name.clone()).or_insert_with(|| {
-            let id = format!(
-                "{}-{}",
-                request.name,
-                &uuid::Uuid::new_v4().simple().to_string()[..10]
-            );
+            let id = format!("{}-{}", request.name, random_suffix());
             let mut endpoints = BTreeMap::new();
             endpoints.insert(
                 DEFAULT_ENDPOINT.to_string(),
-                RuntimeEndpoint {
-                    name: DEFAULT_ENDPOINT.into(),
-                    target_version: None,
-                    created_at: now,
-                },
+                RuntimeEndpoint::new(DEFAULT_ENDPOINT, None, None),
             );
             AgentRuntime {
                 agent_runtime_arn: format!("{}:runtime/{id}", self.arn_prefix),
@@ -358,6 +509,10 @@ impl AgentRegistry {
                 endpoints,
             }
         });
+        let reported = request
+            .echoed
+            .agent_runtime_artifact
+            .unwrap_or_else(|| crate::artifact::component_artifact(&digest));
         runtime.versions.push(RuntimeVersion {
             agent_runtime_version: (runtime.versions.len() + 1).to_string(),
             digest,
@@ -367,50 +522,116 @@ impl AgentRegistry {
             environment_variables: request.environment,
             description: request.description,
             memory_id: request.memory_id,
+            echoed: EchoedSettings {
+                agent_runtime_artifact: Some(reported),
+                ..request.echoed
+            },
         });
         let snapshot = runtime.clone();
         self.persist(&runtimes)?;
         Ok(snapshot)
     }
 
-    /// Points endpoint `name` at `version` (creating it).
-    pub fn set_endpoint(
+    /// Creates endpoint `name` serving `version` (the latest when `None`);
+    /// `ConflictException` when it exists.
+    pub fn create_endpoint(
         &self,
         identifier: &str,
         name: &str,
         version: Option<&str>,
-    ) -> Result<RuntimeEndpoint, RegistryError> {
+        description: Option<String>,
+    ) -> Result<(AgentRuntime, RuntimeEndpoint), RegistryError> {
         if !valid_name(name) {
             return Err(RegistryError::Validation(format!(
-                "endpoint name '{name}' is invalid"
+                "endpoint name '{name}' must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}"
             )));
         }
-        let runtime = self.get(identifier)?;
-        if let Some(v) = version
-            && !runtime
-                .versions
-                .iter()
-                .any(|x| x.agent_runtime_version == v)
-        {
-            return Err(RegistryError::NotFound(format!(
-                "runtime {} has no version {v}",
-                runtime.agent_runtime_name
-            )));
+        self.change_runtime(identifier, |runtime| {
+            if let Some(v) = version {
+                runtime.version(v)?;
+            }
+            if runtime.endpoints.contains_key(name) {
+                return Err(RegistryError::Conflict(format!(
+                    "runtime {} already has an endpoint named {name}",
+                    runtime.agent_runtime_id
+                )));
+            }
+            let endpoint = RuntimeEndpoint::new(name, version.map(str::to_string), description);
+            runtime.endpoints.insert(name.to_string(), endpoint.clone());
+            Ok(endpoint)
+        })
+    }
+
+    /// Points endpoint `name` at `version` and/or changes its description.
+    pub fn update_endpoint(
+        &self,
+        identifier: &str,
+        name: &str,
+        version: Option<&str>,
+        description: Option<String>,
+    ) -> Result<(AgentRuntime, RuntimeEndpoint), RegistryError> {
+        self.change_runtime(identifier, |runtime| {
+            if let Some(v) = version {
+                runtime.version(v)?;
+            }
+            runtime.endpoint(name)?;
+            let Some(endpoint) = runtime.endpoints.get_mut(name) else {
+                return Err(RegistryError::NotFound(format!("no endpoint {name}")));
+            };
+            if version.is_some() {
+                endpoint.target_version = version.map(str::to_string);
+            }
+            if description.is_some() {
+                endpoint.description = description;
+            }
+            endpoint.updated_at = now_seconds();
+            Ok(endpoint.clone())
+        })
+    }
+
+    /// Removes endpoint `name` (the `DEFAULT` endpoint cannot be removed).
+    pub fn delete_endpoint(
+        &self,
+        identifier: &str,
+        name: &str,
+    ) -> Result<(AgentRuntime, RuntimeEndpoint), RegistryError> {
+        if name == DEFAULT_ENDPOINT {
+            return Err(RegistryError::Validation(
+                "the DEFAULT endpoint cannot be deleted; delete the runtime".into(),
+            ));
         }
+        self.change_runtime(identifier, |runtime| {
+            runtime.endpoint(name)?;
+            runtime
+                .endpoints
+                .remove(name)
+                .ok_or_else(|| RegistryError::NotFound(format!("no endpoint {name}")))
+        })
+    }
+
+    /// Applies `change` to a runtime under the registry lock and persists it;
+    /// returns the runtime as changed and what `change` returned.
+    fn change_runtime<T>(
+        &self,
+        identifier: &str,
+        change: impl FnOnce(&mut AgentRuntime) -> Result<T, RegistryError>,
+    ) -> Result<(AgentRuntime, T), RegistryError> {
+        let name = self.get(identifier)?.agent_runtime_name;
         let mut runtimes = self.runtimes.lock();
-        let Some(stored) = runtimes.get_mut(&runtime.agent_runtime_name) else {
+        let Some(runtime) = runtimes.get_mut(&name) else {
             return Err(RegistryError::NotFound(format!(
                 "agent runtime {identifier} not found"
             )));
         };
-        let endpoint = RuntimeEndpoint {
-            name: name.to_string(),
-            target_version: version.map(str::to_string),
-            created_at: now_seconds(),
-        };
-        stored.endpoints.insert(name.to_string(), endpoint.clone());
-        self.persist(&runtimes)?;
-        Ok(endpoint)
+        let mut changed = runtime.clone();
+        let out = change(&mut changed)?;
+        let previous = std::mem::replace(runtime, changed.clone());
+        if let Err(e) = self.persist(&runtimes) {
+            // Not acknowledged, so not applied either.
+            runtimes.insert(name, previous);
+            return Err(e);
+        }
+        Ok((changed, out))
     }
 
     /// Removes a runtime (its artifacts stay, content-addressed and shared).

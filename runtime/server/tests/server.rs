@@ -65,6 +65,7 @@ async fn start_runtime(
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
+            artifacts: Default::default(),
             auth,
         },
     )

@@ -32,6 +32,7 @@ pub async fn serve(
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 64 << 20,
+            artifacts: Default::default(),
             auth: None,
         },
     )
