@@ -347,6 +347,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(journal) = args.journal_config()? {
         runtime = runtime.journal(settings.data_dir.join("journal"), journal);
     }
+    // Host checks guard loopback servers against DNS rebinding; a server
+    // listening beyond loopback is reached by names this process cannot know.
+    let mcp_hosts = if settings.listen.ip().is_loopback() {
+        corral_gateway::HttpOptions::default()
+    } else {
+        corral_gateway::HttpOptions {
+            allowed_hosts: vec!["*".into()],
+        }
+    };
+    runtime = runtime.gateway_resources(settings.data_dir.join("gateways"), mcp_hosts);
     let runtime = runtime
         .build()
         .await
@@ -368,10 +378,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display(),
         runtime.agent_memory_id().unwrap_or_default()
     );
-    let memory_api = runtime.memory().cloned().map(corral_memory::http::router);
-    server
-        .serve(listener, memory_api, shutdown_signal())
-        .await?;
+    server.serve(listener, shutdown_signal()).await?;
     runtime.shutdown();
     eprintln!("{}", print::dim("drained and stopped"));
     Ok(())

@@ -86,6 +86,12 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+impl From<corral_gateway_control::pagination::PageError> for ApiError {
+    fn from(e: corral_gateway_control::pagination::PageError) -> Self {
+        ApiError::validation(e.to_string())
+    }
+}
+
 impl From<ArtifactError> for ApiError {
     fn from(e: ArtifactError) -> Self {
         let message = e.to_string();

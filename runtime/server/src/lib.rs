@@ -7,7 +7,6 @@ mod app;
 pub mod artifact;
 mod error;
 pub mod metrics;
-mod pagination;
 mod registry;
 mod runtimes;
 
@@ -53,6 +52,10 @@ pub struct ServerConfig {
 pub struct Server {
     /// Shared state.
     pub state: AppState,
+    /// AgentCore Memory's routes, when the runtime has memory.
+    memory: Option<corral_memory::MemoryService>,
+    /// The gateway and policy control plane, when the runtime has one.
+    control: Option<Arc<corral_gateway_control::ControlPlane>>,
 }
 
 impl Server {
@@ -72,6 +75,8 @@ impl Server {
             registry.attach_memory(memory.clone());
         }
         Ok(Server {
+            memory: runtime.memory().cloned(),
+            control: runtime.control_plane().cloned(),
             state: AppState {
                 registry: Arc::new(registry),
                 sessions: runtime.sessions().clone(),
@@ -92,13 +97,17 @@ impl Server {
         })
     }
 
-    /// The router, with extra routes (e.g. memory) merged in.
-    pub fn router(&self, extra: Option<axum::Router>) -> axum::Router {
-        let app = router(self.state.clone());
-        let app = match extra {
-            Some(extra) => app.merge(extra),
-            None => app,
-        };
+    /// Every route: runtimes and sessions, memory and the gateway control
+    /// plane when the runtime has them, behind authentication and one JSON
+    /// error surface.
+    pub fn router(&self) -> axum::Router {
+        let mut app = router(self.state.clone());
+        if let Some(memory) = &self.memory {
+            app = app.merge(corral_memory::http::router(memory.clone()));
+        }
+        if let Some(control) = &self.control {
+            app = app.merge(corral_gateway_control::http::router(control.clone()));
+        }
         app.fallback(error::unknown_operation)
             .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
@@ -112,12 +121,11 @@ impl Server {
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
-        extra: Option<axum::Router>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         // Session expiry and hibernation run in the session manager's own
         // task (started with it), not here.
-        let app = self.router(extra);
+        let app = self.router();
         // Small responses should not wait on Nagle's algorithm.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);

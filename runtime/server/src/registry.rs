@@ -5,16 +5,15 @@
 //! for this engine), `runtimes.json` (metadata, replaced atomically).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use corral_host::{AgentHost, CompiledAgent, HostError};
 use corral_memory::MemoryService;
+use corral_storage::write_file_atomic as write_atomic;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The endpoint every runtime has, following its latest version.
 pub const DEFAULT_ENDPOINT: &str = "DEFAULT";
@@ -711,24 +710,6 @@ impl AgentRegistry {
         write_atomic(&self.dir.join("runtimes.json"), &bytes)?;
         Ok(())
     }
-}
-
-/// Writes `bytes` to a temporary file, syncs it and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let digest = hex::encode(Sha256::digest(path.to_string_lossy().as_bytes()));
-    let tmp = path.with_extension(format!("tmp-{}", &digest[..8]));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent()
-        && let Ok(dir) = std::fs::File::open(parent)
-    {
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::artifact::{ArtifactLocation, RuntimeArtifact};
 use crate::error::{ApiError, ApiResult};
-use crate::pagination::{PageQuery, page};
 use crate::registry::{
     AgentRegistry, AgentRuntime, DeployRequest, DeployTarget, EchoedSettings,
     LifecycleConfiguration, RuntimeEndpoint, RuntimeVersion,
 };
+use corral_gateway_control::pagination::{PageQuery, page};
 
 /// Largest page of runtimes, versions and endpoints (AgentCore's).
 const MAX_PAGE: u32 = 100;

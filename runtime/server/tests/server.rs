@@ -75,7 +75,7 @@ async fn start_runtime(
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         server
-            .serve(listener, None, async {
+            .serve(listener, async {
                 let _ = rx.await;
             })
             .await

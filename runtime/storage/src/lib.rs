@@ -5,11 +5,13 @@
 //! counter. Any ordered KV engine (RocksDB, FoundationDB, PostgreSQL with a
 //! bytea key) can serve.
 
+mod file;
 mod group_commit;
 mod sled_store;
 
 use std::ops::ControlFlow;
 
+pub use file::write_file_atomic;
 pub use sled_store::SledStorage;
 
 /// A storage failure.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions, HttpOptions};
+use corral_gateway_control::ControlPlane;
 use corral_host::{
     AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig, SessionManager,
 };
@@ -32,6 +33,7 @@ pub struct RuntimeBuilder {
     gateway: Option<(GatewayConfig, GatewayOptions)>,
     memory: Option<MemoryPlan>,
     journal: Option<(PathBuf, JournalConfig)>,
+    control: Option<(PathBuf, HttpOptions)>,
 }
 
 impl Default for RuntimeBuilder {
@@ -51,7 +53,16 @@ impl RuntimeBuilder {
             gateway: None,
             memory: None,
             journal: None,
+            control: None,
         }
+    }
+
+    /// Gateways, targets, policy engines and policies managed through
+    /// AgentCore's control plane, kept in `dir` and served over MCP with
+    /// `http` (allowed hosts); their WASM tools share the host's engine.
+    pub fn gateway_resources(mut self, dir: PathBuf, http: HttpOptions) -> Self {
+        self.control = Some((dir, http));
+        self
     }
 
     /// The sandbox engine (pool size, memory cap, cache).
@@ -133,6 +144,22 @@ impl RuntimeBuilder {
             None => None,
         };
 
+        let control = match self.control {
+            Some((dir, http)) => {
+                let options = GatewayOptions {
+                    engine: Some(host.engine().clone()),
+                    base_dir: dir.clone(),
+                    ..GatewayOptions::default()
+                };
+                Some(Arc::new(
+                    ControlPlane::open(&dir, options, http)
+                        .await
+                        .map_err(RuntimeError::Control)?,
+                ))
+            }
+            None => None,
+        };
+
         let mut sessions = self.sessions;
         if let Some((dir, config)) = self.journal {
             let storage = SledStorage::open(&dir).map_err(|source| RuntimeError::Storage {
@@ -152,6 +179,7 @@ impl RuntimeBuilder {
             gateway,
             memory,
             journal,
+            control,
             tasks,
         })
     }
@@ -164,6 +192,7 @@ pub struct Runtime {
     gateway: Option<Arc<Gateway>>,
     memory: Option<(MemoryService, String)>,
     journal: Option<JournalStore>,
+    control: Option<Arc<ControlPlane>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -176,6 +205,11 @@ impl Runtime {
     /// The live sessions.
     pub fn sessions(&self) -> &Arc<SessionManager> {
         &self.sessions
+    }
+
+    /// The gateways and policies managed through the control plane, if on.
+    pub fn control_plane(&self) -> Option<&Arc<ControlPlane>> {
+        self.control.as_ref()
     }
 
     /// The gateway agents call tools through, if any.

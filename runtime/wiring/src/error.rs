@@ -20,6 +20,9 @@ pub enum RuntimeError {
         #[source]
         source: corral_storage::StorageError,
     },
+    /// The gateway control plane could not open its resources.
+    #[error("cannot open the gateway control plane")]
+    Control(#[source] corral_gateway_control::ControlError),
     /// The memory service could not open, or create the agents' memory.
     #[error("cannot open agent memory")]
     Memory(#[source] corral_memory::MemoryError),

@@ -42,7 +42,7 @@ pub async fn serve(
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         server
-            .serve(listener, None, async {
+            .serve(listener, async {
                 let _ = rx.await;
             })
             .await

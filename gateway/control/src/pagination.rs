@@ -1,4 +1,4 @@
-//! `maxResults` / `nextToken` paging of the control plane's listings.
+//! `maxResults` / `nextToken` paging of control-plane listings.
 //!
 //! A token is the key of the last item returned, base64url-encoded behind
 //! the listing's name: a token from one listing is refused by another, and a
@@ -8,9 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::error::ApiError;
-
-/// The paging parameters of a list operation (query string or body).
+/// The paging parameters of a list operation.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageQuery {
@@ -22,23 +20,35 @@ pub struct PageQuery {
     pub next_token: Option<String>,
 }
 
-/// One page of `items`, which must be in ascending `key` order; the token
-/// is `None` on the last page.
+/// A page request that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// `maxResults` is out of range.
+    #[error("maxResults must be 1 to {max}, got {got}")]
+    MaxResults {
+        /// The largest page.
+        max: u32,
+        /// What was asked.
+        got: u32,
+    },
+    /// `nextToken` was not issued by this listing.
+    #[error("nextToken is not a token of this listing")]
+    Token,
+}
+
+/// One page of `items`, which must be in ascending `key` order (at most
+/// `max` per page, `max` by default); the token is `None` on the last page.
 pub fn page<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> String,
     query: &PageQuery,
     listing: &str,
     max: u32,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
+) -> Result<(Vec<T>, Option<String>), PageError> {
     let size = match query.max_results {
         None => max,
         Some(n) if (1..=max).contains(&n) => n,
-        Some(n) => {
-            return Err(ApiError::validation(format!(
-                "maxResults must be 1 to {max}, got {n}"
-            )));
-        }
+        Some(got) => return Err(PageError::MaxResults { max, got }),
     } as usize;
     let after = match query.next_token.as_deref().filter(|t| !t.is_empty()) {
         None => None,
@@ -62,14 +72,15 @@ fn encode(listing: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{listing}:{key}"))
 }
 
-fn decode(listing: &str, token: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::validation("nextToken is not a token of this listing");
-    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+fn decode(listing: &str, token: &str) -> Result<String, PageError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| PageError::Token)?;
+    let text = String::from_utf8(bytes).map_err(|_| PageError::Token)?;
     text.strip_prefix(listing)
         .and_then(|rest| rest.strip_prefix(':'))
         .map(str::to_string)
-        .ok_or_else(bad)
+        .ok_or(PageError::Token)
 }
 
 #[cfg(test)]
@@ -85,20 +96,21 @@ mod tests {
         }
     }
 
+    fn list(
+        items: &[String],
+        q: PageQuery,
+        listing: &str,
+    ) -> Result<(Vec<String>, Option<String>), PageError> {
+        page(items.to_vec(), Clone::clone, &q, listing, 100)
+    }
+
     #[test]
     fn pages_cover_everything_once_and_tokens_stay_in_their_listing() {
         let items: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
         let mut seen = Vec::new();
         let mut token = None;
         loop {
-            let (page, next) = page(
-                items.clone(),
-                Clone::clone,
-                &query(Some(2), token),
-                "runtimes",
-                100,
-            )
-            .unwrap();
+            let (page, next) = list(&items, query(Some(2), token), "runtimes").unwrap();
             seen.extend(page);
             token = next;
             if token.is_none() {
@@ -106,55 +118,17 @@ mod tests {
             }
         }
         assert_eq!(seen, items);
-        let (_, next) = page(
-            items.clone(),
-            Clone::clone,
-            &query(Some(1), None),
-            "runtimes",
-            100,
-        )
-        .unwrap();
-        assert!(
-            page(
-                items.clone(),
-                Clone::clone,
-                &query(None, next),
-                "gateways",
-                100
-            )
-            .is_err()
-        );
-        assert!(
-            page(
-                items.clone(),
-                Clone::clone,
-                &query(Some(0), None),
-                "runtimes",
-                100
-            )
-            .is_err()
-        );
-        assert!(
-            page(
-                items.clone(),
-                Clone::clone,
-                &query(Some(101), None),
-                "runtimes",
-                100
-            )
-            .is_err()
-        );
+        let (_, next) = list(&items, query(Some(1), None), "runtimes").unwrap();
+        assert!(matches!(
+            list(&items, query(None, next), "gateways"),
+            Err(PageError::Token)
+        ));
+        assert!(list(&items, query(Some(0), None), "runtimes").is_err());
+        assert!(list(&items, query(Some(101), None), "runtimes").is_err());
         // A removed item does not derail the next page.
-        let (_, next) = page(
-            items.clone(),
-            Clone::clone,
-            &query(Some(2), None),
-            "runtimes",
-            100,
-        )
-        .unwrap();
+        let (_, next) = list(&items, query(Some(2), None), "runtimes").unwrap();
         let fewer: Vec<String> = items.iter().filter(|i| *i != "r1").cloned().collect();
-        let (rest, _) = page(fewer, Clone::clone, &query(None, next), "runtimes", 100).unwrap();
+        let (rest, _) = list(&fewer, query(None, next), "runtimes").unwrap();
         assert_eq!(rest, ["r2", "r3", "r4"]);
     }
 }

@@ -1,0 +1,136 @@
+//! AgentCore's control plane for gateways (`CreateGateway`,
+//! `CreateGatewayTarget`, …) and policies (`CreatePolicyEngine`,
+//! `CreatePolicy`, …), in `bedrock-agentcore-control`'s shapes.
+//!
+//! Resources are persisted in one JSON document (`<dir>/gateways.json`,
+//! replaced atomically) and applied live: each gateway is a running
+//! [`corral_gateway::Gateway`] serving MCP at `/gateways/{gatewayId}/mcp`,
+//! rebuilt when its targets change; a policy change re-validates the
+//! engine's policies against every gateway it is attached to and takes
+//! effect on their next call. A change is applied only once it is
+//! persisted, and persisted only once it has been built and validated.
+
+mod error;
+mod gateways;
+pub mod http;
+pub mod pagination;
+mod policies;
+pub mod resources;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use corral_gateway::{Gateway, GatewayOptions, HttpOptions};
+use parking_lot::RwLock;
+
+pub use error::ControlError;
+pub use gateways::{GatewayInput, TargetInput};
+pub use policies::{PolicyEngineInput, PolicyInput};
+pub use resources::{
+    GatewayResource, PolicyEngineAttachment, PolicyEngineResource, PolicyResource, Resources,
+    TargetResource,
+};
+
+/// File the resources are kept in, inside the control plane's directory.
+pub const RESOURCES_FILE: &str = "gateways.json";
+
+/// A gateway as it runs: the gateway and its MCP router.
+#[derive(Clone)]
+struct LiveGateway {
+    gateway: Arc<Gateway>,
+    router: axum::Router,
+}
+
+/// The gateway and policy control plane of one server.
+pub struct ControlPlane {
+    dir: PathBuf,
+    arn_prefix: String,
+    options: GatewayOptions,
+    http: HttpOptions,
+    /// The persisted resources; held across a change (which may build a
+    /// gateway) so changes apply one at a time.
+    resources: tokio::sync::Mutex<Resources>,
+    live: RwLock<HashMap<String, LiveGateway>>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("dir", &self.dir)
+            .field("gateways", &self.live.read().len())
+            .finish()
+    }
+}
+
+impl ControlPlane {
+    /// Opens (or creates) the control plane in `dir` and starts every
+    /// persisted gateway. `options` are what its gateways' targets share
+    /// with the process (sandbox engine, AWS settings, base directory).
+    pub async fn open(
+        dir: &Path,
+        options: GatewayOptions,
+        http: HttpOptions,
+    ) -> Result<Self, ControlError> {
+        std::fs::create_dir_all(dir).map_err(ControlError::Storage)?;
+        let path = dir.join(RESOURCES_FILE);
+        let resources: Resources = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ControlError::Storage(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Resources::default(),
+            Err(e) => return Err(ControlError::Storage(e)),
+        };
+        let plane = ControlPlane {
+            dir: dir.to_path_buf(),
+            arn_prefix: "arn:aws:bedrock-agentcore:us-east-1:000000000000".into(),
+            options: GatewayOptions {
+                local_targets: Vec::new(),
+                ..options
+            },
+            http,
+            resources: tokio::sync::Mutex::new(Resources::default()),
+            live: RwLock::new(HashMap::new()),
+        };
+        // A gateway that no longer builds (an upstream gone for good, a
+        // policy that no longer validates) is logged and left stopped; the
+        // others serve.
+        let mut live = HashMap::new();
+        for gateway in resources.gateways.values() {
+            match plane.build(gateway, &resources).await {
+                Ok(built) => {
+                    live.insert(gateway.gateway_id.clone(), built);
+                }
+                Err(error) => tracing::error!(
+                    gateway = %gateway.gateway_id,
+                    %error,
+                    "gateway could not be started; fix it with UpdateGateway or UpdateGatewayTarget"
+                ),
+            }
+        }
+        *plane.live.write() = live;
+        *plane.resources.lock().await = resources;
+        Ok(plane)
+    }
+
+    /// The running gateway with this id, if any.
+    pub fn gateway(&self, gateway_id: &str) -> Option<Arc<Gateway>> {
+        self.live.read().get(gateway_id).map(|l| l.gateway.clone())
+    }
+
+    /// The MCP router of a running gateway (serving `/mcp`).
+    fn mcp_router(&self, gateway_id: &str) -> Option<axum::Router> {
+        self.live.read().get(gateway_id).map(|l| l.router.clone())
+    }
+
+    /// Writes `resources` durably.
+    fn persist(&self, resources: &Resources) -> Result<(), ControlError> {
+        let bytes = serde_json::to_vec_pretty(resources)
+            .map_err(|e| ControlError::Storage(std::io::Error::other(e)))?;
+        corral_storage::write_file_atomic(&self.dir.join(RESOURCES_FILE), &bytes)
+            .map_err(ControlError::Storage)
+    }
+}
