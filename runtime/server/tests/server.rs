@@ -13,6 +13,9 @@ use corral_model::ScriptedModel;
 use corral_runtime::RuntimeBuilder;
 use corral_server::{SESSION_HEADER, Server, ServerConfig};
 use futures::StreamExt;
+
+#[path = "server/control_plane.rs"]
+mod control_plane;
 use serde_json::{Value, json};
 
 /// A server over `dir` with the assistant's scripted model and the

@@ -41,6 +41,20 @@ impl Drop for ChildServer {
     }
 }
 
+/// AWS settings with dummy static credentials in `us-east-1`, for local
+/// stand-ins of AWS services (a Lambda server, moto's S3).
+pub fn dummy_aws() -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .build()
+}
+
 /// A loopback port free at the time of the call.
 ///
 /// # Panics
