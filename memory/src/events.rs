@@ -410,7 +410,9 @@ impl MemoryService {
         .await
     }
 
-    /// `ListEvents`: the session's events, oldest first.
+    /// `ListEvents`: the session's events, newest first, as AgentCore lists
+    /// them (the AWS SDK's `get_last_k_turns` reads the first page as the
+    /// latest turns).
     pub async fn list_events(
         &self,
         memory_id: &str,
@@ -460,7 +462,7 @@ impl MemoryService {
             let mut events = Vec::new();
             let mut last_key = None;
             let mut more = false;
-            svc.scan_decoded(&prefix, start, false, |k, stored: StoredEvent| {
+            svc.scan_decoded(&prefix, start, true, |k, stored: StoredEvent| {
                 if stored.expires_at <= now {
                     return ControlFlow::Continue(());
                 }

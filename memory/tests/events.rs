@@ -81,7 +81,8 @@ async fn events_round_trip_in_order_with_agentcore_ids() {
         .list_events(&m.id, "alice", "s-1", ListEventsInput::default())
         .await
         .unwrap();
-    assert_eq!(listed.events, vec![e1.clone(), e2.clone()]);
+    // Newest first, as AgentCore lists them.
+    assert_eq!(listed.events, vec![e2.clone(), e1.clone()]);
     assert!(listed.next_token.is_none());
 
     let bare = service
@@ -162,8 +163,8 @@ async fn list_events_pages_by_twenty_up_to_a_hundred() {
         assert!(pages.len() < 10, "pagination does not end");
     }
     assert_eq!(pages, vec![20, 20, 5]);
-    let expected: Vec<String> = (0..45).map(|i| format!("m{i}")).collect();
-    assert_eq!(seen, expected);
+    let expected: Vec<String> = (0..45).rev().map(|i| format!("m{i}")).collect();
+    assert_eq!(seen, expected, "newest first across pages");
 
     let all = service
         .list_events(
@@ -241,19 +242,19 @@ async fn branches_fork_from_an_event_and_include_their_parents() {
 
     assert_eq!(
         list(&service, &m.id, "s", branch_filter("alt", false)).await,
-        vec!["b1", "b2"]
+        vec!["b2", "b1"]
     );
     assert_eq!(
         list(&service, &m.id, "s", branch_filter("alt", true)).await,
-        vec!["e1", "e2", "b1", "b2"]
+        vec!["b2", "b1", "e2", "e1"]
     );
     assert_eq!(
         list(&service, &m.id, "s", branch_filter("deeper", true)).await,
-        vec!["e1", "e2", "b1", "c1"]
+        vec!["c1", "b1", "e2", "e1"]
     );
     assert_eq!(
         list(&service, &m.id, "s", branch_filter("main", false)).await,
-        vec!["e1", "e2", "e3"]
+        vec!["e3", "e2", "e1"]
     );
     assert_eq!(
         list(&service, &m.id, "s", ListEventsInput::default())
@@ -325,7 +326,7 @@ async fn metadata_filters_select_events() {
             filtered(EventFilterOperator::Exists, None)
         )
         .await,
-        vec!["a", "b"]
+        vec!["b", "a"]
     );
     assert_eq!(
         list(
@@ -521,7 +522,7 @@ async fn events_survive_reopening_the_store() {
     assert_ne!(next.event_id, event.event_id);
     assert_eq!(
         list(&service, &memory_id, "s", ListEventsInput::default()).await,
-        vec!["kept", "after"]
+        vec!["after", "kept"]
     );
 }
 

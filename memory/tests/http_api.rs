@@ -176,3 +176,55 @@ async fn boto3_clients_work_unchanged() {
     assert_eq!(out["bad_namespace_error"], "ValidationException");
     assert_eq!(out["delete_memory_status"], "DELETING");
 }
+
+#[tokio::test]
+async fn the_aws_sdks_memory_client_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = serve(dir.path()).await;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/memory_sdk_client.py");
+    let output = tokio::process::Command::new(corral_test_support::ci_python("bedrock-agentcore"))
+        .arg(script)
+        .arg(&base)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "MemoryClient failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["memory_status"], "ACTIVE");
+    assert_eq!(
+        out["listed"], true,
+        "list_memories() pages with maxResults=100"
+    );
+    assert_eq!(out["strategies"], json!(["facts"]));
+    assert_eq!(out["strategy_types"], json!(["SEMANTIC"]));
+    assert_eq!(out["strategy_statuses"], json!(["ACTIVE"]));
+    // Newest first, as AgentCore lists events: the last two turns.
+    assert_eq!(
+        out["event_texts"],
+        json!([
+            "Bye",
+            "Goodbye",
+            "I live in Oslo",
+            "Nice",
+            "I like tea",
+            "Noted"
+        ])
+    );
+    assert_eq!(out["turns"], 2);
+    assert_eq!(
+        out["turn_texts"],
+        json!([["Bye", "Goodbye"], ["I live in Oslo", "Nice"]])
+    );
+    assert_eq!(out["got_event_text"], "I like tea");
+    assert_eq!(out["sessions"], json!(["sdk-session"]));
+    assert_eq!(out["actors"], json!(["sdk-user"]));
+    assert_eq!(out["deleted"], true);
+}
