@@ -371,6 +371,69 @@ async fn a_session_exports_its_span_tree_over_otlp() {
         *by_trace.entry(span.trace_id.as_str()).or_default() += 1;
     }
     assert_eq!(by_trace.len(), 2, "{by_trace:?}");
+
+    // Rejected invocations and control-plane calls are server spans too,
+    // continuing the caller's trace and carrying the response status.
+    const REJECTED_TRACE: &str = "0af7651916cd43dd8448eb211c80319d";
+    const CONTROL_TRACE: &str = "5b8aa5a2d2c872e8321cf37308d69df2";
+    let http = reqwest::Client::new();
+    let rejected = http
+        .post(format!("{}/runtimes/no_such_agent/invocations", served.url))
+        .header(
+            "traceparent",
+            format!("00-{REJECTED_TRACE}-{CALLER_SPAN}-01"),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), 404);
+    let listed = http
+        .get(format!("{}/gateways/", served.url))
+        .header(
+            "traceparent",
+            format!("00-{CONTROL_TRACE}-{CALLER_SPAN}-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let spans = receiver
+        .wait_for(Duration::from_secs(20), |s| {
+            s.iter().any(|s| s.trace_id == REJECTED_TRACE)
+                && s.iter().any(|s| s.trace_id == CONTROL_TRACE)
+        })
+        .await;
+    let rejected = one(&spans, "rejected invocation", |s| {
+        s.trace_id == REJECTED_TRACE
+    });
+    assert_eq!(
+        rejected.name,
+        "POST /runtimes/{agentRuntimeArn}/invocations"
+    );
+    assert_eq!(rejected.parent_span_id, CALLER_SPAN);
+    assert_eq!(rejected.attr("http.response.status_code"), Some("404"));
+    assert_eq!(
+        rejected.attr("error.type"),
+        Some("ResourceNotFoundException")
+    );
+    let control = one(&spans, "control-plane call", |s| {
+        s.trace_id == CONTROL_TRACE
+    });
+    assert_eq!(control.name, "GET /gateways/");
+    assert_eq!(control.attr("http.response.status_code"), Some("200"));
+    let metrics = http
+        .get(format!("{}/metrics", served.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"corral_invocations_total{agent="unknown",outcome="rejected"} 1"#),
+        "{metrics}"
+    );
     drop(served);
 }
 

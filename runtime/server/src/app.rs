@@ -100,6 +100,47 @@ async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
+/// One server span per request (but `/ping` and `/metrics`, and the
+/// invocations route, whose handler makes its own), named after the matched
+/// route, a child of the caller's W3C trace context, with the response status.
+pub async fn trace_requests(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/ping" || path == "/metrics" || path.ends_with("/invocations") {
+        return next.run(request).await;
+    }
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unknown route", |m| m.as_str())
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let _ = span.set_parent(corral_telemetry::extract_context(request.headers()));
+    }
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if let Some(kind) = response
+        .headers()
+        .get(crate::error::ERROR_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        span.record("error.type", kind);
+    }
+    response
+}
+
 /// Rejects unauthenticated requests on every route but `/ping`, and names
 /// each request's caller (the principal, else the peer address).
 pub async fn authenticate(
@@ -198,6 +239,9 @@ fn baggage_session(cx: &corral_telemetry::Context) -> Option<String> {
     corral_host::validate_session_id(&id).is_ok().then_some(id)
 }
 
+/// `InvokeAgentRuntime`: one server span per invocation, accepted or not,
+/// carrying the response status; rejections are counted as
+/// `corral_invocations_total{outcome="rejected"}`.
 async fn invoke(
     State(state): State<AppState>,
     Path(runtime): Path<String>,
@@ -205,26 +249,19 @@ async fn invoke(
     caller: Option<axum::Extension<Caller>>,
     headers: HeaderMap,
     payload: Bytes,
-) -> ApiResult {
-    let caller = caller.map(|axum::Extension(Caller(id))| id);
-    let runtime = state.registry.get(&runtime)?;
-    let version = runtime.resolve(query.qualifier.as_deref())?.clone();
-    let agent = state.registry.compiled(&runtime, &version)?;
+) -> Response {
     // The caller's W3C trace context; a `session.id` in its baggage names
     // the session when the request has no session header (as AgentCore).
     let trace_context = corral_telemetry::extract_context(&headers);
     let session_id = match header(&headers, SESSION_HEADER) {
-        Some(id) if (33..=256).contains(&id.len()) => id.to_string(),
-        Some(id) => {
-            return Err(ApiError::validation(format!(
-                "runtimeSessionId must be 33 to 256 characters, got {}",
-                id.len()
-            )));
+        Some(id) if (33..=256).contains(&id.len()) => Ok(id.to_string()),
+        Some(id) => Err(ApiError::validation(format!(
+            "runtimeSessionId must be 33 to 256 characters, got {}",
+            id.len()
+        ))),
+        None => {
+            Ok(baggage_session(&trace_context).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
         }
-        None => match baggage_session(&trace_context) {
-            Some(id) => id,
-            None => uuid::Uuid::new_v4().to_string(),
-        },
     };
     let span = tracing::info_span!(
         "http.server",
@@ -232,14 +269,76 @@ async fn invoke(
         otel.kind = "server",
         http.request.method = "POST",
         http.route = "/runtimes/{agentRuntimeArn}/invocations",
-        gen_ai.agent.name = %runtime.agent_runtime_name,
+        gen_ai.agent.name = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        let _ = span.set_parent(corral_telemetry::session_context(
-            &trace_context,
-            &session_id,
-        ));
+        let parent = match &session_id {
+            Ok(id) => corral_telemetry::session_context(&trace_context, id),
+            Err(_) => trace_context.clone(),
+        };
+        let _ = span.set_parent(parent);
     }
+    let result = match session_id {
+        Ok(session_id) => {
+            let call = Invocation {
+                runtime,
+                qualifier: query.qualifier,
+                caller: caller.map(|axum::Extension(Caller(id))| id),
+                session_id,
+            };
+            dispatch(&state, call, &headers, payload)
+                .instrument(span.clone())
+                .await
+        }
+        Err(e) => {
+            state.metrics.record_rejected(None);
+            Err(e)
+        }
+    };
+    let response = result.unwrap_or_else(|e| {
+        span.record("error.type", e.name());
+        e.into_response()
+    });
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
+/// What an accepted invocation request names.
+struct Invocation {
+    runtime: String,
+    qualifier: Option<String>,
+    caller: Option<String>,
+    session_id: String,
+}
+
+/// Resolves the agent and runs the invocation (in the current span).
+async fn dispatch(
+    state: &AppState,
+    call: Invocation,
+    headers: &HeaderMap,
+    payload: Bytes,
+) -> ApiResult {
+    let resolved = state.registry.get(&call.runtime).and_then(|runtime| {
+        let version = runtime.resolve(call.qualifier.as_deref())?.clone();
+        let agent = state.registry.compiled(&runtime, &version)?;
+        Ok((runtime, agent))
+    });
+    let (runtime, agent) = match resolved {
+        Ok(found) => found,
+        Err(e) => {
+            let known = state.registry.get(&call.runtime).ok();
+            state
+                .metrics
+                .record_rejected(known.as_ref().map(|r| r.agent_runtime_name.as_str()));
+            return Err(e.into());
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("gen_ai.agent.name", runtime.agent_runtime_name.as_str());
+    let session_id = call.session_id;
+    let caller = call.caller;
     let content_type = header(&headers, "content-type")
         .unwrap_or("application/json")
         .to_string();
@@ -275,7 +374,7 @@ async fn invoke(
             }
         }
         result
-    }.instrument(span));
+    }.instrument(span.clone()));
     // The agent streams if it sends a chunk before it returns.
     let first = tokio::select! {
         biased;

@@ -114,6 +114,7 @@ impl Server {
                 app::authenticate,
             ))
             .layer(axum::middleware::from_fn(error::json_errors))
+            .layer(axum::middleware::from_fn(app::trace_requests))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight

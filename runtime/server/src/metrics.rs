@@ -156,6 +156,19 @@ impl Metrics {
         out
     }
 
+    /// Records an invocation refused before it reached an agent (unknown
+    /// runtime or endpoint, bad session id); `agent` is `None` when the
+    /// request named no deployed runtime (counted as `unknown`, so callers
+    /// cannot mint label values).
+    pub fn record_rejected(&self, agent: Option<&str>) {
+        self.invocations
+            .get_or_create(&InvocationLabels {
+                agent: agent.unwrap_or("unknown").to_string(),
+                outcome: "rejected".into(),
+            })
+            .inc();
+    }
+
     /// Records one finished invocation.
     pub fn record(
         &self,
