@@ -339,10 +339,10 @@ async fn dispatch(
     span.record("gen_ai.agent.name", runtime.agent_runtime_name.as_str());
     let session_id = call.session_id;
     let caller = call.caller;
-    let content_type = header(&headers, "content-type")
+    let content_type = header(headers, "content-type")
         .unwrap_or("application/json")
         .to_string();
-    let actor = header(&headers, USER_HEADER)
+    let actor = header(headers, USER_HEADER)
         .unwrap_or("default")
         .to_string();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
@@ -351,7 +351,7 @@ async fn dispatch(
         .content_type(content_type)
         .stream(tx);
     request.caller = caller;
-    let guard = InFlight::start(&state);
+    let guard = InFlight::start(state);
     let sessions = state.sessions.clone();
     let metrics = state.metrics.clone();
     let agent_name = runtime.agent_runtime_name.clone();
