@@ -350,6 +350,8 @@ impl MemoryService {
 
     /// `DeleteMemory`: removes the resource and everything stored in it.
     pub async fn delete_memory(&self, id: &str) -> Result<Memory, MemoryError> {
+        // Not while an update of it runs: the update would write it back.
+        let _guard = self.inner.updates.lock().await;
         let memory = self.memory(id)?;
         let id = id.to_string();
         self.blocking(move |s| {

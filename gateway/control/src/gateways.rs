@@ -336,6 +336,9 @@ impl ControlPlane {
         resources: &Resources,
     ) -> Result<LiveGateway, ControlError> {
         let config = gateway_config(gateway).await?;
+        if !self.control.allow_host_targets {
+            refuse_host_access(&config)?;
+        }
         let running = Gateway::new(config, self.options.clone())
             .await
             .map_err(ControlError::Gateway)?;
@@ -343,7 +346,7 @@ impl ControlPlane {
             let engine = self.policy_engine_for(attachment, resources, &running)?;
             running.attach_policy_engine(Arc::new(engine));
         }
-        let router = corral_gateway::router(running.clone(), self.http.clone())
+        let router = corral_gateway::router(running.clone(), self.control.http.clone())
             .map_err(ControlError::Gateway)?;
         Ok(LiveGateway {
             gateway: running,
@@ -469,6 +472,41 @@ fn apply_target_input(target: &mut TargetResource, input: TargetInput) -> Result
         return Err(ControlError::Validation(
             "targetConfiguration is required".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses targets that would reach into this host (see
+/// [`crate::ControlOptions::allow_host_targets`]).
+fn refuse_host_access(config: &GatewayConfig) -> Result<(), ControlError> {
+    use corral_gateway::config::{ApiSchemaConfiguration, McpTargetConfiguration};
+    for target in &config.targets {
+        let refused = match &target.target_configuration.mcp {
+            Some(McpTargetConfiguration::OpenApiSchema(ApiSchemaConfiguration::Path(_))) => {
+                Some("an OpenAPI document read from a file of this host")
+            }
+            Some(McpTargetConfiguration::Lambda(_)) => {
+                Some("a Lambda function called with this server's AWS credentials")
+            }
+            Some(McpTargetConfiguration::McpServer(server)) if server.command.is_some() => {
+                Some("a stdio MCP server run as a command on this host")
+            }
+            Some(McpTargetConfiguration::Wasm(wasm))
+                if wasm.path.is_some() || wasm.memory_mib.is_some() || wasm.cpu_ms.is_some() =>
+            {
+                Some(
+                    "a WASM tool from a file of this host or with its own limits (built-in tools are allowed)",
+                )
+            }
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return Err(ControlError::Validation(format!(
+                "target {}: {what} is not allowed through the API on this server \
+                 (start corral serve with --allow-host-gateway-targets to allow it)",
+                target.name
+            )));
+        }
     }
     Ok(())
 }

@@ -32,6 +32,20 @@ pub use resources::{
     TargetResource,
 };
 
+/// How the control plane may build gateways.
+#[derive(Clone, Debug, Default)]
+pub struct ControlOptions {
+    /// Allowed `Host` headers of the gateways' MCP endpoints.
+    pub http: HttpOptions,
+    /// Whether targets created through the API may reach into this host:
+    /// stdio MCP servers (a command run here), schema or component files
+    /// read from here, Lambda functions called with this process's AWS
+    /// credentials, WASM tools with their own memory and CPU limits. Off by
+    /// default: a caller of the API then only gets inline OpenAPI
+    /// documents, HTTP MCP servers and the built-in tools.
+    pub allow_host_targets: bool,
+}
+
 /// File the resources are kept in, inside the control plane's directory.
 pub const RESOURCES_FILE: &str = "gateways.json";
 
@@ -47,7 +61,7 @@ pub struct ControlPlane {
     dir: PathBuf,
     arn_prefix: String,
     options: GatewayOptions,
-    http: HttpOptions,
+    control: ControlOptions,
     /// The persisted resources; held across a change (which may build a
     /// gateway) so changes apply one at a time.
     resources: tokio::sync::Mutex<Resources>,
@@ -70,7 +84,7 @@ impl ControlPlane {
     pub async fn open(
         dir: &Path,
         options: GatewayOptions,
-        http: HttpOptions,
+        control: ControlOptions,
     ) -> Result<Self, ControlError> {
         std::fs::create_dir_all(dir).map_err(ControlError::Storage)?;
         let path = dir.join(RESOURCES_FILE);
@@ -91,7 +105,7 @@ impl ControlPlane {
                 local_targets: Vec::new(),
                 ..options
             },
-            http,
+            control,
             resources: tokio::sync::Mutex::new(Resources::default()),
             live: RwLock::new(HashMap::new()),
         };

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use corral_gateway::{CallError, Caller, GatewayOptions, HttpOptions};
+use corral_gateway::{CallError, Caller, GatewayOptions};
 use corral_gateway_control::{
-    ControlError, ControlPlane, GatewayInput, PolicyEngineAttachment, PolicyEngineInput,
-    PolicyInput, TargetInput,
+    ControlError, ControlOptions, ControlPlane, GatewayInput, PolicyEngineAttachment,
+    PolicyEngineInput, PolicyInput, TargetInput,
 };
 use corral_policy::{EngineMode, Principal};
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ const OPENAPI: &str = r#"{
 }"#;
 
 async fn open(dir: &std::path::Path) -> ControlPlane {
-    ControlPlane::open(dir, GatewayOptions::default(), HttpOptions::default())
+    ControlPlane::open(dir, GatewayOptions::default(), ControlOptions::default())
         .await
         .unwrap()
 }
@@ -165,6 +165,33 @@ async fn invalid_changes_are_refused_whole() {
         plane.get_gateway("missing-0123456789").await,
         Err(ControlError::NotFound(_))
     ));
+    // Targets reaching into the host are refused unless the operator allowed them.
+    for (name, configuration) in [
+        (
+            "stdio",
+            json!({"mcp": {"mcpServer": {"command": "sh", "args": ["-c", "id"]}}}),
+        ),
+        (
+            "file",
+            json!({"mcp": {"openApiSchema": {"path": "/etc/passwd"}}}),
+        ),
+        (
+            "lambda",
+            json!({"mcp": {"lambda": {"lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "toolSchema": {"inlinePayload": []}}}}),
+        ),
+        ("wasm", json!({"mcp": {"wasm": {"path": "/tmp/tool.wasm"}}})),
+    ] {
+        let input: TargetInput = serde_json::from_value(json!({
+            "name": name, "targetConfiguration": configuration,
+        }))
+        .unwrap();
+        let refused = plane.create_target(&id, input).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("--allow-host-gateway-targets"),
+            "{name}: {refused}"
+        );
+    }
     // A target that does not load leaves the gateway as it was.
     let broken = plane
         .create_target(&id, target_input("broken", "{not an api"))

@@ -53,6 +53,13 @@ pub struct ServeArgs {
     /// one, `file://` artifacts are refused.
     #[arg(long = "artifact-root", value_name = "DIR")]
     artifact_roots: Vec<PathBuf>,
+    /// Let gateway targets created through the control-plane API reach into
+    /// this host: stdio MCP servers (commands run here), files read from
+    /// here, Lambda functions called with this process's AWS credentials,
+    /// WASM tools with their own limits [default: off; callers then get
+    /// inline OpenAPI documents, HTTP MCP servers and built-in tools].
+    #[arg(long, env = "CORRAL_ALLOW_HOST_GATEWAY_TARGETS")]
+    allow_host_gateway_targets: bool,
     /// Live sessions at once; past it idle sessions of the same agent are
     /// reclaimed, oldest first, else the invocation fails with
     /// `ServiceQuotaExceededException` [default: 1000].
@@ -356,7 +363,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             allowed_hosts: vec!["*".into()],
         }
     };
-    runtime = runtime.gateway_resources(settings.data_dir.join("gateways"), mcp_hosts);
+    runtime = runtime.gateway_resources(
+        settings.data_dir.join("gateways"),
+        corral_gateway_control::ControlOptions {
+            http: mcp_hosts,
+            allow_host_targets: args.allow_host_gateway_targets,
+        },
+    );
     let runtime = runtime
         .build()
         .await

@@ -95,7 +95,8 @@ async fn guest_memory_lands_in_the_memory_resource() {
                 .to_string()
         })
         .collect();
-    assert_eq!(texts, vec!["first", "second"]);
+    // ListEvents lists newest first.
+    assert_eq!(texts, vec!["second", "first"]);
 }
 
 async fn open_service(dir: &std::path::Path) -> MemoryService {

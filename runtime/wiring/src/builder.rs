@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_gateway::{Gateway, GatewayConfig, GatewayOptions, HttpOptions};
-use corral_gateway_control::ControlPlane;
+use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
+use corral_gateway_control::{ControlOptions, ControlPlane};
 use corral_host::{
     AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig, SessionManager,
 };
@@ -33,7 +33,7 @@ pub struct RuntimeBuilder {
     gateway: Option<(GatewayConfig, GatewayOptions)>,
     memory: Option<MemoryPlan>,
     journal: Option<(PathBuf, JournalConfig)>,
-    control: Option<(PathBuf, HttpOptions)>,
+    control: Option<(PathBuf, ControlOptions)>,
 }
 
 impl Default for RuntimeBuilder {
@@ -58,10 +58,10 @@ impl RuntimeBuilder {
     }
 
     /// Gateways, targets, policy engines and policies managed through
-    /// AgentCore's control plane, kept in `dir` and served over MCP with
-    /// `http` (allowed hosts); their WASM tools share the host's engine.
-    pub fn gateway_resources(mut self, dir: PathBuf, http: HttpOptions) -> Self {
-        self.control = Some((dir, http));
+    /// AgentCore's control plane, kept in `dir` and built as `options` allow;
+    /// their WASM tools share the host's engine.
+    pub fn gateway_resources(mut self, dir: PathBuf, options: ControlOptions) -> Self {
+        self.control = Some((dir, options));
         self
     }
 
@@ -145,14 +145,14 @@ impl RuntimeBuilder {
         };
 
         let control = match self.control {
-            Some((dir, http)) => {
+            Some((dir, control)) => {
                 let options = GatewayOptions {
                     engine: Some(host.engine().clone()),
                     base_dir: dir.clone(),
                     ..GatewayOptions::default()
                 };
                 Some(Arc::new(
-                    ControlPlane::open(&dir, options, http)
+                    ControlPlane::open(&dir, options, control)
                         .await
                         .map_err(RuntimeError::Control)?,
                 ))

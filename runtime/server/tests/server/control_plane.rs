@@ -18,7 +18,7 @@ async fn start(
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
     let runtime = RuntimeBuilder::new()
         .memory(dir.join("memory"), "agents")
-        .gateway_resources(dir.join("gateways"), corral_gateway::HttpOptions::default())
+        .gateway_resources(dir.join("gateways"), Default::default())
         .build()
         .await
         .unwrap();
