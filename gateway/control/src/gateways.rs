@@ -43,6 +43,9 @@ pub struct GatewayInput {
     /// The policy engine deciding the gateway's calls.
     #[serde(default)]
     pub policy_engine_configuration: Option<PolicyEngineAttachment>,
+    /// Idempotency token: a create retried with it returns the first result.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// `CreateGatewayTarget` / `UpdateGatewayTarget` input.
@@ -61,6 +64,9 @@ pub struct TargetInput {
     /// `credentialProviderConfigurations`.
     #[serde(default)]
     pub credential_provider_configurations: Option<Vec<Value>>,
+    /// Idempotency token: a create retried with it returns the first result.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// Whether `name` matches `([0-9a-zA-Z][-]?){1,max}`.
@@ -97,6 +103,14 @@ impl ControlPlane {
             )));
         }
         let mut resources = self.resources.lock().await;
+        if let Some(done) = input.client_token.as_ref().and_then(|token| {
+            resources
+                .gateways
+                .values()
+                .find(|g| g.client_token.as_ref() == Some(token))
+        }) {
+            return Ok(done.clone());
+        }
         if resources.gateways.values().any(|g| g.name == name) {
             return Err(ControlError::Conflict(format!(
                 "a gateway named {name} already exists"
@@ -118,6 +132,7 @@ impl ControlPlane {
             created_at: now,
             updated_at: now,
             targets: Default::default(),
+            client_token: input.client_token.clone(),
         };
         apply_gateway_input(&mut gateway, input)?;
         self.commit_gateway(&mut resources, gateway).await
@@ -157,7 +172,7 @@ impl ControlPlane {
 
     /// `GetGateway`.
     pub async fn get_gateway(&self, identifier: &str) -> Result<GatewayResource, ControlError> {
-        find_gateway(&*self.resources.lock().await, identifier).cloned()
+        find_gateway(&self.current(), identifier).cloned()
     }
 
     /// Every gateway, by id.
@@ -184,8 +199,7 @@ impl ControlPlane {
         }
         let mut next = resources.clone();
         next.gateways.remove(&gateway.gateway_id);
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(&mut resources, next)?;
         self.live.write().remove(&gateway.gateway_id);
         tracing::info!(gateway = %gateway.gateway_id, "gateway deleted");
         Ok(gateway)
@@ -199,6 +213,14 @@ impl ControlPlane {
     ) -> Result<(GatewayResource, TargetResource), ControlError> {
         let mut resources = self.resources.lock().await;
         let mut resource = find_gateway(&resources, gateway)?.clone();
+        if let Some(done) = input.client_token.as_ref().and_then(|token| {
+            resource
+                .targets
+                .values()
+                .find(|t| t.client_token.as_ref() == Some(token))
+        }) {
+            return Ok((resource.clone(), done.clone()));
+        }
         let name = input
             .name
             .clone()
@@ -219,6 +241,7 @@ impl ControlPlane {
             created_at: now,
             updated_at: now,
             last_synchronized_at: None,
+            client_token: input.client_token.clone(),
         };
         apply_target_input(&mut target, input)?;
         resource
@@ -266,7 +289,7 @@ impl ControlPlane {
         gateway: &str,
         target_id: &str,
     ) -> Result<(GatewayResource, TargetResource), ControlError> {
-        let resources = self.resources.lock().await;
+        let resources = self.current();
         let resource = find_gateway(&resources, gateway)?;
         Ok((resource.clone(), find_target(resource, target_id)?.clone()))
     }
@@ -318,8 +341,7 @@ impl ControlPlane {
         let mut next = resources.clone();
         next.gateways
             .insert(gateway.gateway_id.clone(), gateway.clone());
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(resources, next)?;
         self.live.write().insert(gateway.gateway_id.clone(), built);
         tracing::info!(
             gateway = %gateway.gateway_id,
@@ -550,42 +572,79 @@ async fn gateway_config(gateway: &GatewayResource) -> Result<GatewayConfig, Cont
     serde_json::from_value(config).map_err(|e| ControlError::Validation(format!("{e}")))
 }
 
+/// Largest OpenID discovery document read.
+const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
+
 /// Corral's JWT settings for AgentCore's `customJWTAuthorizer`: the issuer
-/// and key set come from its OpenID discovery document.
+/// and key set come from its OpenID discovery document, fetched once per
+/// gateway start — over https (http only to this machine), without
+/// following redirects, at most 256 KiB.
 async fn jwt_config(authorizer: &Value) -> Result<Value, ControlError> {
+    let invalid = |m: String| ControlError::Validation(format!("customJWTAuthorizer: {m}"));
     let url = authorizer
         .get("discoveryUrl")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ControlError::Validation("customJWTAuthorizer.discoveryUrl is required".into())
-        })?;
-    let unreachable = |e: reqwest::Error| {
-        ControlError::Validation(format!(
-            "customJWTAuthorizer.discoveryUrl {url}: cannot read the discovery document: {e}"
-        ))
-    };
-    let discovery: Value = reqwest::Client::new()
-        .get(url)
-        .timeout(std::time::Duration::from_secs(10))
+        .ok_or_else(|| invalid("discoveryUrl is required".into()))?;
+    for unsupported in ["allowedScopes", "customClaims"] {
+        if authorizer
+            .get(unsupported)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            // Dropping them would accept tokens the caller meant to refuse.
+            return Err(invalid(format!("{unsupported} is not supported by Corral")));
+        }
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| invalid(format!("discoveryUrl {url}: {e}")))?;
+    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && local)) {
+        return Err(invalid(format!(
+            "discoveryUrl {url} must be https (http only to this machine)"
+        )));
+    }
+    if !(parsed.path().ends_with("/.well-known/openid-configuration")
+        || parsed
+            .path()
+            .ends_with("/.well-known/oauth-authorization-server"))
+    {
+        return Err(invalid(format!(
+            "discoveryUrl {url} must end in /.well-known/openid-configuration"
+        )));
+    }
+    let unreachable = |e: reqwest::Error| invalid(format!("cannot read {url}: {e}"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(unreachable)?;
+    let mut response = client
+        .get(parsed)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(unreachable)?
-        .json()
-        .await
         .map_err(unreachable)?;
-    let jwks = discovery
-        .get("jwks_uri")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ControlError::Validation(format!(
-                "customJWTAuthorizer.discoveryUrl {url}: the discovery document has no jwks_uri"
-            ))
-        })?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_DISCOVERY_BYTES {
+            return Err(invalid(format!(
+                "the discovery document at {url} is over {MAX_DISCOVERY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let discovery: Value = serde_json::from_slice(&body)
+        .map_err(|e| invalid(format!("the discovery document at {url} is not JSON: {e}")))?;
+    let field = |name: &str| {
+        discovery
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(format!("the discovery document at {url} has no {name}")))
+    };
     let list = |name: &str| authorizer.get(name).cloned().unwrap_or_else(|| json!([]));
     Ok(json!({
-        "jwksUrl": jwks,
-        "issuer": discovery.get("issuer"),
+        "jwksUrl": field("jwks_uri")?,
+        "issuer": field("issuer")?,
         "allowedAudience": list("allowedAudience"),
         "allowedClients": list("allowedClients"),
     }))

@@ -101,14 +101,22 @@ fn gateway_url(headers: &HeaderMap, gateway_id: &str) -> Value {
     }
 }
 
-fn gateway_json(g: &GatewayResource, headers: &HeaderMap) -> Value {
+fn gateway_json(plane: &ControlPlane, g: &GatewayResource, headers: &HeaderMap) -> Value {
+    let status = plane.gateway_status(&g.gateway_id);
+    let reasons: Vec<&str> = match status {
+        "FAILED" => vec![
+            "the gateway could not be started; see the server log, then fix it with UpdateGateway or UpdateGatewayTarget",
+        ],
+        _ => Vec::new(),
+    };
     json!({
         "gatewayArn": g.gateway_arn,
         "gatewayId": g.gateway_id,
         "gatewayUrl": gateway_url(headers, &g.gateway_id),
         "createdAt": g.created_at,
         "updatedAt": g.updated_at,
-        "status": "READY",
+        "status": status,
+        "statusReasons": reasons,
         "name": g.name,
         "description": g.description,
         "roleArn": g.role_arn,
@@ -161,11 +169,11 @@ fn engine_json(e: &PolicyEngineResource) -> Value {
     })
 }
 
-fn policy_json(engine: &str, p: &PolicyResource) -> Value {
+fn policy_json(p: &PolicyResource) -> Value {
     json!({
         "policyId": p.policy_id,
         "name": p.name,
-        "policyEngineId": engine,
+        "policyEngineId": p.policy_engine_id,
         "createdAt": p.created_at,
         "updatedAt": p.updated_at,
         "policyArn": p.policy_arn,
@@ -183,7 +191,10 @@ async fn create_gateway(
     body: Bytes,
 ) -> ApiResult {
     let gateway = plane.create_gateway(parse::<GatewayInput>(&body)?).await?;
-    reply(StatusCode::ACCEPTED, gateway_json(&gateway, &headers))
+    reply(
+        StatusCode::ACCEPTED,
+        gateway_json(&plane, &gateway, &headers),
+    )
 }
 
 async fn list_gateways(
@@ -203,7 +214,7 @@ async fn list_gateways(
             json!({
                 "gatewayId": g.gateway_id,
                 "name": g.name,
-                "status": "READY",
+                "status": plane.gateway_status(&g.gateway_id),
                 "description": g.description,
                 "createdAt": g.created_at,
                 "updatedAt": g.updated_at,
@@ -221,7 +232,7 @@ async fn get_gateway(
     headers: HeaderMap,
 ) -> ApiResult {
     let gateway = plane.get_gateway(&gateway).await?;
-    reply(StatusCode::OK, gateway_json(&gateway, &headers))
+    reply(StatusCode::OK, gateway_json(&plane, &gateway, &headers))
 }
 
 async fn update_gateway(
@@ -233,7 +244,10 @@ async fn update_gateway(
     let gateway = plane
         .update_gateway(&gateway, parse::<GatewayInput>(&body)?)
         .await?;
-    reply(StatusCode::ACCEPTED, gateway_json(&gateway, &headers))
+    reply(
+        StatusCode::ACCEPTED,
+        gateway_json(&plane, &gateway, &headers),
+    )
 }
 
 async fn delete_gateway(
@@ -420,11 +434,7 @@ async fn create_policy(
     let policy = plane
         .create_policy(&engine, parse::<PolicyInput>(&body)?)
         .await?;
-    let engine = plane.get_policy_engine(&engine).await?;
-    reply(
-        StatusCode::ACCEPTED,
-        policy_json(&engine.policy_engine_id, &policy),
-    )
+    reply(StatusCode::ACCEPTED, policy_json(&policy))
 }
 
 async fn list_policies(
@@ -432,7 +442,6 @@ async fn list_policies(
     Path(engine): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> ApiResult {
-    let resource = plane.get_policy_engine(&engine).await?;
     let (policies, next) = paged(
         plane.list_policies(&engine).await?,
         |p| p.policy_id.clone(),
@@ -440,10 +449,7 @@ async fn list_policies(
         "policies",
         100,
     )?;
-    let policies: Vec<Value> = policies
-        .iter()
-        .map(|p| policy_json(&resource.policy_engine_id, p))
-        .collect();
+    let policies: Vec<Value> = policies.iter().map(policy_json).collect();
     reply(
         StatusCode::OK,
         json!({ "policies": policies, "nextToken": next }),
@@ -454,12 +460,8 @@ async fn get_policy(
     State(plane): State<Arc<ControlPlane>>,
     Path((engine, policy)): Path<(String, String)>,
 ) -> ApiResult {
-    let resource = plane.get_policy_engine(&engine).await?;
     let policy = plane.get_policy(&engine, &policy).await?;
-    reply(
-        StatusCode::OK,
-        policy_json(&resource.policy_engine_id, &policy),
-    )
+    reply(StatusCode::OK, policy_json(&policy))
 }
 
 async fn update_policy(
@@ -467,23 +469,18 @@ async fn update_policy(
     Path((engine, policy)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let resource = plane.get_policy_engine(&engine).await?;
     let policy = plane
         .update_policy(&engine, &policy, parse::<PolicyInput>(&body)?)
         .await?;
-    reply(
-        StatusCode::ACCEPTED,
-        policy_json(&resource.policy_engine_id, &policy),
-    )
+    reply(StatusCode::ACCEPTED, policy_json(&policy))
 }
 
 async fn delete_policy(
     State(plane): State<Arc<ControlPlane>>,
     Path((engine, policy)): Path<(String, String)>,
 ) -> ApiResult {
-    let resource = plane.get_policy_engine(&engine).await?;
     let policy = plane.delete_policy(&engine, &policy).await?;
-    let mut out = policy_json(&resource.policy_engine_id, &policy);
+    let mut out = policy_json(&policy);
     out["status"] = json!("DELETING");
     reply(StatusCode::ACCEPTED, out)
 }

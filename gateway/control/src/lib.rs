@@ -65,6 +65,9 @@ pub struct ControlPlane {
     /// The persisted resources; held across a change (which may build a
     /// gateway) so changes apply one at a time.
     resources: tokio::sync::Mutex<Resources>,
+    /// What readers see: the last committed resources, so reads never wait
+    /// behind a change that is building a gateway.
+    snapshot: RwLock<Arc<Resources>>,
     live: RwLock<HashMap<String, LiveGateway>>,
 }
 
@@ -107,6 +110,7 @@ impl ControlPlane {
             },
             control,
             resources: tokio::sync::Mutex::new(Resources::default()),
+            snapshot: RwLock::new(Arc::new(Resources::default())),
             live: RwLock::new(HashMap::new()),
         };
         // A gateway that no longer builds (an upstream gone for good, a
@@ -126,6 +130,7 @@ impl ControlPlane {
             }
         }
         *plane.live.write() = live;
+        *plane.snapshot.write() = Arc::new(resources.clone());
         *plane.resources.lock().await = resources;
         Ok(plane)
     }
@@ -138,6 +143,28 @@ impl ControlPlane {
     /// The MCP router of a running gateway (serving `/mcp`).
     fn mcp_router(&self, gateway_id: &str) -> Option<axum::Router> {
         self.live.read().get(gateway_id).map(|l| l.router.clone())
+    }
+
+    /// Whether a gateway runs (`READY`) or could not be started (`FAILED`).
+    pub fn gateway_status(&self, gateway_id: &str) -> &'static str {
+        if self.live.read().contains_key(gateway_id) {
+            "READY"
+        } else {
+            "FAILED"
+        }
+    }
+
+    /// The last committed resources.
+    fn current(&self) -> Arc<Resources> {
+        self.snapshot.read().clone()
+    }
+
+    /// Persists `next`, then makes it the state writers and readers see.
+    fn commit(&self, resources: &mut Resources, next: Resources) -> Result<(), ControlError> {
+        self.persist(&next)?;
+        *self.snapshot.write() = Arc::new(next.clone());
+        *resources = next;
+        Ok(())
     }
 
     /// Writes `resources` durably.

@@ -25,6 +25,9 @@ pub struct PolicyEngineInput {
     /// Description (`UpdatePolicyEngine` wraps it as `{"optionalValue": …}`).
     #[serde(default)]
     pub description: Option<Value>,
+    /// Idempotency token: a create retried with it returns the first result.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// `CreatePolicy` / `UpdatePolicy` input.
@@ -46,6 +49,9 @@ pub struct PolicyInput {
     /// `ACTIVE` (default) or `LOG_ONLY`.
     #[serde(default)]
     pub enforcement_mode: Option<PolicyStatus>,
+    /// Idempotency token: a create retried with it returns the first result.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -115,6 +121,14 @@ impl ControlPlane {
             )));
         }
         let mut resources = self.resources.lock().await;
+        if let Some(done) = input.client_token.as_ref().and_then(|token| {
+            resources
+                .policy_engines
+                .values()
+                .find(|e| e.client_token.as_ref() == Some(token))
+        }) {
+            return Ok(done.clone());
+        }
         if resources.policy_engines.values().any(|e| e.name == name) {
             return Err(ControlError::Conflict(format!(
                 "a policy engine named {name} already exists"
@@ -130,12 +144,12 @@ impl ControlPlane {
             created_at: now,
             updated_at: now,
             policies: Default::default(),
+            client_token: input.client_token.clone(),
         };
         let mut next = resources.clone();
         next.policy_engines
             .insert(engine.policy_engine_id.clone(), engine.clone());
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(&mut resources, next)?;
         Ok(engine)
     }
 
@@ -144,18 +158,12 @@ impl ControlPlane {
         &self,
         identifier: &str,
     ) -> Result<PolicyEngineResource, ControlError> {
-        find_engine(&*self.resources.lock().await, identifier).cloned()
+        find_engine(&self.current(), identifier).cloned()
     }
 
     /// Every policy engine, by id.
     pub async fn list_policy_engines(&self) -> Vec<PolicyEngineResource> {
-        self.resources
-            .lock()
-            .await
-            .policy_engines
-            .values()
-            .cloned()
-            .collect()
+        self.current().policy_engines.values().cloned().collect()
     }
 
     /// `UpdatePolicyEngine` (its description).
@@ -173,8 +181,7 @@ impl ControlPlane {
         let mut next = resources.clone();
         next.policy_engines
             .insert(engine.policy_engine_id.clone(), engine.clone());
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(&mut resources, next)?;
         Ok(engine)
     }
 
@@ -197,8 +204,7 @@ impl ControlPlane {
         }
         let mut next = resources.clone();
         next.policy_engines.remove(&engine.policy_engine_id);
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(&mut resources, next)?;
         Ok(engine)
     }
 
@@ -224,6 +230,14 @@ impl ControlPlane {
             .ok_or_else(|| ControlError::Validation("definition is required".into()))?;
         let mut resources = self.resources.lock().await;
         let mut resource = find_engine(&resources, engine)?.clone();
+        if let Some(done) = input.client_token.as_ref().and_then(|token| {
+            resource
+                .policies
+                .values()
+                .find(|p| p.client_token.as_ref() == Some(token))
+        }) {
+            return Ok(done.clone());
+        }
         if resource.policies.values().any(|p| p.name == name) {
             return Err(ControlError::Conflict(format!(
                 "policy engine {} already has a policy named {name}",
@@ -235,6 +249,7 @@ impl ControlPlane {
         let policy = PolicyResource {
             policy_arn: format!("{}/policy/{id}", resource.policy_engine_arn),
             policy_id: id,
+            policy_engine_id: resource.policy_engine_id.clone(),
             name,
             description: description(input.description).flatten(),
             statement: statement(definition)?,
@@ -242,6 +257,7 @@ impl ControlPlane {
             validation_mode: input.validation_mode.unwrap_or_default(),
             created_at: now,
             updated_at: now,
+            client_token: input.client_token.clone(),
         };
         resource
             .policies
@@ -289,13 +305,13 @@ impl ControlPlane {
         engine: &str,
         policy_id: &str,
     ) -> Result<PolicyResource, ControlError> {
-        let resources = self.resources.lock().await;
+        let resources = self.current();
         find_policy(find_engine(&resources, engine)?, policy_id).cloned()
     }
 
     /// The policies of an engine, by id.
     pub async fn list_policies(&self, engine: &str) -> Result<Vec<PolicyResource>, ControlError> {
-        let resources = self.resources.lock().await;
+        let resources = self.current();
         Ok(find_engine(&resources, engine)?
             .policies
             .values()
@@ -344,8 +360,7 @@ impl ControlPlane {
             let built = self.policy_engine_for(attachment, &next, &running)?;
             rebuilt.insert(gateway.gateway_id.clone(), built);
         }
-        self.persist(&next)?;
-        *resources = next;
+        self.commit(resources, next)?;
         for (gateway_id, built) in rebuilt {
             if let Some(running) = self.gateway(&gateway_id) {
                 running.attach_policy_engine(Arc::new(built));

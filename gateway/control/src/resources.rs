@@ -43,6 +43,9 @@ pub struct GatewayResource {
     /// Targets by id.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetResource>,
+    /// The `clientToken` it was created with (a retry returns it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// `policyEngineConfiguration` of a gateway.
@@ -78,6 +81,9 @@ pub struct TargetResource {
     /// Last `SynchronizeGatewayTargets`, epoch seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_synchronized_at: Option<f64>,
+    /// The `clientToken` it was created with (a retry returns it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// A policy engine (`CreatePolicyEngine`) and its policies.
@@ -100,6 +106,9 @@ pub struct PolicyEngineResource {
     /// Policies by id.
     #[serde(default)]
     pub policies: BTreeMap<String, PolicyResource>,
+    /// The `clientToken` it was created with (a retry returns it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// A Cedar policy (`CreatePolicy`).
@@ -108,6 +117,9 @@ pub struct PolicyEngineResource {
 pub struct PolicyResource {
     /// `<name>-<10 chars>`.
     pub policy_id: String,
+    /// The engine it belongs to.
+    #[serde(default)]
+    pub policy_engine_id: String,
     /// ARN.
     pub policy_arn: String,
     /// Name (the policy id decisions report).
@@ -126,6 +138,9 @@ pub struct PolicyResource {
     pub created_at: f64,
     /// Last change, epoch seconds.
     pub updated_at: f64,
+    /// The `clientToken` it was created with (a retry returns it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// Everything the control plane persists, in one document.

@@ -151,6 +151,12 @@ async fn invalid_changes_are_refused_whole() {
         plane.create_gateway(gateway_input("shop")).await,
         Err(ControlError::Conflict(_))
     ));
+    // A create retried with its clientToken (as boto3 retries) gets the first result.
+    let mut retried = gateway_input("retried");
+    retried.client_token = Some("retry-0123456789-0123456789-0123456789".into());
+    let first = plane.create_gateway(retried.clone()).await.unwrap();
+    let again = plane.create_gateway(retried).await.unwrap();
+    assert_eq!(first.gateway_id, again.gateway_id);
     assert!(matches!(
         plane.create_gateway(gateway_input("bad name")).await,
         Err(ControlError::Validation(_))
