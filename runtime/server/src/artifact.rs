@@ -268,7 +268,16 @@ impl ArtifactFetcher {
                 ));
             }
         };
-        unpack(&uri, bytes, artifact.entry_point.as_deref(), self.max_bytes)
+        // Unzipping is CPU-bound.
+        let entry_point = artifact.entry_point.clone();
+        let limit = self.max_bytes;
+        tokio::task::spawn_blocking(move || unpack(&uri, bytes, entry_point.as_deref(), limit))
+            .await
+            .map_err(|e| ArtifactError::Fetch {
+                uri: "zip".into(),
+                reason: "the unzip task failed".into(),
+                source: Box::new(e),
+            })?
     }
 
     async fn fetch_s3(
@@ -321,34 +330,67 @@ impl ArtifactFetcher {
         Ok(bytes)
     }
 
+    /// Reads a file under one of the artifact roots. Every refusal reads
+    /// the same, so callers cannot probe which paths exist outside them.
     async fn read_file(&self, uri: &str, path: PathBuf) -> Result<Vec<u8>, ArtifactError> {
-        let fetch_error = |e: std::io::Error| ArtifactError::Fetch {
-            uri: uri.to_string(),
-            reason: e.to_string(),
-            source: Box::new(e),
-        };
-        let real = tokio::fs::canonicalize(&path).await.map_err(fetch_error)?;
-        let mut allowed = false;
-        for root in &self.config.file_roots {
-            if let Ok(root) = tokio::fs::canonicalize(root).await
-                && real.starts_with(&root)
-            {
-                allowed = true;
+        let refused = {
+            let uri = uri.to_string();
+            move || {
+                ArtifactError::Invalid(format!(
+                    "{uri} is not a file under an artifact root of this server \
+                     (corral serve --artifact-root)"
+                ))
             }
+        };
+        // Lexically first, without touching the disk.
+        let inside = !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+            && self
+                .config
+                .file_roots
+                .iter()
+                .any(|root| path.starts_with(root));
+        if !inside {
+            return Err(refused());
         }
-        if !allowed {
-            return Err(ArtifactError::Invalid(format!(
-                "{uri} is not under an artifact root of this server (corral serve --artifact-root)"
-            )));
-        }
-        let size = tokio::fs::metadata(&real).await.map_err(fetch_error)?.len();
-        if usize::try_from(size).map_or(true, |n| n > self.max_bytes) {
-            return Err(ArtifactError::TooLarge {
-                uri: uri.to_string(),
-                limit: self.max_bytes,
-            });
-        }
-        tokio::fs::read(&real).await.map_err(fetch_error)
+        let roots = self.config.file_roots.clone();
+        let limit = self.max_bytes;
+        let uri = uri.to_string();
+        tokio::task::spawn_blocking(move || {
+            // Then for real: a symlink must not lead out of the roots.
+            let real = std::fs::canonicalize(&path).map_err(|_| refused())?;
+            let under_root = roots
+                .iter()
+                .filter_map(|root| std::fs::canonicalize(root).ok())
+                .any(|root| real.starts_with(root));
+            if !under_root {
+                return Err(refused());
+            }
+            let file = std::fs::File::open(&real).map_err(|_| refused())?;
+            // Not a FIFO or device: those have no size and may never end.
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(refused());
+            }
+            let mut bytes = Vec::new();
+            file.take(limit as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| ArtifactError::Fetch {
+                    uri: uri.clone(),
+                    reason: e.to_string(),
+                    source: Box::new(e),
+                })?;
+            if bytes.len() > limit {
+                return Err(ArtifactError::TooLarge { uri, limit });
+            }
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| ArtifactError::Fetch {
+            uri: "file".into(),
+            reason: "the read task failed".into(),
+            source: Box::new(e),
+        })?
     }
 }
 
@@ -472,6 +514,54 @@ mod tests {
         }
         assert!(RuntimeArtifact::parse(&json!({})).is_err());
         assert!(RuntimeArtifact::parse(&json!({"codeConfiguration": {"code": {}}})).is_err());
+    }
+
+    #[tokio::test]
+    async fn files_are_read_only_from_under_the_artifact_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("agent.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.path().join("secret.wasm"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.wasm"), root.join("link.wasm")).unwrap();
+        let fetcher = ArtifactFetcher::new(
+            ArtifactConfig {
+                file_roots: vec![root.clone()],
+                ..ArtifactConfig::default()
+            },
+            1024,
+        );
+        let read = |path: PathBuf| {
+            let artifact = RuntimeArtifact {
+                location: ArtifactLocation::File(path),
+                entry_point: None,
+                reported: None,
+            };
+            let fetcher = &fetcher;
+            async move { fetcher.fetch(&artifact).await }
+        };
+        assert_eq!(read(root.join("agent.wasm")).await.unwrap(), b"\0asm");
+        for outside in [
+            dir.path().join("secret.wasm"),
+            root.join("../secret.wasm"),
+            root.join("link.wasm"),
+            root.join("missing.wasm"),
+            root.clone(),
+        ] {
+            let error = read(outside.clone()).await.unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("not a file under an artifact root"),
+                "{}: {error}",
+                outside.display()
+            );
+        }
+        std::fs::write(root.join("big.wasm"), vec![0u8; 2048]).unwrap();
+        assert!(matches!(
+            read(root.join("big.wasm")).await,
+            Err(ArtifactError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -156,6 +156,11 @@ impl ApiError {
         self.name
     }
 
+    /// The message clients see.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// `ResourceNotFoundException` (404).
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)

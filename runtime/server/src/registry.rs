@@ -300,6 +300,12 @@ pub struct AgentRegistry {
     max_artifact_bytes: usize,
     arn_prefix: String,
     runtimes: Mutex<BTreeMap<String, AgentRuntime>>,
+    /// Held by each change from reading the runtimes to swapping in the
+    /// persisted result: changes apply one at a time, and readers never
+    /// wait on the disk.
+    writer: Mutex<()>,
+    /// Loaded versions by runtime id (not name: a deleted runtime's name
+    /// may be reused) and version.
     compiled: Mutex<BTreeMap<(String, String), Arc<CompiledAgent>>>,
     /// Checks deploys' memory ids when attached.
     memory: Mutex<Option<MemoryService>>,
@@ -317,6 +323,22 @@ fn valid_name(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.len() <= 48
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The runtime a name, id or ARN names.
+fn find<'a>(
+    runtimes: &'a BTreeMap<String, AgentRuntime>,
+    identifier: &str,
+) -> Result<&'a AgentRuntime, RegistryError> {
+    let id = runtime_id_of(identifier);
+    runtimes
+        .values()
+        .find(|r| {
+            r.agent_runtime_name == id
+                || r.agent_runtime_id == id
+                || r.agent_runtime_arn == identifier
+        })
+        .ok_or_else(|| RegistryError::NotFound(format!("agent runtime {identifier} not found")))
 }
 
 /// The runtime id an ARN names (`arn:<partition>:bedrock-agentcore:<region>:
@@ -370,6 +392,7 @@ impl AgentRegistry {
             max_artifact_bytes,
             arn_prefix: "arn:aws:bedrock-agentcore:local:000000000000".into(),
             runtimes: Mutex::new(runtimes),
+            writer: Mutex::new(()),
             compiled: Mutex::new(BTreeMap::new()),
             memory: Mutex::new(None),
         })
@@ -411,17 +434,22 @@ impl AgentRegistry {
     /// The runtime named by a name, id or ARN (of any region and account:
     /// its `runtime/<id>` part decides; an endpoint ARN names its runtime).
     pub fn get(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
-        let identifier = runtime_id_of(identifier);
-        let runtimes = self.runtimes.lock();
-        runtimes
-            .values()
-            .find(|r| {
-                r.agent_runtime_name == identifier
-                    || r.agent_runtime_id == identifier
-                    || r.agent_runtime_arn == identifier
-            })
-            .cloned()
-            .ok_or_else(|| RegistryError::NotFound(format!("agent runtime {identifier} not found")))
+        find(&self.runtimes.lock(), identifier).cloned()
+    }
+
+    /// Applies `change` to a copy of the runtimes, persists it, then makes
+    /// it current; a change that fails, or cannot be persisted, leaves
+    /// nothing behind.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, AgentRuntime>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let _writer = self.writer.lock();
+        let mut next = self.runtimes.lock().clone();
+        let out = change(&mut next)?;
+        self.persist(&next)?;
+        *self.runtimes.lock() = next;
+        Ok(out)
     }
 
     /// Validates, precompiles and stores a component as a new version of
@@ -475,48 +503,16 @@ impl AgentRegistry {
                 .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?;
             write_atomic(&precompiled, &artifact)?;
         }
-        let mut runtimes = self.runtimes.lock();
-        // Checked again under the lock: a concurrent create or delete may
-        // have raced the compile.
-        match &request.target {
-            DeployTarget::Create if runtimes.contains_key(&request.name) => {
-                return Err(RegistryError::Conflict(format!(
-                    "an agent runtime named {} already exists",
-                    request.name
-                )));
-            }
-            DeployTarget::Update(identifier) if !runtimes.contains_key(&request.name) => {
-                return Err(RegistryError::NotFound(format!(
-                    "agent runtime {identifier} not found"
-                )));
-            }
-            _ => {}
-        }
-        let now = now_seconds();
-        let runtime = runtimes.entry(request.name.clone()).or_insert_with(|| {
-            let id = format!("{}-{}", request.name, random_suffix());
-            let mut endpoints = BTreeMap::new();
-            endpoints.insert(
-                DEFAULT_ENDPOINT.to_string(),
-                RuntimeEndpoint::new(DEFAULT_ENDPOINT, None, None),
-            );
-            AgentRuntime {
-                agent_runtime_arn: format!("{}:runtime/{id}", self.arn_prefix),
-                agent_runtime_id: id,
-                agent_runtime_name: request.name.clone(),
-                versions: Vec::new(),
-                endpoints,
-            }
-        });
         let reported = request
             .echoed
             .agent_runtime_artifact
+            .take()
             .unwrap_or_else(|| crate::artifact::component_artifact(&digest));
-        runtime.versions.push(RuntimeVersion {
-            agent_runtime_version: (runtime.versions.len() + 1).to_string(),
+        let version = |number: usize| RuntimeVersion {
+            agent_runtime_version: number.to_string(),
             digest,
             size: bytes.len(),
-            created_at: now,
+            created_at: now_seconds(),
             lifecycle_configuration: request.lifecycle,
             environment_variables: request.environment,
             description: request.description,
@@ -525,13 +521,43 @@ impl AgentRegistry {
                 agent_runtime_artifact: Some(reported),
                 ..request.echoed
             },
-        });
-        let snapshot = runtime.clone();
-        self.persist(&runtimes)?;
-        Ok(snapshot)
+        };
+        self.update(|runtimes| {
+            // Resolved again here: a concurrent create or delete may have
+            // raced the compile.
+            let name = match &request.target {
+                DeployTarget::Update(identifier) => {
+                    find(runtimes, identifier)?.agent_runtime_name.clone()
+                }
+                DeployTarget::Create if runtimes.contains_key(&request.name) => {
+                    return Err(RegistryError::Conflict(format!(
+                        "an agent runtime named {} already exists",
+                        request.name
+                    )));
+                }
+                _ => request.name.clone(),
+            };
+            let runtime = runtimes.entry(name.clone()).or_insert_with(|| {
+                let id = format!("{name}-{}", random_suffix());
+                let mut endpoints = BTreeMap::new();
+                endpoints.insert(
+                    DEFAULT_ENDPOINT.to_string(),
+                    RuntimeEndpoint::new(DEFAULT_ENDPOINT, None, None),
+                );
+                AgentRuntime {
+                    agent_runtime_arn: format!("{}:runtime/{id}", self.arn_prefix),
+                    agent_runtime_id: id,
+                    agent_runtime_name: name.clone(),
+                    versions: Vec::new(),
+                    endpoints,
+                }
+            });
+            runtime.versions.push(version(runtime.versions.len() + 1));
+            Ok(runtime.clone())
+        })
     }
 
-    /// Creates endpoint `name` serving `version` (the latest when `None`);
+    /// Creates endpoint `name` serving `version` (pinned to the latest when `None`);
     /// `ConflictException` when it exists.
     pub fn create_endpoint(
         &self,
@@ -555,7 +581,12 @@ impl AgentRegistry {
                     runtime.agent_runtime_id
                 )));
             }
-            let endpoint = RuntimeEndpoint::new(name, version.map(str::to_string), description);
+            // An endpoint created without a version pins the latest one;
+            // only DEFAULT follows new versions.
+            let pinned = version
+                .map(str::to_string)
+                .or_else(|| runtime.latest().map(|v| v.agent_runtime_version.clone()));
+            let endpoint = RuntimeEndpoint::new(name, pinned, description);
             runtime.endpoints.insert(name.to_string(), endpoint.clone());
             Ok(endpoint)
         })
@@ -608,40 +639,36 @@ impl AgentRegistry {
         })
     }
 
-    /// Applies `change` to a runtime under the registry lock and persists it;
+    /// Applies `change` to the runtime `identifier` names and persists it;
     /// returns the runtime as changed and what `change` returned.
     fn change_runtime<T>(
         &self,
         identifier: &str,
         change: impl FnOnce(&mut AgentRuntime) -> Result<T, RegistryError>,
     ) -> Result<(AgentRuntime, T), RegistryError> {
-        let name = self.get(identifier)?.agent_runtime_name;
-        let mut runtimes = self.runtimes.lock();
-        let Some(runtime) = runtimes.get_mut(&name) else {
-            return Err(RegistryError::NotFound(format!(
-                "agent runtime {identifier} not found"
-            )));
-        };
-        let mut changed = runtime.clone();
-        let out = change(&mut changed)?;
-        let previous = std::mem::replace(runtime, changed.clone());
-        if let Err(e) = self.persist(&runtimes) {
-            // Not acknowledged, so not applied either.
-            runtimes.insert(name, previous);
-            return Err(e);
-        }
-        Ok((changed, out))
+        self.update(|runtimes| {
+            let name = find(runtimes, identifier)?.agent_runtime_name.clone();
+            let Some(runtime) = runtimes.get_mut(&name) else {
+                return Err(RegistryError::NotFound(format!(
+                    "agent runtime {identifier} not found"
+                )));
+            };
+            let out = change(runtime)?;
+            Ok((runtime.clone(), out))
+        })
     }
 
     /// Removes a runtime (its artifacts stay, content-addressed and shared).
     pub fn delete(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
-        let runtime = self.get(identifier)?;
-        let mut runtimes = self.runtimes.lock();
-        runtimes.remove(&runtime.agent_runtime_name);
-        self.persist(&runtimes)?;
+        let runtime = self.update(|runtimes| {
+            let name = find(runtimes, identifier)?.agent_runtime_name.clone();
+            runtimes.remove(&name).ok_or_else(|| {
+                RegistryError::NotFound(format!("agent runtime {identifier} not found"))
+            })
+        })?;
         self.compiled
             .lock()
-            .retain(|(name, _), _| *name != runtime.agent_runtime_name);
+            .retain(|(id, _), _| *id != runtime.agent_runtime_id);
         Ok(runtime)
     }
 
@@ -653,7 +680,7 @@ impl AgentRegistry {
         version: &RuntimeVersion,
     ) -> Result<Arc<CompiledAgent>, RegistryError> {
         let key = (
-            runtime.agent_runtime_name.clone(),
+            runtime.agent_runtime_id.clone(),
             version.agent_runtime_version.clone(),
         );
         if let Some(agent) = self.compiled.lock().get(&key) {

@@ -149,15 +149,33 @@ async fn deploy_artifact(
 ) -> Result<AgentRuntime, ApiError> {
     let bytes = match &artifact.location {
         ArtifactLocation::Component(digest) => {
-            let registry = state.registry.clone();
             let digest = digest.clone();
-            tokio::task::spawn_blocking(move || registry.component_source(&digest))
+            // The digest names the artifact: one that is not here is a bad
+            // artifact, not a missing runtime.
+            off_thread(state, move |registry| registry.component_source(&digest))
                 .await
-                .map_err(|e| ApiError::internal(format!("read task failed: {e}")))??
+                .map_err(|e| match e.name() {
+                    "ResourceNotFoundException" => {
+                        ApiError::validation(format!("agentRuntimeArtifact: {}", e.message()))
+                    }
+                    _ => e,
+                })?
         }
         _ => state.artifacts.fetch(&artifact).await?,
     };
     deploy_off_thread(state.registry.clone(), bytes, request).await
+}
+
+/// Runs a registry change on a blocking thread: it waits for the disk.
+async fn off_thread<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&AgentRegistry) -> Result<T, crate::registry::RegistryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let registry = state.registry.clone();
+    tokio::task::spawn_blocking(move || work(&registry))
+        .await
+        .map_err(|e| ApiError::internal(format!("registry task failed: {e}")))?
+        .map_err(ApiError::from)
 }
 
 /// Deploys on a blocking thread: compiling a component is CPU-bound.
@@ -272,7 +290,7 @@ async fn get_runtime(
 }
 
 async fn delete_runtime(State(state): State<AppState>, Path(runtime): Path<String>) -> ApiResult {
-    let r = state.registry.delete(&runtime)?;
+    let r = off_thread(&state, move |registry| registry.delete(&runtime)).await?;
     accepted(json!({ "agentRuntimeId": r.agent_runtime_id, "status": "DELETING" }))
 }
 
@@ -332,12 +350,15 @@ async fn create_endpoint(
     let name = input
         .name
         .ok_or_else(|| ApiError::validation("name is required"))?;
-    let (r, e) = state.registry.create_endpoint(
-        &runtime,
-        &name,
-        input.agent_runtime_version.as_deref(),
-        input.description,
-    )?;
+    let (r, e) = off_thread(&state, move |registry| {
+        registry.create_endpoint(
+            &runtime,
+            &name,
+            input.agent_runtime_version.as_deref(),
+            input.description,
+        )
+    })
+    .await?;
     let mut out = endpoint_json(&r, &e);
     out["agentRuntimeId"] = json!(r.agent_runtime_id);
     out["endpointName"] = json!(e.name);
@@ -371,12 +392,15 @@ async fn update_endpoint(
     body: Bytes,
 ) -> ApiResult {
     let input: EndpointInput = parse_body(&body)?;
-    let (r, e) = state.registry.update_endpoint(
-        &runtime,
-        &endpoint,
-        input.agent_runtime_version.as_deref(),
-        input.description,
-    )?;
+    let (r, e) = off_thread(&state, move |registry| {
+        registry.update_endpoint(
+            &runtime,
+            &endpoint,
+            input.agent_runtime_version.as_deref(),
+            input.description,
+        )
+    })
+    .await?;
     accepted(endpoint_json(&r, &e))
 }
 
@@ -384,7 +408,10 @@ async fn delete_endpoint(
     State(state): State<AppState>,
     Path((runtime, endpoint)): Path<(String, String)>,
 ) -> ApiResult {
-    let (r, e) = state.registry.delete_endpoint(&runtime, &endpoint)?;
+    let (r, e) = off_thread(&state, move |registry| {
+        registry.delete_endpoint(&runtime, &endpoint)
+    })
+    .await?;
     accepted(json!({
         "status": "DELETING",
         "agentRuntimeId": r.agent_runtime_id,

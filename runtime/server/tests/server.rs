@@ -287,12 +287,23 @@ async fn redeploy_keeps_live_sessions_on_their_version_and_survives_restart() {
     }
     // A new server on the same directory knows both versions and the endpoint.
     let (url, _stop) = start(dir.path()).await;
-    // CreateAgentRuntime with a base64 WASM artifact adds version 3.
+    // CreateAgentRuntime refuses a taken name; UpdateAgentRuntime with a
+    // base64 WASM artifact adds version 3.
     use base64::Engine;
-    let created = reqwest::Client::new()
+    let taken = reqwest::Client::new()
         .put(format!("{url}/runtimes/"))
         .json(&json!({
             "agentRuntimeName": "agent",
+            "agentRuntimeArtifact": {"wasm": {"base64": base64::engine::general_purpose::STANDARD.encode(corral_examples::ECHO_AGENT)}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 409);
+    assert_eq!(taken.headers()["x-amzn-errortype"], "ConflictException");
+    let created = reqwest::Client::new()
+        .put(format!("{url}/runtimes/agent/"))
+        .json(&json!({
             "agentRuntimeArtifact": {"wasm": {"base64": base64::engine::general_purpose::STANDARD.encode(corral_examples::ECHO_AGENT)}},
             "lifecycleConfiguration": {"idleRuntimeSessionTimeout": 60, "maxLifetime": 3600},
         }))
