@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
@@ -102,12 +102,7 @@ impl IntoResponse for ApiError {
                 body["fieldList"] = json!(fields);
             }
         }
-        let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert(
-            "x-amzn-ErrorType",
-            HeaderValue::from_static(error.error_name()),
-        );
-        response
+        corral_api::error_response(status, error.error_name(), body)
     }
 }
 

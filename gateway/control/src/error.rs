@@ -1,8 +1,7 @@
 //! Errors of the control plane, as AgentCore's REST-JSON protocol sends them.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// Why a control-plane operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,15 +59,6 @@ impl IntoResponse for ControlError {
         if let ControlError::Storage(e) = &self {
             tracing::error!(error = %e, "control-plane storage failed");
         }
-        let mut response = (
-            self.status(),
-            axum::Json(json!({ "message": self.to_string() })),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            "x-amzn-ErrorType",
-            HeaderValue::from_static(self.error_type()),
-        );
-        response
+        corral_api::error_message(self.status(), self.error_type(), &self.to_string())
     }
 }

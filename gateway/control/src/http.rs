@@ -16,9 +16,9 @@ use tower::ServiceExt;
 use crate::ControlPlane;
 use crate::error::ControlError;
 use crate::gateways::{GatewayInput, TargetInput};
-use crate::pagination::{PageQuery, page};
 use crate::policies::{PolicyEngineInput, PolicyInput};
 use crate::resources::{GatewayResource, PolicyEngineResource, PolicyResource, TargetResource};
+use corral_api::pagination::{PageQuery, page};
 
 type ApiResult = Result<Response, ControlError>;
 
@@ -66,12 +66,7 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
+    corral_api::parse_json(body)
         .map_err(|e| ControlError::Validation(format!("could not parse request body: {e}")))
 }
 

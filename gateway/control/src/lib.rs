@@ -13,7 +13,6 @@
 mod error;
 mod gateways;
 pub mod http;
-pub mod pagination;
 mod policies;
 pub mod resources;
 

@@ -54,11 +54,7 @@ pub struct PolicyInput {
     pub client_token: Option<String>,
 }
 
-fn valid_name(name: &str) -> bool {
-    name.len() <= 48
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+use corral_api::valid_name;
 
 /// A description given plainly or as `{"optionalValue": …}`.
 fn description(value: Option<Value>) -> Option<Option<String>> {

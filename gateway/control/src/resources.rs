@@ -155,53 +155,9 @@ pub struct Resources {
     pub policy_engines: BTreeMap<String, PolicyEngineResource>,
 }
 
-/// Current time, epoch seconds.
-pub fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use corral_api::{now_seconds, random_suffix};
 
-/// Ten random lowercase alphanumerics (AgentCore's id suffix).
-pub fn random_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
-}
-
-/// The id an ARN's last path segment names (`…:gateway/<id>`,
-/// `…:policy-engine/<id>`); other identifiers as given.
+/// The id an ARN names for resource type `kind`; other identifiers as given.
 pub fn id_of<'a>(identifier: &'a str, kind: &str) -> &'a str {
-    if !identifier.starts_with("arn:") {
-        return identifier;
-    }
-    let resource = identifier.splitn(6, ':').nth(5).unwrap_or(identifier);
-    resource
-        .strip_prefix(kind)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .map(|rest| rest.split('/').next().unwrap_or(rest))
-        .unwrap_or(identifier)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arns_of_any_region_and_account_name_their_id() {
-        assert_eq!(
-            id_of(
-                "arn:aws:bedrock-agentcore:eu-west-1:123456789012:gateway/orders-abcdefghij",
-                "gateway"
-            ),
-            "orders-abcdefghij"
-        );
-        assert_eq!(
-            id_of(
-                "arn:aws:bedrock-agentcore:us-east-1:000000000000:policy-engine/e-0123456789/policy/p-1",
-                "policy-engine"
-            ),
-            "e-0123456789"
-        );
-        assert_eq!(id_of("orders-abcdefghij", "gateway"), "orders-abcdefghij");
-    }
+    corral_api::arn_resource_id(identifier, kind)
 }

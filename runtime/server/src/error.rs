@@ -4,17 +4,15 @@
 
 use axum::body::to_bytes;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use corral_host::{InvokeError, SessionQuota};
-use serde_json::json;
 
 use crate::artifact::ArtifactError;
 use crate::registry::RegistryError;
 
-/// The header AWS clients read an error's type from.
-pub const ERROR_TYPE_HEADER: &str = "x-amzn-ErrorType";
+pub use corral_api::ERROR_TYPE_HEADER;
 
 /// A handler's result.
 pub type ApiResult = Result<Response, ApiError>;
@@ -54,12 +52,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, axum::Json(json!({ "message": self.message }))).into_response();
-        response
-            .headers_mut()
-            .insert(ERROR_TYPE_HEADER, HeaderValue::from_static(self.name));
-        response
+        corral_api::error_message(self.status, self.name, &self.message)
     }
 }
 
@@ -86,8 +79,8 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-impl From<corral_gateway_control::pagination::PageError> for ApiError {
-    fn from(e: corral_gateway_control::pagination::PageError) -> Self {
+impl From<corral_api::pagination::PageError> for ApiError {
+    fn from(e: corral_api::pagination::PageError) -> Self {
         ApiError::validation(e.to_string())
     }
 }

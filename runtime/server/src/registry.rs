@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use corral_api::{now_seconds, random_suffix, valid_name};
 use corral_host::{AgentHost, CompiledAgent, HostError};
 use corral_memory::MemoryService;
 use corral_storage::write_file_atomic as write_atomic;
@@ -182,11 +182,6 @@ impl RuntimeEndpoint {
     }
 }
 
-/// Ten lowercase alphanumerics, AgentCore's id suffix.
-fn random_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
-}
-
 /// A deployed agent runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -311,20 +306,6 @@ pub struct AgentRegistry {
     memory: Mutex<Option<MemoryService>>,
 }
 
-fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.len() <= 48
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// The runtime a name, id or ARN names.
 fn find<'a>(
     runtimes: &'a BTreeMap<String, AgentRuntime>,
@@ -341,17 +322,10 @@ fn find<'a>(
         .ok_or_else(|| RegistryError::NotFound(format!("agent runtime {identifier} not found")))
 }
 
-/// The runtime id an ARN names (`arn:<partition>:bedrock-agentcore:<region>:
-/// <account>:runtime/<id>[/runtime-endpoint/<name>]`); other identifiers as given.
+/// The runtime id an ARN of any region and account names (an endpoint ARN
+/// names its runtime); other identifiers as given.
 pub fn runtime_id_of(identifier: &str) -> &str {
-    if !identifier.starts_with("arn:") {
-        return identifier;
-    }
-    let resource = identifier.splitn(6, ':').nth(5).unwrap_or(identifier);
-    match resource.strip_prefix("runtime/") {
-        Some(rest) => rest.split('/').next().unwrap_or(rest),
-        None => identifier,
-    }
+    corral_api::arn_resource_id(identifier, "runtime")
 }
 
 /// Longest memory id AgentCore accepts.

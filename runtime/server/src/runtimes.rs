@@ -21,7 +21,7 @@ use crate::registry::{
     AgentRegistry, AgentRuntime, DeployRequest, DeployTarget, EchoedSettings,
     LifecycleConfiguration, RuntimeEndpoint, RuntimeVersion,
 };
-use corral_gateway_control::pagination::{PageQuery, page};
+use corral_api::pagination::{PageQuery, page};
 
 /// Largest page of runtimes, versions and endpoints (AgentCore's).
 const MAX_PAGE: u32 = 100;
@@ -49,12 +49,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Parses a JSON request body, or answers `ValidationException`.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
+    corral_api::parse_json(body)
         .map_err(|e| ApiError::validation(format!("could not parse request body: {e}")))
 }
 
