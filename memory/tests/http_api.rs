@@ -183,15 +183,12 @@ async fn the_aws_sdks_memory_client_works_unchanged() {
     let base = serve(dir.path()).await;
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/memory_sdk_client.py");
-    let output = tokio::process::Command::new(corral_test_support::ci_python("bedrock-agentcore"))
-        .arg(script)
-        .arg(&base)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .await
-        .unwrap();
+    let output = corral_test_support::run_python_with_dummy_aws(
+        &corral_test_support::ci_python("bedrock-agentcore"),
+        &script,
+        &[base.as_ref()],
+    )
+    .await;
     assert!(
         output.status.success(),
         "MemoryClient failed:\n{}",

@@ -140,6 +140,30 @@ impl Server {
         result.map_err(ServerError::from)
     }
 
+    /// Serves on an ephemeral port of 127.0.0.1 in the background (tests,
+    /// benchmarks, embedding); returns the base URL and a trigger that
+    /// stops it, after which `on_stop` runs.
+    pub async fn spawn_loopback(
+        self,
+        on_stop: impl FnOnce() + Send + 'static,
+    ) -> Result<(String, tokio::sync::oneshot::Sender<()>), ServerError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let served = self
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "loopback server failed");
+            }
+            on_stop();
+        });
+        Ok((url, stop))
+    }
+
     /// Binds `addr`.
     pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
         Ok(tokio::net::TcpListener::bind(addr).await?)

@@ -73,19 +73,12 @@ async fn start_runtime(
         },
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        runtime.shutdown();
-    });
-    (url, tx)
+    server
+        .spawn_loopback(move || {
+            runtime.shutdown();
+        })
+        .await
+        .unwrap()
 }
 
 async fn deploy(url: &str, name: &str, bytes: &[u8]) -> reqwest::Response {

@@ -55,6 +55,28 @@ pub fn dummy_aws() -> aws_config::SdkConfig {
         .build()
 }
 
+/// Runs `python script args…` with dummy AWS credentials and region in its
+/// environment (for AWS SDKs pointed at local servers).
+///
+/// # Panics
+/// When the interpreter cannot be started.
+pub async fn run_python_with_dummy_aws(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    #[allow(clippy::expect_used)]
+    tokio::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .await
+        .expect("run the Python interpreter")
+}
+
 /// A loopback port free at the time of the call.
 ///
 /// # Panics

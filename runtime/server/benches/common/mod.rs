@@ -37,18 +37,12 @@ pub async fn serve(
         },
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        runtime.shutdown();
-    });
+    let (url, stop) = server
+        .spawn_loopback(move || {
+            runtime.shutdown();
+        })
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
     for (name, bytes) in agents {
         let deployed = client

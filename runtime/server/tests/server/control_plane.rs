@@ -36,19 +36,12 @@ async fn start(
         },
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        runtime.shutdown();
-    });
-    (url, tx)
+    server
+        .spawn_loopback(move || {
+            runtime.shutdown();
+        })
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,17 +66,12 @@ async fn boto3_manages_runtimes_gateways_policies_and_memory() {
 
     let script: PathBuf =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/control_plane_client.py");
-    let output = tokio::process::Command::new(&python)
-        .arg(script)
-        .arg(&url)
-        .arg(&moto.url)
-        .arg(&wasm)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .await
-        .unwrap();
+    let output = corral_test_support::run_python_with_dummy_aws(
+        &python,
+        &script,
+        &[url.as_ref(), moto.url.as_ref(), wasm.as_os_str()],
+    )
+    .await;
     assert!(
         output.status.success(),
         "the boto3 control-plane client failed:\n{}\n{}",
@@ -116,103 +104,85 @@ async fn every_route_answers_json_errors_aws_clients_understand() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop) = start(dir.path(), "http://127.0.0.1:9", dir.path()).await;
     let client = reqwest::Client::new();
-    let check = |response: reqwest::Response, status: u16, kind: &'static str| async move {
-        assert_eq!(response.status(), status);
+    let ecr = r#"{"agentRuntimeName":"a","agentRuntimeArtifact":{"containerConfiguration":{"containerUri":"123456789012.dkr.ecr.us-east-1.amazonaws.com/agent:1"}}}"#;
+    // An S3 artifact whose store is unreachable is the caller's problem.
+    let unreachable_s3 = r#"{"agentRuntimeName":"a","agentRuntimeArtifact":{"codeConfiguration":{"code":{"s3":{"bucket":"b","prefix":"k.wasm"}},"runtime":"PYTHON_3_12","entryPoint":["a.wasm"]}}}"#;
+    let too_big = vec![b'x'; corral_server::MAX_PAYLOAD_BYTES + 1];
+    let cases: Vec<(reqwest::Method, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            reqwest::Method::GET,
+            "/no/such/route",
+            vec![],
+            404,
+            "UnknownOperationException",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/runtimes/",
+            vec![],
+            405,
+            "UnknownOperationException",
+        ),
+        (
+            reqwest::Method::POST,
+            "/runtimes/x/invocations",
+            too_big,
+            413,
+            "ValidationException",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/runtimes/",
+            b"{not json".to_vec(),
+            400,
+            "ValidationException",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/runtimes/",
+            ecr.into(),
+            400,
+            "ValidationException",
+        ),
+        (
+            reqwest::Method::GET,
+            "/gateways/missing-0123456789/",
+            vec![],
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            reqwest::Method::POST,
+            "/gateways/missing-0123456789/mcp",
+            b"{}".to_vec(),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/runtimes/",
+            unreachable_s3.into(),
+            400,
+            "ValidationException",
+        ),
+    ];
+    for (method, path, body, status, kind) in cases {
+        let response = client
+            .request(method.clone(), format!("{url}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
         assert_eq!(
             response.headers()["x-amzn-errortype"].to_str().unwrap(),
-            kind
+            kind,
+            "{method} {path}"
         );
         let body: Value = response.json().await.unwrap();
         assert!(
             body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{body}"
+            "{method} {path}: {body}"
         );
-    };
-    check(
-        client
-            .get(format!("{url}/no/such/route"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "UnknownOperationException",
-    )
-    .await;
-    check(
-        client
-            .patch(format!("{url}/runtimes/"))
-            .send()
-            .await
-            .unwrap(),
-        405,
-        "UnknownOperationException",
-    )
-    .await;
-    let too_big = vec![b'x'; corral_server::MAX_PAYLOAD_BYTES + 1];
-    check(
-        client
-            .post(format!("{url}/runtimes/x/invocations"))
-            .body(too_big)
-            .send()
-            .await
-            .unwrap(),
-        413,
-        "ValidationException",
-    )
-    .await;
-    check(
-        client
-            .put(format!("{url}/runtimes/"))
-            .body("{not json")
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "ValidationException",
-    )
-    .await;
-    check(
-        client
-            .put(format!("{url}/runtimes/"))
-            .body(r#"{"agentRuntimeName":"a","agentRuntimeArtifact":{"containerConfiguration":{"containerUri":"123456789012.dkr.ecr.us-east-1.amazonaws.com/agent:1"}}}"#)
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "ValidationException",
-    )
-    .await;
-    check(
-        client
-            .get(format!("{url}/gateways/missing-0123456789/"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "ResourceNotFoundException",
-    )
-    .await;
-    check(
-        client
-            .post(format!("{url}/gateways/missing-0123456789/mcp"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "ResourceNotFoundException",
-    )
-    .await;
-    // An S3 artifact whose store is unreachable is the caller's problem.
-    check(
-        client
-            .put(format!("{url}/runtimes/"))
-            .body(r#"{"agentRuntimeName":"a","agentRuntimeArtifact":{"codeConfiguration":{"code":{"s3":{"bucket":"b","prefix":"k.wasm"}},"runtime":"PYTHON_3_12","entryPoint":["a.wasm"]}}}"#)
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "ValidationException",
-    )
-    .await;
+    }
 }
