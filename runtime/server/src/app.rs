@@ -48,6 +48,8 @@ pub struct AppState {
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
     /// Fetches runtime artifacts (S3, files).
     pub artifacts: Arc<crate::artifact::ArtifactFetcher>,
+    /// Deploys (fetch, compile) running at once: one per core.
+    pub deploys: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
@@ -565,7 +567,6 @@ async fn deploy(
         };
         environment.insert(k.to_string(), v.to_string());
     }
-    let registry = state.registry.clone();
     let request = DeployRequest {
         name,
         description: query.description,
@@ -577,7 +578,7 @@ async fn deploy(
         memory_id: query.memory_id,
         ..DeployRequest::default()
     };
-    let runtime = deploy_off_thread(registry, body, request).await?;
+    let runtime = deploy_off_thread(&state, body, request).await?;
     Ok((StatusCode::CREATED, axum::Json(summary(&runtime))).into_response())
 }
 

@@ -89,6 +89,9 @@ impl Server {
                 )),
                 metrics: Arc::new(metrics::Metrics::default()),
                 auth: config.auth.clone(),
+                deploys: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                )),
                 artifacts: Arc::new(ArtifactFetcher::new(
                     config.artifacts.clone(),
                     config.max_artifact_bytes,

@@ -3,7 +3,6 @@
 //! boto3 sends and parses.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -156,9 +155,18 @@ async fn deploy_artifact(
                     _ => e,
                 })?
         }
-        _ => state.artifacts.fetch(&artifact).await?,
+        _ => {
+            // Fetches hold up to a component each in memory: as many at
+            // once as compiles.
+            let _permit = state
+                .deploys
+                .acquire()
+                .await
+                .map_err(|e| ApiError::internal(format!("deploy queue closed: {e}")))?;
+            state.artifacts.fetch(&artifact).await?
+        }
     };
-    deploy_off_thread(state.registry.clone(), bytes, request).await
+    deploy_off_thread(state, bytes, request).await
 }
 
 /// Runs a registry change on a blocking thread: it waits for the disk.
@@ -173,12 +181,19 @@ async fn off_thread<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// Deploys on a blocking thread: compiling a component is CPU-bound.
+/// Deploys on a blocking thread, at most one per core at a time:
+/// compiling a component is CPU-bound and holds it in memory.
 pub(crate) async fn deploy_off_thread(
-    registry: Arc<AgentRegistry>,
+    state: &AppState,
     bytes: impl AsRef<[u8]> + Send + 'static,
     request: DeployRequest,
 ) -> Result<AgentRuntime, ApiError> {
+    let _permit = state
+        .deploys
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("deploy queue closed: {e}")))?;
+    let registry = state.registry.clone();
     tokio::task::spawn_blocking(move || registry.deploy(bytes.as_ref(), request))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
