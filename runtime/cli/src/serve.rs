@@ -380,6 +380,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir: settings.data_dir.clone(),
             max_artifact_bytes: settings.max_artifact_mib << 20,
             auth,
+            // On loopback, only loopback names: no DNS rebinding.
+            allowed_hosts: settings
+                .listen
+                .ip()
+                .is_loopback()
+                .then(|| ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()),
             artifacts: settings.artifacts.clone(),
         },
     )?;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Inbound authentication; `None` accepts every caller.
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
+    /// Host names requests may carry; `None` accepts any.
+    pub allowed_hosts: Option<Arc<Vec<String>>>,
     /// Fetches runtime artifacts (S3, files).
     pub artifacts: Arc<crate::artifact::ArtifactFetcher>,
     /// Deploys (fetch, compile) running at once: one per core.
@@ -141,6 +143,34 @@ pub async fn trace_requests(
         span.record("error.type", kind);
     }
     response
+}
+
+/// Refuses requests whose `Host` is not an allowed host name (when the
+/// server names some): the defence against DNS rebinding for a server on
+/// loopback.
+pub async fn check_host(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(allowed) = &state.allowed_hosts else {
+        return next.run(request).await;
+    };
+    let host = header(request.headers(), "host").unwrap_or_default();
+    // `name:port`, `[v6]:port`, or a bare name.
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "AccessDeniedException",
+        format!("Host '{host}' is not a name this server answers to"),
+    )
+    .into_response()
 }
 
 /// Rejects unauthenticated requests on every route but `/ping`, and names

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub max_artifact_bytes: usize,
     /// Inbound authentication (API keys, JWT); `None` accepts every caller.
     pub auth: Option<Arc<corral_gateway::Authenticator>>,
+    /// Host names requests may carry (`Host`, without the port); `None`
+    /// accepts any. A server on loopback should name only loopback hosts,
+    /// so a web page cannot reach it by DNS rebinding.
+    pub allowed_hosts: Option<Vec<String>>,
     /// Where `CreateAgentRuntime` may fetch components from.
     pub artifacts: ArtifactConfig,
 }
@@ -89,6 +93,7 @@ impl Server {
                 )),
                 metrics: Arc::new(metrics::Metrics::default()),
                 auth: config.auth.clone(),
+                allowed_hosts: config.allowed_hosts.clone().map(Arc::new),
                 deploys: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(1, usize::from),
                 )),
@@ -115,6 +120,10 @@ impl Server {
             .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
                 app::authenticate,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                app::check_host,
             ))
             .layer(axum::middleware::from_fn(error::json_errors))
             .layer(axum::middleware::from_fn(app::trace_requests))

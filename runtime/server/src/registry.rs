@@ -88,6 +88,10 @@ pub struct RuntimeVersion {
     /// `agentRuntimeArtifact` it was created from).
     #[serde(default)]
     pub echoed: EchoedSettings,
+    /// The `clientToken` of the call that created it: a retry with the
+    /// same token returns this version instead of adding another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// AgentCore settings a version keeps and reports but Corral does not act
@@ -278,6 +282,8 @@ pub struct DeployRequest {
     pub target: DeployTarget,
     /// AgentCore settings kept and reported as given.
     pub echoed: EchoedSettings,
+    /// Idempotency token (`clientToken`).
+    pub client_token: Option<String>,
     /// Description of this version.
     pub description: Option<String>,
     /// Session lifecycle.
@@ -304,6 +310,18 @@ pub struct AgentRegistry {
     compiled: Mutex<BTreeMap<(String, String), Arc<CompiledAgent>>>,
     /// Checks deploys' memory ids when attached.
     memory: Mutex<Option<MemoryService>>,
+}
+
+/// The runtime holding a version deployed with `token`.
+fn with_client_token<'a>(
+    runtimes: &'a BTreeMap<String, AgentRuntime>,
+    token: &str,
+) -> Option<&'a AgentRuntime> {
+    runtimes.values().find(|r| {
+        r.versions
+            .iter()
+            .any(|v| v.client_token.as_deref() == Some(token))
+    })
 }
 
 /// The runtime a name, id or ARN names.
@@ -411,6 +429,11 @@ impl AgentRegistry {
         find(&self.runtimes.lock(), identifier).cloned()
     }
 
+    /// The runtime a call with this `clientToken` already deployed, if any.
+    pub fn by_client_token(&self, token: &str) -> Option<AgentRuntime> {
+        with_client_token(&self.runtimes.lock(), token).cloned()
+    }
+
     /// Applies `change` to a copy of the runtimes, persists it, then makes
     /// it current; a change that fails, or cannot be persisted, leaves
     /// nothing behind.
@@ -495,8 +518,17 @@ impl AgentRegistry {
                 agent_runtime_artifact: Some(reported),
                 ..request.echoed
             },
+            client_token: request.client_token.clone(),
         };
+        let token = request.client_token.clone();
         self.update(|runtimes| {
+            // A retry of a call that already deployed changes nothing.
+            if let Some(done) = token
+                .as_deref()
+                .and_then(|t| with_client_token(runtimes, t))
+            {
+                return Ok(done.clone());
+            }
             // Resolved again here: a concurrent create or delete may have
             // raced the compile.
             let name = match &request.target {

@@ -108,6 +108,9 @@ struct RuntimeInput {
     /// Corral extension: memory resource (id) the agent's `memory` interface uses.
     #[serde(default)]
     memory_id: Option<String>,
+    /// Idempotency token (boto3 fills one in and reuses it on retries).
+    #[serde(default)]
+    client_token: Option<String>,
 }
 
 impl RuntimeInput {
@@ -130,17 +133,26 @@ impl RuntimeInput {
             lifecycle: self.lifecycle_configuration,
             environment: self.environment_variables,
             memory_id: self.memory_id,
+            client_token: self.client_token,
         };
         Ok((artifact, request))
     }
 }
 
-/// Fetches `artifact` and deploys it as `request` asks.
+/// Fetches `artifact` and deploys it as `request` asks (a retry of a call
+/// that already deployed returns its runtime without fetching again).
 async fn deploy_artifact(
     state: &AppState,
     artifact: RuntimeArtifact,
     request: DeployRequest,
 ) -> Result<AgentRuntime, ApiError> {
+    if let Some(done) = request
+        .client_token
+        .as_deref()
+        .and_then(|t| state.registry.by_client_token(t))
+    {
+        return Ok(done);
+    }
     let bytes = match &artifact.location {
         ArtifactLocation::Component(digest) => {
             let digest = digest.clone();

@@ -69,6 +69,7 @@ async fn start_runtime(
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
             artifacts: Default::default(),
+            allowed_hosts: None,
             auth,
         },
     )

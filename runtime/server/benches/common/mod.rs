@@ -33,6 +33,7 @@ pub async fn serve(
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 64 << 20,
             artifacts: Default::default(),
+            allowed_hosts: None,
             auth: None,
         },
     )

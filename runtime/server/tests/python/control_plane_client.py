@@ -427,6 +427,28 @@ def runtimes(control: Any, data: Any, s3: Any, wasm_path: Path, out: dict[str, A
         networkConfiguration=NETWORK,
     )
     check(updated["agentRuntimeVersion"] == "2", f"update_agent_runtime: version {updated['agentRuntimeVersion']!r} != '2'")
+    # A retried call (same clientToken, as boto3 retries) changes nothing.
+    token = "retry-" + "0" * 30
+    for attempt in range(2):
+        again = control.create_agent_runtime(
+            agentRuntimeName="cp_retried_agent",
+            agentRuntimeArtifact=container_artifact(f"s3://{BUCKET}/{WASM_KEY}"),
+            roleArn=ROLE_ARN,
+            networkConfiguration=NETWORK,
+            clientToken=token,
+        )
+        check(again["agentRuntimeVersion"] == "1", f"create retry {attempt}: version {again['agentRuntimeVersion']!r}")
+    retried = again["agentRuntimeId"]
+    for attempt in range(2):
+        again = control.update_agent_runtime(
+            agentRuntimeId=retried,
+            agentRuntimeArtifact=container_artifact(f"s3://{BUCKET}/{WASM_KEY}"),
+            roleArn=ROLE_ARN,
+            networkConfiguration=NETWORK,
+            clientToken="update-" + "0" * 30,
+        )
+        check(again["agentRuntimeVersion"] == "2", f"update retry {attempt}: version {again['agentRuntimeVersion']!r}")
+    control.delete_agent_runtime(agentRuntimeId=retried)
     latest = wait_for_status("runtime update", lambda: control.get_agent_runtime(agentRuntimeId=zip_id), "READY")
     check(latest["agentRuntimeVersion"] == "2", f"get after update: version {latest['agentRuntimeVersion']!r}")
     check_union("get after update: agentRuntimeArtifact", latest.get("agentRuntimeArtifact"), code_artifact(WASM_KEY))

@@ -28,6 +28,7 @@ async fn start(
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 << 20,
             auth: None,
+            allowed_hosts: Some(vec!["127.0.0.1".into()]),
             artifacts: ArtifactConfig {
                 s3_endpoint_url: Some(s3_url.to_string()),
                 aws: Some(corral_test_support::dummy_aws()),
@@ -166,6 +167,18 @@ async fn every_route_answers_json_errors_aws_clients_understand() {
             "ValidationException",
         ),
     ];
+    // A Host this server does not answer to (DNS rebinding) is refused.
+    let rebound = client
+        .get(format!("{url}/gateways/"))
+        .header("host", "attacker.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    assert_eq!(
+        rebound.headers()["x-amzn-errortype"],
+        "AccessDeniedException"
+    );
     for (method, path, body, status, kind) in cases {
         let response = client
             .request(method.clone(), format!("{url}{path}"))
