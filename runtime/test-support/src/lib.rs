@@ -90,7 +90,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Spawns `command`, which must listen on 127.0.0.1:`port`, and waits (up
-/// to 20 s) until it accepts connections.
+/// to 60 s) until it accepts connections.
 ///
 /// # Panics
 /// When it cannot be spawned, exits, or does not listen in time.
@@ -101,7 +101,9 @@ pub fn spawn_server(command: &mut std::process::Command, port: u16) -> ChildServ
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..400 {
+    // A debug `corral serve` compiles the built-in tools at start: on a
+    // loaded 2-core machine that alone can take over 20 s.
+    for _ in 0..1200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return server;
         }
@@ -110,7 +112,7 @@ pub fn spawn_server(command: &mut std::process::Command, port: u16) -> ChildServ
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("the server did not listen on port {port} within 20 s");
+    panic!("the server did not listen on port {port} within 60 s");
 }
 
 /// The directory whose `node_modules` holds `.ci/test`'s JS agent
