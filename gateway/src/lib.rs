@@ -12,6 +12,7 @@ pub mod config;
 mod credentials;
 mod error;
 mod gateway;
+mod jsonrpc;
 mod naming;
 mod search;
 mod server;

@@ -245,6 +245,10 @@ pub fn router(gateway: Arc<Gateway>, options: HttpOptions) -> Result<Router, Gat
     );
     Ok(Router::new()
         .route_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(
+            config.limits.max_request_bytes,
+            crate::jsonrpc::validate_jsonrpc,
+        ))
         .layer(middleware::from_fn_with_state(authenticator, authenticate)))
 }
 

@@ -130,15 +130,25 @@ async fn current_and_previous_protocol_versions_are_served_statelessly() {
 async fn malformed_requests_get_errors_and_the_gateway_keeps_serving() {
     let upstream = Upstream::start().await;
     let url = serve(standard_config(&upstream)).await;
-    for body in [
-        "{not json",
-        "[]",
-        r#"{"jsonrpc": "2.0", "id": 1}"#,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+    // Each gets the JSON-RPC error MCP requires, as JSON.
+    for (body, code) in [
+        ("{not json", -32700),
+        ("[]", -32600),
+        (r#"{"jsonrpc": "2.0", "id": 1}"#, -32600),
+        (r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "x"}"#, -32602),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#, -32602),
     ] {
-        let (status, _, reply) = rpc(&url, body, &[("mcp-protocol-version", "2025-11-25")]).await;
-        let is_error = !status.is_success() || reply.get("error").is_some();
-        assert!(is_error, "{body} → {status} {reply}");
+        let (status, headers, reply) =
+            rpc(&url, body, &[("mcp-protocol-version", "2025-11-25")]).await;
+        assert!(
+            headers[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{body} → {status} {reply}"
+        );
+        assert_eq!(reply["jsonrpc"], "2.0", "{body} → {status} {reply}");
+        assert_eq!(reply["error"]["code"], code, "{body} → {status} {reply}");
     }
     let huge = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,

@@ -1,0 +1,146 @@
+//! JSON-RPC envelope checks in front of the MCP transport: a malformed body
+//! gets the JSON-RPC error MCP requires (-32700 parse error, -32600 invalid
+//! request, -32602 invalid params) instead of the transport's plain-text 415.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rmcp::model::ClientJsonRpcMessage;
+use serde_json::{Value, json};
+
+/// JSON-RPC 2.0: the body is not JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC 2.0: the JSON is not a request object.
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC 2.0: the method's parameters are wrong.
+pub const INVALID_PARAMS: i64 = -32602;
+
+/// A JSON-RPC error object answering request `id` (`null` when unknown).
+pub fn error_body(id: Value, code: i64, message: impl Into<String>) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
+}
+
+/// Checks a JSON POST's envelope (bodies up to `limit` bytes) and answers
+/// malformed ones itself; everything else — other methods, other content
+/// types, well-formed messages — goes on to the transport unchanged.
+pub async fn validate_jsonrpc(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let json_post = request.method() == Method::POST
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+    if !json_post {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        let message = format!("Invalid Request: the body is over {limit} bytes");
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(error_body(Value::Null, INVALID_REQUEST, message)),
+        )
+            .into_response();
+    };
+    match check(&bytes) {
+        Ok(()) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err((status, body)) => (status, Json(body)).into_response(),
+    }
+}
+
+/// Whether `bytes` is one well-formed JSON-RPC message an MCP server takes;
+/// otherwise the status and error to answer with.
+fn check(bytes: &[u8]) -> Result<(), (StatusCode, Value)> {
+    let invalid = |id: Value, message: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            error_body(id, INVALID_REQUEST, format!("Invalid Request: {message}")),
+        )
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            error_body(Value::Null, PARSE_ERROR, format!("Parse error: {e}")),
+        )
+    })?;
+    let Value::Object(message) = &value else {
+        return Err(invalid(
+            Value::Null,
+            "expected one JSON-RPC object (batches are not supported)",
+        ));
+    };
+    let id = message.get("id").cloned();
+    let id_ok = matches!(id, None | Some(Value::String(_) | Value::Number(_)));
+    let echo = if id_ok {
+        id.unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    if message.get("jsonrpc") != Some(&json!("2.0")) {
+        return Err(invalid(echo, "jsonrpc must be \"2.0\""));
+    }
+    if !id_ok {
+        return Err(invalid(echo, "id must be a string or a number"));
+    }
+    match message.get("method") {
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(invalid(echo, "method must be a string")),
+        // A response to a server request carries a result or an error.
+        None if message.contains_key("result") || message.contains_key("error") => {}
+        None => return Err(invalid(echo, "method is required")),
+    }
+    let invalid_params = |message: String| {
+        (
+            StatusCode::OK,
+            error_body(echo.clone(), INVALID_PARAMS, format!("Invalid params: {message}")),
+        )
+    };
+    if message.get("params").is_some_and(|p| !p.is_object()) {
+        return Err(invalid_params("params must be an object".into()));
+    }
+    serde_json::from_value::<ClientJsonRpcMessage>(value.clone())
+        .map(|_| ())
+        .map_err(|e| invalid_params(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn code(body: &str) -> Option<(StatusCode, i64, Value)> {
+        check(body.as_bytes())
+            .err()
+            .map(|(status, e)| (status, e["error"]["code"].as_i64().unwrap(), e["id"].clone()))
+    }
+
+    #[test]
+    fn malformed_envelopes_get_json_rpc_errors() {
+        assert_eq!(code("{not json").unwrap().1, PARSE_ERROR);
+        for bad in [
+            "[]",
+            "7",
+            r#"{"id": 1, "method": "ping"}"#,
+            r#"{"jsonrpc": "2.0", "id": 1}"#,
+            r#"{"jsonrpc": "2.0", "id": 1, "method": 5}"#,
+            r#"{"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}"#,
+        ] {
+            let (status, kind, _) = code(bad).unwrap();
+            assert_eq!((status, kind), (StatusCode::BAD_REQUEST, INVALID_REQUEST), "{bad}");
+        }
+        let (status, kind, id) =
+            code(r#"{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": [1]}"#).unwrap();
+        assert_eq!((status, kind, id), (StatusCode::OK, INVALID_PARAMS, json!(3)));
+        for good in [
+            r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#,
+            r#"{"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}"#,
+            r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#,
+        ] {
+            assert!(check(good.as_bytes()).is_ok(), "{good}");
+        }
+    }
+}
