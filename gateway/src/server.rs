@@ -17,7 +17,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use corral_policy::Principal;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
@@ -143,6 +144,14 @@ impl ServerHandler for McpGatewayServer {
         Ok(result)
     }
 
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        Err(untyped_request(&request))
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
@@ -175,6 +184,47 @@ impl ServerHandler for McpGatewayServer {
 
 /// The MCP client's trace context: the request's `_meta` (SEP-414) over the
 /// HTTP request's `traceparent`/`tracestate`/`baggage` headers.
+/// Methods MCP defines for a client to call: one of them reaching
+/// [`ServerHandler::on_custom_request`] had parameters that do not fit it.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// The answer to a request rmcp could not type: -32602 for a known method
+/// with bad parameters, -32601 for an unknown method.
+fn untyped_request(request: &CustomRequest) -> McpError {
+    let method = request.method.as_str();
+    if !MCP_METHODS.contains(&method) {
+        return McpError::new(rmcp::model::ErrorCode::METHOD_NOT_FOUND, method.to_string(), None);
+    }
+    let reason = match method {
+        "tools/call" => request
+            .params_as::<CallToolRequestParams>()
+            .err()
+            .map(|e| e.to_string()),
+        _ => None,
+    };
+    McpError::invalid_params(
+        format!(
+            "Invalid params for {method}{}",
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        None,
+    )
+}
+
 fn caller_trace_context(
     request: &CallToolRequestParams,
     context: &RequestContext<RoleServer>,
