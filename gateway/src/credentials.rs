@@ -85,25 +85,26 @@ impl OAuth2ClientCredentials {
             .form(&form)
             .send()
             .await
-            .map_err(|e| CallError::Upstream {
-                status: None,
-                message: format!("OAuth2 token endpoint unreachable: {e}"),
+            .map_err(|e| {
+                CallError::upstream(
+                    None,
+                    "the OAuth2 token endpoint is unreachable",
+                    crate::targets::openapi::describe_reqwest(&e),
+                )
             })?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(CallError::Upstream {
-                status: Some(status.as_u16()),
-                message: format!(
-                    "OAuth2 token request failed: {}",
-                    crate::error::excerpt(&body, 512)
-                ),
-            });
+            return Err(CallError::upstream(
+                Some(status.as_u16()),
+                "the OAuth2 token request was refused",
+                crate::error::excerpt(&body, 512),
+            ));
         }
-        let token: TokenResponse = response.json().await.map_err(|e| CallError::Upstream {
-            status: None,
-            message: format!("OAuth2 token response is not valid: {e}"),
-        })?;
+        let token: TokenResponse = response
+            .json()
+            .await
+            .map_err(|e| CallError::upstream(None, "the OAuth2 token response is not valid", e))?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
         *cached = Some((token.access_token.clone(), Instant::now() + lifetime));
         Ok(token.access_token)

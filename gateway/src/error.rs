@@ -67,12 +67,16 @@ pub enum CallError {
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
     /// The target failed (unreachable, error status, function error, trap).
+    /// `message` is what callers see; `detail` (upstream URLs, library
+    /// errors) goes only to logs and spans.
     #[error("upstream failure{}: {message}", status.map(|s| format!(" (status {s})")).unwrap_or_default())]
     Upstream {
         /// HTTP-like status, when the upstream has one.
         status: Option<u16>,
-        /// Bounded error text.
+        /// Bounded, client-safe error text: no internal URL or type name.
         message: String,
+        /// The underlying error, for logs and spans only.
+        detail: Option<String>,
     },
     /// The call did not finish within the per-call timeout.
     #[error("tool call timed out after {0:?}")]
@@ -91,6 +95,29 @@ pub enum CallError {
     /// A listing cursor is malformed.
     #[error("invalid cursor")]
     InvalidCursor,
+}
+
+impl CallError {
+    /// An upstream failure: `message` for callers, `detail` for logs only.
+    pub fn upstream(
+        status: Option<u16>,
+        message: impl Into<String>,
+        detail: impl ToString,
+    ) -> Self {
+        CallError::Upstream {
+            status,
+            message: message.into(),
+            detail: Some(detail.to_string()),
+        }
+    }
+
+    /// What logs and spans record beyond the client-safe text.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            CallError::Upstream { detail, .. } => detail.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
@@ -119,7 +146,8 @@ mod tests {
         assert_eq!(
             CallError::Upstream {
                 status: Some(503),
-                message: "down".into()
+                message: "down".into(),
+                detail: Some("http://10.0.0.7/internal refused".into()),
             }
             .to_string(),
             "upstream failure (status 503): down"

@@ -371,7 +371,13 @@ impl Gateway {
         let outcome = match &result {
             Ok(output) if output.is_error => "tool_error".to_string(),
             Ok(_) => "ok".to_string(),
-            Err(error) => error_kind(error).to_string(),
+            Err(error) => {
+                // Callers see the client-safe text; the cause stays here.
+                if let Some(detail) = error.detail() {
+                    tracing::warn!(parent: &span, tool = %name, error = %error, %detail, "tool call failed");
+                }
+                error_kind(error).to_string()
+            }
         };
         span.record("outcome", outcome.as_str());
         span.record("duration_ms", started.elapsed().as_millis() as u64);

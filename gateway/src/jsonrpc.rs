@@ -26,7 +26,11 @@ pub fn error_body(id: Value, code: i64, message: impl Into<String>) -> Value {
 /// Checks a JSON POST's envelope (bodies up to `limit` bytes) and answers
 /// malformed ones itself; everything else — other methods, other content
 /// types, well-formed messages — goes on to the transport unchanged.
-pub async fn validate_jsonrpc(State(limit): State<usize>, request: Request, next: Next) -> Response {
+pub async fn validate_jsonrpc(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
     let json_post = request.method() == Method::POST
         && request
             .headers()
@@ -46,7 +50,10 @@ pub async fn validate_jsonrpc(State(limit): State<usize>, request: Request, next
             .into_response();
     };
     match check(&bytes) {
-        Ok(()) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(()) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err((status, body)) => (status, Json(body)).into_response(),
     }
 }
@@ -95,7 +102,11 @@ fn check(bytes: &[u8]) -> Result<(), (StatusCode, Value)> {
     let invalid_params = |message: String| {
         (
             StatusCode::OK,
-            error_body(echo.clone(), INVALID_PARAMS, format!("Invalid params: {message}")),
+            error_body(
+                echo.clone(),
+                INVALID_PARAMS,
+                format!("Invalid params: {message}"),
+            ),
         )
     };
     if message.get("params").is_some_and(|p| !p.is_object()) {
@@ -113,9 +124,13 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> Option<(StatusCode, i64, Value)> {
-        check(body.as_bytes())
-            .err()
-            .map(|(status, e)| (status, e["error"]["code"].as_i64().unwrap(), e["id"].clone()))
+        check(body.as_bytes()).err().map(|(status, e)| {
+            (
+                status,
+                e["error"]["code"].as_i64().unwrap(),
+                e["id"].clone(),
+            )
+        })
     }
 
     #[test]
@@ -130,11 +145,18 @@ mod tests {
             r#"{"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}"#,
         ] {
             let (status, kind, _) = code(bad).unwrap();
-            assert_eq!((status, kind), (StatusCode::BAD_REQUEST, INVALID_REQUEST), "{bad}");
+            assert_eq!(
+                (status, kind),
+                (StatusCode::BAD_REQUEST, INVALID_REQUEST),
+                "{bad}"
+            );
         }
         let (status, kind, id) =
             code(r#"{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": [1]}"#).unwrap();
-        assert_eq!((status, kind, id), (StatusCode::OK, INVALID_PARAMS, json!(3)));
+        assert_eq!(
+            (status, kind, id),
+            (StatusCode::OK, INVALID_PARAMS, json!(3))
+        );
         for good in [
             r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#,
             r#"{"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}"#,

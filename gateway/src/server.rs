@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use corral_policy::Principal;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CustomResult, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -207,7 +207,11 @@ const MCP_METHODS: &[&str] = &[
 fn untyped_request(request: &CustomRequest) -> McpError {
     let method = request.method.as_str();
     if !MCP_METHODS.contains(&method) {
-        return McpError::new(rmcp::model::ErrorCode::METHOD_NOT_FOUND, method.to_string(), None);
+        return McpError::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            method.to_string(),
+            None,
+        );
     }
     let reason = match method {
         "tools/call" => request

@@ -135,8 +135,14 @@ async fn malformed_requests_get_errors_and_the_gateway_keeps_serving() {
         ("{not json", -32700),
         ("[]", -32600),
         (r#"{"jsonrpc": "2.0", "id": 1}"#, -32600),
-        (r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "x"}"#, -32602),
-        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#, -32602),
+        (
+            r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "x"}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+            -32602,
+        ),
     ] {
         let (status, headers, reply) =
             rpc(&url, body, &[("mcp-protocol-version", "2025-11-25")]).await;

@@ -362,7 +362,13 @@ async fn unreachable_upstreams_and_concurrency_limits_are_typed() {
         CallError::Upstream {
             status: None,
             message,
-        } => assert!(message.contains("GET /pets/{petId} failed"), "{message}"),
+            detail,
+        } => {
+            assert!(message.contains("GET /pets/{petId} failed"), "{message}");
+            // What callers see names no internal URL; the log detail does.
+            assert!(!message.contains("http://"), "{message}");
+            assert!(detail.is_some_and(|d| d.contains("http://")));
+        }
         other => panic!("expected an upstream error, got {other:?}"),
     }
     let first = {

@@ -124,10 +124,17 @@ impl LambdaTarget {
                     ),
                     other => DisplayErrorContext(other).to_string(),
                 };
-                CallError::Upstream {
+                let kind = match &error {
+                    SdkError::ServiceError(service) => {
+                        service.err().code().unwrap_or("LambdaError").to_string()
+                    }
+                    _ => "the function could not be reached".to_string(),
+                };
+                CallError::upstream(
                     status,
-                    message: format!("invoking {} failed: {message}", self.function),
-                }
+                    format!("the function call failed: {kind}"),
+                    format!("invoking {} failed: {message}", self.function),
+                )
             })?;
         let payload = output.payload().map(|b| b.as_ref()).unwrap_or_default();
         if payload.len() > call.max_response_bytes {

@@ -131,14 +131,16 @@ impl McpTarget {
         };
         match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(message)) => Err(CallError::Upstream {
-                status: None,
-                message: format!("cannot connect to MCP server '{}': {message}", self.name),
-            }),
-            Err(_) => Err(CallError::Upstream {
-                status: None,
-                message: format!("connecting to MCP server '{}' timed out", self.name),
-            }),
+            Ok(Err(message)) => Err(CallError::upstream(
+                None,
+                format!("MCP server '{}' is unreachable", self.name),
+                format!("cannot connect to MCP server '{}': {message}", self.name),
+            )),
+            Err(_) => Err(CallError::upstream(
+                None,
+                format!("connecting to MCP server '{}' timed out", self.name),
+                format!("no connection within {:?}", self.connect_timeout),
+            )),
         }
     }
 
@@ -190,10 +192,11 @@ impl McpTarget {
                 Err(error) => return Err(service_error(&self.name, error)),
             }
         }
-        Err(CallError::Upstream {
-            status: None,
-            message: format!("MCP server '{}' is unreachable", self.name),
-        })
+        Err(CallError::upstream(
+            None,
+            format!("MCP server '{}' is unreachable", self.name),
+            "the connection closed twice in a row",
+        ))
     }
 }
 
@@ -207,17 +210,20 @@ fn is_transport_failure(error: &ServiceError) -> bool {
 fn service_error(target: &str, error: ServiceError) -> CallError {
     match error {
         ServiceError::Timeout { timeout } => CallError::Timeout(timeout),
+        // The upstream's own error is meant for its clients.
         ServiceError::McpError(e) => CallError::Upstream {
             status: None,
             message: format!(
                 "MCP server '{target}' answered with error {}: {}",
                 e.code.0, e.message
             ),
+            detail: None,
         },
-        other => CallError::Upstream {
-            status: None,
-            message: format!("MCP server '{target}': {other}"),
-        },
+        other => CallError::upstream(
+            None,
+            format!("MCP server '{target}' failed"),
+            format!("MCP server '{target}': {other}"),
+        ),
     }
 }
 
@@ -285,9 +291,10 @@ impl McpTarget {
                 Err(error) => return Err(service_error(&self.name, error)),
             }
         }
-        Err(CallError::Upstream {
-            status: None,
-            message: format!("MCP server '{}' is unreachable", self.name),
-        })
+        Err(CallError::upstream(
+            None,
+            format!("MCP server '{}' is unreachable", self.name),
+            "the connection closed twice in a row",
+        ))
     }
 }

@@ -102,10 +102,11 @@ pub async fn read_capped(
         return Err(CallError::ResponseTooLarge(limit));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| CallError::Upstream {
-        status: None,
-        message: format!("reading the response failed: {e}"),
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CallError::upstream(None, "reading the response failed", e))?
+    {
         if body.len() + chunk.len() > limit {
             return Err(CallError::ResponseTooLarge(limit));
         }

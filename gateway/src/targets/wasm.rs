@@ -143,10 +143,11 @@ impl WasmTarget {
 fn fault_error(target: &str, fault: Fault) -> CallError {
     match fault {
         Fault::CpuLimit(limit) => CallError::Timeout(limit),
-        other => CallError::Upstream {
-            status: None,
-            message: format!("tool component '{target}': {other}"),
-        },
+        other => CallError::upstream(
+            None,
+            format!("tool component '{target}' failed"),
+            format!("tool component '{target}': {other}"),
+        ),
     }
 }
 

@@ -326,7 +326,7 @@ async fn in_process_tools_are_a_gateway_target_under_policy() {
             async move { Ok(json!({"sum": args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)})) }
         })
         .register("refund", "refunds", json!({"type": "object"}), |_, _| async {
-            Err(CallError::Upstream { status: Some(409), message: "refunds are closed".into() })
+            Err(CallError::Upstream { status: Some(409), message: "refunds are closed".into(), detail: None })
         })
         .register("slow", "sleeps", json!({"type": "object"}), |_, _| async {
             tokio::time::sleep(Duration::from_secs(5)).await;

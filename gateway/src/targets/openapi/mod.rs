@@ -207,14 +207,20 @@ impl OpenApiTarget {
         for (name, value) in corral_telemetry::current_trace_headers() {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| CallError::Upstream {
-            status: None,
-            message: format!(
-                "{} {} failed: {}",
-                operation.method,
-                operation.path,
-                describe_reqwest(&e)
-            ),
+        let response = request.send().await.map_err(|e| {
+            // The URL (which may carry a query API key) stays in the detail.
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect to the API"
+            } else {
+                "the request failed"
+            };
+            CallError::upstream(
+                None,
+                format!("{} {} failed: {what}", operation.method, operation.path),
+                describe_reqwest(&e),
+            )
         })?;
         let status = response.status();
         let content_type = response

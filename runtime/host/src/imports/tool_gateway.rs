@@ -115,7 +115,9 @@ fn tool_error(error: CallError) -> ToolError {
             ToolError::Denied(Denial { reason, policy_ids })
         }
         CallError::InvalidArguments(message) => ToolError::InvalidArguments(message),
-        CallError::Upstream { status, message } => ToolError::Upstream(UpstreamFailure {
+        CallError::Upstream {
+            status, message, ..
+        } => ToolError::Upstream(UpstreamFailure {
             status,
             message: bounded(message),
         }),
@@ -156,6 +158,7 @@ mod tests {
         match tool_error(CallError::Upstream {
             status: Some(503),
             message: "x".repeat(10_000),
+            detail: Some("http://10.0.0.7/ refused".into()),
         }) {
             ToolError::Upstream(failure) => {
                 assert_eq!(failure.status, Some(503));
