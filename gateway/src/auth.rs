@@ -232,10 +232,17 @@ async fn fetch_jwks(
         .timeout(Duration::from_secs(5))
         .send()
         .await
-        .map_err(|e| AuthError(format!("cannot fetch JWKS: {e}")))?
+        .map_err(|e| {
+            // The key set's URL and the client's error stay in the log.
+            tracing::warn!(error = %crate::targets::openapi::describe_reqwest(&e), "cannot fetch the JWKS");
+            AuthError("the token's signing keys are unavailable".into())
+        })?
         .json()
         .await
-        .map_err(|e| AuthError(format!("JWKS is invalid: {e}")))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the JWKS is invalid");
+            AuthError("the token's signing keys are unavailable".into())
+        })?;
     *cached = Some((set.clone(), Instant::now()));
     Ok(set)
 }
