@@ -200,8 +200,13 @@ impl Gateway {
         gateway.rebuild().await?;
         if let Some(attachment) = gateway.config.policy_engine_configuration.clone() {
             let bundle = PolicyBundle::load_dir(&gateway.base_dir.join(&attachment.path))?;
-            let mut engine =
-                PolicyEngine::new(bundle, attachment.mode, &gateway.tool_signatures())?;
+            // Policies naming tools of upstreams not reached yet wait for them.
+            let mut engine = PolicyEngine::awaiting(
+                bundle,
+                attachment.mode,
+                &gateway.tool_signatures(),
+                &gateway.unavailable_targets(),
+            )?;
             if let Some(log) = &attachment.audit_log {
                 engine = engine.with_audit(Arc::new(FileAudit::open(&gateway.base_dir.join(log))?));
             }
@@ -259,6 +264,16 @@ impl Gateway {
     /// The attached Cedar policy engine, if any.
     pub fn policy_engine(&self) -> Option<Arc<PolicyEngine>> {
         self.policy_engine.read().clone()
+    }
+
+    /// Targets whose tools are not in the catalogue yet: MCP servers not
+    /// reached since the gateway started.
+    pub fn unavailable_targets(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .filter(|slot| slot.mcp.as_ref().is_some_and(|mcp| !mcp.has_listed()))
+            .map(|slot| slot.name.clone())
+            .collect()
     }
 
     /// The catalogue as the policy engine types it: exposed names and input schemas.

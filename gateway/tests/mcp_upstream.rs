@@ -244,3 +244,135 @@ async fn upstream_calls_carry_the_trace_context_in_meta() {
         "{seen:?}"
     );
 }
+
+/// A gateway with the built-in calculator, MCP upstream `up` at `addr`
+/// (maybe down) and Cedar `policies` attached.
+async fn guarded_gateway(
+    addr: SocketAddr,
+    policies: &[(&str, &str)],
+) -> (Arc<Gateway>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in policies {
+        std::fs::write(dir.path().join(format!("{name}.cedar")), text).unwrap();
+    }
+    let gateway = common::gateway(json!({
+        "limits": {"callTimeoutMs": 3000},
+        "targets": [
+            {"name": "up", "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": format!("http://{addr}/mcp")}}}},
+            {"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}},
+        ],
+        "policyEngineConfiguration": {"path": dir.path(), "mode": "ENFORCE"},
+    }))
+    .await;
+    (gateway, dir)
+}
+
+fn down_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+const PERMIT_ECHO: &str =
+    r#"permit(principal, action == AgentCore::Action::"up___echo", resource);"#;
+const PERMIT_CALCULATOR: &str =
+    r#"permit(principal, action == AgentCore::Action::"calculator___evaluate", resource);"#;
+
+#[tokio::test]
+async fn policies_naming_a_down_upstreams_tools_wait_for_them() {
+    let addr = down_address();
+    // Starts, and serves the target that is up, though a policy names a tool
+    // the catalogue does not have yet.
+    let (gateway, _dir) = guarded_gateway(
+        addr,
+        &[("echo", PERMIT_ECHO), ("calculator", PERMIT_CALCULATOR)],
+    )
+    .await;
+    assert_eq!(gateway.unavailable_targets(), ["up"]);
+    let sum = gateway
+        .call_tool(
+            &caller(),
+            "calculator___evaluate",
+            json!({"expression": "2 + 3"}),
+        )
+        .await
+        .unwrap();
+    assert!(sum.text_content().contains('5'), "{}", sum.text_content());
+    // When the upstream comes, its tools arrive and the waiting permit applies.
+    let (_, _stop) = serve(addr, Upstream::default()).await;
+    assert!(
+        wait_for_tool(&gateway, "up___echo").await,
+        "background retry connected"
+    );
+    assert!(gateway.unavailable_targets().is_empty());
+    let echoed = gateway
+        .call_tool(&caller(), "up___echo", json!({"text": "hi"}))
+        .await
+        .unwrap();
+    assert_eq!(echoed.text_content(), "echo: hi");
+}
+
+#[tokio::test]
+async fn a_waiting_forbid_fails_closed_until_its_tools_arrive() {
+    let addr = down_address();
+    let forbid = r#"forbid(principal, action == AgentCore::Action::"up___echo", resource);"#;
+    let (gateway, _dir) = guarded_gateway(
+        addr,
+        &[
+            ("calculator", PERMIT_CALCULATOR),
+            ("echo", PERMIT_ECHO),
+            ("no_echo", forbid),
+        ],
+    )
+    .await;
+    let denied = gateway
+        .call_tool(
+            &caller(),
+            "calculator___evaluate",
+            json!({"expression": "1 + 1"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(denied, corral_gateway::CallError::Denied { .. }),
+        "a forbid that cannot be checked yet denies everything: {denied:?}"
+    );
+    let (_, _stop) = serve(addr, Upstream::default()).await;
+    assert!(wait_for_tool(&gateway, "up___echo").await);
+    gateway
+        .call_tool(
+            &caller(),
+            "calculator___evaluate",
+            json!({"expression": "1 + 1"}),
+        )
+        .await
+        .unwrap();
+    let forbidden = gateway
+        .call_tool(&caller(), "up___echo", json!({"text": "hi"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(forbidden, corral_gateway::CallError::Denied { .. }),
+        "{forbidden:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_naming_an_unknown_tool_of_a_live_target_still_refuses_the_load() {
+    let addr = down_address();
+    let typo =
+        r#"permit(principal, action == AgentCore::Action::"calculator___evaluat", resource);"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("typo.cedar"), typo).unwrap();
+    let config: corral_gateway::GatewayConfig = serde_json::from_value(json!({
+        "targets": [
+            {"name": "up", "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": format!("http://{addr}/mcp")}}}},
+            {"name": "calculator", "targetConfiguration": {"mcp": {"wasm": {"builtin": "calculator"}}}},
+        ],
+        "policyEngineConfiguration": {"path": dir.path(), "mode": "ENFORCE"},
+    }))
+    .unwrap();
+    let refused = Gateway::new(config, common::options()).await.unwrap_err();
+    assert!(refused.to_string().contains("typo"), "{refused}");
+}

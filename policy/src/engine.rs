@@ -134,12 +134,52 @@ impl PolicyEngine {
         mode: EngineMode,
         tools: &[ToolSignature],
     ) -> Result<Self, PolicyError> {
+        Self::awaiting(bundle, mode, tools, &[])
+    }
+
+    /// [`PolicyEngine::new`] for a catalogue still missing the tools of
+    /// `pending_targets` (upstreams not reached yet). A policy that fails
+    /// validation only because it names their tools waits: a permit applies,
+    /// and a forbid stops failing closed, once their tools arrive
+    /// ([`PolicyEngine::update_tools`]). Any other invalid policy still
+    /// rejects the load.
+    pub fn awaiting(
+        bundle: PolicyBundle,
+        mode: EngineMode,
+        tools: &[ToolSignature],
+        pending_targets: &[String],
+    ) -> Result<Self, PolicyError> {
         let catalog = Arc::new(CatalogSchema::generate(tools)?);
         let (state, report) = build_state(&bundle, catalog);
-        if !report.invalid.is_empty() {
+        // Tools are exposed as `<target>___<tool>`.
+        let prefixes: Vec<String> = pending_targets.iter().map(|t| format!("{t}___")).collect();
+        let waits = |policy: &InvalidPolicy| {
+            bundle
+                .get(&policy.id)
+                .and_then(|p| crate::index::action_scope(&p.policy.action_constraint()))
+                .is_some_and(|actions| {
+                    actions
+                        .iter()
+                        .any(|a| prefixes.iter().any(|p| a.starts_with(p.as_str())))
+                })
+        };
+        let (waiting, blocking): (Vec<&InvalidPolicy>, Vec<&InvalidPolicy>) =
+            report.invalid.iter().partition(|p| waits(p));
+        if !blocking.is_empty() {
             return Err(PolicyError::Invalid {
-                diagnostics: report.diagnostics(),
+                diagnostics: blocking
+                    .iter()
+                    .flat_map(|p| p.diagnostics.iter().cloned())
+                    .collect(),
             });
+        }
+        if !waiting.is_empty() {
+            tracing::warn!(
+                engine = %bundle.name,
+                waiting = ?waiting.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                pending_targets = ?pending_targets,
+                "policies wait for the tools of targets not reached yet (forbids fail closed meanwhile)"
+            );
         }
         Ok(Self {
             name: bundle.name.clone(),

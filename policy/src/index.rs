@@ -158,7 +158,7 @@ impl PolicyIndex {
 
 /// The tool actions a policy's action scope is limited to, or `None` when
 /// it can apply to any tool (unscoped, or naming an action group).
-fn action_scope(constraint: &ActionConstraint) -> Option<Vec<String>> {
+pub(crate) fn action_scope(constraint: &ActionConstraint) -> Option<Vec<String>> {
     let is_group = |uid: &EntityUid| {
         let id: &str = uid.id().unescaped();
         id == CALL_TOOL_ACTION || id == MCP_ACTION

@@ -391,10 +391,11 @@ impl ControlPlane {
             ))
         })?;
         let bundle = crate::policies::bundle(engine, engine.policies.values())?;
-        Ok(PolicyEngine::new(
+        Ok(PolicyEngine::awaiting(
             bundle,
             attachment.mode,
             &gateway.tool_signatures(),
+            &gateway.unavailable_targets(),
         )?)
     }
 }

@@ -71,6 +71,8 @@ pub struct McpTarget {
     handler: UpstreamHandler,
     connection: Mutex<Option<Arc<Connection>>>,
     tools: parking_lot::RwLock<Vec<ToolDef>>,
+    /// Whether the upstream's tools were ever listed.
+    listed: std::sync::atomic::AtomicBool,
 }
 
 impl McpTarget {
@@ -91,6 +93,7 @@ impl McpTarget {
             },
             connection: Mutex::new(None),
             tools: parking_lot::RwLock::new(Vec::new()),
+            listed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -165,6 +168,12 @@ impl McpTarget {
         }
     }
 
+    /// Whether the upstream's tools have been listed at least once (until
+    /// then its tools are missing from the catalogue).
+    pub fn has_listed(&self) -> bool {
+        self.listed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Lists the upstream's tools again and caches them.
     pub async fn refresh(&self) -> Result<Vec<ToolDef>, CallError> {
         for attempt in 0..2 {
@@ -184,6 +193,8 @@ impl McpTarget {
                         })
                         .collect();
                     *self.tools.write() = tools.clone();
+                    self.listed
+                        .store(true, std::sync::atomic::Ordering::Release);
                     return Ok(tools);
                 }
                 Err(error) if attempt == 0 && is_transport_failure(&error) => {
