@@ -393,6 +393,11 @@ pub struct LimitsConfig {
     /// Per-call timeout in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub call_timeout_ms: u64,
+    /// How long one attempt to connect to an MCP server may take, in
+    /// milliseconds (a stdio server may take seconds to start); failed
+    /// attempts are retried in the background with backoff.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
     /// Largest tool response, in bytes.
     #[serde(default = "default_response_bytes")]
     pub max_response_bytes: usize,
@@ -409,6 +414,9 @@ pub struct LimitsConfig {
 
 fn default_timeout_ms() -> u64 {
     30_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    10_000
 }
 fn default_response_bytes() -> usize {
     4 << 20
@@ -427,6 +435,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             call_timeout_ms: default_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
             max_response_bytes: default_response_bytes(),
             max_concurrent_calls_per_target: default_concurrency(),
             page_size: default_page_size(),

@@ -92,6 +92,13 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// The tool's target has not been reached yet (an MCP server that is
+    /// down or still starting); the gateway keeps retrying it.
+    #[error("target '{target}' is unavailable: its server has not been reached yet")]
+    Unavailable {
+        /// Target name.
+        target: String,
+    },
     /// A listing cursor is malformed.
     #[error("invalid cursor")]
     InvalidCursor,

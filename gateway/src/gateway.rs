@@ -419,9 +419,21 @@ impl Gateway {
             return self.search(caller, &arguments);
         }
         let catalog = self.catalog();
-        let entry = catalog
-            .get(name)
-            .ok_or_else(|| CallError::NotFound(name.to_string()))?;
+        let Some(entry) = catalog.get(name) else {
+            // A tool of a target not reached yet is unavailable, not unknown.
+            let target = name
+                .split(crate::naming::SEPARATOR)
+                .next()
+                .unwrap_or_default();
+            if name.contains(crate::naming::SEPARATOR)
+                && self.unavailable_targets().iter().any(|t| t == target)
+            {
+                return Err(CallError::Unavailable {
+                    target: target.to_string(),
+                });
+            }
+            return Err(CallError::NotFound(name.to_string()));
+        };
         check_required(&entry.tool, &arguments)?;
         let policy = self.policy.read().clone();
         let decision = policy.authorize(&AuthorizationRequest {
@@ -521,6 +533,7 @@ pub fn error_kind(error: &CallError) -> &'static str {
         CallError::Denied { .. } => "denied",
         CallError::InvalidArguments(_) => "invalid_arguments",
         CallError::Upstream { .. } => "upstream_error",
+        CallError::Unavailable { .. } => "unavailable",
         CallError::Timeout(_) => "timeout",
         CallError::ResponseTooLarge(_) => "response_too_large",
         CallError::Overloaded { .. } => "overloaded",
@@ -698,10 +711,12 @@ async fn load_target(
                     ));
                 }
             };
+            // Connecting has its own timeout: a server may take longer to
+            // start than a call may take.
             let target = Arc::new(McpTarget::new(
                 &spec.name,
                 endpoint,
-                timeout,
+                Duration::from_millis(config.limits.connect_timeout_ms.max(1)),
                 changes.clone(),
             ));
             Ok((TargetKind::McpServer, target.clone(), Some(target)))

@@ -216,7 +216,15 @@ async fn an_upstream_that_starts_late_is_picked_up() {
         .call_tool(&caller(), "up___echo", json!({}))
         .await
         .unwrap_err();
-    assert!(matches!(err, corral_gateway::CallError::NotFound(_)));
+    assert!(
+        matches!(&err, corral_gateway::CallError::Unavailable { target } if target == "up"),
+        "{err:?}"
+    );
+    let unknown = gateway
+        .call_tool(&caller(), "nobody___echo", json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, corral_gateway::CallError::NotFound(_)));
     let (_, _stop) = serve(addr, Upstream::default()).await;
     assert!(
         wait_for_tool(&gateway, "up___echo").await,

@@ -47,6 +47,9 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
                 first_line(&entry.tool.description)
             );
         }
+        for target in gateway.unavailable_targets() {
+            println!("{target}___*\t(unavailable: its MCP server has not been reached yet)");
+        }
         return Ok(());
     }
     let mut http = HttpOptions::default();

@@ -126,6 +126,10 @@ fn tool_error(error: CallError) -> ToolError {
             ToolError::LimitExceeded(error.to_string())
         }
         CallError::InvalidCursor => ToolError::InvalidArguments("invalid cursor".into()),
+        error @ CallError::Unavailable { .. } => ToolError::Upstream(UpstreamFailure {
+            status: Some(503),
+            message: error.to_string(),
+        }),
     }
 }
 
