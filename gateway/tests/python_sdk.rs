@@ -156,3 +156,31 @@ async fn python_mcp_sdk_drives_every_target_kind() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_server_slower_to_start_than_a_call_may_take_connects() {
+    // mcp-server-time behind a 2.5 s start, under a 2 s call limit: the
+    // connection has its own timeout.
+    let python = python().display().to_string();
+    let gateway = common::gateway(json!({
+        "limits": {"callTimeoutMs": 2000},
+        "targets": [{"name": "time", "targetConfiguration": {"mcp": {"mcpServer": {
+            "command": "sh",
+            "args": ["-c", format!("sleep 2.5; exec '{python}' -m mcp_server_time --local-timezone UTC")]}}}}],
+    }))
+    .await;
+    assert!(
+        gateway.catalog().get("time___get_current_time").is_some(),
+        "the slow stdio server was listed: {:?}",
+        gateway.unavailable_targets()
+    );
+    let now = gateway
+        .call_tool(
+            &corral_gateway::Caller::new(corral_policy::Principal::IamEntity { id: "t".into() }),
+            "time___get_current_time",
+            json!({"timezone": "UTC"}),
+        )
+        .await
+        .unwrap();
+    assert!(now.text_content().contains("UTC"), "{}", now.text_content());
+}
