@@ -576,3 +576,49 @@ async fn update_memory_adds_modifies_and_deletes_strategies_durably() {
     assert_eq!(names, ["summaries"]);
     assert_eq!(stored.event_expiry_duration, 90);
 }
+
+#[tokio::test]
+async fn the_local_model_retrieves_by_meaning_and_rejects_a_broken_directory() {
+    use corral_memory::embed::{BertEmbedder, Embedder, ModelError};
+
+    let embedder = BertEmbedder::load(&corral_test_support::embedding_model()).unwrap();
+    assert_eq!(embedder.dimensions(), 384);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let service = MemoryService::open(storage, Arc::new(embedder), MemoryConfig::default())
+        .await
+        .unwrap();
+    let m = memory(&service, "semantic", vec![]).await;
+    service
+        .batch_create_memory_records(
+            &m.id,
+            vec![
+                record("s1", "/u", "The user always books an aisle seat on flights"),
+                record("s2", "/u", "The user's dog is called Biscuit"),
+                record("s3", "/u", "The user is allergic to peanuts"),
+                record("s4", "/u", "The user works night shifts at a hospital"),
+            ],
+        )
+        .await
+        .unwrap();
+    // No query word appears in the record it should find.
+    let cases = [
+        ("where does she like to sit on a plane", "aisle seat"),
+        ("what pet do they have", "Biscuit"),
+        ("food she cannot eat", "peanuts"),
+        ("what is their job", "hospital"),
+    ];
+    for (question, expected) in cases {
+        let hits = retrieve(&service, &m.id, query(question, Some("/u"), Some(1))).await;
+        assert!(hits[0].contains(expected), "{question}: {hits:?}");
+    }
+
+    // A directory without a model is a typed error naming the file.
+    let empty = tempfile::tempdir().unwrap();
+    let error = BertEmbedder::load(empty.path()).unwrap_err();
+    assert!(matches!(error, ModelError::Read { .. }), "{error:?}");
+    assert!(error.to_string().contains("config.json"), "{error}");
+    std::fs::write(empty.path().join("config.json"), b"{\"not\": \"bert\"}").unwrap();
+    let error = BertEmbedder::load(empty.path()).unwrap_err();
+    assert!(matches!(error, ModelError::Config { .. }), "{error:?}");
+}

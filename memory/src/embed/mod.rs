@@ -1,12 +1,16 @@
 //! Embedding providers: text → unit vectors for similarity search.
 
 mod bedrock;
+#[cfg(feature = "local-model")]
+mod bert;
 mod local;
 mod openai;
 
 use async_trait::async_trait;
 
 pub use bedrock::BedrockEmbedder;
+#[cfg(feature = "local-model")]
+pub use bert::{BertEmbedder, MAX_TOKENS, MODEL_FILES, ModelError};
 pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 

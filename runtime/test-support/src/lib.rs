@@ -201,3 +201,20 @@ pub async fn invoke(
 pub fn session_id(name: &str) -> String {
     format!("{name}-{}", "0".repeat(40))
 }
+
+/// The all-MiniLM-L6-v2 directory `.ci/test` fetches with
+/// `.ci/fetch-embedding-model` (`CORRAL_EMBEDDING_MODEL` overrides it).
+///
+/// # Panics
+/// When it is missing, naming the command that fetches it.
+pub fn embedding_model() -> PathBuf {
+    let path = std::env::var_os("CORRAL_EMBEDDING_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/models/all-MiniLM-L6-v2"));
+    assert!(
+        path.join("model.safetensors").exists(),
+        "{} has no model: run .ci/fetch-embedding-model",
+        path.display()
+    );
+    path
+}
