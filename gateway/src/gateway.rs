@@ -24,7 +24,7 @@ use crate::config::{
 };
 use crate::credentials::{self, OutboundCredential};
 use crate::error::{CallError, GatewayError};
-use crate::search::{SEARCH_DESCRIPTION, SEARCH_TOOL, rank, search_input_schema};
+use crate::search::{SEARCH_DESCRIPTION, SEARCH_TOOL, ToolSearch, search_input_schema};
 use crate::targets::lambda::{LambdaTarget, region_of_arn};
 use crate::targets::mcp::{McpEndpoint, McpTarget};
 use crate::targets::openapi::OpenApiTarget;
@@ -80,6 +80,9 @@ pub struct GatewayOptions {
     /// ones (their tools are `<name>___<tool>`, under the same policy and
     /// limits).
     pub local_targets: Vec<(String, crate::targets::local::LocalTools)>,
+    /// Embedder for semantic tool search (`searchType: SEMANTIC`); without
+    /// one, search ranks by words alone (BM25).
+    pub embedder: Option<Arc<dyn corral_memory::embed::Embedder>>,
 }
 
 struct TargetSlot {
@@ -100,6 +103,7 @@ pub struct Gateway {
     policy: RwLock<Arc<dyn PolicyHook>>,
     policy_engine: RwLock<Option<Arc<PolicyEngine>>>,
     catalog_version: watch::Sender<u64>,
+    search: Arc<ToolSearch>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -184,6 +188,7 @@ impl Gateway {
             policy: RwLock::new(Arc::new(AllowAll)),
             policy_engine: RwLock::new(None),
             catalog_version,
+            search: Arc::new(ToolSearch::new(options.embedder.clone())),
         });
         for slot in &gateway.targets {
             if let Some(mcp) = &slot.mcp
@@ -321,7 +326,25 @@ impl Gateway {
             }
         }
         self.catalog_version.send_replace(version);
+        self.warm_search();
         Ok(())
+    }
+
+    /// Embeds a new catalogue's tools in the background, so the first
+    /// search after a change does not wait for them.
+    fn warm_search(&self) {
+        if !self.config.search_enabled() || !self.search.is_semantic() {
+            return;
+        }
+        let catalog = self.catalog();
+        let search = self.search.clone();
+        let gateway = self.config.name.clone();
+        tokio::spawn(async move {
+            let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
+            if let Err(error) = search.warm(&entries).await {
+                tracing::warn!(%gateway, %error, "cannot embed the tool catalogue for search");
+            }
+        });
     }
 
     /// Every tool the caller may see, the search tool first when enabled.
@@ -416,7 +439,7 @@ impl Gateway {
             }
         };
         if name == SEARCH_TOOL && self.config.search_enabled() {
-            return self.search(caller, &arguments);
+            return self.search(caller, &arguments).await;
         }
         let catalog = self.catalog();
         let Some(entry) = catalog.get(name) else {
@@ -492,7 +515,7 @@ impl Gateway {
         Ok(output)
     }
 
-    fn search(&self, caller: &Caller, arguments: &Value) -> Result<ToolOutput, CallError> {
+    async fn search(&self, caller: &Caller, arguments: &Value) -> Result<ToolOutput, CallError> {
         let query = arguments
             .get("query")
             .and_then(Value::as_str)
@@ -506,7 +529,10 @@ impl Gateway {
             .iter()
             .filter(|e| policy.may_list(&caller.principal, &e.exposed_name, self.id()))
             .collect();
-        let found: Vec<Value> = rank(&visible, query)
+        let found: Vec<Value> = self
+            .search
+            .rank(&visible, query)
+            .await
             .into_iter()
             .map(|entry| {
                 let tool = listed(entry);

@@ -413,3 +413,4 @@ pub async fn in_caller_trace<F: std::future::Future>(work: F) -> F::Output {
     let _ = caller.set_parent(corral_telemetry::extract_context(&headers));
     work.instrument(caller).await
 }
+pub mod search_set;

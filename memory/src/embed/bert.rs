@@ -93,12 +93,11 @@ impl BertEmbedder {
             std::fs::read(&path).map_err(|source| ModelError::Read { path, source })
         };
         let config_path = dir.join("config.json");
-        let config: Config = serde_json::from_slice(&read("config.json")?).map_err(|source| {
-            ModelError::Config {
+        let config: Config =
+            serde_json::from_slice(&read("config.json")?).map_err(|source| ModelError::Config {
                 path: config_path.clone(),
                 source,
-            }
-        })?;
+            })?;
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|source| {
             ModelError::Tokenizer {
@@ -161,7 +160,8 @@ impl BertEmbedder {
             let hidden = loaded.model.forward(&ids, &token_types, Some(&mask))?;
             hidden.mean(1)?.squeeze(0)?.to_vec1::<f32>()
         };
-        let mut vector = run().map_err(|e| EmbedError::BadResponse(format!("model failed: {e}")))?;
+        let mut vector =
+            run().map_err(|e| EmbedError::BadResponse(format!("model failed: {e}")))?;
         if vector.len() != self.dimensions || vector.iter().any(|x| !x.is_finite()) {
             return Err(EmbedError::BadResponse(
                 "model produced a malformed vector".into(),

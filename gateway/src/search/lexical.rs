@@ -1,36 +1,12 @@
-//! The built-in tool search (`x_amz_bedrock_agentcore_search`): ranks the
-//! catalogue against a natural-language query with BM25 over tool names,
-//! descriptions and parameter names, so an agent with hundreds of tools can
-//! find the few it needs. A lexical ranker needs no model download and is
-//! deterministic; names and descriptions carry most of the signal.
+//! The lexical half of tool search: BM25 over tool names, descriptions and
+//! parameter names. Needs no model and is deterministic; it finds tools
+//! whose words the query shares.
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::catalog::ToolEntry;
-
-/// Name of the search tool, as AgentCore names it.
-pub const SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
-
-/// Results returned per query, as AgentCore.
-pub const SEARCH_RESULTS: usize = 10;
-
-/// The search tool's description.
-pub const SEARCH_DESCRIPTION: &str = "A special tool that returns a trimmed down list of tools \
-    given a context. Use this tool only when there are many tools available and you want to get \
-    a subset that matches the provided context.";
-
-/// The search tool's input schema.
-pub fn search_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "query": {"type": "string", "description": "Search query to find relevant tools."}
-        },
-        "required": ["query"]
-    })
-}
 
 /// Splits text into lower-case terms: words, `snake_case` and `camelCase`
 /// parts, with a light suffix stemmer.
@@ -104,14 +80,14 @@ fn document(entry: &ToolEntry) -> Vec<String> {
     terms(&text)
 }
 
-/// Ranks `entries` for `query`; returns the best [`SEARCH_RESULTS`] with a
-/// positive score, best first (ties keep catalogue order).
-pub fn rank<'a>(entries: &[&'a ToolEntry], query: &str) -> Vec<&'a ToolEntry> {
+/// BM25 score of every entry for `query`, in `entries` order (0 where no
+/// query term occurs).
+pub fn scores(entries: &[&ToolEntry], query: &str) -> Vec<f64> {
     const K1: f64 = 1.2;
     const B: f64 = 0.75;
     let query_terms = terms(query);
     if query_terms.is_empty() || entries.is_empty() {
-        return Vec::new();
+        return vec![0.0; entries.len()];
     }
     let documents: Vec<Vec<String>> = entries.iter().map(|e| document(e)).collect();
     let average_len = documents.iter().map(Vec::len).sum::<usize>() as f64 / documents.len() as f64;
@@ -125,12 +101,11 @@ pub fn rank<'a>(entries: &[&'a ToolEntry], query: &str) -> Vec<&'a ToolEntry> {
         }
     }
     let n = documents.len() as f64;
-    let mut scored: Vec<(f64, usize)> = documents
+    documents
         .iter()
-        .enumerate()
-        .map(|(index, doc)| {
+        .map(|doc| {
             let len = doc.len() as f64;
-            let score: f64 = query_terms
+            query_terms
                 .iter()
                 .map(|term| {
                     let tf = doc.iter().filter(|t| *t == term).count() as f64;
@@ -141,41 +116,15 @@ pub fn rank<'a>(entries: &[&'a ToolEntry], query: &str) -> Vec<&'a ToolEntry> {
                     let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
                     idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / average_len.max(1.0)))
                 })
-                .sum();
-            (score, index)
+                .sum()
         })
-        .filter(|(score, _)| *score > 0.0)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored
-        .into_iter()
-        .take(SEARCH_RESULTS)
-        .map(|(_, i)| entries[i])
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tool::ToolDef;
-
-    fn entry(target: &str, name: &str, description: &str, params: &[&str]) -> ToolEntry {
-        let properties: serde_json::Map<String, Value> = params
-            .iter()
-            .map(|p| (p.to_string(), json!({"type": "string"})))
-            .collect();
-        ToolEntry {
-            exposed_name: format!("{target}___{name}"),
-            target: target.into(),
-            target_index: 0,
-            tool: ToolDef {
-                name: name.into(),
-                description: description.into(),
-                input_schema: json!({"type": "object", "properties": properties}),
-                output_schema: None,
-            },
-        }
-    }
+    use crate::search::tests::entry;
 
     #[test]
     fn splits_and_stems_terms() {
@@ -187,19 +136,13 @@ mod tests {
     }
 
     #[test]
-    fn ranks_relevant_tools_first() {
-        let mut entries = vec![
-            entry(
-                "crm",
-                "create_customer",
-                "Creates a customer record",
-                &["email", "name"],
-            ),
+    fn scores_shared_words_and_nothing_else() {
+        let entries = [
             entry(
                 "billing",
                 "refund_order",
-                "Refunds an order payment to the customer",
-                &["order_id", "amount"],
+                "Refunds an order payment",
+                &["order_id"],
             ),
             entry(
                 "weather",
@@ -207,27 +150,10 @@ mod tests {
                 "Weather forecast for a city",
                 &["city"],
             ),
-            entry(
-                "billing",
-                "list_invoices",
-                "Lists invoices of a customer",
-                &["customer_id"],
-            ),
         ];
-        for i in 0..100 {
-            entries.push(entry(
-                "filler",
-                &format!("noop_{i}"),
-                "Does nothing useful at all",
-                &[],
-            ));
-        }
         let refs: Vec<&ToolEntry> = entries.iter().collect();
-        let found = rank(&refs, "I need to refund a payment for an order");
-        assert_eq!(found[0].exposed_name, "billing___refund_order");
-        let found = rank(&refs, "what's the weather in Paris?");
-        assert_eq!(found[0].exposed_name, "weather___get_forecast");
-        assert!(rank(&refs, "zebra quantum").is_empty());
-        assert!(rank(&refs, "customer").len() <= SEARCH_RESULTS);
+        let found = scores(&refs, "refund a payment");
+        assert!(found[0] > 0.0 && found[1] == 0.0, "{found:?}");
+        assert_eq!(scores(&refs, "the of"), vec![0.0, 0.0]);
     }
 }

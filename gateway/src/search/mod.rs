@@ -1,0 +1,408 @@
+//! The built-in tool search (`x_amz_bedrock_agentcore_search`): ranks the
+//! catalogue against a natural-language query so an agent with hundreds of
+//! tools can find the few it needs.
+//!
+//! With an embedder (the local all-MiniLM-L6-v2 model by default), the score
+//! is hybrid: [`SEMANTIC_WEIGHT`] of the min-max-normalised cosine between
+//! query and tool, the rest of the normalised BM25 score, so "buy five
+//! widgets" finds `createOrder` and exact words still count. Without one, or
+//! when it fails, search is lexical (BM25) alone.
+
+pub(crate) mod lexical;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use corral_memory::embed::{EmbedError, Embedder};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::ToolEntry;
+
+/// Name of the search tool, as AgentCore names it.
+pub const SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
+
+/// Results returned per query, as AgentCore.
+pub const SEARCH_RESULTS: usize = 10;
+
+/// Weight of the semantic score in the hybrid; the lexical score has the
+/// rest. On the labelled set in `gateway/tests/fixtures/search/` recall@5 is
+/// 0.929 at 0.9 and at 1.0, 0.905 at 0.7 and 0.833 at 0.5 (BM25 alone:
+/// 0.357); the small lexical share keeps words the model has no meaning
+/// for (operation ids, product codes) in the ranking.
+pub const SEMANTIC_WEIGHT: f64 = 0.9;
+
+/// Characters of a query that are searched; the rest is ignored (the
+/// model reads at most 256 tokens anyway).
+pub const MAX_QUERY_CHARS: usize = 2_000;
+
+/// The search tool's description.
+pub const SEARCH_DESCRIPTION: &str = "A special tool that returns a trimmed down list of tools \
+    given a context. Use this tool only when there are many tools available and you want to get \
+    a subset that matches the provided context.";
+
+/// The search tool's input schema.
+pub fn search_input_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "Search query to find relevant tools."}
+        },
+        "required": ["query"]
+    })
+}
+
+type TextKey = [u8; 32];
+
+/// Ranks tools for queries; caches each tool's vector by the text embedded.
+pub struct ToolSearch {
+    embedder: Option<Arc<dyn Embedder>>,
+    vectors: Mutex<HashMap<TextKey, Arc<[f32]>>>,
+}
+
+impl std::fmt::Debug for ToolSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolSearch")
+            .field("embedder", &self.embedder.as_ref().map(|e| e.fingerprint()))
+            .field("cached_vectors", &self.vectors.lock().len())
+            .finish()
+    }
+}
+
+impl ToolSearch {
+    /// Hybrid search with `embedder`; lexical alone without one.
+    pub fn new(embedder: Option<Arc<dyn Embedder>>) -> Self {
+        ToolSearch {
+            embedder,
+            vectors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a semantic embedder takes part.
+    pub fn is_semantic(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    /// Embeds the tools not embedded yet (a new catalogue, before the first
+    /// query needs them) and forgets tools no longer in `entries`.
+    pub async fn warm(&self, entries: &[&ToolEntry]) -> Result<(), EmbedError> {
+        self.tool_vectors(entries).await?;
+        let keep: std::collections::HashSet<TextKey> =
+            entries.iter().map(|e| key(&embedding_text(e))).collect();
+        self.vectors.lock().retain(|k, _| keep.contains(k));
+        Ok(())
+    }
+
+    /// The best [`SEARCH_RESULTS`] of `entries` for `query`, best first
+    /// (ties keep catalogue order).
+    pub async fn rank<'a>(&self, entries: &[&'a ToolEntry], query: &str) -> Vec<&'a ToolEntry> {
+        let query = truncated(query, MAX_QUERY_CHARS);
+        if entries.is_empty() || query.trim().is_empty() {
+            return Vec::new();
+        }
+        let lexical = lexical::scores(entries, query);
+        let semantic = match &self.embedder {
+            None => None,
+            Some(_) => match self.semantic_scores(entries, query).await {
+                Ok(scores) => Some(scores),
+                Err(error) => {
+                    tracing::warn!(%error, "semantic tool search failed; ranking by words alone");
+                    None
+                }
+            },
+        };
+        let by_meaning = semantic.is_some();
+        let scores: Vec<f64> = match semantic {
+            Some(semantic) => {
+                let semantic = min_max(&semantic);
+                let lexical = min_max(&lexical);
+                semantic
+                    .iter()
+                    .zip(&lexical)
+                    .map(|(s, l)| SEMANTIC_WEIGHT * s + (1.0 - SEMANTIC_WEIGHT) * l)
+                    .collect()
+            }
+            // Words alone: a tool sharing no word with the query is no match.
+            None => lexical,
+        };
+        let mut ranked: Vec<(f64, usize)> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|(_, score)| by_meaning || *score > 0.0)
+            .map(|(index, score)| (score, index))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked
+            .into_iter()
+            .take(SEARCH_RESULTS)
+            .map(|(_, index)| entries[index])
+            .collect()
+    }
+
+    /// Cosine similarity of each entry to `query`.
+    async fn semantic_scores(
+        &self,
+        entries: &[&ToolEntry],
+        query: &str,
+    ) -> Result<Vec<f64>, EmbedError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(vec![0.0; entries.len()]);
+        };
+        let tools = self.tool_vectors(entries).await?;
+        let query = embedder
+            .embed(&[query.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| EmbedError::BadResponse("no vector for the query".into()))?;
+        Ok(tools.iter().map(|tool| dot(tool, &query) as f64).collect())
+    }
+
+    /// Each entry's vector, embedding the ones not cached.
+    async fn tool_vectors(&self, entries: &[&ToolEntry]) -> Result<Vec<Arc<[f32]>>, EmbedError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(Vec::new());
+        };
+        let texts: Vec<String> = entries.iter().map(|e| embedding_text(e)).collect();
+        let keys: Vec<TextKey> = texts.iter().map(|t| key(t)).collect();
+        let missing: Vec<usize> = {
+            let cache = self.vectors.lock();
+            (0..keys.len())
+                .filter(|i| !cache.contains_key(&keys[*i]))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let batch: Vec<String> = missing.iter().map(|i| texts[*i].clone()).collect();
+            let vectors = embedder.embed(&batch).await?;
+            if vectors.len() != batch.len() {
+                return Err(EmbedError::BadResponse(format!(
+                    "{} vectors for {} tools",
+                    vectors.len(),
+                    batch.len()
+                )));
+            }
+            let mut cache = self.vectors.lock();
+            for (index, vector) in missing.into_iter().zip(vectors) {
+                cache.insert(keys[index], Arc::from(vector));
+            }
+        }
+        let cache = self.vectors.lock();
+        keys.iter()
+            .map(|k| {
+                cache
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| EmbedError::BadResponse("a tool vector went missing".into()))
+            })
+            .collect()
+    }
+}
+
+/// What is embedded for a tool: its name as words, then its description
+/// ("createOrder" → "create order: Create a new purchase order…").
+pub fn embedding_text(entry: &ToolEntry) -> String {
+    let mut words = String::new();
+    let mut previous_lower = false;
+    for c in entry.tool.name.chars() {
+        if c.is_alphanumeric() {
+            if c.is_uppercase() && previous_lower {
+                words.push(' ');
+            }
+            previous_lower = c.is_lowercase() || c.is_numeric();
+            words.extend(c.to_lowercase());
+        } else {
+            previous_lower = false;
+            if !words.ends_with(' ') && !words.is_empty() {
+                words.push(' ');
+            }
+        }
+    }
+    format!("{}: {}", words.trim_end(), entry.tool.description)
+}
+
+fn key(text: &str) -> TextKey {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Scales scores to 0..=1 (all 0 when they are all equal).
+fn min_max(scores: &[f64]) -> Vec<f64> {
+    let (lo, hi) = scores
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(*s), hi.max(*s))
+        });
+    if hi - lo <= f64::EPSILON {
+        return vec![0.0; scores.len()];
+    }
+    scores.iter().map(|s| (s - lo) / (hi - lo)).collect()
+}
+
+fn truncated(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tool::ToolDef;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(crate) fn entry(target: &str, name: &str, description: &str, params: &[&str]) -> ToolEntry {
+        let properties: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|p| (p.to_string(), json!({"type": "string"})))
+            .collect();
+        ToolEntry {
+            exposed_name: format!("{target}___{name}"),
+            target: target.into(),
+            target_index: 0,
+            tool: ToolDef {
+                name: name.into(),
+                description: description.into(),
+                input_schema: json!({"type": "object", "properties": properties}),
+                output_schema: None,
+            },
+        }
+    }
+
+    fn catalogue() -> Vec<ToolEntry> {
+        let mut entries = vec![
+            entry(
+                "crm",
+                "create_customer",
+                "Creates a customer record",
+                &["email", "name"],
+            ),
+            entry(
+                "billing",
+                "refund_order",
+                "Refunds an order payment to the customer",
+                &["order_id", "amount"],
+            ),
+            entry(
+                "weather",
+                "get_forecast",
+                "Weather forecast for a city",
+                &["city"],
+            ),
+            entry(
+                "billing",
+                "list_invoices",
+                "Lists invoices of a customer",
+                &["customer_id"],
+            ),
+        ];
+        for i in 0..100 {
+            entries.push(entry(
+                "filler",
+                &format!("noop_{i}"),
+                "Does nothing useful at all",
+                &[],
+            ));
+        }
+        entries
+    }
+
+    #[tokio::test]
+    async fn words_alone_rank_relevant_tools_first_and_miss_nothing_shared() {
+        let entries = catalogue();
+        let refs: Vec<&ToolEntry> = entries.iter().collect();
+        let search = ToolSearch::new(None);
+        let found = search
+            .rank(&refs, "I need to refund a payment for an order")
+            .await;
+        assert_eq!(found[0].exposed_name, "billing___refund_order");
+        let found = search.rank(&refs, "what's the weather in Paris?").await;
+        assert_eq!(found[0].exposed_name, "weather___get_forecast");
+        assert!(search.rank(&refs, "zebra quantum").await.is_empty());
+        assert!(search.rank(&refs, "customer").await.len() <= SEARCH_RESULTS);
+    }
+
+    /// Maps a few words to fixed axes: "money" words to one, "sky" words to
+    /// another; counts the texts it embeds.
+    struct AxisEmbedder {
+        embedded: AtomicUsize,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl Embedder for AxisEmbedder {
+        fn fingerprint(&self) -> String {
+            "axis".into()
+        }
+        fn dimensions(&self) -> usize {
+            3
+        }
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            if self.fail {
+                return Err(EmbedError::Unavailable("down".into()));
+            }
+            self.embedded.fetch_add(texts.len(), Ordering::SeqCst);
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let t = t.to_lowercase();
+                    let money = ["refund", "money back", "payment"]
+                        .iter()
+                        .any(|w| t.contains(w));
+                    let sky = ["weather", "umbrella", "forecast"]
+                        .iter()
+                        .any(|w| t.contains(w));
+                    vec![money as u8 as f32, sky as u8 as f32, 0.1]
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn meaning_ranks_tools_that_share_no_word_and_vectors_are_cached() {
+        let entries = catalogue();
+        let refs: Vec<&ToolEntry> = entries.iter().collect();
+        let embedder = Arc::new(AxisEmbedder {
+            embedded: AtomicUsize::new(0),
+            fail: false,
+        });
+        let search = ToolSearch::new(Some(embedder.clone()));
+        search.warm(&refs).await.unwrap();
+        assert_eq!(embedder.embedded.load(Ordering::SeqCst), refs.len());
+        let found = search.rank(&refs, "do I need an umbrella").await;
+        assert_eq!(found[0].exposed_name, "weather___get_forecast");
+        assert_eq!(found.len(), SEARCH_RESULTS);
+        let found = search.rank(&refs, "I want my money back").await;
+        assert_eq!(found[0].exposed_name, "billing___refund_order");
+        // Two queries embedded, no tool again.
+        assert_eq!(embedder.embedded.load(Ordering::SeqCst), refs.len() + 2);
+        // A smaller catalogue drops the vectors of the tools that left.
+        search.warm(&refs[..4]).await.unwrap();
+        assert_eq!(search.vectors.lock().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_failing_embedder_falls_back_to_words() {
+        let entries = catalogue();
+        let refs: Vec<&ToolEntry> = entries.iter().collect();
+        let search = ToolSearch::new(Some(Arc::new(AxisEmbedder {
+            embedded: AtomicUsize::new(0),
+            fail: true,
+        })));
+        let found = search.rank(&refs, "refund a payment").await;
+        assert_eq!(found[0].exposed_name, "billing___refund_order");
+    }
+
+    #[test]
+    fn tool_names_become_words() {
+        let e = entry("shop", "createOrder", "Create an order", &[]);
+        assert_eq!(embedding_text(&e), "create order: Create an order");
+        let e = entry("shop", "get_order-status", "Status", &[]);
+        assert_eq!(embedding_text(&e), "get order status: Status");
+        assert_eq!(truncated("héllo", 2), "hé");
+    }
+}
