@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use corral_gateway::{Gateway, GatewayOptions, HttpOptions, router};
 
+use crate::embedder_args::EmbedderArgs;
 use crate::print;
 use crate::tool_args::ToolArgs;
 
@@ -28,12 +29,16 @@ pub struct GatewayArgs {
     /// Print the tool catalogue (name and description) and exit instead of serving.
     #[arg(long)]
     list: bool,
+    /// What the search tool embeds queries and tools with.
+    #[command(flatten)]
+    embedding: EmbedderArgs,
 }
 
 pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
     let tools = ToolArgs {
         gateway: args.config.clone(),
         builtin_tools: args.builtin_tools || args.config.is_none(),
+        embedding: args.embedding,
     };
     let gateway: std::sync::Arc<Gateway> = match tools.gateway().await? {
         Some(gateway) => gateway,

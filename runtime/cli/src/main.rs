@@ -2,6 +2,7 @@
 
 mod build_cmd;
 mod demo;
+mod embedder_args;
 mod gateway_cmd;
 mod model_args;
 mod policy_cmd;

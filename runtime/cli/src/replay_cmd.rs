@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::{ToolArgs, gateway_options};
+use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral replay`.
 #[derive(Debug, Args)]
@@ -107,9 +107,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     // Live from a step, the model and tools of the flags answer.
     if args.until.is_some() {
         runtime = runtime.model(args.model.provider().await?);
-        if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
-            runtime = runtime.gateway(config, gateway_options(base_dir));
-        }
+        runtime = args.tools.configure(runtime).await?;
     }
     let runtime = runtime.build().await.context("starting the runtime")?;
     let host = runtime.host().clone();

@@ -12,7 +12,7 @@ use corral_runtime::RuntimeBuilder;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::{ToolArgs, gateway_options};
+use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral run`.
 #[derive(Debug, Args)]
@@ -125,9 +125,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ..EngineConfig::default()
         })
         .model(args.model.provider().await?);
-    if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
-        runtime = runtime.gateway(config, gateway_options(base_dir));
-    }
+    runtime = args.tools.configure(runtime).await?;
     let runtime = runtime.build().await.context("starting the runtime")?;
     let host = runtime.host();
     let name = path

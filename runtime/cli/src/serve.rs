@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::model_args::ModelArgs;
 use crate::print;
-use crate::tool_args::{ToolArgs, gateway_options};
+use crate::tool_args::ToolArgs;
 
 /// Arguments of `corral serve`. Precedence, highest first: flags, `CORRAL_*`
 /// environment variables, the `--config` file, built-in defaults.
@@ -348,9 +348,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .sessions(settings.sessions.clone())
         .model(args.model.provider().await?)
         .memory(settings.data_dir.join("memory"), &settings.agent_memory);
-    if let Some((config, base_dir)) = args.tools.gateway_config(true)? {
-        runtime = runtime.gateway(config, gateway_options(base_dir));
-    }
+    runtime = args.tools.configure(runtime).await?;
     if let Some(journal) = args.journal_config()? {
         runtime = runtime.journal(settings.data_dir.join("journal"), journal);
     }

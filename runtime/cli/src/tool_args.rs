@@ -7,6 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_host::SandboxEngine;
+use corral_runtime::RuntimeBuilder;
+
+use crate::embedder_args::EmbedderArgs;
 
 /// Tool flags.
 #[derive(Debug, Args)]
@@ -17,6 +20,9 @@ pub struct ToolArgs {
     /// Offer Corral's built-in tools (calculator___evaluate, json___query).
     #[arg(long)]
     pub builtin_tools: bool,
+    /// What semantic tool search (and memory, where it runs) embeds with.
+    #[command(flatten)]
+    pub embedding: EmbedderArgs,
 }
 
 impl ToolArgs {
@@ -66,12 +72,26 @@ impl ToolArgs {
         };
         let options = GatewayOptions {
             engine,
+            embedder: self.embedding.embedder().await?,
             ..gateway_options(base_dir)
         };
         let gateway = Gateway::new(config, options)
             .await
             .context("starting the gateway")?;
         Ok(Some(gateway))
+    }
+}
+
+impl ToolArgs {
+    /// Adds these flags' gateway (if any) and embedder to `runtime`.
+    pub async fn configure(&self, mut runtime: RuntimeBuilder) -> anyhow::Result<RuntimeBuilder> {
+        if let Some((config, base_dir)) = self.gateway_config(true)? {
+            runtime = runtime.gateway(config, gateway_options(base_dir));
+        }
+        if let Some(embedder) = self.embedding.embedder().await? {
+            runtime = runtime.embedder(embedder);
+        }
+        Ok(runtime)
     }
 }
 

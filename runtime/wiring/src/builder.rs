@@ -10,6 +10,7 @@ use corral_host::{
     AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig, SessionManager,
 };
 use corral_journal::{JournalConfig, JournalStore};
+use corral_memory::embed::Embedder;
 use corral_memory::{MemoryConfig, MemoryService, SledStorage};
 use corral_model::{ModelProvider, ScriptedModel};
 use tokio::task::JoinHandle;
@@ -34,6 +35,7 @@ pub struct RuntimeBuilder {
     memory: Option<MemoryPlan>,
     journal: Option<(PathBuf, JournalConfig)>,
     control: Option<(PathBuf, ControlOptions)>,
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl Default for RuntimeBuilder {
@@ -54,6 +56,7 @@ impl RuntimeBuilder {
             memory: None,
             journal: None,
             control: None,
+            embedder: None,
         }
     }
 
@@ -62,6 +65,13 @@ impl RuntimeBuilder {
     /// their WASM tools share the host's engine.
     pub fn gateway_resources(mut self, dir: PathBuf, options: ControlOptions) -> Self {
         self.control = Some((dir, options));
+        self
+    }
+
+    /// What memory and semantic tool search embed text with [default:
+    /// memory uses the hashing `LocalEmbedder`, tool search ranks by words].
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
         self
     }
 
@@ -122,6 +132,9 @@ impl RuntimeBuilder {
         let gateway = match self.gateway {
             Some((config, mut options)) => {
                 options.engine.get_or_insert_with(|| host.engine().clone());
+                if options.embedder.is_none() {
+                    options.embedder = self.embedder.clone();
+                }
                 let gateway = Gateway::new(config, options)
                     .await
                     .map_err(RuntimeError::Gateway)?;
@@ -133,7 +146,11 @@ impl RuntimeBuilder {
 
         let memory = match self.memory {
             Some(plan) => {
-                let (service, resource) = open_memory(&plan).await?;
+                let embedder = self
+                    .embedder
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(corral_memory::embed::LocalEmbedder::default()));
+                let (service, resource) = open_memory(&plan, embedder).await?;
                 let extraction = corral_memory::offline_extraction_model()
                     .map_err(RuntimeError::ExtractionModel)?;
                 tasks.push(service.spawn_worker(Arc::new(extraction)));
@@ -149,6 +166,7 @@ impl RuntimeBuilder {
                 let options = GatewayOptions {
                     engine: Some(host.engine().clone()),
                     base_dir: dir.clone(),
+                    embedder: self.embedder.clone(),
                     ..GatewayOptions::default()
                 };
                 Some(Arc::new(
@@ -252,19 +270,18 @@ impl Drop for Runtime {
 
 /// Opens the memory service in `plan.dir` and finds (or creates) the
 /// resource agents use; returns the service and the resource's id.
-async fn open_memory(plan: &MemoryPlan) -> Result<(MemoryService, String), RuntimeError> {
+async fn open_memory(
+    plan: &MemoryPlan,
+    embedder: Arc<dyn Embedder>,
+) -> Result<(MemoryService, String), RuntimeError> {
     let storage = SledStorage::open(&plan.dir).map_err(|source| RuntimeError::Storage {
         what: "memory",
         path: plan.dir.display().to_string(),
         source,
     })?;
-    let service = MemoryService::open(
-        Arc::new(storage),
-        Arc::new(corral_memory::embed::LocalEmbedder::default()),
-        MemoryConfig::default(),
-    )
-    .await
-    .map_err(RuntimeError::Memory)?;
+    let service = MemoryService::open(Arc::new(storage), embedder, MemoryConfig::default())
+        .await
+        .map_err(RuntimeError::Memory)?;
     let mut token = None;
     loop {
         let page = service
