@@ -100,33 +100,39 @@ fn run_explains_bad_input() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn gateway_command_serves_mcp() {
+/// Starts `corral gateway` with `args` on a free port; returns the child
+/// and its MCP URL.
+fn spawn_gateway(args: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead as _, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
         .env("CORRAL_TRACE_DIR", trace_dir())
-        .args(["gateway", "--builtin-tools", "--listen", "127.0.0.1:0"])
+        .arg("gateway")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut url = None;
-    for line in BufReader::new(stderr).lines().take(20) {
+    for line in BufReader::new(stderr).lines().take(40) {
         let line = line.unwrap();
         if let Some(found) = line.split_whitespace().find(|w| w.starts_with("http://")) {
             url = Some(found.to_string());
             break;
         }
     }
-    let url = url.expect("prints its URL");
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    (child, url.expect("prints its URL"))
+}
+
+/// One JSON-RPC request to an MCP URL with curl (a client outside Rust).
+fn mcp_request(url: &str, body: &serde_json::Value) -> serde_json::Value {
     let output = Command::new("curl")
         .args([
             "-s",
             "-X",
             "POST",
-            &url,
+            url,
             "-H",
             "content-type: application/json",
             "-H",
@@ -134,13 +140,22 @@ fn gateway_command_serves_mcp() {
             "-H",
             "mcp-protocol-version: 2025-11-25",
             "-d",
-            body,
+            &body.to_string(),
         ])
         .output()
         .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn gateway_command_serves_mcp() {
+    let (mut child, url) = spawn_gateway(&["--builtin-tools"]);
+    let reply = mcp_request(
+        &url,
+        &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
     child.kill().unwrap();
     let _ = child.wait();
-    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let names: Vec<&str> = reply["result"]["tools"]
         .as_array()
         .unwrap()
@@ -148,6 +163,53 @@ fn gateway_command_serves_mcp() {
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert_eq!(names, vec!["calculator___evaluate", "json___query"]);
+}
+
+#[test]
+fn gateway_command_searches_by_meaning_with_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let openapi = "openapi: 3.0.0\ninfo: {title: w, version: '1'}\nservers: [{url: 'http://127.0.0.1:9'}]\npaths:\n  /forecast:\n    get: {operationId: getForecast, summary: Weather forecast for a city for the next days}\n  /alerts:\n    get: {operationId: listAlerts, summary: Severe weather warnings issued for a region}\n";
+    let config = serde_json::json!({
+        "protocolConfiguration": {"mcp": {"searchType": "SEMANTIC"}},
+        "targets": [{"name": "weather", "targetConfiguration": {"mcp": {"openApiSchema": {"inlinePayload": openapi}}}}]
+    });
+    let path = dir.path().join("gateway.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let model = corral_test_support::embedding_model();
+    let (mut child, url) = spawn_gateway(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--builtin-tools",
+        "--embedding-model",
+        model.to_str().unwrap(),
+    ]);
+    let search = |query: &str| {
+        let reply = mcp_request(
+            &url,
+            &serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "x_amz_bedrock_agentcore_search", "arguments": {"query": query}}}),
+        );
+        reply["result"]["structuredContent"]["tools"][0]["name"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let umbrella = search("should I pack an umbrella for Oslo tomorrow");
+    let arithmetic = search("what is 17 times 23");
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(umbrella.as_deref(), Some("weather___getForecast"));
+    assert_eq!(arithmetic.as_deref(), Some("calculator___evaluate"));
+
+    // A directory without a model stops the command with the file it missed.
+    let output = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_TRACE_DIR", trace_dir())
+        .args(["gateway", "--builtin-tools", "--list", "--embedding-model"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("config.json"), "{stderr}");
 }
 
 #[test]
