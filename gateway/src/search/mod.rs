@@ -59,6 +59,9 @@ type TextKey = [u8; 32];
 pub struct ToolSearch {
     embedder: Option<Arc<dyn Embedder>>,
     vectors: Mutex<HashMap<TextKey, Arc<[f32]>>>,
+    /// Held while tools are embedded, so a search during the background
+    /// warm-up waits for it instead of embedding the same tools again.
+    embedding: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ToolSearch {
@@ -76,6 +79,7 @@ impl ToolSearch {
         ToolSearch {
             embedder,
             vectors: Mutex::new(HashMap::new()),
+            embedding: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -165,15 +169,21 @@ impl ToolSearch {
         };
         let texts: Vec<String> = entries.iter().map(|e| embedding_text(e)).collect();
         let keys: Vec<TextKey> = texts.iter().map(|t| key(t)).collect();
-        let missing: Vec<usize> = {
+        let missing = || -> Vec<usize> {
             let cache = self.vectors.lock();
             (0..keys.len())
                 .filter(|i| !cache.contains_key(&keys[*i]))
                 .collect()
         };
-        if !missing.is_empty() {
+        if !missing().is_empty() {
+            let _one_embedding_at_a_time = self.embedding.lock().await;
+            let missing = missing();
             let batch: Vec<String> = missing.iter().map(|i| texts[*i].clone()).collect();
-            let vectors = embedder.embed(&batch).await?;
+            let vectors = if batch.is_empty() {
+                Vec::new()
+            } else {
+                embedder.embed(&batch).await?
+            };
             if vectors.len() != batch.len() {
                 return Err(EmbedError::BadResponse(format!(
                     "{} vectors for {} tools",
