@@ -294,3 +294,109 @@ async fn two_replicas_serve_one_client_alternately() {
     );
     client.cancel().await.unwrap();
 }
+
+/// A loopback address nothing listens on.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// Every failure text a client sees: a JSON-RPC error's message, or a
+/// tool result's text when `isError` is set.
+fn client_error_text(reply: &Value) -> String {
+    if let Some(message) = reply["error"]["message"].as_str() {
+        return message.to_string();
+    }
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn failures_reach_clients_without_internal_urls_or_type_names() {
+    let upstream = Upstream::start().await;
+    let dead_api = dead_url();
+    let dead_mcp = dead_url();
+    let mut config = common::standard_config(&upstream);
+    let targets = config["targets"].as_array_mut().unwrap();
+    targets.push(json!({"name": "gone", "targetConfiguration": {"mcp": {"openApiSchema": {"inlinePayload": common::pets_openapi(&dead_api)}}}}));
+    targets.push(json!({"name": "down", "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": format!("{dead_mcp}/mcp")}}}}));
+    let url = serve(config).await;
+    let mut lambda_down = common::standard_config(&upstream);
+    lambda_down["aws"]["lambdaEndpointUrl"] = json!(dead_url());
+    let lambda_down_url = serve(lambda_down).await;
+
+    let cases = [
+        (
+            &url,
+            "gone___getPet",
+            json!({"petId": "1"}),
+            "connection refused",
+        ),
+        (
+            &url,
+            "pets___brokenCall",
+            json!({}),
+            "HTTP 500 Internal Server Error: database exploded",
+        ),
+        (&url, "pets___slowCall", json!({}), "timed out"),
+        (
+            &url,
+            "orders___explode",
+            json!({}),
+            "Lambda function error (Unhandled)",
+        ),
+        (
+            &lambda_down_url,
+            "orders___get_order",
+            json!({"orderId": "1"}),
+            "Lambda",
+        ),
+        (
+            &url,
+            "down___anything",
+            json!({}),
+            "target 'down' is unavailable",
+        ),
+        (
+            &url,
+            "calculator___evaluate",
+            json!({"expression": "1/"}),
+            "",
+        ),
+        (&url, "nope___nothing", json!({}), "unknown tool"),
+    ];
+    let internal = [
+        "http://",
+        "127.0.0.1",
+        dead_api.as_str(),
+        dead_mcp.as_str(),
+        "::",
+        "reqwest",
+        "hyper",
+        "Error {",
+        "Kind(",
+        "os error",
+        "tokio",
+        "rmcp",
+        "wasmtime",
+        "aws_sdk",
+    ];
+    for (at, tool, arguments, expected) in cases {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}})
+        .to_string();
+        let (_, _, reply) = rpc(at, &body, &[("mcp-protocol-version", "2025-11-25")]).await;
+        let text = client_error_text(&reply);
+        assert!(!text.trim().is_empty(), "{tool}: empty error");
+        assert!(
+            text.to_lowercase().contains(&expected.to_lowercase()),
+            "{tool}: {text:?} should say {expected:?}"
+        );
+        for leak in internal {
+            assert!(!text.contains(leak), "{tool}: {text:?} leaks {leak:?}");
+        }
+    }
+}
