@@ -333,7 +333,7 @@ async fn failures_reach_clients_without_internal_urls_or_type_names() {
             &url,
             "gone___getPet",
             json!({"petId": "1"}),
-            "connection refused",
+            "could not connect to the API",
         ),
         (
             &url,
@@ -352,7 +352,7 @@ async fn failures_reach_clients_without_internal_urls_or_type_names() {
             &lambda_down_url,
             "orders___get_order",
             json!({"orderId": "1"}),
-            "Lambda",
+            "the function could not be reached",
         ),
         (
             &url,
@@ -364,7 +364,7 @@ async fn failures_reach_clients_without_internal_urls_or_type_names() {
             &url,
             "calculator___evaluate",
             json!({"expression": "1/"}),
-            "",
+            "cannot evaluate",
         ),
         (&url, "nope___nothing", json!({}), "unknown tool"),
     ];
