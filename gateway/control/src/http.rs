@@ -135,13 +135,15 @@ fn target_type(t: &TargetResource) -> Option<&'static str> {
     .find_map(|(key, kind)| mcp.get(key).map(|_| kind))
 }
 
-fn target_json(g: &GatewayResource, t: &TargetResource) -> Value {
+fn target_json(plane: &ControlPlane, g: &GatewayResource, t: &TargetResource) -> Value {
+    let (status, reasons) = plane.target_status(&g.gateway_id, &t.name);
     json!({
         "gatewayArn": g.gateway_arn,
         "targetId": t.target_id,
         "createdAt": t.created_at,
         "updatedAt": t.updated_at,
-        "status": "READY",
+        "status": status,
+        "statusReasons": reasons,
         "name": t.name,
         "description": t.description,
         "targetConfiguration": t.target_configuration,
@@ -264,7 +266,7 @@ async fn create_target(
     let (gateway, target) = plane
         .create_target(&gateway, parse::<TargetInput>(&body)?)
         .await?;
-    reply(StatusCode::ACCEPTED, target_json(&gateway, &target))
+    reply(StatusCode::ACCEPTED, target_json(&plane, &gateway, &target))
 }
 
 async fn list_targets(
@@ -298,7 +300,7 @@ async fn get_target(
     Path((gateway, target)): Path<(String, String)>,
 ) -> ApiResult {
     let (gateway, target) = plane.get_target(&gateway, &target).await?;
-    reply(StatusCode::OK, target_json(&gateway, &target))
+    reply(StatusCode::OK, target_json(&plane, &gateway, &target))
 }
 
 async fn update_target(
@@ -309,7 +311,7 @@ async fn update_target(
     let (gateway, target) = plane
         .update_target(&gateway, &target, parse::<TargetInput>(&body)?)
         .await?;
-    reply(StatusCode::ACCEPTED, target_json(&gateway, &target))
+    reply(StatusCode::ACCEPTED, target_json(&plane, &gateway, &target))
 }
 
 async fn delete_target(
@@ -339,7 +341,10 @@ async fn synchronize_targets(
     let (gateway, targets) = plane
         .synchronize_targets(&gateway, &input.target_id_list)
         .await?;
-    let targets: Vec<Value> = targets.iter().map(|t| target_json(&gateway, t)).collect();
+    let targets: Vec<Value> = targets
+        .iter()
+        .map(|t| target_json(&plane, &gateway, t))
+        .collect();
     reply(StatusCode::ACCEPTED, json!({ "targets": targets }))
 }
 

@@ -153,6 +153,31 @@ impl ControlPlane {
         }
     }
 
+    /// A target's status and reasons: `FAILED` when its gateway did not
+    /// start, `SYNCHRONIZE_UNSUCCESSFUL` while its MCP server has not been
+    /// reached (retried in the background), else `READY`.
+    pub fn target_status(&self, gateway_id: &str, target: &str) -> (&'static str, Vec<String>) {
+        match self.live.read().get(gateway_id) {
+            None => ("FAILED", vec!["the gateway could not be started".into()]),
+            Some(live)
+                if live
+                    .gateway
+                    .unavailable_targets()
+                    .iter()
+                    .any(|t| t == target) =>
+            {
+                (
+                    "SYNCHRONIZE_UNSUCCESSFUL",
+                    vec![
+                        "the MCP server has not been reached yet; retrying in the background"
+                            .into(),
+                    ],
+                )
+            }
+            Some(_) => ("READY", Vec::new()),
+        }
+    }
+
     /// The last committed resources.
     fn current(&self) -> Arc<Resources> {
         self.snapshot.read().clone()

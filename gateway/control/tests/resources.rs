@@ -258,3 +258,45 @@ async fn invalid_changes_are_refused_whole() {
     assert!(stored.targets.contains_key(&target.target_id));
     assert!(reopened.list_policies(&e).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_mcp_target_not_reached_yet_reports_it_and_the_others_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ControlOptions {
+        allow_host_targets: true,
+        ..ControlOptions::default()
+    };
+    let plane = ControlPlane::open(dir.path(), GatewayOptions::default(), options)
+        .await
+        .unwrap();
+    let id = plane
+        .create_gateway(gateway_input("mcp-gw"))
+        .await
+        .unwrap()
+        .gateway_id;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let remote: TargetInput = serde_json::from_value(json!({
+        "name": "remote",
+        "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": format!("http://{dead}/mcp")}}},
+    }))
+    .unwrap();
+    plane.create_target(&id, remote).await.unwrap();
+    plane
+        .create_target(&id, target_input("pets", OPENAPI))
+        .await
+        .unwrap();
+    let (status, reasons) = plane.target_status(&id, "remote");
+    assert_eq!(status, "SYNCHRONIZE_UNSUCCESSFUL");
+    assert!(reasons[0].contains("not been reached"), "{reasons:?}");
+    assert_eq!(plane.target_status(&id, "pets"), ("READY", Vec::new()));
+    let error = call(&plane, &id, "remote___lookup").await.unwrap_err();
+    assert!(matches!(error, CallError::Unavailable { .. }), "{error:?}");
+    assert_eq!(
+        plane.gateway(&id).unwrap().catalog().len(),
+        2,
+        "the OpenAPI target's tools are served"
+    );
+}
