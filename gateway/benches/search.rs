@@ -139,8 +139,6 @@ async fn measure(
     let semantic = embedder.is_some();
     let started = Instant::now();
     let gateway: Arc<Gateway> = search_gateway(targets, embedder).await;
-    // The first search embeds whatever the background warm-up has not.
-    search(&gateway, "warm up").await;
     let warm_ms = semantic.then(|| started.elapsed().as_secs_f64() * 1e3);
     let mut hits = 0;
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();

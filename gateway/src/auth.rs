@@ -234,7 +234,7 @@ async fn fetch_jwks(
         .await
         .map_err(|e| {
             // The key set's URL and the client's error stay in the log.
-            tracing::warn!(error = %crate::targets::openapi::describe_reqwest(&e), "cannot fetch the JWKS");
+            tracing::warn!(error = %crate::error::describe_http_error(&e), "cannot fetch the JWKS");
             AuthError("the token's signing keys are unavailable".into())
         })?
         .json()

@@ -28,6 +28,7 @@ pub struct Catalog {
     entries: Vec<ToolEntry>,
     by_name: HashMap<String, usize>,
     version: u64,
+    unavailable: Vec<String>,
 }
 
 impl Catalog {
@@ -57,6 +58,18 @@ impl Catalog {
             }
         }
         Ok(catalog)
+    }
+
+    /// Marks `targets` as not reached yet (their tools are missing).
+    pub fn with_unavailable(mut self, targets: Vec<String>) -> Self {
+        self.unavailable = targets;
+        self
+    }
+
+    /// Targets whose tools are missing because their server has not been
+    /// reached yet.
+    pub fn unavailable(&self) -> &[String] {
+        &self.unavailable
     }
 
     /// All entries, in order.

@@ -89,7 +89,7 @@ impl OAuth2ClientCredentials {
                 CallError::upstream(
                     None,
                     "the OAuth2 token endpoint is unreachable",
-                    crate::targets::openapi::describe_reqwest(&e),
+                    crate::error::describe_http_error(&e),
                 )
             })?;
         let status = response.status();

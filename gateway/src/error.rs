@@ -125,6 +125,14 @@ impl CallError {
             _ => None,
         }
     }
+
+    /// The message with the detail, for logs and spans (never for clients).
+    pub fn for_logs(&self) -> String {
+        match self.detail() {
+            Some(detail) => format!("{self} ({detail})"),
+            None => self.to_string(),
+        }
+    }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
@@ -137,6 +145,27 @@ pub fn excerpt(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes total)", &text[..end], text.len())
+}
+
+/// An HTTP client error with its cause chain (connection refused, timeout,
+/// ...) for logs and spans; a query string in its URL (which may carry an
+/// API key or the caller's arguments) is replaced by `?redacted`.
+pub(crate) fn describe_http_error(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url()
+        && url.query().is_some()
+    {
+        let mut redacted = url.clone();
+        redacted.set_query(Some("redacted"));
+        text = text.replace(url.as_str(), redacted.as_str());
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -159,5 +188,20 @@ mod tests {
             .to_string(),
             "upstream failure (status 503): down"
         );
+    }
+
+    #[tokio::test]
+    async fn http_error_details_keep_the_cause_and_hide_the_query() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/pets?api_key=secret-key",
+            listener.local_addr().unwrap()
+        );
+        drop(listener);
+        let error = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        let detail = describe_http_error(&error);
+        assert!(!detail.contains("secret-key"), "{detail}");
+        assert!(detail.contains("/pets?redacted"), "{detail}");
+        assert!(detail.to_lowercase().contains("connect"), "{detail}");
     }
 }

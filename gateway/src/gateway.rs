@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use corral_policy::{
-    AllowAll, AuthorizationRequest, CallContext, Effect, FileAudit, PolicyBundle, PolicyEngine,
-    PolicyHook, Principal, ToolSignature,
+    AllowAll, AuthorizationRequest, CallContext, Effect, EngineMode, FileAudit, PolicyBundle,
+    PolicyEngine, PolicyHook, Principal, ToolSignature,
 };
 use corral_sandbox::{EngineConfig, SandboxEngine};
 use parking_lot::RwLock;
@@ -194,7 +194,7 @@ impl Gateway {
             if let Some(mcp) = &slot.mcp
                 && let Err(error) = mcp.refresh().await
             {
-                tracing::warn!(target = %slot.name, %error, "MCP target unavailable; retrying in the background");
+                tracing::warn!(target = %slot.name, error = %error.for_logs(), "MCP target unavailable; retrying in the background");
                 tokio::spawn(retry_mcp(
                     Arc::downgrade(&gateway),
                     mcp.clone(),
@@ -206,12 +206,7 @@ impl Gateway {
         if let Some(attachment) = gateway.config.policy_engine_configuration.clone() {
             let bundle = PolicyBundle::load_dir(&gateway.base_dir.join(&attachment.path))?;
             // Policies naming tools of upstreams not reached yet wait for them.
-            let mut engine = PolicyEngine::awaiting(
-                bundle,
-                attachment.mode,
-                &gateway.tool_signatures(),
-                &gateway.unavailable_targets(),
-            )?;
+            let mut engine = gateway.build_policy_engine(bundle, attachment.mode)?;
             if let Some(log) = &attachment.audit_log {
                 engine = engine.with_audit(Arc::new(FileAudit::open(&gateway.base_dir.join(log))?));
             }
@@ -260,10 +255,43 @@ impl Gateway {
         *self.policy.write() = hook;
     }
 
-    /// Attaches a Cedar policy engine; it is re-validated whenever the catalogue changes.
+    /// Attaches a Cedar policy engine; it is re-validated now (the
+    /// catalogue may have changed since it was built) and whenever the
+    /// catalogue changes.
     pub fn attach_policy_engine(&self, engine: Arc<PolicyEngine>) {
         *self.policy_engine.write() = Some(engine.clone());
-        self.set_policy(engine);
+        self.set_policy(engine.clone());
+        if let Err(error) = engine.update_tools(&self.tool_signatures()) {
+            tracing::error!(gateway = %self.config.name, %error, "cannot re-validate policies");
+        }
+    }
+
+    /// A policy engine for `bundle` over the current catalogue; policies
+    /// naming tools of targets not reached yet wait for them
+    /// ([`PolicyEngine::awaiting`]).
+    pub fn build_policy_engine(
+        &self,
+        bundle: PolicyBundle,
+        mode: EngineMode,
+    ) -> Result<PolicyEngine, corral_policy::PolicyError> {
+        let catalog = self.catalog();
+        let signatures: Vec<ToolSignature> = catalog
+            .entries()
+            .iter()
+            .map(|e| ToolSignature::new(e.exposed_name.clone(), e.tool.input_schema.clone()))
+            .collect();
+        let pending: Vec<String> = catalog
+            .unavailable()
+            .iter()
+            .map(|target| {
+                format!(
+                    "{}{}",
+                    crate::naming::sanitize(target),
+                    crate::naming::SEPARATOR
+                )
+            })
+            .collect();
+        PolicyEngine::awaiting(bundle, mode, &signatures, &pending)
     }
 
     /// The attached Cedar policy engine, if any.
@@ -274,11 +302,7 @@ impl Gateway {
     /// Targets whose tools are not in the catalogue yet: MCP servers not
     /// reached since the gateway started.
     pub fn unavailable_targets(&self) -> Vec<String> {
-        self.targets
-            .iter()
-            .filter(|slot| slot.mcp.as_ref().is_some_and(|mcp| !mcp.has_listed()))
-            .map(|slot| slot.name.clone())
-            .collect()
+        self.catalog().unavailable().to_vec()
     }
 
     /// The catalogue as the policy engine types it: exposed names and input schemas.
@@ -303,12 +327,19 @@ impl Gateway {
     /// Rebuilds the catalogue from every target's current tools.
     pub async fn rebuild(&self) -> Result<(), GatewayError> {
         let mut lists = Vec::with_capacity(self.targets.len());
+        let mut unavailable = Vec::new();
         for slot in &self.targets {
+            // Read before the tools: an upstream marks itself listed only
+            // after storing them, so the snapshot never has a reached
+            // target without its tools.
+            if slot.mcp.as_ref().is_some_and(|mcp| !mcp.has_listed()) {
+                unavailable.push(slot.name.clone());
+            }
             let tools = slot.target.list_tools().await.unwrap_or_default();
             lists.push((slot.name.clone(), tools));
         }
         let version = self.catalog.read().version() + 1;
-        let catalog = Catalog::build(&lists, version)?;
+        let catalog = Catalog::build(&lists, version)?.with_unavailable(unavailable);
         tracing::info!(gateway = %self.config.name, tools = catalog.len(), version, "tool catalogue built");
         *self.catalog.write() = Arc::new(catalog);
         let engine = self.policy_engine.read().clone();
@@ -341,10 +372,22 @@ impl Gateway {
         let gateway = self.config.name.clone();
         tokio::spawn(async move {
             let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
-            if let Err(error) = search.warm(&entries).await {
+            if let Err(error) = search.warm(&entries, catalog.version()).await {
                 tracing::warn!(%gateway, %error, "cannot embed the tool catalogue for search");
             }
         });
+    }
+
+    /// Embeds the current catalogue for semantic search now (it is also
+    /// done in the background after every change); searches before it
+    /// completes rank by words. For hosts that want search ready first.
+    pub async fn prepare_search(&self) -> Result<(), corral_memory::embed::EmbedError> {
+        if !self.config.search_enabled() {
+            return Ok(());
+        }
+        let catalog = self.catalog();
+        let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
+        self.search.warm(&entries, catalog.version()).await
     }
 
     /// Every tool the caller may see, the search tool first when enabled.
@@ -449,7 +492,10 @@ impl Gateway {
                 .next()
                 .unwrap_or_default();
             if name.contains(crate::naming::SEPARATOR)
-                && self.unavailable_targets().iter().any(|t| t == target)
+                && catalog
+                    .unavailable()
+                    .iter()
+                    .any(|t| crate::naming::sanitize(t) == target)
             {
                 return Err(CallError::Unavailable {
                     target: target.to_string(),
@@ -529,9 +575,10 @@ impl Gateway {
             .iter()
             .filter(|e| policy.may_list(&caller.principal, &e.exposed_name, self.id()))
             .collect();
+        let deadline = Duration::from_millis(self.config.limits.call_timeout_ms.max(1));
         let found: Vec<Value> = self
             .search
-            .rank(&visible, query)
+            .rank(&visible, query, deadline)
             .await
             .into_iter()
             .map(|entry| {
@@ -816,7 +863,7 @@ async fn watch_changes(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(%target, %error, "refreshing tools after list_changed failed")
+                    tracing::warn!(%target, error = %error.for_logs(), "refreshing tools after list_changed failed")
                 }
             }
         }
@@ -839,7 +886,9 @@ async fn retry_mcp(gateway: std::sync::Weak<Gateway>, mcp: Arc<McpTarget>, name:
                 }
                 return;
             }
-            Err(error) => tracing::debug!(target = %name, %error, "MCP target still unavailable"),
+            Err(error) => {
+                tracing::debug!(target = %name, error = %error.for_logs(), "MCP target still unavailable")
+            }
         }
         delay = (delay * 2).min(Duration::from_secs(30));
     }

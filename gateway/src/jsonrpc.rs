@@ -41,13 +41,26 @@ pub async fn validate_jsonrpc(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, limit).await else {
-        let message = format!("Invalid Request: the body is over {limit} bytes");
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(error_body(Value::Null, INVALID_REQUEST, message)),
-        )
-            .into_response();
+    let bytes = match to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let (status, message) = if is_length_limit(&error) {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Invalid Request: the body is over {limit} bytes"),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "Invalid Request: the body could not be read".to_string(),
+                )
+            };
+            return (
+                status,
+                Json(error_body(Value::Null, INVALID_REQUEST, message)),
+            )
+                .into_response();
+        }
     };
     match check(&bytes) {
         Ok(()) => {
@@ -56,6 +69,19 @@ pub async fn validate_jsonrpc(
         }
         Err((status, body)) => (status, Json(body)).into_response(),
     }
+}
+
+/// Whether reading a body failed because it exceeded the limit (not a
+/// client that hung up or a malformed chunked encoding).
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Whether `bytes` is one well-formed JSON-RPC message an MCP server takes;
@@ -99,9 +125,15 @@ fn check(bytes: &[u8]) -> Result<(), (StatusCode, Value)> {
         None if message.contains_key("result") || message.contains_key("error") => {}
         None => return Err(invalid(echo, "method is required")),
     }
+    // A notification gets no JSON-RPC reply: refusing one is an HTTP error.
+    let params_status = if message.contains_key("id") {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     let invalid_params = |message: String| {
         (
-            StatusCode::OK,
+            params_status,
             error_body(
                 echo.clone(),
                 INVALID_PARAMS,
@@ -131,6 +163,16 @@ mod tests {
                 e["id"].clone(),
             )
         })
+    }
+
+    #[test]
+    fn a_notification_with_bad_params_is_refused_over_http_without_a_reply_id() {
+        let (status, code, id) =
+            code(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":[1]}"#).unwrap();
+        assert_eq!(
+            (status, code, id),
+            (StatusCode::BAD_REQUEST, INVALID_PARAMS, Value::Null)
+        );
     }
 
     #[test]

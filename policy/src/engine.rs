@@ -137,9 +137,10 @@ impl PolicyEngine {
         Self::awaiting(bundle, mode, tools, &[])
     }
 
-    /// [`PolicyEngine::new`] for a catalogue still missing the tools of
-    /// `pending_targets` (upstreams not reached yet). A policy that fails
-    /// validation only because it names their tools waits: a permit applies,
+    /// [`PolicyEngine::new`] for a catalogue still missing the tools whose
+    /// names start with one of `pending_prefixes` (the tools of upstreams
+    /// not reached yet). A policy that fails validation and names such a
+    /// tool waits: a permit applies,
     /// and a forbid stops failing closed, once their tools arrive
     /// ([`PolicyEngine::update_tools`]). Any other invalid policy still
     /// rejects the load.
@@ -147,12 +148,10 @@ impl PolicyEngine {
         bundle: PolicyBundle,
         mode: EngineMode,
         tools: &[ToolSignature],
-        pending_targets: &[String],
+        pending_prefixes: &[String],
     ) -> Result<Self, PolicyError> {
         let catalog = Arc::new(CatalogSchema::generate(tools)?);
         let (state, report) = build_state(&bundle, catalog);
-        // Tools are exposed as `<target>___<tool>`.
-        let prefixes: Vec<String> = pending_targets.iter().map(|t| format!("{t}___")).collect();
         let waits = |policy: &InvalidPolicy| {
             bundle
                 .get(&policy.id)
@@ -160,7 +159,7 @@ impl PolicyEngine {
                 .is_some_and(|actions| {
                     actions
                         .iter()
-                        .any(|a| prefixes.iter().any(|p| a.starts_with(p.as_str())))
+                        .any(|a| pending_prefixes.iter().any(|p| a.starts_with(p.as_str())))
                 })
         };
         let (waiting, blocking): (Vec<&InvalidPolicy>, Vec<&InvalidPolicy>) =
@@ -177,7 +176,7 @@ impl PolicyEngine {
             tracing::warn!(
                 engine = %bundle.name,
                 waiting = ?waiting.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-                pending_targets = ?pending_targets,
+                ?pending_prefixes,
                 "policies wait for the tools of targets not reached yet (forbids fail closed meanwhile)"
             );
         }

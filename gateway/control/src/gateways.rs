@@ -391,12 +391,7 @@ impl ControlPlane {
             ))
         })?;
         let bundle = crate::policies::bundle(engine, engine.policies.values())?;
-        Ok(PolicyEngine::awaiting(
-            bundle,
-            attachment.mode,
-            &gateway.tool_signatures(),
-            &gateway.unavailable_targets(),
-        )?)
+        Ok(gateway.build_policy_engine(bundle, attachment.mode)?)
     }
 }
 

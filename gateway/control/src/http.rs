@@ -283,7 +283,7 @@ async fn list_targets(
             json!({
                 "targetId": t.target_id,
                 "name": t.name,
-                "status": "READY",
+                "status": plane.target_status(&gateway.gateway_id, &t.name).0,
                 "description": t.description,
                 "createdAt": t.created_at,
                 "updatedAt": t.updated_at,

@@ -8,15 +8,15 @@ use serde_json::Value;
 
 use crate::catalog::ToolEntry;
 
-/// Splits text into lower-case terms: words, `snake_case` and `camelCase`
-/// parts, with a light suffix stemmer.
-pub fn terms(text: &str) -> Vec<String> {
+/// Splits text into lower-case words: words, `snake_case` and `camelCase`
+/// parts ("getOrder-status" → get, order, status).
+pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut previous_lower = false;
     let flush = |word: &mut String, out: &mut Vec<String>| {
         if !word.is_empty() {
-            out.push(stem(&word.to_lowercase()));
+            out.push(word.to_lowercase());
             word.clear();
         }
     };
@@ -33,8 +33,16 @@ pub fn terms(text: &str) -> Vec<String> {
         }
     }
     flush(&mut word, &mut out);
-    out.retain(|t| !STOP_WORDS.contains(&t.as_str()));
     out
+}
+
+/// The terms BM25 matches: [`words`], stemmed lightly, stop words dropped.
+pub fn terms(text: &str) -> Vec<String> {
+    words(text)
+        .iter()
+        .map(|w| stem(w))
+        .filter(|t| !STOP_WORDS.contains(&t.as_str()))
+        .collect()
 }
 
 const STOP_WORDS: &[&str] = &[

@@ -59,9 +59,11 @@ type TextKey = [u8; 32];
 pub struct ToolSearch {
     embedder: Option<Arc<dyn Embedder>>,
     vectors: Mutex<HashMap<TextKey, Arc<[f32]>>>,
-    /// Held while tools are embedded, so a search during the background
-    /// warm-up waits for it instead of embedding the same tools again.
-    embedding: tokio::sync::Mutex<()>,
+    /// Held while tools are embedded; holds the newest catalogue version
+    /// warmed, so an older warm-up finishing late changes nothing.
+    embedding: tokio::sync::Mutex<u64>,
+    /// Queries embedded at once (one per core): a local model is CPU-bound.
+    queries: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for ToolSearch {
@@ -79,7 +81,10 @@ impl ToolSearch {
         ToolSearch {
             embedder,
             vectors: Mutex::new(HashMap::new()),
-            embedding: tokio::sync::Mutex::new(()),
+            embedding: tokio::sync::Mutex::new(0),
+            queries: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            ),
         }
     }
 
@@ -88,19 +93,35 @@ impl ToolSearch {
         self.embedder.is_some()
     }
 
-    /// Embeds the tools not embedded yet (a new catalogue, before the first
-    /// query needs them) and forgets tools no longer in `entries`.
-    pub async fn warm(&self, entries: &[&ToolEntry]) -> Result<(), EmbedError> {
-        self.tool_vectors(entries).await?;
+    /// Embeds the tools of catalogue `version` not embedded yet (before the
+    /// first query needs them) and forgets tools no longer in it; does
+    /// nothing if a newer version was warmed already.
+    pub async fn warm(&self, entries: &[&ToolEntry], version: u64) -> Result<(), EmbedError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(());
+        };
+        let mut warmed = self.embedding.lock().await;
+        if version < *warmed {
+            return Ok(());
+        }
+        self.embed_missing(embedder.as_ref(), entries).await?;
         let keep: std::collections::HashSet<TextKey> =
             entries.iter().map(|e| key(&embedding_text(e))).collect();
         self.vectors.lock().retain(|k, _| keep.contains(k));
+        *warmed = version;
         Ok(())
     }
 
     /// The best [`SEARCH_RESULTS`] of `entries` for `query`, best first
-    /// (ties keep catalogue order).
-    pub async fn rank<'a>(&self, entries: &[&'a ToolEntry], query: &str) -> Vec<&'a ToolEntry> {
+    /// (ties keep catalogue order). The semantic part gets `deadline`;
+    /// past it, or while the catalogue is still being embedded, the
+    /// ranking is by words alone.
+    pub async fn rank<'a>(
+        &self,
+        entries: &[&'a ToolEntry],
+        query: &str,
+        deadline: std::time::Duration,
+    ) -> Vec<&'a ToolEntry> {
         let query = truncated(query, MAX_QUERY_CHARS);
         if entries.is_empty() || query.trim().is_empty() {
             return Vec::new();
@@ -108,13 +129,22 @@ impl ToolSearch {
         let lexical = lexical::scores(entries, query);
         let semantic = match &self.embedder {
             None => None,
-            Some(_) => match self.semantic_scores(entries, query).await {
-                Ok(scores) => Some(scores),
-                Err(error) => {
-                    tracing::warn!(%error, "semantic tool search failed; ranking by words alone");
-                    None
+            Some(_) => {
+                match tokio::time::timeout(deadline, self.semantic_scores(entries, query)).await {
+                    Ok(Ok(scores)) => Some(scores),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "semantic tool search failed; ranking by words alone");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            ?deadline,
+                            "semantic tool search timed out; ranking by words alone"
+                        );
+                        None
+                    }
                 }
-            },
+            }
         };
         let by_meaning = semantic.is_some();
         let scores: Vec<f64> = match semantic {
@@ -153,81 +183,93 @@ impl ToolSearch {
         let Some(embedder) = &self.embedder else {
             return Ok(vec![0.0; entries.len()]);
         };
-        let tools = self.tool_vectors(entries).await?;
-        let query = embedder
-            .embed(&[query.to_string()])
-            .await?
-            .pop()
-            .ok_or_else(|| EmbedError::BadResponse("no vector for the query".into()))?;
+        let tools = self.tool_vectors(embedder.as_ref(), entries).await?;
+        let query = {
+            let _permit = self
+                .queries
+                .acquire()
+                .await
+                .map_err(|_| EmbedError::Unavailable("tool search is shutting down".into()))?;
+            embedder
+                .embed(&[query.to_string()])
+                .await?
+                .pop()
+                .ok_or_else(|| EmbedError::BadResponse("no vector for the query".into()))?
+        };
         Ok(tools.iter().map(|tool| dot(tool, &query) as f64).collect())
     }
 
-    /// Each entry's vector, embedding the ones not cached.
-    async fn tool_vectors(&self, entries: &[&ToolEntry]) -> Result<Vec<Arc<[f32]>>, EmbedError> {
-        let Some(embedder) = &self.embedder else {
-            return Ok(Vec::new());
+    /// Each entry's vector. Tools not embedded yet are embedded here only
+    /// when no warm-up is running; otherwise this fails at once (and the
+    /// search ranks by words) rather than waiting for the whole catalogue.
+    async fn tool_vectors(
+        &self,
+        embedder: &dyn Embedder,
+        entries: &[&ToolEntry],
+    ) -> Result<Vec<Arc<[f32]>>, EmbedError> {
+        let keys: Vec<TextKey> = entries.iter().map(|e| key(&embedding_text(e))).collect();
+        if let Some(vectors) = self.cached(&keys) {
+            return Ok(vectors);
+        }
+        let Ok(_warming) = self.embedding.try_lock() else {
+            return Err(EmbedError::Unavailable(
+                "the tool catalogue is still being embedded".into(),
+            ));
         };
-        let texts: Vec<String> = entries.iter().map(|e| embedding_text(e)).collect();
-        let keys: Vec<TextKey> = texts.iter().map(|t| key(t)).collect();
-        let missing = || -> Vec<usize> {
+        self.embed_missing(embedder, entries).await?;
+        self.cached(&keys)
+            .ok_or_else(|| EmbedError::BadResponse("a tool vector went missing".into()))
+    }
+
+    /// The vectors of `keys`, if all are cached.
+    fn cached(&self, keys: &[TextKey]) -> Option<Vec<Arc<[f32]>>> {
+        let cache = self.vectors.lock();
+        keys.iter().map(|k| cache.get(k).cloned()).collect()
+    }
+
+    /// Embeds the entries without a cached vector (call with `embedding` held).
+    async fn embed_missing(
+        &self,
+        embedder: &dyn Embedder,
+        entries: &[&ToolEntry],
+    ) -> Result<(), EmbedError> {
+        let missing: Vec<(TextKey, String)> = {
             let cache = self.vectors.lock();
-            (0..keys.len())
-                .filter(|i| !cache.contains_key(&keys[*i]))
+            entries
+                .iter()
+                .map(|e| embedding_text(e))
+                .map(|text| (key(&text), text))
+                .filter(|(k, _)| !cache.contains_key(k))
                 .collect()
         };
-        if !missing().is_empty() {
-            let _one_embedding_at_a_time = self.embedding.lock().await;
-            let missing = missing();
-            let batch: Vec<String> = missing.iter().map(|i| texts[*i].clone()).collect();
-            let vectors = if batch.is_empty() {
-                Vec::new()
-            } else {
-                embedder.embed(&batch).await?
-            };
-            if vectors.len() != batch.len() {
-                return Err(EmbedError::BadResponse(format!(
-                    "{} vectors for {} tools",
-                    vectors.len(),
-                    batch.len()
-                )));
-            }
-            let mut cache = self.vectors.lock();
-            for (index, vector) in missing.into_iter().zip(vectors) {
-                cache.insert(keys[index], Arc::from(vector));
-            }
+        if missing.is_empty() {
+            return Ok(());
         }
-        let cache = self.vectors.lock();
-        keys.iter()
-            .map(|k| {
-                cache
-                    .get(k)
-                    .cloned()
-                    .ok_or_else(|| EmbedError::BadResponse("a tool vector went missing".into()))
-            })
-            .collect()
+        let texts: Vec<String> = missing.iter().map(|(_, text)| text.clone()).collect();
+        let vectors = embedder.embed(&texts).await?;
+        if vectors.len() != texts.len() {
+            return Err(EmbedError::BadResponse(format!(
+                "{} vectors for {} tools",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        let mut cache = self.vectors.lock();
+        for ((k, _), vector) in missing.into_iter().zip(vectors) {
+            cache.insert(k, Arc::from(vector));
+        }
+        Ok(())
     }
 }
 
 /// What is embedded for a tool: its name as words, then its description
 /// ("createOrder" → "create order: Create a new purchase order…").
 pub fn embedding_text(entry: &ToolEntry) -> String {
-    let mut words = String::new();
-    let mut previous_lower = false;
-    for c in entry.tool.name.chars() {
-        if c.is_alphanumeric() {
-            if c.is_uppercase() && previous_lower {
-                words.push(' ');
-            }
-            previous_lower = c.is_lowercase() || c.is_numeric();
-            words.extend(c.to_lowercase());
-        } else {
-            previous_lower = false;
-            if !words.ends_with(' ') && !words.is_empty() {
-                words.push(' ');
-            }
-        }
-    }
-    format!("{}: {}", words.trim_end(), entry.tool.description)
+    format!(
+        "{}: {}",
+        lexical::words(&entry.tool.name).join(" "),
+        entry.tool.description
+    )
 }
 
 fn key(text: &str) -> TextKey {
@@ -264,6 +306,9 @@ pub(crate) mod tests {
     use crate::tool::ToolDef;
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const LONG: Duration = Duration::from_secs(30);
 
     pub(crate) fn entry(target: &str, name: &str, description: &str, params: &[&str]) -> ToolEntry {
         let properties: serde_json::Map<String, Value> = params
@@ -327,13 +372,15 @@ pub(crate) mod tests {
         let refs: Vec<&ToolEntry> = entries.iter().collect();
         let search = ToolSearch::new(None);
         let found = search
-            .rank(&refs, "I need to refund a payment for an order")
+            .rank(&refs, "I need to refund a payment for an order", LONG)
             .await;
         assert_eq!(found[0].exposed_name, "billing___refund_order");
-        let found = search.rank(&refs, "what's the weather in Paris?").await;
+        let found = search
+            .rank(&refs, "what's the weather in Paris?", LONG)
+            .await;
         assert_eq!(found[0].exposed_name, "weather___get_forecast");
-        assert!(search.rank(&refs, "zebra quantum").await.is_empty());
-        assert!(search.rank(&refs, "customer").await.len() <= SEARCH_RESULTS);
+        assert!(search.rank(&refs, "zebra quantum", LONG).await.is_empty());
+        assert!(search.rank(&refs, "customer", LONG).await.len() <= SEARCH_RESULTS);
     }
 
     /// Maps a few words to fixed axes: "money" words to one, "sky" words to
@@ -341,6 +388,17 @@ pub(crate) mod tests {
     struct AxisEmbedder {
         embedded: AtomicUsize,
         fail: bool,
+        delay: Duration,
+    }
+
+    impl AxisEmbedder {
+        fn new() -> Self {
+            AxisEmbedder {
+                embedded: AtomicUsize::new(0),
+                fail: false,
+                delay: Duration::ZERO,
+            }
+        }
     }
 
     #[async_trait]
@@ -352,6 +410,7 @@ pub(crate) mod tests {
             3
         }
         async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            tokio::time::sleep(self.delay).await;
             if self.fail {
                 return Err(EmbedError::Unavailable("down".into()));
             }
@@ -376,34 +435,45 @@ pub(crate) mod tests {
     async fn meaning_ranks_tools_that_share_no_word_and_vectors_are_cached() {
         let entries = catalogue();
         let refs: Vec<&ToolEntry> = entries.iter().collect();
-        let embedder = Arc::new(AxisEmbedder {
-            embedded: AtomicUsize::new(0),
-            fail: false,
-        });
+        let embedder = Arc::new(AxisEmbedder::new());
         let search = ToolSearch::new(Some(embedder.clone()));
-        search.warm(&refs).await.unwrap();
+        search.warm(&refs, 1).await.unwrap();
         assert_eq!(embedder.embedded.load(Ordering::SeqCst), refs.len());
-        let found = search.rank(&refs, "do I need an umbrella").await;
+        let found = search.rank(&refs, "do I need an umbrella", LONG).await;
         assert_eq!(found[0].exposed_name, "weather___get_forecast");
         assert_eq!(found.len(), SEARCH_RESULTS);
-        let found = search.rank(&refs, "I want my money back").await;
+        let found = search.rank(&refs, "I want my money back", LONG).await;
         assert_eq!(found[0].exposed_name, "billing___refund_order");
         // Two queries embedded, no tool again.
         assert_eq!(embedder.embedded.load(Ordering::SeqCst), refs.len() + 2);
-        // A smaller catalogue drops the vectors of the tools that left.
-        search.warm(&refs[..4]).await.unwrap();
+        // A smaller catalogue drops the vectors of the tools that left; an
+        // older catalogue's warm-up finishing late changes nothing.
+        search.warm(&refs[..4], 2).await.unwrap();
+        assert_eq!(search.vectors.lock().len(), 4);
+        search.warm(&refs, 1).await.unwrap();
         assert_eq!(search.vectors.lock().len(), 4);
     }
 
     #[tokio::test]
-    async fn a_failing_embedder_falls_back_to_words() {
+    async fn a_failing_or_slow_embedder_falls_back_to_words() {
         let entries = catalogue();
         let refs: Vec<&ToolEntry> = entries.iter().collect();
-        let search = ToolSearch::new(Some(Arc::new(AxisEmbedder {
-            embedded: AtomicUsize::new(0),
+        let failing = ToolSearch::new(Some(Arc::new(AxisEmbedder {
             fail: true,
+            ..AxisEmbedder::new()
         })));
-        let found = search.rank(&refs, "refund a payment").await;
+        let found = failing.rank(&refs, "refund a payment", LONG).await;
+        assert_eq!(found[0].exposed_name, "billing___refund_order");
+        assert_eq!(found.len(), 1, "words alone: only tools sharing one");
+        let slow = ToolSearch::new(Some(Arc::new(AxisEmbedder {
+            delay: Duration::from_secs(60),
+            ..AxisEmbedder::new()
+        })));
+        let started = std::time::Instant::now();
+        let found = slow
+            .rank(&refs, "refund a payment", Duration::from_millis(50))
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(found[0].exposed_name, "billing___refund_order");
     }
 

@@ -86,7 +86,7 @@ pub fn record_upstream_outcome(
             corral_telemetry::record_error(span, tool_error_type, &output.text_content())
         }
         Ok(_) => {}
-        Err(error) => corral_telemetry::record_error(span, "upstream", &error.to_string()),
+        Err(error) => corral_telemetry::record_error(span, "upstream", &error.for_logs()),
     }
 }
 

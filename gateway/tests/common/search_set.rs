@@ -49,7 +49,8 @@ pub fn labelled() -> (Targets, Vec<(String, String)>) {
 }
 
 /// A gateway with semantic search serving `targets` as OpenAPI targets
-/// (their server is never called), searching with `embedder`.
+/// (their server is never called), searching with `embedder`, its
+/// catalogue embedded.
 pub async fn search_gateway(
     targets: &Targets,
     embedder: Option<Arc<dyn Embedder>>,
@@ -84,7 +85,9 @@ pub async fn search_gateway(
         embedder,
         ..GatewayOptions::default()
     };
-    Gateway::new(config, options).await.unwrap()
+    let gateway = Gateway::new(config, options).await.unwrap();
+    gateway.prepare_search().await.unwrap();
+    gateway
 }
 
 /// The exposed names the search tool returns for `query`, best first.

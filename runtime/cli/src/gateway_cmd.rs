@@ -57,6 +57,10 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Clients often search first: embed the catalogue before serving.
+    if let Err(error) = gateway.prepare_search().await {
+        tracing::warn!(%error, "cannot embed the tool catalogue; search ranks by words until it can");
+    }
     let mut http = HttpOptions::default();
     http.allowed_hosts
         .extend(args.allowed_hosts.iter().cloned());

@@ -219,7 +219,7 @@ impl OpenApiTarget {
             CallError::upstream(
                 None,
                 format!("{} {} failed: {what}", operation.method, operation.path),
-                describe_reqwest(&e),
+                crate::error::describe_http_error(&e),
             )
         })?;
         let status = response.status();
@@ -244,16 +244,4 @@ impl OpenApiTarget {
         }
         Ok(ToolOutput::text(text))
     }
-}
-
-/// A reqwest error with its cause chain (connection refused, timeout, ...).
-pub fn describe_reqwest(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
