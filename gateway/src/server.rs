@@ -182,8 +182,6 @@ impl ServerHandler for McpGatewayServer {
     }
 }
 
-/// The MCP client's trace context: the request's `_meta` (SEP-414) over the
-/// HTTP request's `traceparent`/`tracestate`/`baggage` headers.
 /// Methods MCP defines for a client to call: one of them reaching
 /// [`ServerHandler::on_custom_request`] had parameters that do not fit it.
 const MCP_METHODS: &[&str] = &[
@@ -229,6 +227,8 @@ fn untyped_request(request: &CustomRequest) -> McpError {
     )
 }
 
+/// The MCP client's trace context: the request's `_meta` (SEP-414) over the
+/// HTTP request's `traceparent`/`tracestate`/`baggage` headers.
 fn caller_trace_context(
     request: &CallToolRequestParams,
     context: &RequestContext<RoleServer>,

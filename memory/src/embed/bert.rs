@@ -13,7 +13,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use super::{EmbedError, Embedder, normalize};
+use super::{EmbedError, Embedder, checked};
 
 /// Tokens a text is cut to; all-MiniLM-L6-v2 was trained on 256.
 pub const MAX_TOKENS: usize = 256;
@@ -152,7 +152,10 @@ impl BertEmbedder {
         let encoding = loaded
             .tokenizer
             .encode(text, true)
-            .map_err(|e| EmbedError::BadResponse(format!("cannot tokenize: {e}")))?;
+            .map_err(|source| EmbedError::Model {
+                step: "tokenize",
+                source: Arc::from(source),
+            })?;
         let run = || -> candle_core::Result<Vec<f32>> {
             let ids = Tensor::new(encoding.get_ids(), &loaded.device)?.unsqueeze(0)?;
             let token_types = ids.zeros_like()?;
@@ -160,15 +163,13 @@ impl BertEmbedder {
             let hidden = loaded.model.forward(&ids, &token_types, Some(&mask))?;
             hidden.mean(1)?.squeeze(0)?.to_vec1::<f32>()
         };
-        let mut vector =
-            run().map_err(|e| EmbedError::BadResponse(format!("model failed: {e}")))?;
-        if vector.len() != self.dimensions || vector.iter().any(|x| !x.is_finite()) {
-            return Err(EmbedError::BadResponse(
-                "model produced a malformed vector".into(),
-            ));
-        }
-        normalize(&mut vector);
-        Ok(vector)
+        let vector = run().map_err(|source| EmbedError::Model {
+            step: "run",
+            source: Arc::new(source),
+        })?;
+        checked(vec![vector], 1, self.dimensions)?
+            .pop()
+            .ok_or_else(|| EmbedError::BadResponse("no vector".into()))
     }
 }
 

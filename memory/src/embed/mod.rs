@@ -26,6 +26,15 @@ pub enum EmbedError {
     /// The provider answered something unexpected.
     #[error("embedding provider answered badly: {0}")]
     BadResponse(String),
+    /// A model run on this machine failed on the text.
+    #[error("local embedding model failed to {step}")]
+    Model {
+        /// What it was doing (`tokenize`, `run`).
+        step: &'static str,
+        /// The tokenizer's or model's error.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Turns texts into vectors of a fixed dimension.

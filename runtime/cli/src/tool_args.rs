@@ -57,22 +57,33 @@ impl ToolArgs {
     /// The gateway these flags describe, if any, with its policies, on its
     /// own sandbox engine (`corral gateway`: no agents run beside it).
     pub async fn gateway(&self) -> anyhow::Result<Option<Arc<Gateway>>> {
-        self.gateway_with_policy(None, true).await
+        let embedder = self.embedding.embedder().await?;
+        self.build_gateway(None, true, embedder).await
     }
 
     /// The gateway these flags describe, if any, sharing `engine` for WASM
-    /// tools; without its policy engine when `with_policy` is false.
+    /// tools; without its policy engine when `with_policy` is false; its
+    /// search ranks by words (no embedding model is loaded).
     pub async fn gateway_with_policy(
         &self,
         engine: Option<SandboxEngine>,
         with_policy: bool,
+    ) -> anyhow::Result<Option<Arc<Gateway>>> {
+        self.build_gateway(engine, with_policy, None).await
+    }
+
+    async fn build_gateway(
+        &self,
+        engine: Option<SandboxEngine>,
+        with_policy: bool,
+        embedder: Option<Arc<dyn corral_memory::embed::Embedder>>,
     ) -> anyhow::Result<Option<Arc<Gateway>>> {
         let Some((config, base_dir)) = self.gateway_config(with_policy)? else {
             return Ok(None);
         };
         let options = GatewayOptions {
             engine,
-            embedder: self.embedding.embedder().await?,
+            embedder,
             ..gateway_options(base_dir)
         };
         let gateway = Gateway::new(config, options)
