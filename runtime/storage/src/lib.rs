@@ -7,11 +7,13 @@
 
 mod file;
 mod group_commit;
+mod pg_store;
 mod sled_store;
 
 use std::ops::ControlFlow;
 
 pub use file::write_file_atomic;
+pub use pg_store::{CONNECT_TIMEOUT, PgStorage};
 pub use sled_store::SledStorage;
 
 /// A storage failure.
@@ -20,6 +22,15 @@ pub enum StorageError {
     /// The engine reported an I/O or corruption error.
     #[error("storage error: {0}")]
     Engine(String),
+    /// The database could not be reached or failed a statement.
+    #[error("cannot {what}")]
+    Database {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's or pool's error.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored value did not decode.
     #[error("corrupt stored value under {key}: {message}")]
     Corrupt {
@@ -125,4 +136,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A new id, unique and increasing across restarts.
     fn next_id(&self) -> Result<u64, StorageError>;
+}
+
+/// The first key after every key starting with `prefix`; `None` when there
+/// is none (an empty prefix, or one of only `0xFF` bytes).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }

@@ -121,14 +121,10 @@ impl Storage for SledStorage {
 
 /// The first key after every key starting with `prefix`.
 fn prefix_end(prefix: &[u8]) -> std::ops::Bound<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return std::ops::Bound::Excluded(end);
-        }
+    match super::prefix_end(prefix) {
+        Some(end) => std::ops::Bound::Excluded(end),
+        None => std::ops::Bound::Unbounded,
     }
-    std::ops::Bound::Unbounded
 }
 
 #[cfg(test)]

@@ -218,3 +218,14 @@ pub fn embedding_model() -> PathBuf {
     );
     path
 }
+
+/// The test PostgreSQL's URL: `CORRAL_TEST_DATABASE_URL`, which `.ci/test`
+/// sets (to a throwaway cluster `.ci/postgres start` runs when none answers).
+///
+/// # Panics
+/// When it is unset, naming the command that starts one.
+pub fn database_url() -> String {
+    std::env::var("CORRAL_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("CORRAL_TEST_DATABASE_URL is unset: run .ci/test, or eval \"$(.ci/postgres start)\"")
+    })
+}

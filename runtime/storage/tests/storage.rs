@@ -1,0 +1,147 @@
+//! Both engines behind the storage seam pass the same checks: sled on a
+//! temporary directory, PostgreSQL on the test database (`.ci/postgres`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use corral_storage::{PgStorage, ScanStart, SledStorage, Storage, StorageError, WriteBatch};
+
+/// A namespace no other test run uses.
+fn namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+fn postgres(test: &str) -> PgStorage {
+    PgStorage::connect(&corral_test_support::database_url(), &namespace(test)).unwrap()
+}
+
+fn scan(store: &dyn Storage, prefix: &[u8], start: ScanStart<'_>, reverse: bool) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    store
+        .scan(prefix, start, reverse, &mut |k, _| {
+            keys.push(k.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    keys
+}
+
+/// Ordered prefix scans in both directions, across page boundaries, from a
+/// key, with 0xFF prefixes, and stopping early.
+fn scans_are_ordered(store: &dyn Storage) {
+    let mut batch = WriteBatch::default();
+    let keys: Vec<Vec<u8>> = (0..600u32)
+        .map(|i| format!("a/{i:04}").into_bytes())
+        .collect();
+    for key in &keys {
+        batch.put(key.clone(), key.clone());
+    }
+    batch.put(b"b/0".to_vec(), b"other".to_vec());
+    batch.put(vec![0xFF, 0x00], b"ff0".to_vec());
+    batch.put(vec![0xFF, 0xFF], b"ffff".to_vec());
+    store.commit(batch).unwrap();
+
+    assert_eq!(scan(store, b"a/", ScanStart::Beginning, false), keys);
+    let mut reversed = keys.clone();
+    reversed.reverse();
+    assert_eq!(scan(store, b"a/", ScanStart::Beginning, true), reversed);
+    assert_eq!(
+        scan(store, b"a/", ScanStart::After(b"a/0597"), false),
+        keys[598..]
+    );
+    assert_eq!(
+        scan(store, b"a/", ScanStart::After(b"a/0002"), true),
+        vec![b"a/0001".to_vec(), b"a/0000".to_vec()]
+    );
+    assert_eq!(
+        scan(store, &[0xFF], ScanStart::Beginning, false),
+        vec![vec![0xFF, 0x00], vec![0xFF, 0xFF]]
+    );
+    assert_eq!(scan(store, b"", ScanStart::Beginning, false).len(), 603);
+    let mut seen = 0;
+    store
+        .scan(b"a/", ScanStart::Beginning, false, &mut |_, _| {
+            seen += 1;
+            if seen == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!(seen, 3);
+}
+
+/// Batches apply in order and whole; ids only grow.
+fn batches_and_ids(store: &dyn Storage) {
+    let mut batch = WriteBatch::default();
+    batch.put(b"k".to_vec(), b"1".to_vec());
+    batch.put(b"k".to_vec(), b"2".to_vec());
+    batch.put(b"gone".to_vec(), b"x".to_vec());
+    batch.delete(b"gone".to_vec());
+    store.commit(batch).unwrap();
+    assert_eq!(store.get(b"k").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.get(b"gone").unwrap(), None);
+    store.commit(WriteBatch::default()).unwrap();
+    let first = store.next_id().unwrap();
+    let second = store.next_id().unwrap();
+    assert!(second > first);
+}
+
+#[test]
+fn sled_passes_the_storage_checks() {
+    let store = SledStorage::temporary().unwrap();
+    scans_are_ordered(&store);
+    batches_and_ids(&store);
+}
+
+#[test]
+fn postgres_passes_the_storage_checks() {
+    scans_are_ordered(&postgres("scans"));
+    batches_and_ids(&postgres("batches"));
+}
+
+#[test]
+fn postgres_replicas_share_keys_and_ids_and_namespaces_stay_apart() {
+    let url = corral_test_support::database_url();
+    let shared = namespace("shared");
+    let one = PgStorage::connect(&url, &shared).unwrap();
+    let two = PgStorage::connect(&url, &shared).unwrap();
+    let elsewhere = PgStorage::connect(&url, &namespace("elsewhere")).unwrap();
+    let mut batch = WriteBatch::default();
+    batch.put(b"event/1".to_vec(), b"hello".to_vec());
+    one.commit(batch).unwrap();
+    assert_eq!(two.get(b"event/1").unwrap(), Some(b"hello".to_vec()));
+    assert_eq!(elsewhere.get(b"event/1").unwrap(), None);
+    let a = one.next_id().unwrap();
+    let b = two.next_id().unwrap();
+    assert_ne!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_works_from_async_code_and_an_unreachable_database_fails_fast() {
+    // Called on an async worker thread, as the memory service does.
+    let store = postgres("async");
+    let mut batch = WriteBatch::default();
+    batch.put(b"x".to_vec(), b"y".to_vec());
+    store.commit(batch).unwrap();
+    assert_eq!(store.get(b"x").unwrap(), Some(b"y".to_vec()));
+    drop(store);
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let started = Instant::now();
+    let error = PgStorage::connect(&format!("postgres://corral@127.0.0.1:{port}/db"), "x")
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(matches!(error, StorageError::Database { .. }), "{error:?}");
+    assert!(error.to_string().contains("connect"), "{error}");
+    assert!(std::error::Error::source(&error).is_some());
+}
