@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// Directory for deployed agents and memory [default: corral-data].
     #[arg(long, env = "CORRAL_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL for agent memory and session journals
+    /// (`postgres://user:password@host:port/db`); without it, sled under
+    /// the data directory.
+    #[arg(long, value_name = "URL", env = "CORRAL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Largest accepted agent component, in MiB [default: 64].
     #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB")]
     max_artifact_mib: Option<usize>,
@@ -349,6 +354,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .model(args.model.provider().await?)
         .memory(settings.data_dir.join("memory"), &settings.agent_memory);
     runtime = args.tools.configure(runtime).await?;
+    if let Some(url) = &args.database_url {
+        runtime = runtime.database(url.clone());
+    }
     if let Some(journal) = args.journal_config()? {
         runtime = runtime.journal(settings.data_dir.join("journal"), journal);
     }

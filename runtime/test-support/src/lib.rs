@@ -229,3 +229,47 @@ pub fn database_url() -> String {
         panic!("CORRAL_TEST_DATABASE_URL is unset: run .ci/test, or eval \"$(.ci/postgres start)\"")
     })
 }
+
+/// A new, empty database on the test PostgreSQL ([`database_url`]) named
+/// after `test` and this process; returns its URL.
+///
+/// # Panics
+/// When the server does not answer or refuses.
+pub fn fresh_database(test: &str) -> String {
+    let admin = database_url();
+    let name = format!(
+        "{}_{}_{}",
+        test.to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    );
+    let created = name.clone();
+    let url = admin.clone();
+    // Its own thread and runtime: callers may be inside a runtime already.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("no runtime: {e}"));
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("the test database at {url} does not answer: {e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{created}\""))
+                .await
+                .unwrap_or_else(|e| panic!("cannot create database {created}: {e}"));
+        });
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("creating the database failed"));
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("{admin} names no database"),
+    }
+}

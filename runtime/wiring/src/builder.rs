@@ -11,7 +11,8 @@ use corral_host::{
 };
 use corral_journal::{JournalConfig, JournalStore};
 use corral_memory::embed::Embedder;
-use corral_memory::{MemoryConfig, MemoryService, SledStorage};
+use corral_memory::{MemoryConfig, MemoryService};
+use corral_storage::{PgStorage, SledStorage, Storage, StorageError};
 use corral_model::{ModelProvider, ScriptedModel};
 use tokio::task::JoinHandle;
 
@@ -36,6 +37,7 @@ pub struct RuntimeBuilder {
     journal: Option<(PathBuf, JournalConfig)>,
     control: Option<(PathBuf, ControlOptions)>,
     embedder: Option<Arc<dyn Embedder>>,
+    database: Option<String>,
 }
 
 impl Default for RuntimeBuilder {
@@ -57,6 +59,7 @@ impl RuntimeBuilder {
             journal: None,
             control: None,
             embedder: None,
+            database: None,
         }
     }
 
@@ -65,6 +68,14 @@ impl RuntimeBuilder {
     /// their WASM tools share the host's engine.
     pub fn gateway_resources(mut self, dir: PathBuf, options: ControlOptions) -> Self {
         self.control = Some((dir, options));
+        self
+    }
+
+    /// Keeps memory and session journals in the PostgreSQL database at
+    /// `url` (namespaces `memory` and `journal`), shared by every replica
+    /// that names it, instead of sled in their directories.
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
         self
     }
 
@@ -150,7 +161,8 @@ impl RuntimeBuilder {
                     .embedder
                     .clone()
                     .unwrap_or_else(|| Arc::new(corral_memory::embed::LocalEmbedder::default()));
-                let (service, resource) = open_memory(&plan, embedder).await?;
+                let storage = open_store(self.database.as_deref(), &plan.dir, "memory").await?;
+                let (service, resource) = open_memory(&plan, storage, embedder).await?;
                 let extraction = corral_memory::offline_extraction_model()
                     .map_err(RuntimeError::ExtractionModel)?;
                 tasks.push(service.spawn_worker(Arc::new(extraction)));
@@ -180,12 +192,8 @@ impl RuntimeBuilder {
 
         let mut sessions = self.sessions;
         if let Some((dir, config)) = self.journal {
-            let storage = SledStorage::open(&dir).map_err(|source| RuntimeError::Storage {
-                what: "journal",
-                path: dir.display().to_string(),
-                source,
-            })?;
-            let journal = JournalStore::new(Arc::new(storage), config);
+            let storage = open_store(self.database.as_deref(), &dir, "journal").await?;
+            let journal = JournalStore::new(storage, config);
             tasks.push(tokio::spawn(expire_journals(journal.clone())));
             sessions.journal = Some(journal);
         }
@@ -268,17 +276,46 @@ impl Drop for Runtime {
     }
 }
 
-/// Opens the memory service in `plan.dir` and finds (or creates) the
+/// The store for `what` (`memory`, `journal`): its namespace in the
+/// database when there is one, else sled in `dir`.
+async fn open_store(
+    database: Option<&str>,
+    dir: &std::path::Path,
+    what: &'static str,
+) -> Result<Arc<dyn Storage>, RuntimeError> {
+    let Some(url) = database else {
+        let storage = SledStorage::open(dir).map_err(|source| RuntimeError::Storage {
+            what,
+            path: dir.display().to_string(),
+            source,
+        })?;
+        return Ok(Arc::new(storage));
+    };
+    let url = url.to_string();
+    // Connecting blocks (the seam is synchronous): not on an async thread.
+    let storage = tokio::task::spawn_blocking(move || PgStorage::connect(&url, what))
+        .await
+        .map_err(|e| RuntimeError::Storage {
+            what,
+            path: "the database".into(),
+            source: StorageError::Engine(format!("the connecting task failed: {e}")),
+        })?
+        .map_err(|source| RuntimeError::Storage {
+            what,
+            // The URL may carry a password: never in messages.
+            path: "the database".into(),
+            source,
+        })?;
+    Ok(Arc::new(storage))
+}
+
+/// Opens the memory service on `storage` and finds (or creates) the
 /// resource agents use; returns the service and the resource's id.
 async fn open_memory(
     plan: &MemoryPlan,
+    storage: Arc<dyn Storage>,
     embedder: Arc<dyn Embedder>,
 ) -> Result<(MemoryService, String), RuntimeError> {
-    let storage = SledStorage::open(&plan.dir).map_err(|source| RuntimeError::Storage {
-        what: "memory",
-        path: plan.dir.display().to_string(),
-        source,
-    })?;
     let service = MemoryService::open(Arc::new(storage), embedder, MemoryConfig::default())
         .await
         .map_err(RuntimeError::Memory)?;
@@ -375,6 +412,89 @@ mod tests {
         // Reopened, it finds the same memory resource instead of a new one.
         let again = build().await.unwrap();
         assert_eq!(again.agent_memory_id(), Some(memory_id.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_on_one_database_share_memory_and_journals() {
+        use corral_memory::types::{
+            Content, Conversational, CreateEventInput, ListEventsInput, PayloadItem, Role,
+        };
+        let url = corral_test_support::fresh_database("wiring_replicas");
+        let build = |dir: std::path::PathBuf| {
+            RuntimeBuilder::new()
+                .engine(EngineConfig {
+                    max_instances: 4,
+                    ..EngineConfig::default()
+                })
+                .database(url.clone())
+                .memory(dir.join("memory"), "agents")
+                .journal(dir.join("journal"), JournalConfig::default())
+                .build()
+        };
+        let (dir_one, dir_two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = build(dir_one.path().to_path_buf()).await.unwrap();
+        let two = build(dir_two.path().to_path_buf()).await.unwrap();
+        // The second replica finds the memory resource the first created.
+        let memory_id = one.agent_memory_id().unwrap().to_string();
+        assert_eq!(two.agent_memory_id(), Some(memory_id.as_str()));
+        // Nothing was written under either data directory.
+        assert!(!dir_one.path().join("memory").exists());
+        assert!(!dir_two.path().join("journal").exists());
+        // An event written through one replica is listed through the other.
+        one.memory()
+            .unwrap()
+            .create_event(
+                &memory_id,
+                CreateEventInput {
+                    actor_id: "alice".into(),
+                    session_id: Some("s-1".into()),
+                    event_timestamp: corral_memory::Timestamp::now(),
+                    payload: vec![PayloadItem::Conversational(Conversational {
+                        content: Content::Text("my seat is 12A".into()),
+                        role: Role::User,
+                    })],
+                    branch: None,
+                    client_token: None,
+                    metadata: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let listed = two
+            .memory()
+            .unwrap()
+            .list_events(&memory_id, "alice", "s-1", ListEventsInput::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.events.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_typed_error_without_its_url() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "postgres://corral:s3cret@127.0.0.1:{}/db",
+            dead.local_addr().unwrap().port()
+        );
+        drop(dead);
+        let dir = tempfile::tempdir().unwrap();
+        let result = RuntimeBuilder::new()
+            .engine(EngineConfig {
+                max_instances: 2,
+                ..EngineConfig::default()
+            })
+            .database(url)
+            .journal(dir.path().join("journal"), JournalConfig::default())
+            .build()
+            .await;
+        match result {
+            Err(error @ RuntimeError::Storage { what: "journal", .. }) => {
+                let text = format!("{error}: {:?}", std::error::Error::source(&error));
+                assert!(!text.contains("s3cret"), "{text}");
+            }
+            Err(other) => panic!("expected a storage error, got {other}"),
+            Ok(_) => panic!("built without its database"),
+        }
     }
 
     #[tokio::test]
