@@ -220,12 +220,23 @@ impl MemoryService {
     /// The memory resource `id`, or `ResourceNotFoundException`.
     pub fn memory(&self, id: &str) -> Result<Memory, MemoryError> {
         ids::memory_id(id)?;
+        if let Some(memory) = self.inner.memories.read().get(id).cloned() {
+            return Ok(memory);
+        }
+        // Another replica sharing this store (PostgreSQL) may have created
+        // it since this one opened: read it through, with its records.
+        let key = keys::key(table::MEMORY, &[id]);
+        let Some(bytes) = self.inner.storage.get(&key)? else {
+            return Err(MemoryError::NotFound(format!("memory {id} not found")));
+        };
+        let memory: Memory = decode(&key, &bytes)?;
+        self.load_index(id)?;
         self.inner
             .memories
-            .read()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| MemoryError::NotFound(format!("memory {id} not found")))
+            .write()
+            .entry(id.to_string())
+            .or_insert(memory.clone());
+        Ok(memory)
     }
 
     /// `CreateMemory`.

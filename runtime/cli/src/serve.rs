@@ -35,7 +35,12 @@ pub struct ServeArgs {
     /// PostgreSQL for agent memory and session journals
     /// (`postgres://user:password@host:port/db`); without it, sled under
     /// the data directory.
-    #[arg(long, value_name = "URL", env = "CORRAL_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CORRAL_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Largest accepted agent component, in MiB [default: 64].
     #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB")]

@@ -138,8 +138,8 @@ async fn postgres_works_from_async_code_and_an_unreachable_database_fails_fast()
     let port = dead.local_addr().unwrap().port();
     drop(dead);
     let started = Instant::now();
-    let error = PgStorage::connect(&format!("postgres://corral@127.0.0.1:{port}/db"), "x")
-        .unwrap_err();
+    let error =
+        PgStorage::connect(&format!("postgres://corral@127.0.0.1:{port}/db"), "x").unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(15));
     assert!(matches!(error, StorageError::Database { .. }), "{error:?}");
     assert!(error.to_string().contains("connect"), "{error}");

@@ -12,8 +12,8 @@ use corral_host::{
 use corral_journal::{JournalConfig, JournalStore};
 use corral_memory::embed::Embedder;
 use corral_memory::{MemoryConfig, MemoryService};
-use corral_storage::{PgStorage, SledStorage, Storage, StorageError};
 use corral_model::{ModelProvider, ScriptedModel};
+use corral_storage::{PgStorage, SledStorage, Storage, StorageError};
 use tokio::task::JoinHandle;
 
 use crate::error::RuntimeError;
@@ -316,7 +316,7 @@ async fn open_memory(
     storage: Arc<dyn Storage>,
     embedder: Arc<dyn Embedder>,
 ) -> Result<(MemoryService, String), RuntimeError> {
-    let service = MemoryService::open(Arc::new(storage), embedder, MemoryConfig::default())
+    let service = MemoryService::open(storage, embedder, MemoryConfig::default())
         .await
         .map_err(RuntimeError::Memory)?;
     let mut token = None;
@@ -467,6 +467,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(listed.events.len(), 1);
+        // A memory created through one replica after both started is found
+        // through the other.
+        let notes = one
+            .memory()
+            .unwrap()
+            .create_memory(corral_memory::control::CreateMemoryInput {
+                client_token: None,
+                name: "notes".into(),
+                description: None,
+                event_expiry_duration: 30,
+                memory_strategies: Vec::new(),
+                encryption_key_arn: None,
+                memory_execution_role_arn: None,
+                tags: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            two.memory().unwrap().get_memory(&notes.id).unwrap().name,
+            "notes"
+        );
     }
 
     #[tokio::test]
@@ -488,7 +509,11 @@ mod tests {
             .build()
             .await;
         match result {
-            Err(error @ RuntimeError::Storage { what: "journal", .. }) => {
+            Err(
+                error @ RuntimeError::Storage {
+                    what: "journal", ..
+                },
+            ) => {
                 let text = format!("{error}: {:?}", std::error::Error::source(&error));
                 assert!(!text.contains("s3cret"), "{text}");
             }
