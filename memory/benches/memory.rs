@@ -1,5 +1,7 @@
 //! Memory performance: durable `CreateEvent` latency and throughput (one
-//! writer, and 32 concurrent writers sharing flushes), and
+//! writer, and 32 concurrent writers sharing flushes) on sled and, when
+//! `CORRAL_TEST_DATABASE_URL` names one (`eval "$(.ci/postgres start)"`),
+//! on PostgreSQL in a fresh database; and
 //! `RetrieveMemoryRecords` over 100,000 records (whole memory and one
 //! namespace). Prints a table.
 //!
@@ -93,7 +95,10 @@ fn event(actor: &str, i: usize) -> CreateEventInput {
 }
 
 async fn service(dir: &std::path::Path) -> (MemoryService, String) {
-    let storage = Arc::new(SledStorage::open(dir).unwrap());
+    service_on(Arc::new(SledStorage::open(dir).unwrap())).await
+}
+
+async fn service_on(storage: Arc<dyn corral_memory::store::Storage>) -> (MemoryService, String) {
     let service = MemoryService::open(
         storage,
         Arc::new(LocalEmbedder::default()),
@@ -228,11 +233,31 @@ async fn main() {
     for (writers, per_writer) in [(1, 2_000), (32, 200)] {
         let (h, rate) = create_events(&service, &memory, writers, per_writer).await;
         println!(
-            "| CreateEvent, durable, {writers} writer(s) | {} | {} | {:.0} events/s |",
+            "| CreateEvent, durable, {writers} writer(s), sled | {} | {} | {:.0} events/s |",
             micros(&h, 0.5),
             micros(&h, 0.99),
             rate
         );
+    }
+    if std::env::var_os("CORRAL_TEST_DATABASE_URL").is_some() {
+        let url = corral_test_support::fresh_database("memory_bench");
+        let storage = tokio::task::spawn_blocking(move || {
+            corral_memory::store::PgStorage::connect(&url, "memory").unwrap()
+        })
+        .await
+        .unwrap();
+        let (pg, pg_memory) = service_on(Arc::new(storage)).await;
+        for (writers, per_writer) in [(1, 2_000), (32, 200)] {
+            let (h, rate) = create_events(&pg, &pg_memory, writers, per_writer).await;
+            println!(
+                "| CreateEvent, durable, {writers} writer(s), PostgreSQL | {} | {} | {:.0} events/s |",
+                micros(&h, 0.5),
+                micros(&h, 0.99),
+                rate
+            );
+        }
+    } else {
+        println!("| CreateEvent on PostgreSQL | not measured: set CORRAL_TEST_DATABASE_URL | | |");
     }
 
     raw_index_search();
