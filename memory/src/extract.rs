@@ -25,6 +25,9 @@ const RESTATEMENT_SIMILARITY: f32 = 0.9;
 const MAX_ATTEMPTS: u32 = 5;
 /// How often expired events are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How long a worker holds a claimed job; a replica that dies mid-job
+/// leaves it to the others once this runs out.
+pub const JOB_LEASE: Duration = Duration::from_secs(300);
 
 /// What a drain of the queue did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +187,11 @@ impl MemoryService {
             .await?;
         let mut report = ExtractionReport::default();
         for (key, job) in jobs {
+            // Replicas sharing the store share the queue: run only the jobs
+            // this worker claims.
+            if !self.claim_job(&key).await? {
+                continue;
+            }
             match self.run_job(model, &job).await {
                 Ok(JobOutcome::Done { created, updated }) => {
                     report.jobs_done += 1;
@@ -210,7 +218,43 @@ impl MemoryService {
         Ok(report)
     }
 
-    /// Removes a job, or rewrites it for a retry.
+    /// Claims the job under `key` for [`JOB_LEASE`]: when no worker holds
+    /// it, or its holder's lease ran out (that replica died mid-job).
+    /// Returns whether this worker now holds it.
+    async fn claim_job(&self, key: &[u8]) -> Result<bool, MemoryError> {
+        let claim_key = keys::job_claim(key);
+        let key = key.to_vec();
+        self.blocking(move |svc| {
+            let storage = &svc.inner.storage;
+            let now = Timestamp::now().millis();
+            let lease = u64::try_from(JOB_LEASE.as_millis()).unwrap_or(u64::MAX);
+            let mine =
+                format!("{}:{}", svc.inner.worker_id, now.saturating_add(lease)).into_bytes();
+            let current = storage.get(&claim_key)?;
+            if let Some(held) = &current {
+                let expires = std::str::from_utf8(held)
+                    .ok()
+                    .and_then(|s| s.rsplit_once(':'))
+                    .and_then(|(_, t)| t.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if expires > now {
+                    return Ok(false);
+                }
+            }
+            if !storage.compare_and_swap(&claim_key, current.as_deref(), Some(mine.clone()))? {
+                return Ok(false);
+            }
+            // Another worker may have finished it since this one scanned.
+            if storage.get(&key)?.is_none() {
+                storage.compare_and_swap(&claim_key, Some(&mine), None)?;
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Removes a job and its claim, or rewrites it for a retry.
     async fn finish_job(
         &self,
         key: Vec<u8>,
@@ -218,6 +262,7 @@ impl MemoryService {
     ) -> Result<(), MemoryError> {
         self.blocking(move |svc| {
             let mut batch = WriteBatch::default();
+            batch.delete(keys::job_claim(&key));
             batch.delete(key);
             if let Some(job) = retry {
                 batch.put(keys::job(svc.inner.storage.next_id()?), encode(&job)?);

@@ -15,6 +15,8 @@ pub(crate) mod table {
     pub const QUEUE: u8 = b'Q';
     pub const META: u8 = b'Z';
     pub const EVENT_ID: u8 = b'I';
+    /// Which worker holds an extraction job, until when.
+    pub const JOB_CLAIM: u8 = b'C';
 }
 
 /// Builds a key from a table and string components.
@@ -52,6 +54,13 @@ pub(crate) fn expiry(expires_ms: u64, event_key: &[u8]) -> Vec<u8> {
 }
 
 /// Key of an extraction job.
+/// The claim on the job stored under `job_key`.
+pub(crate) fn job_claim(job_key: &[u8]) -> Vec<u8> {
+    let mut out = vec![table::JOB_CLAIM];
+    out.extend_from_slice(job_key);
+    out
+}
+
 pub(crate) fn job(seq: u64) -> Vec<u8> {
     let mut out = vec![table::QUEUE];
     out.extend_from_slice(&seq.to_be_bytes());

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) memories: RwLock<HashMap<String, Memory>>,
     pub(crate) indexes: RwLock<HashMap<String, VectorIndex>>,
     pub(crate) jobs: tokio::sync::Notify,
+    /// This service's name in job claims (replicas share the job queue).
+    pub(crate) worker_id: String,
     /// Serialises `UpdateMemory` calls.
     pub(crate) updates: tokio::sync::Mutex<()>,
 }
@@ -93,6 +95,7 @@ impl MemoryService {
                 memories: RwLock::new(HashMap::new()),
                 indexes: RwLock::new(HashMap::new()),
                 jobs: tokio::sync::Notify::new(),
+                worker_id: uuid::Uuid::new_v4().simple().to_string(),
                 updates: tokio::sync::Mutex::new(()),
             }),
         };

@@ -622,3 +622,89 @@ async fn the_local_model_retrieves_by_meaning_and_rejects_a_broken_directory() {
     let error = BertEmbedder::load(empty.path()).unwrap_err();
     assert!(matches!(error, ModelError::Config { .. }), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_database_run_each_extraction_job_once() {
+    let texts = [
+        "Hi, my name is Ada.",
+        "I live in Paris these days.",
+        "I like green tea",
+        "My dog is called Rex",
+        "I work as a nurse",
+        "I prefer window seats",
+    ];
+    let counting = || Flaky {
+        failures: 0,
+        calls: AtomicUsize::new(0),
+        inner: offline_extraction_model().unwrap(),
+    };
+    // What one service alone does with these events.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = open(dir.path()).await;
+    let m = memory(
+        &alone,
+        "facts",
+        vec![StrategyInput::SemanticMemoryStrategy(fields("facts"))],
+    )
+    .await;
+    for text in texts {
+        alone
+            .create_event(&m.id, user_event("ada", "s1", text))
+            .await
+            .unwrap();
+    }
+    let model = counting();
+    let expected = alone.run_extraction(&model).await.unwrap();
+    let expected_calls = model.calls.load(Ordering::SeqCst);
+    assert_eq!(expected.jobs_done, texts.len());
+
+    // Two replicas on one PostgreSQL drain the same queue together.
+    let url = corral_test_support::fresh_database("memory_replica_jobs");
+    let connect = || {
+        let url = url.clone();
+        async move {
+            let storage = tokio::task::spawn_blocking(move || {
+                corral_memory::store::PgStorage::connect(&url, "memory").unwrap()
+            })
+            .await
+            .unwrap();
+            MemoryService::open(
+                Arc::new(storage),
+                Arc::new(LocalEmbedder::default()),
+                MemoryConfig::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let one = connect().await;
+    let two = connect().await;
+    let shared = memory(
+        &one,
+        "facts",
+        vec![StrategyInput::SemanticMemoryStrategy(fields("facts"))],
+    )
+    .await;
+    for text in texts {
+        one.create_event(&shared.id, user_event("ada", "s1", text))
+            .await
+            .unwrap();
+    }
+    let (model_one, model_two) = (counting(), counting());
+    let (a, b) = tokio::join!(
+        one.run_extraction(&model_one),
+        two.run_extraction(&model_two)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.jobs_done + b.jobs_done, texts.len(), "{a:?} {b:?}");
+    assert_eq!(
+        model_one.calls.load(Ordering::SeqCst) + model_two.calls.load(Ordering::SeqCst),
+        expected_calls,
+        "no job ran twice"
+    );
+    assert_eq!(
+        a.records_created + b.records_created,
+        expected.records_created
+    );
+    assert_eq!(two.pending_jobs().await.unwrap(), 0);
+}

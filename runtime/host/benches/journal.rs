@@ -86,6 +86,23 @@ impl Storage for InMemory {
         Ok(())
     }
 
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError> {
+        let mut map = self.map.lock();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => map.insert(key.to_vec(), value),
+            None => map.remove(key),
+        };
+        Ok(true)
+    }
+
     fn next_id(&self) -> Result<u64, StorageError> {
         Ok(self.ids.fetch_add(1, Ordering::Relaxed))
     }

@@ -136,6 +136,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A new id, unique and increasing across restarts.
     fn next_id(&self) -> Result<u64, StorageError>;
+
+    /// Sets `key` to `new` (`None` removes it) only if its value is
+    /// `expected` (`None`: absent), atomically and durably; returns whether
+    /// it did. Replicas sharing a store claim work with it, so each piece
+    /// runs once.
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError>;
 }
 
 /// The first key after every key starting with `prefix`; `None` when there

@@ -327,6 +327,60 @@ impl Storage for PgStorage {
         })
     }
 
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError> {
+        let pool = self.pool.clone();
+        let namespace = self.namespace.clone();
+        let key = key.to_vec();
+        let expected = expected.map(<[u8]>::to_vec);
+        self.run(async move {
+            let client = client(&pool).await?;
+            let changed = match (&expected, &new) {
+                (None, Some(value)) => {
+                    client
+                        .execute(
+                            "INSERT INTO corral_kv (namespace, key, value) VALUES ($1, $2, $3)
+                             ON CONFLICT (namespace, key) DO NOTHING",
+                            &[&namespace, &key, value],
+                        )
+                        .await
+                }
+                (Some(old), Some(value)) => {
+                    client
+                        .execute(
+                            "UPDATE corral_kv SET value = $3
+                             WHERE namespace = $1 AND key = $2 AND value = $4",
+                            &[&namespace, &key, value, old],
+                        )
+                        .await
+                }
+                (Some(old), None) => client
+                    .execute(
+                        "DELETE FROM corral_kv WHERE namespace = $1 AND key = $2 AND value = $3",
+                        &[&namespace, &key, old],
+                    )
+                    .await,
+                (None, None) => {
+                    let present = client
+                        .query_opt(
+                            "SELECT 1 FROM corral_kv WHERE namespace = $1 AND key = $2",
+                            &[&namespace, &key],
+                        )
+                        .await
+                        .map_err(query_failed("read a key"))?
+                        .is_some();
+                    return Ok(!present);
+                }
+            }
+            .map_err(query_failed("compare and swap a key"))?;
+            Ok(changed == 1)
+        })
+    }
+
     fn next_id(&self) -> Result<u64, StorageError> {
         let pool = self.pool.clone();
         self.run(async move {

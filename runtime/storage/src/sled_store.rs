@@ -117,6 +117,23 @@ impl Storage for SledStorage {
     fn next_id(&self) -> Result<u64, StorageError> {
         self.db.generate_id().map_err(engine)
     }
+
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError> {
+        let swapped = self
+            .db
+            .compare_and_swap(key, expected, new)
+            .map_err(engine)?
+            .is_ok();
+        if swapped {
+            self.db.flush().map_err(engine)?;
+        }
+        Ok(swapped)
+    }
 }
 
 /// The first key after every key starting with `prefix`.

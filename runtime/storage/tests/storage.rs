@@ -94,17 +94,65 @@ fn batches_and_ids(store: &dyn Storage) {
     assert!(second > first);
 }
 
+/// Compare-and-swap creates, replaces and removes only from the expected
+/// value, and of many racing claimers exactly one wins.
+fn swaps_are_conditional_and_one_claimer_wins(store: &(dyn Storage + Sync)) {
+    assert!(
+        store
+            .compare_and_swap(b"lease", None, Some(b"a".to_vec()))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap(b"lease", None, Some(b"b".to_vec()))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap(b"lease", Some(b"x"), Some(b"b".to_vec()))
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap(b"lease", Some(b"a"), Some(b"b".to_vec()))
+            .unwrap()
+    );
+    assert_eq!(store.get(b"lease").unwrap(), Some(b"b".to_vec()));
+    assert!(!store.compare_and_swap(b"lease", None, None).unwrap());
+    assert!(store.compare_and_swap(b"lease", Some(b"b"), None).unwrap());
+    assert_eq!(store.get(b"lease").unwrap(), None);
+    assert!(store.compare_and_swap(b"lease", None, None).unwrap());
+
+    let winners = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for claimer in 0..8u8 {
+            let winners = &winners;
+            scope.spawn(move || {
+                if store
+                    .compare_and_swap(b"job/1/claim", None, Some(vec![claimer]))
+                    .unwrap()
+                {
+                    winners.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(winners.into_inner(), 1);
+}
+
 #[test]
 fn sled_passes_the_storage_checks() {
     let store = SledStorage::temporary().unwrap();
     scans_are_ordered(&store);
     batches_and_ids(&store);
+    swaps_are_conditional_and_one_claimer_wins(&store);
 }
 
 #[test]
 fn postgres_passes_the_storage_checks() {
     scans_are_ordered(&postgres("scans"));
     batches_and_ids(&postgres("batches"));
+    swaps_are_conditional_and_one_claimer_wins(&postgres("swaps"));
 }
 
 #[test]
