@@ -52,6 +52,9 @@ pub struct AppState {
     pub artifacts: Arc<crate::artifact::ArtifactFetcher>,
     /// Deploys (fetch, compile) running at once: one per core.
     pub deploys: Arc<tokio::sync::Semaphore>,
+    /// Stores in a shared database; `/ping` is unhealthy while one does
+    /// not answer.
+    pub database_stores: Arc<Vec<Arc<dyn corral_storage::Storage>>>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
@@ -79,6 +82,26 @@ fn epoch_seconds() -> u64 {
 }
 
 async fn ping(State(state): State<AppState>) -> Response {
+    if !state.database_stores.is_empty() {
+        let stores = state.database_stores.clone();
+        let answers = tokio::task::spawn_blocking(move || {
+            stores.iter().try_for_each(|store| store.check())
+        })
+        .await;
+        if let Ok(Err(error)) | Err(error) = answers.map_err(|e| {
+            corral_storage::StorageError::Engine(format!("the health check failed: {e}"))
+        }) {
+            tracing::warn!(error = %error, "unhealthy: the database does not answer");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({
+                    "status": "Unhealthy",
+                    "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
+                })),
+            )
+                .into_response();
+        }
+    }
     let busy = state.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
     axum::Json(json!({
         "status": if busy { "HealthyBusy" } else { "Healthy" },

@@ -644,3 +644,68 @@ async fn journaled_sessions_are_readable_and_purgeable() {
     assert_eq!(purged["purged"], true, "{purged}");
     assert_eq!(page(0, 10).await.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_is_unhealthy_while_the_database_is_away_and_recovers() {
+    use corral_test_support::TcpProxy;
+    let url = corral_test_support::fresh_database("server_ping");
+    let (_, rest) = url.split_once('@').unwrap();
+    let (host, database) = rest.split_once('/').unwrap();
+    let target: std::net::SocketAddr = host.parse().unwrap();
+    let mut proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), target);
+    let through_proxy = format!("postgres://corral@{}/{database}", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = RuntimeBuilder::new()
+        .engine(corral_host::EngineConfig {
+            max_instances: 4,
+            ..corral_host::EngineConfig::default()
+        })
+        .database(through_proxy)
+        .memory(dir.path().join("memory"), "agents")
+        .build()
+        .await
+        .unwrap();
+    let server = Server::new(
+        &runtime,
+        &ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            max_artifact_bytes: 1024 * 1024,
+            artifacts: Default::default(),
+            allowed_hosts: None,
+            auth: None,
+        },
+    )
+    .unwrap();
+    let (base, _stop) = server
+        .spawn_loopback(move || {
+            runtime.shutdown();
+        })
+        .await
+        .unwrap();
+    let ping = || {
+        let url = format!("{base}/ping");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body["status"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    assert_eq!(ping().await, (200, "Healthy".to_string()));
+
+    proxy.stop();
+    assert_eq!(ping().await, (503, "Unhealthy".to_string()));
+
+    // The database comes back at the same address: healthy again without a
+    // restart.
+    let _back = TcpProxy::start(proxy.addr, target);
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = ping().await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, (200, "Healthy".to_string()));
+}

@@ -137,6 +137,12 @@ pub trait Storage: Send + Sync + 'static {
     /// A new id, unique and increasing across restarts.
     fn next_id(&self) -> Result<u64, StorageError>;
 
+    /// Whether the store answers now (a round trip for a database; an
+    /// embedded store always does). Health checks call it.
+    fn check(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Sets `key` to `new` (`None` removes it) only if its value is
     /// `expected` (`None`: absent), atomically and durably; returns whether
     /// it did. Replicas sharing a store claim work with it, so each piece

@@ -20,6 +20,9 @@ use super::{ScanStart, ScanVisitor, Storage, StorageError, Write, WriteBatch, pr
 /// fast instead of stalling callers.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long [`Storage::check`] waits for the database.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Entries fetched per round trip while scanning.
 const SCAN_PAGE: i64 = 256;
 
@@ -378,6 +381,23 @@ impl Storage for PgStorage {
             }
             .map_err(query_failed("compare and swap a key"))?;
             Ok(changed == 1)
+        })
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let probe = async {
+                client(&pool)
+                    .await?
+                    .simple_query("SELECT 1")
+                    .await
+                    .map_err(query_failed("reach the database"))?;
+                Ok(())
+            };
+            tokio::time::timeout(CHECK_TIMEOUT, probe)
+                .await
+                .map_err(|e| database("reach the database in time")(Box::new(e)))?
         })
     }
 

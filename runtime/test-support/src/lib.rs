@@ -273,3 +273,78 @@ pub fn fresh_database(test: &str) -> String {
         None => panic!("{admin} names no database"),
     }
 }
+
+/// A TCP forwarder on loopback that can be cut and restored, to take a
+/// server (PostgreSQL) away from its clients mid-run.
+pub struct TcpProxy {
+    /// The address clients connect to.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    /// Forwards `listen` (`127.0.0.1:0` for any port) to `target`.
+    ///
+    /// # Panics
+    /// When the port cannot be bound.
+    pub fn start(listen: std::net::SocketAddr, target: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind(listen)
+            .unwrap_or_else(|e| panic!("cannot listen on {listen}: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("no local address: {e}"));
+        let _ = listener.set_nonblocking(true);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let forward = async {
+                    let mut connections = tokio::task::JoinSet::new();
+                    while let Ok((mut inbound, _)) = listener.accept().await {
+                        connections.spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        });
+                    }
+                };
+                // Stopping drops the listener and every connection.
+                tokio::select! {
+                    () = forward => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        TcpProxy {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Cuts the listener and every forwarded connection.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

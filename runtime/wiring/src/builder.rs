@@ -139,6 +139,7 @@ impl RuntimeBuilder {
             .unwrap_or_else(|| Arc::new(ScriptedModel::echo()));
         let mut services = HostServices::new(model);
         let mut tasks = Vec::new();
+        let mut database_stores: Vec<Arc<dyn Storage>> = Vec::new();
 
         let gateway = match self.gateway {
             Some((config, mut options)) => {
@@ -162,6 +163,9 @@ impl RuntimeBuilder {
                     .clone()
                     .unwrap_or_else(|| Arc::new(corral_memory::embed::LocalEmbedder::default()));
                 let storage = open_store(self.database.as_deref(), &plan.dir, "memory").await?;
+                if self.database.is_some() {
+                    database_stores.push(storage.clone());
+                }
                 let (service, resource) = open_memory(&plan, storage, embedder).await?;
                 let extraction = corral_memory::offline_extraction_model()
                     .map_err(RuntimeError::ExtractionModel)?;
@@ -193,6 +197,9 @@ impl RuntimeBuilder {
         let mut sessions = self.sessions;
         if let Some((dir, config)) = self.journal {
             let storage = open_store(self.database.as_deref(), &dir, "journal").await?;
+            if self.database.is_some() {
+                database_stores.push(storage.clone());
+            }
             let journal = JournalStore::new(storage, config);
             tasks.push(tokio::spawn(expire_journals(journal.clone())));
             sessions.journal = Some(journal);
@@ -206,6 +213,7 @@ impl RuntimeBuilder {
             memory,
             journal,
             control,
+            database_stores,
             tasks,
         })
     }
@@ -219,6 +227,7 @@ pub struct Runtime {
     memory: Option<(MemoryService, String)>,
     journal: Option<JournalStore>,
     control: Option<Arc<ControlPlane>>,
+    database_stores: Vec<Arc<dyn Storage>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -251,6 +260,12 @@ impl Runtime {
     /// The id of the memory resource agents use, if agent memory is on.
     pub fn agent_memory_id(&self) -> Option<&str> {
         self.memory.as_ref().map(|(_, id)| id.as_str())
+    }
+
+    /// The stores kept in the shared database, if any: what health checks
+    /// probe.
+    pub fn database_stores(&self) -> &[Arc<dyn Storage>] {
+        &self.database_stores
     }
 
     /// The session journal, if sessions are journaled.
