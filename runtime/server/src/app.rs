@@ -84,18 +84,19 @@ fn epoch_seconds() -> u64 {
 async fn ping(State(state): State<AppState>) -> Response {
     if !state.database_stores.is_empty() {
         let stores = state.database_stores.clone();
-        let answers = tokio::task::spawn_blocking(move || {
-            stores.iter().try_for_each(|store| store.check())
-        })
-        .await;
+        let answers =
+            tokio::task::spawn_blocking(move || stores.iter().try_for_each(|store| store.check()))
+                .await;
         if let Ok(Err(error)) | Err(error) = answers.map_err(|e| {
             corral_storage::StorageError::Engine(format!("the health check failed: {e}"))
         }) {
             tracing::warn!(error = %error, "unhealthy: the database does not answer");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(corral_api::ERROR_TYPE_HEADER, "ServiceUnavailableException")],
                 axum::Json(json!({
                     "status": "Unhealthy",
+                    "message": "the database does not answer",
                     "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
                 })),
             )

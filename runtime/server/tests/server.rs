@@ -688,7 +688,10 @@ async fn ping_is_unhealthy_while_the_database_is_away_and_recovers() {
             let response = reqwest::get(url).await.unwrap();
             let status = response.status().as_u16();
             let body: Value = response.json().await.unwrap();
-            (status, body["status"].as_str().unwrap_or_default().to_string())
+            (
+                status,
+                body["status"].as_str().unwrap_or_default().to_string(),
+            )
         }
     };
     assert_eq!(ping().await, (200, "Healthy".to_string()));
