@@ -52,9 +52,9 @@ pub struct AppState {
     pub artifacts: Arc<crate::artifact::ArtifactFetcher>,
     /// Deploys (fetch, compile) running at once: one per core.
     pub deploys: Arc<tokio::sync::Semaphore>,
-    /// Stores in a shared database; `/ping` is unhealthy while one does
-    /// not answer.
-    pub database_stores: Arc<Vec<Arc<dyn corral_storage::Storage>>>,
+    /// A store in the shared database, if any; `/ping` is unhealthy while
+    /// it does not answer.
+    pub database: Option<Arc<dyn corral_storage::Storage>>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
@@ -82,11 +82,8 @@ fn epoch_seconds() -> u64 {
 }
 
 async fn ping(State(state): State<AppState>) -> Response {
-    if !state.database_stores.is_empty() {
-        let stores = state.database_stores.clone();
-        let answers =
-            tokio::task::spawn_blocking(move || stores.iter().try_for_each(|store| store.check()))
-                .await;
+    if let Some(database) = state.database.clone() {
+        let answers = tokio::task::spawn_blocking(move || database.check()).await;
         if let Ok(Err(error)) | Err(error) = answers.map_err(|e| {
             corral_storage::StorageError::Engine(format!("the health check failed: {e}"))
         }) {

@@ -101,7 +101,7 @@ impl Server {
                     config.artifacts.clone(),
                     config.max_artifact_bytes,
                 )),
-                database_stores: Arc::new(runtime.database_stores().to_vec()),
+                database: runtime.database().cloned(),
             },
         })
     }

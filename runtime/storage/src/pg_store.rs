@@ -44,9 +44,23 @@ const MIGRATION_LOCK: i64 = 0x636f_7272_616c;
 
 /// PostgreSQL-backed storage for one namespace.
 pub struct PgStorage {
-    runtime: Option<tokio::runtime::Runtime>,
+    connection: Arc<Connection>,
     pool: Pool,
     namespace: String,
+}
+
+/// The runtime and pool every namespace of one database shares.
+struct Connection {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async caller's thread must not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -99,7 +113,9 @@ impl PgStorage {
             .build()
             .map_err(|e| database("build the connection pool")(Box::new(e)))?;
         let store = PgStorage {
-            runtime: Some(runtime),
+            connection: Arc::new(Connection {
+                runtime: Some(runtime),
+            }),
             pool,
             namespace: namespace.to_string(),
         };
@@ -108,12 +124,22 @@ impl PgStorage {
         Ok(store)
     }
 
+    /// Another namespace of the same database, on this store's pool (no
+    /// new connections, no migration).
+    pub fn namespace(&self, namespace: &str) -> PgStorage {
+        PgStorage {
+            connection: self.connection.clone(),
+            pool: self.pool.clone(),
+            namespace: namespace.to_string(),
+        }
+    }
+
     /// Runs `work` on this store's runtime and waits for it.
     fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, StorageError>> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let Some(runtime) = &self.runtime else {
+        let Some(runtime) = &self.connection.runtime else {
             return Err(StorageError::Engine("the store is closed".into()));
         };
         let (done, result) = std::sync::mpsc::sync_channel(1);
@@ -123,15 +149,6 @@ impl PgStorage {
         result
             .recv()
             .map_err(|_| StorageError::Engine("a database task ended without answering".into()))?
-    }
-}
-
-impl Drop for PgStorage {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks, which an async caller's thread must not.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

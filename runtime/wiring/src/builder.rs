@@ -139,7 +139,8 @@ impl RuntimeBuilder {
             .unwrap_or_else(|| Arc::new(ScriptedModel::echo()));
         let mut services = HostServices::new(model);
         let mut tasks = Vec::new();
-        let mut database_stores: Vec<Arc<dyn Storage>> = Vec::new();
+        // One connection pool for every store in the database.
+        let mut database: Option<PgStorage> = None;
 
         let gateway = match self.gateway {
             Some((config, mut options)) => {
@@ -162,10 +163,9 @@ impl RuntimeBuilder {
                     .embedder
                     .clone()
                     .unwrap_or_else(|| Arc::new(corral_memory::embed::LocalEmbedder::default()));
-                let storage = open_store(self.database.as_deref(), &plan.dir, "memory").await?;
-                if self.database.is_some() {
-                    database_stores.push(storage.clone());
-                }
+                let storage =
+                    open_store(self.database.as_deref(), &mut database, &plan.dir, "memory")
+                        .await?;
                 let (service, resource) = open_memory(&plan, storage, embedder).await?;
                 let extraction = corral_memory::offline_extraction_model()
                     .map_err(RuntimeError::ExtractionModel)?;
@@ -196,10 +196,8 @@ impl RuntimeBuilder {
 
         let mut sessions = self.sessions;
         if let Some((dir, config)) = self.journal {
-            let storage = open_store(self.database.as_deref(), &dir, "journal").await?;
-            if self.database.is_some() {
-                database_stores.push(storage.clone());
-            }
+            let storage =
+                open_store(self.database.as_deref(), &mut database, &dir, "journal").await?;
             let journal = JournalStore::new(storage, config);
             tasks.push(tokio::spawn(expire_journals(journal.clone())));
             sessions.journal = Some(journal);
@@ -213,7 +211,7 @@ impl RuntimeBuilder {
             memory,
             journal,
             control,
-            database_stores,
+            database: database.map(|d| Arc::new(d) as Arc<dyn Storage>),
             tasks,
         })
     }
@@ -227,7 +225,7 @@ pub struct Runtime {
     memory: Option<(MemoryService, String)>,
     journal: Option<JournalStore>,
     control: Option<Arc<ControlPlane>>,
-    database_stores: Vec<Arc<dyn Storage>>,
+    database: Option<Arc<dyn Storage>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -262,10 +260,10 @@ impl Runtime {
         self.memory.as_ref().map(|(_, id)| id.as_str())
     }
 
-    /// The stores kept in the shared database, if any: what health checks
-    /// probe.
-    pub fn database_stores(&self) -> &[Arc<dyn Storage>] {
-        &self.database_stores
+    /// A store in the shared database, if stores live in one: what health
+    /// checks probe.
+    pub fn database(&self) -> Option<&Arc<dyn Storage>> {
+        self.database.as_ref()
     }
 
     /// The session journal, if sessions are journaled.
@@ -292,13 +290,15 @@ impl Drop for Runtime {
 }
 
 /// The store for `what` (`memory`, `journal`): its namespace in the
-/// database when there is one, else sled in `dir`.
+/// database at `url` when there is one (connecting on first use, then
+/// sharing `connected`'s pool), else sled in `dir`.
 async fn open_store(
-    database: Option<&str>,
+    url: Option<&str>,
+    connected: &mut Option<PgStorage>,
     dir: &std::path::Path,
     what: &'static str,
 ) -> Result<Arc<dyn Storage>, RuntimeError> {
-    let Some(url) = database else {
+    let Some(url) = url else {
         let storage = SledStorage::open(dir).map_err(|source| RuntimeError::Storage {
             what,
             path: dir.display().to_string(),
@@ -306,6 +306,9 @@ async fn open_store(
         })?;
         return Ok(Arc::new(storage));
     };
+    if let Some(database) = connected {
+        return Ok(Arc::new(database.namespace(what)));
+    }
     let url = url.to_string();
     // Connecting blocks (the seam is synchronous): not on an async thread.
     let storage = tokio::task::spawn_blocking(move || PgStorage::connect(&url, what))
@@ -321,6 +324,7 @@ async fn open_store(
             path: "the database".into(),
             source,
         })?;
+    *connected = Some(storage.namespace(what));
     Ok(Arc::new(storage))
 }
 
