@@ -275,11 +275,7 @@ impl Gateway {
         mode: EngineMode,
     ) -> Result<PolicyEngine, corral_policy::PolicyError> {
         let catalog = self.catalog();
-        let signatures: Vec<ToolSignature> = catalog
-            .entries()
-            .iter()
-            .map(|e| ToolSignature::new(e.exposed_name.clone(), e.tool.input_schema.clone()))
-            .collect();
+        let signatures = signatures_of(&catalog);
         let pending: Vec<String> = catalog
             .unavailable()
             .iter()
@@ -307,11 +303,7 @@ impl Gateway {
 
     /// The catalogue as the policy engine types it: exposed names and input schemas.
     pub fn tool_signatures(&self) -> Vec<ToolSignature> {
-        self.catalog()
-            .entries()
-            .iter()
-            .map(|e| ToolSignature::new(e.exposed_name.clone(), e.tool.input_schema.clone()))
-            .collect()
+        signatures_of(&self.catalog())
     }
 
     /// The current catalogue.
@@ -371,8 +363,7 @@ impl Gateway {
         let search = self.search.clone();
         let gateway = self.config.name.clone();
         tokio::spawn(async move {
-            let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
-            if let Err(error) = search.warm(&entries, catalog.version()).await {
+            if let Err(error) = search.warm_catalog(&catalog).await {
                 tracing::warn!(%gateway, %error, "cannot embed the tool catalogue for search");
             }
         });
@@ -385,9 +376,7 @@ impl Gateway {
         if !self.config.search_enabled() {
             return Ok(());
         }
-        let catalog = self.catalog();
-        let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
-        self.search.warm(&entries, catalog.version()).await
+        self.search.warm_catalog(&self.catalog()).await
     }
 
     /// Every tool the caller may see, the search tool first when enabled.
@@ -588,6 +577,15 @@ impl Gateway {
             .collect();
         Ok(ToolOutput::json(json!({ "tools": found })))
     }
+}
+
+/// The catalogue as the policy engine types it.
+fn signatures_of(catalog: &Catalog) -> Vec<ToolSignature> {
+    catalog
+        .entries()
+        .iter()
+        .map(|e| ToolSignature::new(e.exposed_name.clone(), e.tool.input_schema.clone()))
+        .collect()
 }
 
 fn listed(entry: &ToolEntry) -> ListedTool {

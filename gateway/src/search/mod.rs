@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::ToolEntry;
+use crate::catalog::{Catalog, ToolEntry};
 
 /// Name of the search tool, as AgentCore names it.
 pub const SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
@@ -112,6 +112,12 @@ impl ToolSearch {
         Ok(())
     }
 
+    /// [`ToolSearch::warm`] for every tool of `catalog`.
+    pub async fn warm_catalog(&self, catalog: &Catalog) -> Result<(), EmbedError> {
+        let entries: Vec<&ToolEntry> = catalog.entries().iter().collect();
+        self.warm(&entries, catalog.version()).await
+    }
+
     /// The best [`SEARCH_RESULTS`] of `entries` for `query`, best first
     /// (ties keep catalogue order). The semantic part gets `deadline`;
     /// past it, or while the catalogue is still being embedded, the
@@ -129,8 +135,9 @@ impl ToolSearch {
         let lexical = lexical::scores(entries, query);
         let semantic = match &self.embedder {
             None => None,
-            Some(_) => {
-                match tokio::time::timeout(deadline, self.semantic_scores(entries, query)).await {
+            Some(embedder) => {
+                let scores = self.semantic_scores(embedder.as_ref(), entries, query);
+                match tokio::time::timeout(deadline, scores).await {
                     Ok(Ok(scores)) => Some(scores),
                     Ok(Err(error)) => {
                         tracing::warn!(%error, "semantic tool search failed; ranking by words alone");
@@ -177,13 +184,11 @@ impl ToolSearch {
     /// Cosine similarity of each entry to `query`.
     async fn semantic_scores(
         &self,
+        embedder: &dyn Embedder,
         entries: &[&ToolEntry],
         query: &str,
     ) -> Result<Vec<f64>, EmbedError> {
-        let Some(embedder) = &self.embedder else {
-            return Ok(vec![0.0; entries.len()]);
-        };
-        let tools = self.tool_vectors(embedder.as_ref(), entries).await?;
+        let tools = self.tool_vectors(embedder, entries).await?;
         let query = {
             let _permit = self
                 .queries
