@@ -5,6 +5,7 @@
 //! counter. Any ordered KV engine (RocksDB, FoundationDB, PostgreSQL with a
 //! bytea key) can serve.
 
+mod changes;
 mod file;
 mod group_commit;
 mod pg_store;
@@ -12,6 +13,7 @@ mod sled_store;
 
 use std::ops::ControlFlow;
 
+pub use changes::{Change, Changes};
 pub use file::write_file_atomic;
 pub use pg_store::{CONNECT_TIMEOUT, PgStorage};
 pub use sled_store::SledStorage;
@@ -153,6 +155,22 @@ pub trait Storage: Send + Sync + 'static {
         expected: Option<&[u8]>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, StorageError>;
+
+    /// Tells every other process sharing this store that `topic` (of this
+    /// namespace) changed, so it can drop what it cached. Default: nothing
+    /// to tell (an embedded store has one process).
+    fn publish(&self, topic: &str) -> Result<(), StorageError> {
+        let _ = topic;
+        Ok(())
+    }
+
+    /// The changes other processes publish to this namespace; `None` when
+    /// no other process shares the store (the default). Delivery is best
+    /// effort and prompt (PostgreSQL's LISTEN/NOTIFY); when some may have
+    /// been missed the subscriber gets [`Change::Resync`].
+    fn subscribe(&self) -> Option<Changes> {
+        None
+    }
 }
 
 /// The first key after every key starting with `prefix`; `None` when there

@@ -13,7 +13,17 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
 
+use tokio::sync::broadcast;
+use tokio_postgres::AsyncMessage;
+
 use super::{ScanStart, ScanVisitor, Storage, StorageError, Write, WriteBatch, prefix_end};
+use crate::changes::{CHANGE_BACKLOG, Changes, Published};
+
+/// The PostgreSQL channel changes are published on.
+const CHANGE_CHANNEL: &str = "corral_changes";
+
+/// How long the change listener waits before reconnecting.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// How long a request waits for a connection (or to open one) before it
 /// fails with [`StorageError::Database`]: a database that is down answers
@@ -52,6 +62,13 @@ pub struct PgStorage {
 /// The runtime and pool every namespace of one database shares.
 struct Connection {
     runtime: Option<tokio::runtime::Runtime>,
+    /// How to open the change listener's own connection.
+    config: tokio_postgres::Config,
+    /// Tags this process's notifications, so it skips its own.
+    origin: String,
+    /// Delivers other processes' changes; the listener starts with the
+    /// first subscriber.
+    changes: std::sync::OnceLock<broadcast::Sender<Published>>,
 }
 
 impl Drop for Connection {
@@ -89,8 +106,10 @@ impl PgStorage {
             .map_err(|e: tokio_postgres::Error| database("parse the database URL")(Box::new(e)))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("corral");
+        // A peer that vanished without closing (a cut network) is noticed.
+        config.keepalives_idle(Duration::from_secs(10));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -115,6 +134,9 @@ impl PgStorage {
         let store = PgStorage {
             connection: Arc::new(Connection {
                 runtime: Some(runtime),
+                config,
+                origin: format!("{}-{}", std::process::id(), unique_suffix()),
+                changes: std::sync::OnceLock::new(),
             }),
             pool,
             namespace: namespace.to_string(),
@@ -149,6 +171,66 @@ impl PgStorage {
         result
             .recv()
             .map_err(|_| StorageError::Engine("a database task ended without answering".into()))?
+    }
+}
+
+/// Distinguishes processes with the same pid on different machines.
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Keeps a connection LISTENing on [`CHANGE_CHANNEL`] and hands other
+/// processes' notifications to `sender`; reconnects while the database is
+/// away, and announces a resync each time it (re)starts listening, since
+/// changes made meanwhile were not delivered.
+async fn listen_for_changes(
+    config: tokio_postgres::Config,
+    origin: String,
+    sender: broadcast::Sender<Published>,
+) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let (payloads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let driver = tokio::spawn(async move {
+                while let Some(Ok(message)) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    if let AsyncMessage::Notification(n) = message
+                        && payloads.send(n.payload().to_string()).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {CHANGE_CHANNEL}"))
+                .await
+                .is_ok()
+            {
+                let _ = sender.send(Published {
+                    namespace: Arc::from(""),
+                    topic: None,
+                });
+                while let Some(payload) = received.recv().await {
+                    let mut parts = payload.splitn(3, '\t');
+                    let (Some(from), Some(namespace), Some(topic)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        continue;
+                    };
+                    if from != origin {
+                        let _ = sender.send(Published {
+                            namespace: Arc::from(namespace),
+                            topic: Some(Arc::from(topic)),
+                        });
+                    }
+                }
+            }
+            driver.abort();
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
 
@@ -416,6 +498,36 @@ impl Storage for PgStorage {
                 .await
                 .map_err(|e| database("reach the database in time")(Box::new(e)))?
         })
+    }
+
+    fn publish(&self, topic: &str) -> Result<(), StorageError> {
+        let pool = self.pool.clone();
+        let payload = format!("{}\t{}\t{topic}", self.connection.origin, self.namespace);
+        self.run(async move {
+            client(&pool)
+                .await?
+                .execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &payload])
+                .await
+                .map_err(query_failed("publish a change"))?;
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self) -> Option<Changes> {
+        let runtime = self.connection.runtime.as_ref()?;
+        let sender = self.connection.changes.get_or_init(|| {
+            let (sender, _) = broadcast::channel(CHANGE_BACKLOG);
+            runtime.spawn(listen_for_changes(
+                self.connection.config.clone(),
+                self.connection.origin.clone(),
+                sender.clone(),
+            ));
+            sender
+        });
+        Some(Changes::new(
+            sender.subscribe(),
+            Arc::from(self.namespace.as_str()),
+        ))
     }
 
     fn next_id(&self) -> Result<u64, StorageError> {

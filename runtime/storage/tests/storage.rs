@@ -193,3 +193,78 @@ async fn postgres_works_from_async_code_and_an_unreachable_database_fails_fast()
     assert!(error.to_string().contains("connect"), "{error}");
     assert!(std::error::Error::source(&error).is_some());
 }
+
+/// The next change within 10 s.
+async fn next_change(changes: &mut corral_storage::Changes) -> corral_storage::Change {
+    tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("no change within 10 s")
+        .expect("the store closed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_delivers_changes_to_other_processes_and_resyncs_after_losing_the_database() {
+    use corral_storage::Change;
+    let url = corral_test_support::database_url();
+    let shared = namespace("changes");
+    let target: std::net::SocketAddr = {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!("127.0.0.1:{port}").parse().unwrap()
+    };
+    // The listening replica reaches the database through a proxy the test
+    // cuts; the publishing one directly.
+    let mut proxy = corral_test_support::TcpProxy::start("127.0.0.1:0".parse().unwrap(), target);
+    let proxied = url.replacen(
+        &format!("127.0.0.1:{}", target.port()),
+        &proxy.addr.to_string(),
+        1,
+    );
+    assert_ne!(proxied, url, "the test URL names 127.0.0.1:<port>: {url}");
+    let publisher = PgStorage::connect(&url, &shared).unwrap();
+    let listener = PgStorage::connect(&proxied, &shared).unwrap();
+    let mut changes = listener.subscribe().expect("PostgreSQL delivers changes");
+    let mut other_namespace = listener
+        .namespace(&namespace("unrelated"))
+        .subscribe()
+        .unwrap();
+    // Listening starts with a resync: changes before it were not seen.
+    assert_eq!(next_change(&mut changes).await, Change::Resync);
+    assert_eq!(next_change(&mut other_namespace).await, Change::Resync);
+
+    let store = publisher.namespace(&shared);
+    tokio::task::spawn_blocking(move || store.publish("index").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::Topic("index".into())
+    );
+    // Another namespace's subscriber is not told, and nobody hears itself.
+    let mut own = publisher.subscribe().unwrap();
+    assert_eq!(next_change(&mut own).await, Change::Resync);
+    let store = publisher.namespace(&shared);
+    tokio::task::spawn_blocking(move || store.publish("second").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::Topic("second".into())
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), own.next())
+            .await
+            .is_err()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other_namespace.next())
+            .await
+            .is_err()
+    );
+
+    // The listener loses the database, reconnects, and resyncs.
+    proxy.stop();
+    let proxy = corral_test_support::TcpProxy::start(proxy.addr, target);
+    assert_eq!(next_change(&mut changes).await, Change::Resync);
+    drop(proxy);
+}
