@@ -17,6 +17,9 @@ pub(crate) mod table {
     pub const EVENT_ID: u8 = b'I';
     /// Which worker holds an extraction job, until when.
     pub const JOB_CLAIM: u8 = b'C';
+    /// A memory resource's name, claimed by its id: names stay unique
+    /// across replicas creating at once.
+    pub const MEMORY_NAME: u8 = b'N';
 }
 
 /// Builds a key from a table and string components.

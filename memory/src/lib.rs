@@ -19,6 +19,7 @@ mod ids;
 mod keys;
 mod pagination;
 mod records;
+mod replicas;
 mod service;
 /// The storage seam memory is kept in (re-exported from `corral-storage`).
 pub use corral_storage as store;

@@ -535,6 +535,8 @@ impl MemoryService {
                 vector,
             );
         }
+        drop(indexes);
+        self.announce_records(memory_id);
         Ok(())
     }
 
@@ -553,6 +555,7 @@ impl MemoryService {
                 index.remove(id);
             }
         }
+        self.announce_records(memory_id);
         Ok(())
     }
 

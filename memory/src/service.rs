@@ -306,23 +306,78 @@ impl MemoryService {
         };
         let value = encode(&memory)?;
         let key = keys::key(table::MEMORY, &[&id]);
-        self.blocking(move |s| {
-            let mut batch = WriteBatch::default();
-            batch.put(key, value);
-            Ok(s.inner.storage.commit(batch)?)
-        })
-        .await?;
+        let name_key = keys::key(table::MEMORY_NAME, &[&memory.name]);
+        let token = memory.client_token.clone();
+        let claimed_id = id.clone();
+        // The name is claimed first (by compare-and-swap: another replica
+        // may create the same name at once), then the resource written.
+        let taken: Option<String> = self
+            .blocking(move |s| {
+                if !s.inner.storage.compare_and_swap(
+                    &name_key,
+                    None,
+                    Some(claimed_id.into_bytes()),
+                )? {
+                    let holder = s.inner.storage.get(&name_key)?.unwrap_or_default();
+                    return Ok(Some(String::from_utf8_lossy(&holder).into_owned()));
+                }
+                let mut batch = WriteBatch::default();
+                batch.put(key, value);
+                s.inner.storage.commit(batch)?;
+                Ok(None)
+            })
+            .await?;
+        if let Some(holder) = taken {
+            // A retry of a create another replica answered returns it.
+            if let Ok(existing) = self.memory(&holder)
+                && token.is_some()
+                && existing.client_token == token
+            {
+                return Ok(existing);
+            }
+            return Err(MemoryError::Conflict(format!(
+                "a memory named {} already exists",
+                memory.name
+            )));
+        }
         self.inner.indexes.write().insert(
             id.clone(),
             VectorIndex::new(self.inner.embedder.dimensions()),
         );
-        self.inner.memories.write().insert(id, memory.clone());
+        self.inner
+            .memories
+            .write()
+            .insert(id.clone(), memory.clone());
+        self.announce_memory(&id);
         Ok(memory)
     }
 
     /// `GetMemory`.
     pub fn get_memory(&self, id: &str) -> Result<Memory, MemoryError> {
         self.memory(id)
+    }
+
+    /// The memory resource named `name`, wherever it was created (names
+    /// are unique across replicas sharing the store).
+    pub fn memory_named(&self, name: &str) -> Result<Memory, MemoryError> {
+        let cached = self
+            .inner
+            .memories
+            .read()
+            .values()
+            .find(|m| m.name == name)
+            .cloned();
+        if let Some(memory) = cached {
+            return Ok(memory);
+        }
+        match self
+            .inner
+            .storage
+            .get(&keys::key(table::MEMORY_NAME, &[name]))?
+        {
+            Some(id) => self.memory(&String::from_utf8_lossy(&id)),
+            None => Err(MemoryError::NotFound(format!("no memory named {name}"))),
+        }
     }
 
     /// `ListMemories` (pages of 10 by default, at most 100 as AgentCore).
@@ -368,6 +423,7 @@ impl MemoryService {
         let _guard = self.inner.updates.lock().await;
         let memory = self.memory(id)?;
         let id = id.to_string();
+        let name = memory.name.clone();
         self.blocking(move |s| {
             let mut batch = WriteBatch::default();
             for t in [
@@ -391,9 +447,11 @@ impl MemoryService {
                 )?;
             }
             batch.delete(keys::key(table::MEMORY, &[&id]));
+            batch.delete(keys::key(table::MEMORY_NAME, &[&name]));
             s.inner.storage.commit(batch)?;
             s.inner.memories.write().remove(&id);
             s.inner.indexes.write().remove(&id);
+            s.announce_memory(&id);
             Ok(())
         })
         .await?;

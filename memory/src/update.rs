@@ -76,6 +76,7 @@ impl MemoryService {
             .memories
             .write()
             .insert(memory.id.clone(), memory.clone());
+        self.announce_memory(&memory.id);
         Ok(memory)
     }
 }

@@ -182,15 +182,20 @@ impl Source {
             (Some(path), _) => {
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
             }
-            (None, Source::Local { dir, .. }) => {
-                let path = dir.join("artifacts").join(format!("{digest}.wasm"));
-                std::fs::read(&path).with_context(|| {
+            (None, Source::Local { dir, .. }) => local_registry(dir, host)
+                .with_context(|| {
+                    format!(
+                        "opening the deploy registry in {} (a server running on it holds it: give the component with --agent, or replay through --server)",
+                        dir.display()
+                    )
+                })?
+                .component_source(digest)
+                .with_context(|| {
                     format!(
                         "the recorded component {digest} is not in {} (give it with --agent)",
                         dir.display()
                     )
-                })?
-            }
+                })?,
             (None, Source::Remote { url, client }) => {
                 let response = client
                     .get(format!("{url}/corral/components/{digest}"))
@@ -209,8 +214,10 @@ impl Source {
         let mut agent = host
             .compile(name, &bytes)?
             .with_version(segment.start.version.clone());
+        // The registry's sled store is locked while a server runs on it:
+        // then the recorded settings are not applied.
         if let Source::Local { dir, .. } = self
-            && let Ok(registry) = corral_server::AgentRegistry::open(dir, host.clone(), usize::MAX)
+            && let Ok(registry) = local_registry(dir, host)
             && let Some(version) = registry.version_by_digest(name, digest)
         {
             // The recorded version's settings, without loading it again.
@@ -218,6 +225,21 @@ impl Source {
         }
         Ok(agent)
     }
+}
+
+/// The deploy registry of the data directory `dir` (sled; not shared with
+/// a running server).
+fn local_registry(
+    dir: &std::path::Path,
+    host: &Arc<AgentHost>,
+) -> anyhow::Result<corral_server::AgentRegistry> {
+    let store = corral_storage::SledStorage::open(&dir.join("registry"))?;
+    Ok(corral_server::AgentRegistry::open(
+        dir,
+        Arc::new(store),
+        host.clone(),
+        usize::MAX,
+    )?)
 }
 
 /// Reads a session's whole journal from a server, page by page.

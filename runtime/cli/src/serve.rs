@@ -42,6 +42,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// With --database-url: the base URL other replicas forward this one's
+    /// sessions to (`http://10.0.0.5:8080`; in Kubernetes, the pod's IP)
+    /// [default: http://<listen>, which then must name an address].
+    #[arg(long, value_name = "URL", env = "CORRAL_ADVERTISE_URL")]
+    advertise_url: Option<String>,
     /// Largest accepted agent component, in MiB [default: 64].
     #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB")]
     max_artifact_mib: Option<usize>,
@@ -362,9 +367,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.database_url {
         runtime = runtime.database(url.clone());
     }
-    if let Some(journal) = args.journal_config()? {
+    // Replicas move sessions by replaying journals: a database journals.
+    let journal = match args.journal_config()? {
+        None if args.database_url.is_some() => Some(corral_journal::JournalConfig::default()),
+        journal => journal,
+    };
+    if let Some(journal) = journal {
         runtime = runtime.journal(settings.data_dir.join("journal"), journal);
     }
+    let cluster = match &args.database_url {
+        Some(_) => Some(corral_cluster::ClusterConfig::new(advertised_url(
+            args.advertise_url.as_deref(),
+            settings.listen,
+        )?)),
+        None => None,
+    };
     // Host checks guard loopback servers against DNS rebinding; a server
     // listening beyond loopback is reached by names this process cannot know.
     let mcp_hosts = if settings.listen.ip().is_loopback() {
@@ -398,6 +415,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .is_loopback()
                 .then(|| ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()),
             artifacts: settings.artifacts.clone(),
+            cluster,
         },
     )?;
     let listener = Server::bind(settings.listen).await?;
@@ -412,6 +430,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.shutdown();
     eprintln!("{}", print::dim("drained and stopped"));
     Ok(())
+}
+
+/// The base URL other replicas reach this one at.
+fn advertised_url(given: Option<&str>, listen: SocketAddr) -> anyhow::Result<String> {
+    if let Some(url) = given {
+        let parsed = reqwest::Url::parse(url)
+            .with_context(|| format!("--advertise-url {url} is not a URL"))?;
+        anyhow::ensure!(
+            parsed.scheme() == "http" || parsed.scheme() == "https",
+            "--advertise-url {url} must be http:// or https://"
+        );
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    anyhow::ensure!(
+        !listen.ip().is_unspecified() && listen.port() != 0,
+        "listening on {listen}, other replicas cannot know where to reach this one: give --advertise-url (CORRAL_ADVERTISE_URL)"
+    );
+    Ok(format!("http://{listen}"))
 }
 
 async fn shutdown_signal() {

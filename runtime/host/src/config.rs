@@ -46,6 +46,11 @@ pub struct SessionConfig {
     /// Trade-off: hibernated sessions cost no guest memory, but their next
     /// invocation pays a resume (instantiate plus replay).
     pub hibernate_after: Option<Duration>,
+    /// The journal is shared by replicas (a database) [default: false]:
+    /// the sessions it holds are not taken as this process's hibernated
+    /// sessions at start; whichever replica a session is placed on resumes
+    /// it.
+    pub shared_journal: bool,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +68,7 @@ impl Default for SessionConfig {
             limits: SandboxLimits::default(),
             journal: None,
             hibernate_after: None,
+            shared_journal: false,
             log_capacity_bytes: 64 << 10,
         }
     }

@@ -144,6 +144,20 @@ pub enum ResumeFailure {
 }
 
 impl InvokeError {
+    /// Whether the invocation failed because shared state (the journal's
+    /// database) could not be reached: nothing was half-written, and a
+    /// retry may succeed once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            InvokeError::Journal(journal)
+            | InvokeError::Resume {
+                cause: ResumeFailure::Journal(journal),
+                ..
+            } => journal.is_unavailable(),
+            _ => false,
+        }
+    }
+
     /// Stable error type name (span `error.type`, metrics).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -139,6 +139,8 @@ enum EndReason {
     Shutdown,
     /// Idle, and its room was needed for a new session under a quota.
     Reclaimed,
+    /// Moved to another replica (its journal resumes it there).
+    HandedOff,
 }
 
 struct ManagerInner {
@@ -189,7 +191,9 @@ impl SessionManager {
             hibernated: Mutex::new(HashMap::new()),
             executor,
         });
-        inner.recover_from_journal();
+        if !inner.config.shared_journal {
+            inner.recover_from_journal();
+        }
         let reaper = tokio::runtime::Handle::try_current()
             .ok()
             .map(|handle| handle.spawn(reap_loop(Arc::downgrade(&inner))));
@@ -294,6 +298,48 @@ impl SessionManager {
             // Hibernated, or live before a restart: ended in the journal.
             let ended = self.inner.end_journaled(session_id, EndReason::Stopped);
             return hibernated.max(usize::from(ended));
+        }
+        removed.len() + hibernated
+    }
+
+    /// Whether `session_id` has a sandbox, or hibernates, here (on any agent).
+    pub fn has_session(&self, session_id: &str) -> bool {
+        self.inner
+            .sessions
+            .lock()
+            .iter()
+            .any(|((_, id), _)| &**id == session_id)
+            || self
+                .inner
+                .hibernated
+                .lock()
+                .keys()
+                .any(|(_, id)| &**id == session_id)
+    }
+
+    /// Drops `session_id`'s sandboxes here without ending the session: its
+    /// journal stays resumable, for the replica that takes it over. An
+    /// invocation in flight fails with [`InvokeError::Stopped`]. Returns
+    /// how many sandboxes (and hibernated entries) it dropped.
+    pub fn hand_off(&self, session_id: &str) -> usize {
+        let removed: Vec<Arc<SessionEntry>> = {
+            let mut sessions = self.inner.sessions.lock();
+            let keys: Vec<SessionKey> = sessions
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|(_, id)| &**id == session_id)
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| sessions.remove(k)).collect()
+        };
+        let hibernated = {
+            let mut hibernated = self.inner.hibernated.lock();
+            let before = hibernated.len();
+            hibernated.retain(|(_, id), _| &**id != session_id);
+            before - hibernated.len()
+        };
+        for entry in &removed {
+            self.inner.finish(entry, EndReason::HandedOff);
         }
         removed.len() + hibernated
     }
@@ -1217,6 +1263,7 @@ impl EndReason {
             EndReason::Fault => "fault",
             EndReason::Shutdown => "shutdown",
             EndReason::Reclaimed => "reclaimed",
+            EndReason::HandedOff => "handed_off",
         }
     }
 }

@@ -36,3 +36,10 @@ pub enum JournalError {
     #[error("invalid session id for a journal: {0:?}")]
     InvalidSession(String),
 }
+
+impl JournalError {
+    /// Whether the journal's store could not be reached (retry later).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, JournalError::Storage { source, .. } if source.is_unavailable())
+    }
+}

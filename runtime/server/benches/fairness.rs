@@ -29,7 +29,7 @@ struct Setup {
     guest_threads: usize,
 }
 
-async fn start(setup: &Setup, dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+async fn start(setup: &Setup, dir: &std::path::Path) -> (String, corral_server::LoopbackStop) {
     common::serve(
         EngineConfig {
             epoch_tick: setup.epoch_tick,
@@ -163,7 +163,7 @@ async fn main() {
             loaded.max() as f64 / 1e6,
             ms(&loaded, 0.99) / ms(&idle, 0.99).max(0.001),
         );
-        let _ = stop_server.send(());
+        stop_server.stop().await;
     }
 }
 

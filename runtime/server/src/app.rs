@@ -55,6 +55,8 @@ pub struct AppState {
     /// A store in the shared database, if any; `/ping` is unhealthy while
     /// it does not answer.
     pub database: Option<Arc<dyn corral_storage::Storage>>,
+    /// This replica's part of a cluster, when replicas share a database.
+    pub cluster: Option<Arc<crate::placement::Cluster>>,
 }
 
 /// Builds the router (memory routes are merged by the caller when enabled).
@@ -71,6 +73,10 @@ pub fn router(state: AppState) -> Router {
         .route("/corral/components/{digest}", get(component_source))
         .merge(crate::runtimes::routes())
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::placement::place_sessions,
+        ))
         .with_state(state)
 }
 
@@ -99,6 +105,20 @@ async fn ping(State(state): State<AppState>) -> Response {
             )
                 .into_response();
         }
+    }
+    if let Some(cluster) = &state.cluster
+        && !cluster.directory().holds_lease()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(corral_api::ERROR_TYPE_HEADER, "ServiceUnavailableException")],
+            axum::Json(json!({
+                "status": "Unhealthy",
+                "message": "this replica's lease has lapsed",
+                "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
+            })),
+        )
+            .into_response();
     }
     let busy = state.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
     axum::Json(json!({
@@ -373,11 +393,25 @@ async fn dispatch(
     headers: &HeaderMap,
     payload: Bytes,
 ) -> ApiResult {
-    let resolved = state.registry.get(&call.runtime).and_then(|runtime| {
+    let resolved = match state.registry.get(&call.runtime).and_then(|runtime| {
         let version = runtime.resolve(call.qualifier.as_deref())?.clone();
-        let agent = state.registry.compiled(&runtime, &version)?;
-        Ok((runtime, agent))
-    });
+        Ok((runtime, version))
+    }) {
+        Ok((runtime, version)) => match state.registry.loaded(&runtime, &version) {
+            Some(agent) => Ok((runtime, agent)),
+            // First use here: compiled off the async threads.
+            None => {
+                let registry = state.registry.clone();
+                tokio::task::spawn_blocking(move || {
+                    let agent = registry.compiled(&runtime, &version)?;
+                    Ok((runtime, agent))
+                })
+                .await
+                .map_err(|e| ApiError::internal(format!("the compile task failed: {e}")))?
+            }
+        },
+        Err(error) => Err(error),
+    };
     let (runtime, agent) = match resolved {
         Ok(found) => found,
         Err(e) => {
@@ -634,7 +668,11 @@ async fn deploy(
 }
 
 async fn list_sessions(State(state): State<AppState>) -> ApiResult {
-    let sessions: Vec<Value> = state
+    let here = state
+        .cluster
+        .as_ref()
+        .map(|c| c.directory().replica().to_string());
+    let mut sessions: Vec<Value> = state
         .sessions
         .list()
         .into_iter()
@@ -649,9 +687,40 @@ async fn list_sessions(State(state): State<AppState>) -> ApiResult {
                 "invocations": s.invocations,
                 "memoryBytes": s.memory_bytes,
                 "caller": s.caller,
+                "replica": here,
             })
         })
         .collect();
+    // In a cluster, the sessions other live replicas hold, with their holder.
+    if let Some(cluster) = &state.cluster {
+        let directory = cluster.directory().clone();
+        let placed = tokio::task::spawn_blocking(move || directory.sessions())
+            .await
+            .map_err(|e| ApiError::internal(format!("the directory task failed: {e}")))?
+            .map_err(|e| {
+                if e.is_unavailable() {
+                    ApiError::unavailable(format!("{e}: retry shortly"))
+                } else {
+                    ApiError::internal(e.to_string())
+                }
+            })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        for (record, alive) in placed {
+            if !alive || Some(&record.replica) == here.as_ref() {
+                continue;
+            }
+            sessions.push(json!({
+                "agentRuntimeName": record.agent,
+                "runtimeSessionId": record.session_id,
+                "state": "Remote",
+                "ageSeconds": now.saturating_sub(Duration::from_millis(record.since_ms)).as_secs_f64(),
+                "replica": record.replica,
+                "replicaAddress": record.address,
+            }));
+        }
+    }
     Ok(axum::Json(json!({ "sessions": sessions })).into_response())
 }
 

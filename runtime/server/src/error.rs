@@ -44,6 +44,16 @@ impl ApiError {
         )
     }
 
+    /// `ServiceUnavailableException` (503): shared state (the database)
+    /// does not answer; retry later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            message,
+        )
+    }
+
     /// `ValidationException` (400).
     pub fn validation(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
@@ -74,7 +84,15 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
             }
-            RegistryError::Io(_) => ApiError::internal(message),
+            RegistryError::Storage(source) if source.is_unavailable() => {
+                ApiError::unavailable(message)
+            }
+            RegistryError::Contended => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                message,
+            ),
+            RegistryError::Io(_) | RegistryError::Storage(_) => ApiError::internal(message),
         }
     }
 }
@@ -105,6 +123,11 @@ impl From<ArtifactError> for ApiError {
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
         let message = e.to_string();
+        if e.is_unavailable() {
+            return ApiError::unavailable(format!(
+                "{message}: its store does not answer; retry shortly"
+            ));
+        }
         match e {
             InvokeError::InvalidRequest(_) => ApiError::validation(message),
             // A caller over its own quota is throttled (retry once its

@@ -7,6 +7,7 @@ mod app;
 pub mod artifact;
 mod error;
 pub mod metrics;
+pub mod placement;
 mod registry;
 mod runtimes;
 
@@ -24,12 +25,36 @@ pub use registry::{
     LifecycleConfiguration, RegistryError, RuntimeEndpoint, RuntimeVersion, runtime_id_of,
 };
 
+/// Stops a server started with [`Server::spawn_loopback`]; dropping it
+/// stops the server without waiting.
+pub struct LoopbackStop {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LoopbackStop {
+    /// Stops the server and waits until it has drained, stopped its
+    /// sessions and let go of its stores.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The registry could not be opened.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// This replica could not register in the session directory.
+    #[error("cannot join the replicas")]
+    Cluster(#[source] corral_cluster::DirectoryError),
+    /// The registry's store could not be opened.
+    #[error("cannot open the deploy registry's store")]
+    Store(#[source] corral_runtime::RuntimeError),
     /// Binding or serving failed.
     #[error("server I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -50,6 +75,10 @@ pub struct ServerConfig {
     pub allowed_hosts: Option<Vec<String>>,
     /// Where `CreateAgentRuntime` may fetch components from.
     pub artifacts: ArtifactConfig,
+    /// Join the replicas sharing the runtime's database as this replica
+    /// (sessions placed through a directory in it, forwarded between
+    /// replicas); `None`: one process serves every session it is sent.
+    pub cluster: Option<corral_cluster::ClusterConfig>,
 }
 
 /// A running server's parts, for embedding and tests.
@@ -60,29 +89,73 @@ pub struct Server {
     memory: Option<corral_memory::MemoryService>,
     /// The gateway and policy control plane, when the runtime has one.
     control: Option<Arc<corral_gateway_control::ControlPlane>>,
+    /// Follows other replicas' registry changes, when the store is shared.
+    follower: Option<tokio::task::JoinHandle<()>>,
+    /// Renews this replica's lease, when it is one of several.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for task in [self.follower.take(), self.heartbeat.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
 }
 
 impl Server {
-    /// Serves `runtime`'s agents: opens the deploy registry in
-    /// `config.data_dir` (deploys naming a `memoryId` are checked against
-    /// the runtime's memory service, when it has one).
+    /// Serves `runtime`'s agents: opens the deploy registry in the
+    /// runtime's store (`config.data_dir/registry`, or the shared
+    /// database), compiling into `config.data_dir` (deploys naming a
+    /// `memoryId` are checked against the runtime's memory service, when
+    /// it has one). Within a tokio runtime.
     pub fn new(
         runtime: &corral_runtime::Runtime,
         config: &ServerConfig,
     ) -> Result<Self, ServerError> {
-        let registry = AgentRegistry::open(
+        let store = runtime
+            .store("registry", &config.data_dir.join("registry"))
+            .map_err(ServerError::Store)?;
+        let registry = Arc::new(AgentRegistry::open(
             &config.data_dir,
+            store,
             runtime.host().clone(),
             config.max_artifact_bytes,
-        )?;
+        )?);
         if let Some(memory) = runtime.memory() {
             registry.attach_memory(memory.clone());
         }
+        let (cluster, heartbeat) = match &config.cluster {
+            Some(cluster) => {
+                let store = runtime
+                    .store("sessions", &config.data_dir.join("sessions"))
+                    .map_err(ServerError::Store)?;
+                let directory = Arc::new(corral_cluster::SessionDirectory::new(
+                    store,
+                    cluster.clone(),
+                ));
+                directory.heartbeat().map_err(ServerError::Cluster)?;
+                let heartbeat = corral_cluster::spawn_heartbeat(
+                    directory.clone(),
+                    Arc::new(placement::ManagedSessions(runtime.sessions().clone())),
+                );
+                (
+                    Some(Arc::new(placement::Cluster::new(directory))),
+                    Some(heartbeat),
+                )
+            }
+            None => (None, None),
+        };
         Ok(Server {
+            follower: registry.follow_changes(),
+            heartbeat,
             memory: runtime.memory().cloned(),
             control: runtime.control_plane().cloned(),
             state: AppState {
-                registry: Arc::new(registry),
+                registry,
                 sessions: runtime.sessions().clone(),
                 in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 status_changed: Arc::new(std::sync::atomic::AtomicU64::new(
@@ -101,7 +174,8 @@ impl Server {
                     config.artifacts.clone(),
                     config.max_artifact_bytes,
                 )),
-                database: runtime.database().cloned(),
+                database: runtime.database(),
+                cluster,
             },
         })
     }
@@ -149,21 +223,38 @@ impl Server {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Sessions stay resumable from their journals; in a cluster, they
+        // are released so another replica resumes them at once.
         self.state.sessions.stop_all();
+        if let Some(cluster) = &self.state.cluster {
+            if let Some(heartbeat) = &self.heartbeat {
+                heartbeat.abort();
+            }
+            let directory = cluster.directory().clone();
+            match tokio::task::spawn_blocking(move || directory.release_all()).await {
+                Ok(Ok(released)) => {
+                    tracing::info!(sessions = released, "handed this replica's sessions off");
+                }
+                Ok(Err(error)) => tracing::warn!(
+                    "cannot release this replica's sessions (others take them when its lease lapses): {error}"
+                ),
+                Err(error) => tracing::warn!("the release task failed: {error}"),
+            }
+        }
         result.map_err(ServerError::from)
     }
 
     /// Serves on an ephemeral port of 127.0.0.1 in the background (tests,
-    /// benchmarks, embedding); returns the base URL and a trigger that
-    /// stops it, after which `on_stop` runs.
+    /// benchmarks, embedding); returns the base URL and a handle that stops
+    /// it (dropping it stops it too), after which `on_stop` runs.
     pub async fn spawn_loopback(
         self,
         on_stop: impl FnOnce() + Send + 'static,
-    ) -> Result<(String, tokio::sync::oneshot::Sender<()>), ServerError> {
+    ) -> Result<(String, LoopbackStop), ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let served = self
                 .serve(listener, async {
                     let _ = stopped.await;
@@ -172,9 +263,16 @@ impl Server {
             if let Err(error) = served {
                 tracing::error!(%error, "loopback server failed");
             }
+            drop(self);
             on_stop();
         });
-        Ok((url, stop))
+        Ok((
+            url,
+            LoopbackStop {
+                stop: Some(stop),
+                task,
+            },
+        ))
     }
 
     /// Binds `addr`.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 /// A server over `dir` with the assistant's scripted model and the
 /// built-in calculator; returns its base URL and a shutdown trigger.
-async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+async fn start(dir: &Path) -> (String, corral_server::LoopbackStop) {
     start_with_auth(dir, None).await
 }
 
@@ -28,7 +28,7 @@ async fn start(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
 async fn start_with_auth(
     dir: &Path,
     auth: Option<Arc<corral_gateway::Authenticator>>,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+) -> (String, corral_server::LoopbackStop) {
     start_with(dir, auth, SessionConfig::default()).await
 }
 
@@ -38,7 +38,7 @@ async fn start_with(
     dir: &Path,
     auth: Option<Arc<corral_gateway::Authenticator>>,
     sessions: SessionConfig,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+) -> (String, corral_server::LoopbackStop) {
     start_runtime(dir, auth, sessions, false).await
 }
 
@@ -47,7 +47,7 @@ async fn start_runtime(
     auth: Option<Arc<corral_gateway::Authenticator>>,
     sessions: SessionConfig,
     journal: bool,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+) -> (String, corral_server::LoopbackStop) {
     let model = ScriptedModel::from_toml(corral_examples::ASSISTANT_SCRIPT).unwrap();
     let mut runtime = RuntimeBuilder::new()
         .sessions(sessions)
@@ -68,6 +68,7 @@ async fn start_runtime(
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 32 * 1024 * 1024,
+            cluster: None,
             artifacts: Default::default(),
             allowed_hosts: None,
             auth,
@@ -277,7 +278,7 @@ async fn redeploy_keeps_live_sessions_on_their_version_and_survives_restart() {
             .await
             .unwrap();
         assert_eq!(stopped.status(), 200);
-        stop.send(()).unwrap();
+        stop.stop().await;
     }
     // A new server on the same directory knows both versions and the endpoint.
     let (url, _stop) = start(dir.path()).await;
@@ -670,6 +671,7 @@ async fn ping_is_unhealthy_while_the_database_is_away_and_recovers() {
         &ServerConfig {
             data_dir: dir.path().to_path_buf(),
             max_artifact_bytes: 1024 * 1024,
+            cluster: None,
             artifacts: Default::default(),
             allowed_hosts: None,
             auth: None,

@@ -43,6 +43,14 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether the store could not be reached (a database that is down or
+    /// cut off): the operation may succeed when retried later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StorageError::Database { .. })
+    }
+}
+
 /// One write of a batch.
 #[derive(Debug, Clone)]
 pub enum Write {

@@ -15,16 +15,35 @@ fn engine(error: sled::Error) -> StorageError {
     StorageError::Engine(error.to_string())
 }
 
+/// How long [`SledStorage::open`] waits for another holder of the store
+/// (a process, or a server in this one, that is exiting) to let it go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether sled failed because another holder has the store's file lock.
+fn locked(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 impl SledStorage {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`; when another holder still has
+    /// it, waits up to 5 s for it to let go (a restart that overlaps the
+    /// previous server's exit), then fails.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // We flush explicitly before acknowledging; the background flush
-            // only bounds the work each explicit flush has to do.
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(engine)?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                // We flush explicitly before acknowledging; the background
+                // flush only bounds the work each explicit flush has to do.
+                .flush_every_ms(Some(500))
+                .open();
+            match opened {
+                Err(error) if locked(&error) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                opened => break opened.map_err(engine)?,
+            }
+        };
         Ok(SledStorage {
             db,
             group: GroupCommit::default(),

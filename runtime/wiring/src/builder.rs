@@ -141,6 +141,9 @@ impl RuntimeBuilder {
         let mut tasks = Vec::new();
         // One connection pool for every store in the database.
         let mut database: Option<PgStorage> = None;
+        if let Some(url) = &self.database {
+            database = Some(connect_database(url).await?);
+        }
 
         let gateway = match self.gateway {
             Some((config, mut options)) => {
@@ -163,10 +166,9 @@ impl RuntimeBuilder {
                     .embedder
                     .clone()
                     .unwrap_or_else(|| Arc::new(corral_memory::embed::LocalEmbedder::default()));
-                let storage =
-                    open_store(self.database.as_deref(), &mut database, &plan.dir, "memory")
-                        .await?;
+                let storage = open_store(database.as_ref(), &plan.dir, "memory")?;
                 let (service, resource) = open_memory(&plan, storage, embedder).await?;
+                tasks.extend(service.follow_changes());
                 let extraction = corral_memory::offline_extraction_model()
                     .map_err(RuntimeError::ExtractionModel)?;
                 tasks.push(service.spawn_worker(Arc::new(extraction)));
@@ -196,9 +198,11 @@ impl RuntimeBuilder {
 
         let mut sessions = self.sessions;
         if let Some((dir, config)) = self.journal {
-            let storage =
-                open_store(self.database.as_deref(), &mut database, &dir, "journal").await?;
+            let storage = open_store(database.as_ref(), &dir, "journal")?;
             let journal = JournalStore::new(storage, config);
+            // Replicas share a database's journal: none of its sessions is
+            // this process's until placed here.
+            sessions.shared_journal = database.is_some();
             tasks.push(tokio::spawn(expire_journals(journal.clone())));
             sessions.journal = Some(journal);
         }
@@ -211,7 +215,7 @@ impl RuntimeBuilder {
             memory,
             journal,
             control,
-            database: database.map(|d| Arc::new(d) as Arc<dyn Storage>),
+            database,
             tasks,
         })
     }
@@ -225,7 +229,7 @@ pub struct Runtime {
     memory: Option<(MemoryService, String)>,
     journal: Option<JournalStore>,
     control: Option<Arc<ControlPlane>>,
-    database: Option<Arc<dyn Storage>>,
+    database: Option<PgStorage>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -262,8 +266,21 @@ impl Runtime {
 
     /// A store in the shared database, if stores live in one: what health
     /// checks probe.
-    pub fn database(&self) -> Option<&Arc<dyn Storage>> {
-        self.database.as_ref()
+    pub fn database(&self) -> Option<Arc<dyn Storage>> {
+        self.database
+            .as_ref()
+            .map(|d| Arc::new(d.namespace("health")) as Arc<dyn Storage>)
+    }
+
+    /// The store for `what` (`registry`, `sessions`, ...): its namespace
+    /// in the shared database when there is one, else sled in `dir`. One
+    /// path for every store a process opens.
+    pub fn store(
+        &self,
+        what: &'static str,
+        dir: &std::path::Path,
+    ) -> Result<Arc<dyn Storage>, RuntimeError> {
+        open_store(self.database.as_ref(), dir, what)
     }
 
     /// The session journal, if sessions are journaled.
@@ -289,29 +306,30 @@ impl Drop for Runtime {
     }
 }
 
-/// The store for `what` (`memory`, `journal`): its namespace in the
-/// database at `url` when there is one (connecting on first use, then
-/// sharing `connected`'s pool), else sled in `dir`.
-async fn open_store(
-    url: Option<&str>,
-    connected: &mut Option<PgStorage>,
+/// The store for `what` (`memory`, `journal`, ...): its namespace in
+/// `database` when there is one, else sled in `dir`.
+fn open_store(
+    database: Option<&PgStorage>,
     dir: &std::path::Path,
     what: &'static str,
 ) -> Result<Arc<dyn Storage>, RuntimeError> {
-    let Some(url) = url else {
-        let storage = SledStorage::open(dir).map_err(|source| RuntimeError::Storage {
-            what,
-            path: dir.display().to_string(),
-            source,
-        })?;
-        return Ok(Arc::new(storage));
-    };
-    if let Some(database) = connected {
+    if let Some(database) = database {
         return Ok(Arc::new(database.namespace(what)));
     }
+    let storage = SledStorage::open(dir).map_err(|source| RuntimeError::Storage {
+        what,
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(Arc::new(storage))
+}
+
+/// Connects to the database at `url` (and applies its migrations).
+async fn connect_database(url: &str) -> Result<PgStorage, RuntimeError> {
+    let what = "the database";
     let url = url.to_string();
     // Connecting blocks (the seam is synchronous): not on an async thread.
-    let storage = tokio::task::spawn_blocking(move || PgStorage::connect(&url, what))
+    tokio::task::spawn_blocking(move || PgStorage::connect(&url, "health"))
         .await
         .map_err(|e| RuntimeError::Storage {
             what,
@@ -323,9 +341,7 @@ async fn open_store(
             // The URL may carry a password: never in messages.
             path: "the database".into(),
             source,
-        })?;
-    *connected = Some(storage.namespace(what));
-    Ok(Arc::new(storage))
+        })
 }
 
 /// Opens the memory service on `storage` and finds (or creates) the
@@ -338,22 +354,8 @@ async fn open_memory(
     let service = MemoryService::open(storage, embedder, MemoryConfig::default())
         .await
         .map_err(RuntimeError::Memory)?;
-    let mut token = None;
-    loop {
-        let page = service
-            .list_memories(Some(50), token.as_deref())
-            .map_err(RuntimeError::Memory)?;
-        for summary in &page.memories {
-            if let Ok(memory) = service.get_memory(&summary.id)
-                && memory.name == plan.resource
-            {
-                return Ok((service, memory.id));
-            }
-        }
-        match page.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
+    if let Ok(memory) = service.memory_named(&plan.resource) {
+        return Ok((service, memory.id));
     }
     let created = service
         .create_memory(corral_memory::control::CreateMemoryInput {
@@ -373,9 +375,18 @@ async fn open_memory(
             memory_execution_role_arn: None,
             tags: None,
         })
-        .await
-        .map_err(RuntimeError::Memory)?;
-    Ok((service, created.id))
+        .await;
+    match created {
+        Ok(created) => Ok((service, created.id)),
+        // Another replica sharing the database created it meanwhile.
+        Err(corral_memory::MemoryError::Conflict(_)) => {
+            let memory = service
+                .memory_named(&plan.resource)
+                .map_err(RuntimeError::Memory)?;
+            Ok((service, memory.id))
+        }
+        Err(error) => Err(RuntimeError::Memory(error)),
+    }
 }
 
 /// Deletes expired journals now and every hour.

@@ -18,7 +18,7 @@ pub async fn serve(
     sessions: SessionConfig,
     dir: &Path,
     agents: &[(&str, &[u8])],
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+) -> (String, corral_server::LoopbackStop) {
     let runtime = Arc::new(
         RuntimeBuilder::new()
             .engine(engine)
@@ -32,6 +32,7 @@ pub async fn serve(
         &ServerConfig {
             data_dir: dir.to_path_buf(),
             max_artifact_bytes: 64 << 20,
+            cluster: None,
             artifacts: Default::default(),
             allowed_hosts: None,
             auth: None,

@@ -15,7 +15,7 @@ async fn start(
     dir: &Path,
     s3_url: &str,
     file_root: &Path,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
+) -> (String, corral_server::LoopbackStop) {
     let runtime = RuntimeBuilder::new()
         .memory(dir.join("memory"), "agents")
         .gateway_resources(dir.join("gateways"), Default::default())
@@ -29,6 +29,7 @@ async fn start(
             max_artifact_bytes: 32 << 20,
             auth: None,
             allowed_hosts: Some(vec!["127.0.0.1".into()]),
+            cluster: None,
             artifacts: ArtifactConfig {
                 s3_endpoint_url: Some(s3_url.to_string()),
                 aws: Some(corral_test_support::dummy_aws()),

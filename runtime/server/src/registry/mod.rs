@@ -1,8 +1,14 @@
-//! Deployed agents: content-addressed artifacts, immutable versions and
-//! endpoints, stored durably in a directory.
+//! Deployed agents: content-addressed components, immutable versions and
+//! endpoints, kept in a [`Storage`] (sled on one machine, PostgreSQL shared
+//! by replicas).
 //!
-//! Layout: `artifacts/<sha256>.wasm` (the upload) and `.cwasm` (precompiled
-//! for this engine), `runtimes.json` (metadata, replaced atomically).
+//! The store holds the runtimes index and component sources
+//! ([`store::RegistryStore`]); each process keeps a cache of the index,
+//! refreshed when another replica publishes a change, and compiles each
+//! version once, on first use, into `artifacts/<sha256>.cwasm` in its own
+//! directory.
+
+mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +17,7 @@ use std::sync::Arc;
 use corral_api::{now_seconds, random_suffix, valid_name};
 use corral_host::{AgentHost, CompiledAgent, HostError};
 use corral_memory::MemoryService;
-use corral_storage::write_file_atomic as write_atomic;
+use corral_storage::{Storage, StorageError, write_file_atomic as write_atomic};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +50,17 @@ pub enum RegistryError {
     /// Disk I/O failed.
     #[error("registry storage: {0}")]
     Io(#[from] std::io::Error),
+    /// The store (a database shared by replicas) failed or is away.
+    #[error("the deploy registry's store: {0}")]
+    Storage(#[from] StorageError),
+    /// Other writers kept changing the registry while this change retried.
+    #[error("the deploy registry kept changing under this request; retry it")]
+    Contended,
 }
+
+/// How often a change is retried when another replica changed the index
+/// first.
+const CHANGE_ATTEMPTS: usize = 32;
 
 /// Lifecycle of a runtime's sessions (`LifecycleConfiguration`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,14 +312,17 @@ pub struct DeployRequest {
 
 /// Durable registry of deployed agents, with a cache of compiled versions.
 pub struct AgentRegistry {
+    /// Where this process keeps compiled versions.
     dir: PathBuf,
+    /// The index and component sources.
+    store: store::RegistryStore,
     host: Arc<AgentHost>,
     max_artifact_bytes: usize,
     arn_prefix: String,
     runtimes: Mutex<BTreeMap<String, AgentRuntime>>,
-    /// Held by each change from reading the runtimes to swapping in the
-    /// persisted result: changes apply one at a time, and readers never
-    /// wait on the disk.
+    /// Held by each change of this process from reading the index to
+    /// swapping in the result (other replicas' changes are caught by the
+    /// swap); readers never wait on the store.
     writer: Mutex<()>,
     /// Loaded versions by runtime id (not name: a deleted runtime's name
     /// may be reused) and version.
@@ -360,26 +379,22 @@ fn valid_memory_id(id: &str) -> bool {
 }
 
 impl AgentRegistry {
-    /// Opens (or creates) the registry in `dir`.
+    /// Opens the registry kept in `storage`, compiling versions into
+    /// `dir` (a registry `dir` held before the storage seam is imported
+    /// into `storage` once).
     pub fn open(
         dir: &Path,
+        storage: Arc<dyn Storage>,
         host: Arc<AgentHost>,
         max_artifact_bytes: usize,
     ) -> Result<Self, RegistryError> {
         std::fs::create_dir_all(dir.join("artifacts"))?;
-        let index = dir.join("runtimes.json");
-        let runtimes = match std::fs::read(&index) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                RegistryError::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", index.display()),
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let store = store::RegistryStore::new(storage);
+        store.import_directory(dir)?;
+        let runtimes = store.load()?.runtimes;
         Ok(AgentRegistry {
             dir: dir.to_path_buf(),
+            store,
             host,
             max_artifact_bytes,
             arn_prefix: "arn:aws:bedrock-agentcore:local:000000000000".into(),
@@ -388,6 +403,39 @@ impl AgentRegistry {
             compiled: Mutex::new(BTreeMap::new()),
             memory: Mutex::new(None),
         })
+    }
+
+    /// Keeps this process's view current with other replicas' changes
+    /// (deploys, endpoint changes, deletes): reloads the index each time
+    /// the store reports one. Returns `None` when the store is not shared.
+    pub fn follow_changes(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut changes = self.store.take_changes()?;
+        let registry = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            while changes.next().await.is_some() {
+                let Some(current) = registry.upgrade() else {
+                    return;
+                };
+                match tokio::task::spawn_blocking(move || current.reload()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!("cannot reload the deploy registry: {error}");
+                    }
+                    Err(error) => tracing::warn!("the registry reload task failed: {error}"),
+                }
+            }
+        }))
+    }
+
+    /// Replaces the cached index with the stored one, dropping compiled
+    /// versions of runtimes that no longer exist.
+    pub fn reload(&self) -> Result<(), RegistryError> {
+        let runtimes = self.store.load()?.runtimes;
+        self.compiled
+            .lock()
+            .retain(|(id, _), _| runtimes.values().any(|r| r.agent_runtime_id == *id));
+        *self.runtimes.lock() = runtimes;
+        Ok(())
     }
 
     /// Lets deploys check that the memory resource they name exists in
@@ -425,7 +473,15 @@ impl AgentRegistry {
 
     /// The runtime named by a name, id or ARN (of any region and account:
     /// its `runtime/<id>` part decides; an endpoint ARN names its runtime).
+    /// One this process has not seen yet is looked up in the store: another
+    /// replica may have just created it.
     pub fn get(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
+        match find(&self.runtimes.lock(), identifier) {
+            Ok(runtime) => return Ok(runtime.clone()),
+            Err(error) if !self.store.is_shared() => return Err(error),
+            Err(_) => {}
+        }
+        self.reload()?;
         find(&self.runtimes.lock(), identifier).cloned()
     }
 
@@ -434,19 +490,25 @@ impl AgentRegistry {
         with_client_token(&self.runtimes.lock(), token).cloned()
     }
 
-    /// Applies `change` to a copy of the runtimes, persists it, then makes
-    /// it current; a change that fails, or cannot be persisted, leaves
-    /// nothing behind.
+    /// Applies `change` to the stored runtimes and stores the result, then
+    /// makes it current; when another replica changed them meanwhile,
+    /// `change` runs again on theirs. A change that fails, or cannot be
+    /// stored, leaves nothing behind.
     fn update<T>(
         &self,
-        change: impl FnOnce(&mut BTreeMap<String, AgentRuntime>) -> Result<T, RegistryError>,
+        mut change: impl FnMut(&mut BTreeMap<String, AgentRuntime>) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let _writer = self.writer.lock();
-        let mut next = self.runtimes.lock().clone();
-        let out = change(&mut next)?;
-        self.persist(&next)?;
-        *self.runtimes.lock() = next;
-        Ok(out)
+        for _ in 0..CHANGE_ATTEMPTS {
+            let snapshot = self.store.load()?;
+            let mut next = snapshot.runtimes.clone();
+            let out = change(&mut next)?;
+            if self.store.replace(&snapshot, &next)? {
+                *self.runtimes.lock() = next;
+                return Ok(out);
+            }
+        }
+        Err(RegistryError::Contended)
     }
 
     /// Validates, precompiles and stores a component as a new version of
@@ -487,36 +549,25 @@ impl AgentRegistry {
             .compile(&request.name, bytes)
             .map_err(|e: HostError| RegistryError::InvalidArtifact(e.to_string()))?;
         let digest = compiled.digest().to_string();
-        let source = self.dir.join("artifacts").join(format!("{digest}.wasm"));
-        if !source.exists() {
-            write_atomic(&source, bytes)?;
-        }
-        let precompiled = self.dir.join("artifacts").join(format!("{digest}.cwasm"));
-        if !precompiled.exists() {
-            let artifact = self
-                .host
-                .engine()
-                .precompile(bytes)
-                .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?;
-            write_atomic(&precompiled, &artifact)?;
-        }
+        self.store.put_component(&digest, bytes)?;
+        self.precompile(&digest, bytes)?;
         let reported = request
             .echoed
             .agent_runtime_artifact
             .take()
             .unwrap_or_else(|| crate::artifact::component_artifact(&digest));
-        let version = |number: usize| RuntimeVersion {
-            agent_runtime_version: number.to_string(),
+        let template = RuntimeVersion {
+            agent_runtime_version: String::new(),
             digest,
             size: bytes.len(),
             created_at: now_seconds(),
             lifecycle_configuration: request.lifecycle,
-            environment_variables: request.environment,
-            description: request.description,
-            memory_id: request.memory_id,
+            environment_variables: request.environment.clone(),
+            description: request.description.clone(),
+            memory_id: request.memory_id.clone(),
             echoed: EchoedSettings {
                 agent_runtime_artifact: Some(reported),
-                ..request.echoed
+                ..request.echoed.clone()
             },
             client_token: request.client_token.clone(),
         };
@@ -558,7 +609,9 @@ impl AgentRegistry {
                     endpoints,
                 }
             });
-            runtime.versions.push(version(runtime.versions.len() + 1));
+            let mut version = template.clone();
+            version.agent_runtime_version = (runtime.versions.len() + 1).to_string();
+            runtime.versions.push(version);
             Ok(runtime.clone())
         })
     }
@@ -592,7 +645,7 @@ impl AgentRegistry {
             let pinned = version
                 .map(str::to_string)
                 .or_else(|| runtime.latest().map(|v| v.agent_runtime_version.clone()));
-            let endpoint = RuntimeEndpoint::new(name, pinned, description);
+            let endpoint = RuntimeEndpoint::new(name, pinned, description.clone());
             runtime.endpoints.insert(name.to_string(), endpoint.clone());
             Ok(endpoint)
         })
@@ -618,7 +671,7 @@ impl AgentRegistry {
                 endpoint.target_version = version.map(str::to_string);
             }
             if description.is_some() {
-                endpoint.description = description;
+                endpoint.description.clone_from(&description);
             }
             endpoint.updated_at = now_seconds();
             Ok(endpoint.clone())
@@ -650,7 +703,7 @@ impl AgentRegistry {
     fn change_runtime<T>(
         &self,
         identifier: &str,
-        change: impl FnOnce(&mut AgentRuntime) -> Result<T, RegistryError>,
+        mut change: impl FnMut(&mut AgentRuntime) -> Result<T, RegistryError>,
     ) -> Result<(AgentRuntime, T), RegistryError> {
         self.update(|runtimes| {
             let name = find(runtimes, identifier)?.agent_runtime_name.clone();
@@ -678,24 +731,40 @@ impl AgentRegistry {
         Ok(runtime)
     }
 
-    /// The compiled agent for a runtime version, loading the precompiled
-    /// artifact on first use.
+    /// The compiled agent for a runtime version if this process has loaded
+    /// it already (no I/O).
+    pub fn loaded(
+        &self,
+        runtime: &AgentRuntime,
+        version: &RuntimeVersion,
+    ) -> Option<Arc<CompiledAgent>> {
+        self.compiled
+            .lock()
+            .get(&(
+                runtime.agent_runtime_id.clone(),
+                version.agent_runtime_version.clone(),
+            ))
+            .cloned()
+    }
+
+    /// The compiled agent for a runtime version: loaded on first use from
+    /// this process's precompiled artifact, which is compiled from the
+    /// stored source when absent (a version deployed through another
+    /// replica). Blocks for the compile: call it off async threads when
+    /// [`AgentRegistry::loaded`] has nothing.
     pub fn compiled(
         &self,
         runtime: &AgentRuntime,
         version: &RuntimeVersion,
     ) -> Result<Arc<CompiledAgent>, RegistryError> {
-        let key = (
-            runtime.agent_runtime_id.clone(),
-            version.agent_runtime_version.clone(),
-        );
-        if let Some(agent) = self.compiled.lock().get(&key) {
-            return Ok(agent.clone());
+        if let Some(agent) = self.loaded(runtime, version) {
+            return Ok(agent);
         }
-        let path = self
-            .dir
-            .join("artifacts")
-            .join(format!("{}.cwasm", version.digest));
+        let path = self.precompiled_path(&version.digest);
+        if !path.exists() {
+            let source = self.component_source(&version.digest)?;
+            self.precompile(&version.digest, &source)?;
+        }
         let agent = self
             .host
             .load_precompiled(&runtime.agent_runtime_name, &version.digest, &path)
@@ -703,8 +772,35 @@ impl AgentRegistry {
             .with_version(version.agent_runtime_version.clone())
             .with_settings(version.settings());
         let agent = Arc::new(agent);
-        self.compiled.lock().insert(key, agent.clone());
+        self.compiled.lock().insert(
+            (
+                runtime.agent_runtime_id.clone(),
+                version.agent_runtime_version.clone(),
+            ),
+            agent.clone(),
+        );
         Ok(agent)
+    }
+
+    /// Where this process keeps the precompiled form of `digest`.
+    fn precompiled_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("artifacts").join(format!("{digest}.cwasm"))
+    }
+
+    /// Writes the precompiled form of `bytes` (SHA-256 `digest`) unless it
+    /// is there.
+    fn precompile(&self, digest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        let path = self.precompiled_path(digest);
+        if path.exists() {
+            return Ok(());
+        }
+        let artifact = self
+            .host
+            .engine()
+            .precompile(bytes)
+            .map_err(|e| RegistryError::InvalidArtifact(e.to_string()))?;
+        write_atomic(&path, &artifact)?;
+        Ok(())
     }
 
     /// The source bytes of a deployed component by SHA-256 (hex).
@@ -715,14 +811,9 @@ impl AgentRegistry {
                 "'{digest}' is not a SHA-256 digest (64 hex digits)"
             )));
         }
-        let path = self.dir.join("artifacts").join(format!("{digest}.wasm"));
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RegistryError::NotFound(
-                format!("no component with digest {digest}"),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.store
+            .component(digest)?
+            .ok_or_else(|| RegistryError::NotFound(format!("no component with digest {digest}")))
     }
 
     /// The latest deployed version of `name` whose component has `digest`.
@@ -735,13 +826,6 @@ impl AgentRegistry {
             .rev()
             .find(|v| v.digest == digest)
             .cloned()
-    }
-
-    fn persist(&self, runtimes: &BTreeMap<String, AgentRuntime>) -> Result<(), RegistryError> {
-        let bytes = serde_json::to_vec_pretty(runtimes)
-            .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
-        write_atomic(&self.dir.join("runtimes.json"), &bytes)?;
-        Ok(())
     }
 }
 
@@ -770,7 +854,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let agents = dir.path().join("agents");
         let host = Arc::new(AgentHost::new(corral_host::EngineConfig::default()).unwrap());
-        let registry = AgentRegistry::open(&agents, host.clone(), 64 << 20).unwrap();
+        let open = |host: Arc<AgentHost>| {
+            let store = Arc::new(SledStorage::open(&agents.join("registry")).unwrap());
+            AgentRegistry::open(&agents, store, host, 64 << 20).unwrap()
+        };
+        let registry = open(host.clone());
         // Without a memory service only the id's form is checked.
         for bad in ["", "no spaces-0123456789", "/strategies", "plain"] {
             assert!(
@@ -817,7 +905,8 @@ mod tests {
         registry.deploy(PROBE, request(&memory.id)).unwrap();
 
         // Persisted, and applied to the compiled agent after a restart.
-        let reopened = AgentRegistry::open(&agents, host, 64 << 20).unwrap();
+        drop(registry);
+        let reopened = open(host);
         let runtime = reopened.get("probe").unwrap();
         let version = runtime.latest().unwrap();
         assert_eq!(version.memory_id.as_deref(), Some(memory.id.as_str()));
