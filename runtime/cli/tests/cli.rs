@@ -6,6 +6,8 @@ use std::process::Command;
 
 #[path = "cli/durable.rs"]
 mod durable;
+#[path = "cli/replicas.rs"]
+mod replicas;
 
 /// The span store of these tests (not the user's).
 fn trace_dir() -> std::path::PathBuf {

@@ -9,6 +9,7 @@ use corral_storage::{ScanStart, Storage, WriteBatch};
 use parking_lot::Mutex;
 
 use crate::error::DirectoryError;
+use crate::heartbeat::LocalSessions;
 use crate::record::{
     Owner, REPLICA_PREFIX, ReplicaRecord, SESSION_PREFIX, SessionRecord, decode, encode,
     replica_key, session_key,
@@ -72,6 +73,8 @@ pub struct SessionDirectory {
     storage: Arc<dyn Storage>,
     config: ClusterConfig,
     local: Arc<Mutex<Local>>,
+    /// The sessions this replica runs, handed off when its lease lapses.
+    sessions: Arc<dyn LocalSessions>,
 }
 
 impl std::fmt::Debug for SessionDirectory {
@@ -83,14 +86,25 @@ impl std::fmt::Debug for SessionDirectory {
 }
 
 impl SessionDirectory {
-    /// A directory in `storage` (its own namespace) for this replica; it
-    /// serves sessions once [`SessionDirectory::heartbeat`] has registered it.
-    pub fn new(storage: Arc<dyn Storage>, config: ClusterConfig) -> Self {
+    /// A directory in `storage` (its own namespace) for this replica,
+    /// whose local sessions are `sessions`; it serves sessions once
+    /// [`SessionDirectory::heartbeat`] has registered it.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        config: ClusterConfig,
+        sessions: Arc<dyn LocalSessions>,
+    ) -> Self {
         Self {
             storage,
             config,
             local: Arc::default(),
+            sessions,
         }
+    }
+
+    /// The sessions this replica runs.
+    pub(crate) fn local_sessions(&self) -> &Arc<dyn LocalSessions> {
+        &self.sessions
     }
 
     /// This replica's id.
@@ -106,7 +120,13 @@ impl SessionDirectory {
     /// Registers this replica, or renews its lease; until it returns `Ok`
     /// again, the replica serves its sessions only until the previous lease
     /// (less a margin) ends.
+    ///
+    /// Renewing a lease that had lapsed first hands off every session this
+    /// replica held: another replica may have taken them over meanwhile.
     pub fn heartbeat(&self) -> Result<(), DirectoryError> {
+        if !self.holds_lease() {
+            self.fence();
+        }
         let started = Instant::now();
         let record = ReplicaRecord {
             id: self.config.replica_id.clone(),
@@ -133,7 +153,9 @@ impl SessionDirectory {
     /// holds it, claims it when nobody does, takes it over when its owner's
     /// lease has lapsed; else names the live owner.
     pub fn place(&self, session: &str, agent: &str) -> Result<Placement, DirectoryError> {
-        if !self.holds_lease() {
+        // A lapsed lease (the store was away) is renewed by the first
+        // request after it is back, not only by the next heartbeat.
+        if !self.holds_lease() && self.heartbeat().is_err() {
             return Err(DirectoryError::LeaseLapsed);
         }
         if let Some(guard) = self.guard_if_held(session) {
@@ -231,15 +253,27 @@ impl SessionDirectory {
         Ok(held.len())
     }
 
-    /// Forgets every held session without touching the store (the lease
-    /// lapsed: others may own them now); returns them.
-    pub(crate) fn forget_all(&self) -> Vec<String> {
-        self.local
+    /// Hands off every held session here without touching the store (the
+    /// lease lapsed: others may own them now, and resume them from their
+    /// journals); returns how many.
+    pub(crate) fn fence(&self) -> usize {
+        let lost: Vec<String> = self
+            .local
             .lock()
             .held
             .drain()
             .map(|(session, _)| session)
-            .collect()
+            .collect();
+        if !lost.is_empty() {
+            tracing::warn!(
+                sessions = lost.len(),
+                "the replica's lease lapsed: handing its sessions off"
+            );
+        }
+        for session in &lost {
+            self.sessions.hand_off(session);
+        }
+        lost.len()
     }
 
     /// Held sessions with no request in flight.
@@ -381,5 +415,205 @@ impl SessionDirectory {
             return Ok(false);
         }
         Ok(self.storage.compare_and_swap(&key, Some(&bytes), None)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Barrier;
+
+    use corral_storage::SledStorage;
+
+    use super::*;
+
+    /// Local sessions as a set; records hand-offs.
+    #[derive(Default)]
+    struct Sessions {
+        live: Mutex<Vec<String>>,
+        handed_off: Mutex<Vec<String>>,
+    }
+
+    impl LocalSessions for Sessions {
+        fn is_local(&self, session: &str) -> bool {
+            self.live.lock().iter().any(|s| s == session)
+        }
+        fn hand_off(&self, session: &str) {
+            self.live.lock().retain(|s| s != session);
+            self.handed_off.lock().push(session.to_string());
+        }
+    }
+
+    fn replica(
+        storage: &Arc<dyn Storage>,
+        id: &str,
+        lease: Duration,
+    ) -> (SessionDirectory, Arc<Sessions>) {
+        let sessions = Arc::new(Sessions::default());
+        let config = ClusterConfig {
+            replica_id: id.into(),
+            address: format!("http://{id}"),
+            lease,
+            heartbeat: lease / 3,
+        };
+        let directory = SessionDirectory::new(storage.clone(), config, sessions.clone());
+        directory.heartbeat().unwrap();
+        (directory, sessions)
+    }
+
+    fn store() -> Arc<dyn Storage> {
+        Arc::new(SledStorage::temporary().unwrap())
+    }
+
+    #[test]
+    fn the_first_claim_wins_and_others_are_told_the_owner() {
+        let storage = store();
+        let (a, _) = replica(&storage, "a", Duration::from_secs(30));
+        let (b, _) = replica(&storage, "b", Duration::from_secs(30));
+        assert!(matches!(
+            a.place("s1", "agent").unwrap(),
+            Placement::Local {
+                took_over_from: None,
+                ..
+            }
+        ));
+        match b.place("s1", "agent").unwrap() {
+            Placement::Remote(owner) => {
+                assert_eq!(owner.replica, "a");
+                assert_eq!(owner.address, "http://a");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.owner_elsewhere("s1").unwrap().unwrap().replica, "a");
+        assert!(a.owner_elsewhere("s1").unwrap().is_none());
+        let listed = b.sessions().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].0.replica.as_str(), listed[0].1), ("a", true));
+    }
+
+    #[test]
+    fn concurrent_claims_of_one_session_place_it_once() {
+        let storage = store();
+        let replicas: Vec<SessionDirectory> = (0..4)
+            .map(|i| replica(&storage, &format!("r{i}"), Duration::from_secs(30)).0)
+            .collect();
+        let barrier = Barrier::new(replicas.len());
+        let local = std::thread::scope(|scope| {
+            let handles: Vec<_> = replicas
+                .iter()
+                .map(|r| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        matches!(r.place("hot", "agent").unwrap(), Placement::Local { .. })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|local| *local)
+                .count()
+        });
+        assert_eq!(local, 1);
+    }
+
+    #[test]
+    fn a_lapsed_owner_is_taken_over_and_fences_itself_on_return() {
+        let storage = store();
+        let lease = Duration::from_millis(900);
+        let (a, a_sessions) = replica(&storage, "a", lease);
+        let (b, _) = replica(&storage, "b", Duration::from_secs(30));
+        let Placement::Local { guard, .. } = a.place("s1", "agent").unwrap() else {
+            panic!("a claims s1");
+        };
+        drop(guard);
+        a_sessions.live.lock().push("s1".into());
+        // a stops beating: b forwards until a's lease ends, then takes over.
+        assert!(matches!(
+            b.place("s1", "agent").unwrap(),
+            Placement::Remote(_)
+        ));
+        std::thread::sleep(lease + Duration::from_millis(100));
+        assert!(!a.holds_lease());
+        match b.place("s1", "agent").unwrap() {
+            Placement::Local { took_over_from, .. } => {
+                assert_eq!(took_over_from.as_deref(), Some("a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // a comes back: before serving again it hands s1 off, and sends
+        // its requests to b.
+        a.heartbeat().unwrap();
+        assert_eq!(*a_sessions.handed_off.lock(), vec!["s1".to_string()]);
+        assert!(!a_sessions.is_local("s1"));
+        assert!(
+            matches!(a.place("s1", "agent").unwrap(), Placement::Remote(o) if o.replica == "b")
+        );
+    }
+
+    #[test]
+    fn an_unregistered_replica_registers_on_its_first_request() {
+        let storage = store();
+        let sessions = Arc::new(Sessions::default());
+        let directory =
+            SessionDirectory::new(storage, ClusterConfig::new("http://nowhere"), sessions);
+        // Never registered: it registers on the first request.
+        assert!(matches!(
+            directory.place("s1", "agent").unwrap(),
+            Placement::Local { .. }
+        ));
+    }
+
+    #[test]
+    fn releases_wait_for_requests_in_flight_and_shutdown_releases_everything() {
+        let storage = store();
+        let (a, _) = replica(&storage, "a", Duration::from_secs(30));
+        let (b, _) = replica(&storage, "b", Duration::from_secs(30));
+        let Placement::Local { guard, .. } = a.place("busy", "agent").unwrap() else {
+            panic!("a claims busy");
+        };
+        assert!(!a.release("busy").unwrap(), "in flight");
+        assert!(matches!(
+            b.place("busy", "agent").unwrap(),
+            Placement::Remote(_)
+        ));
+        drop(guard);
+        assert_eq!(a.idle_held(), vec!["busy".to_string()]);
+        assert!(a.release("busy").unwrap());
+        assert!(matches!(
+            b.place("busy", "agent").unwrap(),
+            Placement::Local { .. }
+        ));
+
+        let _ = a.place("other", "agent").unwrap();
+        assert_eq!(a.release_all().unwrap(), 1);
+        assert!(!a.holds_lease());
+        assert!(a.replicas().unwrap().iter().all(|r| r.id != "a"));
+        assert!(matches!(
+            b.place("other", "agent").unwrap(),
+            Placement::Local { .. }
+        ));
+        // b does not take what it holds from itself.
+        assert!(matches!(
+            b.place("busy", "agent").unwrap(),
+            Placement::Local {
+                took_over_from: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn lapsed_replicas_are_forgotten_once_they_hold_nothing() {
+        let storage = store();
+        let (a, _) = replica(&storage, "a", Duration::from_millis(50));
+        let (b, _) = replica(&storage, "b", Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(b.forget_lapsed_replicas(Duration::ZERO).unwrap(), 1);
+        let ids: Vec<String> = b.replicas().unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec!["b".to_string()]);
+        drop(a);
     }
 }

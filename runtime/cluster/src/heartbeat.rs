@@ -31,10 +31,7 @@ pub trait LocalSessions: Send + Sync + 'static {
 ///   no session ever runs in two sandboxes;
 /// - releases held sessions that no longer run here (ended, stopped,
 ///   expired), so the next request may land anywhere.
-pub fn spawn_heartbeat(
-    directory: Arc<SessionDirectory>,
-    sessions: Arc<dyn LocalSessions>,
-) -> JoinHandle<()> {
+pub fn spawn_heartbeat(directory: Arc<SessionDirectory>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(directory.config().heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -59,18 +56,10 @@ pub fn spawn_heartbeat(
                 Ok(Err(_)) => {}
             }
             if !directory.holds_lease() {
-                let lost = directory.forget_all();
-                if !lost.is_empty() {
-                    tracing::warn!(
-                        sessions = lost.len(),
-                        "the replica's lease lapsed: handing its sessions off"
-                    );
-                    for session in &lost {
-                        sessions.hand_off(session);
-                    }
-                }
+                directory.fence();
                 continue;
             }
+            let sessions = directory.local_sessions();
             let ended: Vec<String> = directory
                 .idle_held()
                 .into_iter()

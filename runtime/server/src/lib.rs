@@ -136,12 +136,10 @@ impl Server {
                 let directory = Arc::new(corral_cluster::SessionDirectory::new(
                     store,
                     cluster.clone(),
+                    Arc::new(placement::ManagedSessions(runtime.sessions().clone())),
                 ));
                 directory.heartbeat().map_err(ServerError::Cluster)?;
-                let heartbeat = corral_cluster::spawn_heartbeat(
-                    directory.clone(),
-                    Arc::new(placement::ManagedSessions(runtime.sessions().clone())),
-                );
+                let heartbeat = corral_cluster::spawn_heartbeat(directory.clone());
                 (
                     Some(Arc::new(placement::Cluster::new(directory))),
                     Some(heartbeat),

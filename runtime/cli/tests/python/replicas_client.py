@@ -4,6 +4,7 @@ Usage:
   replicas_client.py ask <endpoint> <runtime ARN> <session> <prompt>
   replicas_client.py put-event <endpoint> <memory id> <session> <text>
   replicas_client.py list-events <endpoint> <memory id> <session>
+  replicas_client.py memory-ids <endpoint> <name>
 
 Prints one JSON object: the answer (`response`, `turns`, `session`,
 `seconds`), the event id, or the event texts; a modelled AWS error prints
@@ -69,9 +70,17 @@ def list_events(endpoint, memory, session):
     return {"texts": sorted(texts)}
 
 
+def memory_ids(endpoint, name):
+    control = boto3.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).client("bedrock-agentcore-control", endpoint_url=endpoint)
+    ids = [m["id"] for m in control.list_memories(maxResults=100)["memories"]]
+    return {"ids": sorted(i for i in ids if control.get_memory(memoryId=i)["memory"]["name"] == name)}
+
+
 def main():
     command, args = sys.argv[1], sys.argv[2:]
-    run = {"ask": ask, "put-event": put_event, "list-events": list_events}[command]
+    run = {"ask": ask, "put-event": put_event, "list-events": list_events, "memory-ids": memory_ids}[command]
     try:
         out = run(*args)
     except client("http://127.0.0.1:1").exceptions.ClientError as error:
