@@ -593,19 +593,30 @@ pub async fn sessions(command: SessionsCommand) -> anyhow::Result<()> {
                 .error_for_status()?
                 .json()
                 .await?;
+            let sessions: Vec<&Value> = body["sessions"].as_array().into_iter().flatten().collect();
+            // Replicas on one database name each session's holder.
+            let replicas = sessions.iter().any(|s| s["replica"].is_string());
             println!(
-                "{:<40} {:<16} {:>7} {:<8} {:>8} {:>10}",
-                "SESSION", "AGENT", "VERSION", "STATE", "AGE(s)", "MEMORY KiB"
+                "{:<40} {:<16} {:>7} {:<10} {:>8} {:>10}{}",
+                "SESSION",
+                "AGENT",
+                "VERSION",
+                "STATE",
+                "AGE(s)",
+                "MEMORY KiB",
+                if replicas { "  REPLICA" } else { "" }
             );
-            for s in body["sessions"].as_array().into_iter().flatten() {
+            for s in sessions {
+                let replica = s["replica"].as_str().map(|r| format!("  {r}"));
                 println!(
-                    "{:<40} {:<16} {:>7} {:<8} {:>8.0} {:>10}",
+                    "{:<40} {:<16} {:>7} {:<10} {:>8.0} {:>10}{}",
                     s["runtimeSessionId"].as_str().unwrap_or_default(),
                     s["agentRuntimeName"].as_str().unwrap_or_default(),
                     s["agentRuntimeVersion"].as_str().unwrap_or_default(),
                     s["state"].as_str().unwrap_or_default(),
                     s["ageSeconds"].as_f64().unwrap_or_default(),
-                    s["memoryBytes"].as_u64().unwrap_or_default() / 1024
+                    s["memoryBytes"].as_u64().unwrap_or_default() / 1024,
+                    replica.unwrap_or_default()
                 );
             }
         }

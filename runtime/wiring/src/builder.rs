@@ -541,7 +541,8 @@ mod tests {
         match result {
             Err(
                 error @ RuntimeError::Storage {
-                    what: "journal", ..
+                    what: "the database",
+                    ..
                 },
             ) => {
                 let text = format!("{error}: {:?}", std::error::Error::source(&error));

@@ -64,7 +64,13 @@ fn three_replicas(dir: &Path, database: &str) -> Vec<ChildServer> {
 /// `replicas`, once it sees all of them healthy.
 async fn haproxy(replicas: &[ChildServer]) -> ChildServer {
     let port = free_port();
-    let mut command = Command::new("haproxy");
+    // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    let installed = Path::new("/usr/sbin/haproxy");
+    let mut command = Command::new(if installed.exists() {
+        installed
+    } else {
+        Path::new("haproxy")
+    });
     command
         .arg("-db")
         .arg("-f")
