@@ -7,8 +7,11 @@ use crate::control::{Memory, ModifyMemoryStrategyInput, StrategyType, UpdateMemo
 use crate::error::MemoryError;
 use crate::keys::{self, table};
 use crate::service::{MemoryService, build_strategy, encode, validate_template};
-use crate::store::WriteBatch;
 use crate::timestamp::Timestamp;
+
+/// How often an update is retried when another replica changed the
+/// resource first.
+const UPDATE_ATTEMPTS: usize = 8;
 
 impl MemoryService {
     /// `UpdateMemory`: applies deletes, then modifications, then additions,
@@ -19,66 +22,88 @@ impl MemoryService {
         id: &str,
         input: UpdateMemoryInput,
     ) -> Result<Memory, MemoryError> {
-        // One update at a time, so two concurrent ones cannot lose each
-        // other's changes.
+        // One update at a time in this process; against other replicas
+        // sharing the store, each update swaps the stored resource it read.
         let _guard = self.inner.updates.lock().await;
-        let mut memory = self.memory(id)?;
-        if let Some(description) = input.description {
-            memory.description = Some(description);
-        }
-        if let Some(days) = input.event_expiry_duration {
-            if !(3..=365).contains(&days) {
-                return Err(MemoryError::field(
-                    "eventExpiryDuration",
-                    format!("must be 3 to 365 days, got {days}"),
-                ));
-            }
-            memory.event_expiry_duration = days;
-        }
-        if let Some(changes) = input.memory_strategies {
-            for (i, delete) in changes.delete_memory_strategies.iter().enumerate() {
-                let before = memory.strategies.len();
-                memory
-                    .strategies
-                    .retain(|s| s.strategy_id != delete.memory_strategy_id);
-                if memory.strategies.len() == before {
-                    return Err(MemoryError::field(
-                        format!("memoryStrategies.deleteMemoryStrategies[{i}]"),
-                        format!("memory {id} has no strategy {}", delete.memory_strategy_id),
-                    ));
-                }
-            }
-            for (i, modify) in changes.modify_memory_strategies.iter().enumerate() {
-                modify_strategy(&mut memory, i, modify)?;
-            }
-            for (i, add) in changes.add_memory_strategies.iter().enumerate() {
-                memory.strategies.push(build_strategy(i, add)?);
-            }
-            let mut names: Vec<&str> = memory.strategies.iter().map(|s| s.name.as_str()).collect();
-            names.sort_unstable();
-            if names.windows(2).any(|w| w[0] == w[1]) {
-                return Err(MemoryError::field(
-                    "memoryStrategies",
-                    "strategy names must be unique",
-                ));
-            }
-        }
-        memory.updated_at = Timestamp::now();
-        let value = encode(&memory)?;
+        self.memory(id)?;
         let key = keys::key(table::MEMORY, &[id]);
-        self.blocking(move |s| {
-            let mut batch = WriteBatch::default();
-            batch.put(key, value);
-            Ok(s.inner.storage.commit(batch)?)
-        })
-        .await?;
-        self.inner
-            .memories
-            .write()
-            .insert(memory.id.clone(), memory.clone());
-        self.announce_memory(&memory.id);
-        Ok(memory)
+        for _ in 0..UPDATE_ATTEMPTS {
+            let read_key = key.clone();
+            let stored = self
+                .blocking(move |s| Ok(s.inner.storage.get(&read_key)?))
+                .await?
+                .ok_or_else(|| MemoryError::NotFound(format!("memory {id} not found")))?;
+            let mut memory: Memory = crate::service::decode(&key, &stored)?;
+            apply(&mut memory, id, &input)?;
+            memory.updated_at = Timestamp::now();
+            let value = encode(&memory)?;
+            let swap_key = key.clone();
+            let swapped = self
+                .blocking(move |s| {
+                    Ok(s.inner
+                        .storage
+                        .compare_and_swap(&swap_key, Some(&stored), Some(value))?)
+                })
+                .await?;
+            if swapped {
+                self.inner
+                    .memories
+                    .write()
+                    .insert(memory.id.clone(), memory.clone());
+                self.announce_memory(&memory.id);
+                return Ok(memory);
+            }
+        }
+        Err(MemoryError::Throttled(format!(
+            "memory {id} kept changing while this update applied; retry"
+        )))
     }
+}
+
+/// Applies `input` to `memory`: deletes, then modifications, then
+/// additions, all or nothing.
+fn apply(memory: &mut Memory, id: &str, input: &UpdateMemoryInput) -> Result<(), MemoryError> {
+    if let Some(description) = &input.description {
+        memory.description = Some(description.clone());
+    }
+    if let Some(days) = input.event_expiry_duration {
+        if !(3..=365).contains(&days) {
+            return Err(MemoryError::field(
+                "eventExpiryDuration",
+                format!("must be 3 to 365 days, got {days}"),
+            ));
+        }
+        memory.event_expiry_duration = days;
+    }
+    if let Some(changes) = &input.memory_strategies {
+        for (i, delete) in changes.delete_memory_strategies.iter().enumerate() {
+            let before = memory.strategies.len();
+            memory
+                .strategies
+                .retain(|s| s.strategy_id != delete.memory_strategy_id);
+            if memory.strategies.len() == before {
+                return Err(MemoryError::field(
+                    format!("memoryStrategies.deleteMemoryStrategies[{i}]"),
+                    format!("memory {id} has no strategy {}", delete.memory_strategy_id),
+                ));
+            }
+        }
+        for (i, modify) in changes.modify_memory_strategies.iter().enumerate() {
+            modify_strategy(memory, i, modify)?;
+        }
+        for (i, add) in changes.add_memory_strategies.iter().enumerate() {
+            memory.strategies.push(build_strategy(i, add)?);
+        }
+        let mut names: Vec<&str> = memory.strategies.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(MemoryError::field(
+                "memoryStrategies",
+                "strategy names must be unique",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Applies one `ModifyMemoryStrategyInput`.

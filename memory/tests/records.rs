@@ -623,6 +623,146 @@ async fn the_local_model_retrieves_by_meaning_and_rejects_a_broken_directory() {
     assert!(matches!(error, ModelError::Config { .. }), "{error:?}");
 }
 
+/// A memory service on the PostgreSQL database at `url`, as one replica
+/// opens it.
+async fn pg_replica(url: &str) -> MemoryService {
+    let url = url.to_string();
+    let storage = tokio::task::spawn_blocking(move || {
+        corral_memory::store::PgStorage::connect(&url, "memory").unwrap()
+    })
+    .await
+    .unwrap();
+    MemoryService::open(
+        Arc::new(storage),
+        Arc::new(LocalEmbedder::default()),
+        MemoryConfig::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits (up to 5 s) until `check` holds; returns how long it took.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        if check().await {
+            return started.elapsed();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not within 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_see_each_others_memory_changes() {
+    use corral_memory::control::{CreateMemoryInput, ModifyMemoryStrategies, UpdateMemoryInput};
+    let url = corral_test_support::fresh_database("memory_replica_changes");
+    let one = pg_replica(&url).await;
+    let two = pg_replica(&url).await;
+    let _following = (one.follow_changes().unwrap(), two.follow_changes().unwrap());
+
+    // Both create the same name at once: one resource, one conflict.
+    let create = |service: &MemoryService| {
+        let service = service.clone();
+        async move {
+            service
+                .create_memory(CreateMemoryInput {
+                    client_token: None,
+                    name: "shared".into(),
+                    description: None,
+                    event_expiry_duration: 30,
+                    memory_strategies: vec![],
+                    encryption_key_arn: None,
+                    memory_execution_role_arn: None,
+                    tags: None,
+                })
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(create(&one), create(&two));
+    let created = match (a, b) {
+        (Ok(m), Err(e)) | (Err(e), Ok(m)) => {
+            assert!(matches!(e, corral_memory::MemoryError::Conflict(_)), "{e}");
+            m
+        }
+        other => panic!("one create must win: {other:?}"),
+    };
+    let id = created.id.clone();
+    let listed = eventually("the other replica lists it", async || {
+        two.list_memories(Some(100), None)
+            .unwrap()
+            .memories
+            .iter()
+            .any(|m| m.id == id)
+            && one
+                .list_memories(Some(100), None)
+                .unwrap()
+                .memories
+                .iter()
+                .any(|m| m.id == id)
+    })
+    .await;
+    eprintln!("a new memory reached the other replica in {listed:?}");
+
+    // Updates through both replicas at once: neither is lost.
+    let add = |name: &str| UpdateMemoryInput {
+        memory_strategies: Some(ModifyMemoryStrategies {
+            add_memory_strategies: vec![StrategyInput::SemanticMemoryStrategy(fields(name))],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (x, y) = tokio::join!(
+        one.update_memory(&id, add("facts")),
+        two.update_memory(&id, add("more_facts"))
+    );
+    x.unwrap();
+    y.unwrap();
+    let mut names: Vec<String> = one
+        .get_memory(&id)
+        .unwrap()
+        .strategies
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["facts", "more_facts"]);
+    let updated = eventually("the other replica sees both strategies", async || {
+        two.get_memory(&id).unwrap().strategies.len() == 2
+    })
+    .await;
+    eprintln!("an update reached the other replica in {updated:?}");
+
+    // Records written through one are retrieved through the other.
+    let batch = one
+        .batch_create_memory_records(&id, vec![record("r1", "/facts", "Ada drinks green tea")])
+        .await
+        .unwrap();
+    assert_eq!(batch.successful_records.len(), 1, "{batch:?}");
+    let found = eventually("the other replica retrieves the record", async || {
+        retrieve(&two, &id, query("green tea", Some("/facts"), Some(5)))
+            .await
+            .contains(&"Ada drinks green tea".to_string())
+    })
+    .await;
+    eprintln!("a record reached the other replica's index in {found:?}");
+
+    // Deleted through one: gone from the other.
+    one.delete_memory(&id).await.unwrap();
+    eventually("the other replica drops it", async || {
+        two.get_memory(&id).is_err()
+            && two
+                .list_memories(Some(100), None)
+                .unwrap()
+                .memories
+                .iter()
+                .all(|m| m.id != id)
+    })
+    .await;
+    // Its name is free again.
+    create(&two).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_database_run_each_extraction_job_once() {
     let texts = [
@@ -660,25 +800,8 @@ async fn replicas_on_one_database_run_each_extraction_job_once() {
 
     // Two replicas on one PostgreSQL drain the same queue together.
     let url = corral_test_support::fresh_database("memory_replica_jobs");
-    let connect = || {
-        let url = url.clone();
-        async move {
-            let storage = tokio::task::spawn_blocking(move || {
-                corral_memory::store::PgStorage::connect(&url, "memory").unwrap()
-            })
-            .await
-            .unwrap();
-            MemoryService::open(
-                Arc::new(storage),
-                Arc::new(LocalEmbedder::default()),
-                MemoryConfig::default(),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let one = connect().await;
-    let two = connect().await;
+    let one = pg_replica(&url).await;
+    let two = pg_replica(&url).await;
     let shared = memory(
         &one,
         "facts",

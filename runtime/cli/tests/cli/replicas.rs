@@ -258,6 +258,32 @@ async fn replicas_behind_haproxy_share_deploys_memory_and_sessions_and_survive_k
         .unwrap();
     assert_eq!(stopped.status(), 200, "{:?}", stopped.text().await);
     assert!(holders(&survivors, &shared).await.is_empty());
+
+    // A rolling restart: SIGTERM hands the replica's sessions off, so the
+    // next turn is resumed elsewhere at once, without waiting for a lease.
+    let rolling = session_id("rolling");
+    let first = ask(&lb.url, &arn, &rolling, FIRST).await;
+    assert_eq!(first["response"], "(17 * 23) + 4 = 395.", "{first}");
+    let holder = holders(&survivors, &rolling).await;
+    assert_eq!(holder.len(), 1, "{holder:?}");
+    let mut stopping = replicas.remove(holder[0]);
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(stopping.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exited = stopping.child.wait().unwrap();
+    assert!(exited.success(), "a graceful stop exits cleanly: {exited}");
+    let started = Instant::now();
+    let second = ask(&lb.url, &arn, &rolling, SECOND).await;
+    let handed_over = started.elapsed();
+    assert_eq!(second["response"], "395 / 5 = 79.", "{second}");
+    eprintln!("after SIGTERM: next turn answered in {handed_over:?}");
+    assert!(
+        handed_over < Duration::from_secs(3),
+        "a handed-off session waits for no lease: {handed_over:?}"
+    );
     drop(lb);
 }
 
