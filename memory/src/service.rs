@@ -79,6 +79,33 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T,
 
 const EMBEDDER_KEY: &str = "embedder";
 
+/// Times a create tries to claim a name that keeps changing hands.
+const NAME_CLAIM_ATTEMPTS: usize = 8;
+
+/// A name claimed this long ago by a create that never wrote its resource
+/// is free again.
+const STALE_NAME_CLAIM_MS: u64 = 60_000;
+
+/// The stored claim of a memory name: the resource's id and when.
+fn name_claim(id: &str) -> Vec<u8> {
+    format!("{id}\t{}", now_ms()).into_bytes()
+}
+
+/// The id and claim time (epoch ms; 0 when absent) of a stored name claim.
+fn parse_name_claim(claim: &[u8]) -> (String, u64) {
+    let text = String::from_utf8_lossy(claim);
+    match text.split_once('\t') {
+        Some((id, at)) => (id.to_string(), at.parse().unwrap_or(0)),
+        None => (text.into_owned(), 0),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl MemoryService {
     /// Opens the service: loads memory resources and the vector index,
     /// re-embedding records whose vectors came from another embedder.
@@ -313,18 +340,44 @@ impl MemoryService {
         // may create the same name at once), then the resource written.
         let taken: Option<String> = self
             .blocking(move |s| {
-                if !s.inner.storage.compare_and_swap(
-                    &name_key,
-                    None,
-                    Some(claimed_id.into_bytes()),
-                )? {
-                    let holder = s.inner.storage.get(&name_key)?.unwrap_or_default();
-                    return Ok(Some(String::from_utf8_lossy(&holder).into_owned()));
+                let storage = &s.inner.storage;
+                let claim = name_claim(&claimed_id);
+                let mut expected = None;
+                for _ in 0..NAME_CLAIM_ATTEMPTS {
+                    if storage.compare_and_swap(
+                        &name_key,
+                        expected.as_deref(),
+                        Some(claim.clone()),
+                    )? {
+                        let mut batch = WriteBatch::default();
+                        batch.put(key, value);
+                        if let Err(error) = storage.commit(batch) {
+                            // Give the name back; if even that fails, the
+                            // claim goes stale and a later create takes it.
+                            let _ = storage.compare_and_swap(&name_key, Some(&claim), None);
+                            return Err(error.into());
+                        }
+                        return Ok(None);
+                    }
+                    let Some(holder) = storage.get(&name_key)? else {
+                        expected = None;
+                        continue;
+                    };
+                    let (holder_id, claimed_ms) = parse_name_claim(&holder);
+                    // A claim whose resource was never written (a create
+                    // that failed half-way) keeps the name only a while.
+                    let written = storage
+                        .get(&keys::key(table::MEMORY, &[&holder_id]))?
+                        .is_some();
+                    let stale = now_ms().saturating_sub(claimed_ms) > STALE_NAME_CLAIM_MS;
+                    if written || !stale {
+                        return Ok(Some(holder_id));
+                    }
+                    expected = Some(holder);
                 }
-                let mut batch = WriteBatch::default();
-                batch.put(key, value);
-                s.inner.storage.commit(batch)?;
-                Ok(None)
+                Err(MemoryError::Throttled(
+                    "the memory's name kept changing hands; retry".into(),
+                ))
             })
             .await?;
         if let Some(holder) = taken {
@@ -375,7 +428,7 @@ impl MemoryService {
             .storage
             .get(&keys::key(table::MEMORY_NAME, &[name]))?
         {
-            Some(id) => self.memory(&String::from_utf8_lossy(&id)),
+            Some(claim) => self.memory(&parse_name_claim(&claim).0),
             None => Err(MemoryError::NotFound(format!("no memory named {name}"))),
         }
     }

@@ -718,17 +718,19 @@ async fn replicas_see_each_others_memory_changes() {
     );
     x.unwrap();
     y.unwrap();
-    let mut names: Vec<String> = one
-        .get_memory(&id)
-        .unwrap()
-        .strategies
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    names.sort();
-    assert_eq!(names, ["facts", "more_facts"]);
-    let updated = eventually("the other replica sees both strategies", async || {
-        two.get_memory(&id).unwrap().strategies.len() == 2
+    let names = |service: &MemoryService| {
+        let mut names: Vec<String> = service
+            .get_memory(&id)
+            .unwrap()
+            .strategies
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        names.sort();
+        names
+    };
+    let updated = eventually("both replicas see both strategies", async || {
+        names(&one) == ["facts", "more_facts"] && names(&two) == ["facts", "more_facts"]
     })
     .await;
     eprintln!("an update reached the other replica in {updated:?}");

@@ -42,6 +42,9 @@ pub enum Placement {
 #[derive(Debug, Default)]
 struct Held {
     in_flight: usize,
+    /// Which hold this is: a guard of an earlier hold (before a fence)
+    /// leaves this one's count alone.
+    generation: u64,
 }
 
 /// State shared with claim guards.
@@ -50,6 +53,14 @@ struct Local {
     /// Until when this replica may serve its sessions.
     lease_until: Option<Instant>,
     held: HashMap<String, Held>,
+    /// The last hold's generation.
+    generations: u64,
+}
+
+impl Local {
+    fn lease_runs(&self) -> bool {
+        self.lease_until.is_some_and(|until| until > Instant::now())
+    }
 }
 
 /// Marks a held session in use (an invocation is being served), so it is
@@ -58,11 +69,14 @@ struct Local {
 pub struct ClaimGuard {
     local: Arc<Mutex<Local>>,
     session: String,
+    generation: u64,
 }
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if let Some(held) = self.local.lock().held.get_mut(&self.session) {
+        if let Some(held) = self.local.lock().held.get_mut(&self.session)
+            && held.generation == self.generation
+        {
             held.in_flight = held.in_flight.saturating_sub(1);
         }
     }
@@ -75,6 +89,8 @@ pub struct SessionDirectory {
     local: Arc<Mutex<Local>>,
     /// The sessions this replica runs, handed off when its lease lapses.
     sessions: Arc<dyn LocalSessions>,
+    /// Serialises holds of newly claimed sessions with their hand-off.
+    holding: Mutex<()>,
 }
 
 impl std::fmt::Debug for SessionDirectory {
@@ -99,6 +115,7 @@ impl SessionDirectory {
             config,
             local: Arc::default(),
             sessions,
+            holding: Mutex::new(()),
         }
     }
 
@@ -136,6 +153,12 @@ impl SessionDirectory {
         let mut batch = WriteBatch::default();
         batch.put(replica_key(&record.id), encode(&record));
         self.storage.commit(batch)?;
+        // The previous lease may have run out while this write waited:
+        // others may have taken sessions meanwhile, so hand them off before
+        // serving under the new one.
+        if !self.holds_lease() {
+            self.fence();
+        }
         let until = started + self.config.lease.saturating_sub(FENCE_MARGIN);
         self.local.lock().lease_until = Some(until);
         Ok(())
@@ -143,10 +166,7 @@ impl SessionDirectory {
 
     /// Whether this replica's lease runs: it may serve its sessions.
     pub fn holds_lease(&self) -> bool {
-        self.local
-            .lock()
-            .lease_until
-            .is_some_and(|until| until > Instant::now())
+        self.local.lock().lease_runs()
     }
 
     /// Places `session` (first invoked on `agent`): here when this replica
@@ -171,6 +191,7 @@ impl SessionDirectory {
             replica: self.config.replica_id.clone(),
             address: self.config.address.clone(),
             since_ms: now_ms(),
+            claim: String::new(),
         };
         for _ in 0..PLACE_ATTEMPTS {
             let stored = self.storage.get(&key)?;
@@ -178,17 +199,25 @@ impl SessionDirectory {
                 None => None,
                 Some(bytes) => {
                     let record: SessionRecord = decode(&key, bytes)?;
+                    // Still ours but not held (released, or fenced): taken
+                    // afresh below, so a release racing this claim fails
+                    // its swap instead of deleting the new hold's record.
                     if record.replica == self.config.replica_id {
-                        return Ok(self.hold(session, None));
-                    }
-                    if self.replica_alive(&record.replica)? {
+                        None
+                    } else if self.replica_alive(&record.replica)? {
                         return Ok(Placement::Remote(Owner {
                             replica: record.replica,
                             address: record.address,
                         }));
+                    } else {
+                        Some(record.replica)
                     }
-                    Some(record.replica)
                 }
+            };
+            let mine = SessionRecord {
+                since_ms: now_ms(),
+                claim: uuid::Uuid::new_v4().simple().to_string(),
+                ..mine.clone()
             };
             if self
                 .storage
@@ -197,7 +226,7 @@ impl SessionDirectory {
                 if let Some(previous) = &took_over_from {
                     tracing::info!(session.id = %session, from = %previous, "took the session over from a replica whose lease lapsed");
                 }
-                return Ok(self.hold(session, took_over_from));
+                return self.hold(session, took_over_from);
             }
         }
         Err(DirectoryError::Contended(session.to_string()))
@@ -372,28 +401,55 @@ impl SessionDirectory {
 
     fn guard_if_held(&self, session: &str) -> Option<ClaimGuard> {
         let mut local = self.local.lock();
+        if !local.lease_runs() {
+            return None;
+        }
         let held = local.held.get_mut(session)?;
         held.in_flight += 1;
+        let generation = held.generation;
         Some(ClaimGuard {
             local: self.local.clone(),
             session: session.to_string(),
+            generation,
         })
     }
 
-    fn hold(&self, session: &str, took_over_from: Option<String>) -> Placement {
-        self.local
-            .lock()
-            .held
-            .entry(session.to_string())
-            .or_default()
-            .in_flight += 1;
-        Placement::Local {
+    /// Holds a session just claimed in the store: any sandbox of it left
+    /// here from an earlier hold is stale (another replica may have run it
+    /// since), so it is handed off first and the session resumes from its
+    /// journal. Refused when the lease ran out during the claim.
+    fn hold(
+        &self,
+        session: &str,
+        took_over_from: Option<String>,
+    ) -> Result<Placement, DirectoryError> {
+        // One hold at a time: a concurrent request of this replica that
+        // claimed the session first is joined, not handed off.
+        let _holding = self.holding.lock();
+        if let Some(guard) = self.guard_if_held(session) {
+            return Ok(Placement::Local {
+                guard,
+                took_over_from,
+            });
+        }
+        self.sessions.hand_off(session);
+        let mut local = self.local.lock();
+        if !local.lease_runs() {
+            return Err(DirectoryError::LeaseLapsed);
+        }
+        local.generations += 1;
+        let generation = local.generations;
+        let held = local.held.entry(session.to_string()).or_default();
+        held.in_flight += 1;
+        held.generation = generation;
+        Ok(Placement::Local {
             guard: ClaimGuard {
                 local: self.local.clone(),
                 session: session.to_string(),
+                generation,
             },
             took_over_from,
-        }
+        })
     }
 
     fn replica_alive(&self, replica: &str) -> Result<bool, DirectoryError> {
@@ -439,9 +495,13 @@ mod tests {
         fn is_local(&self, session: &str) -> bool {
             self.live.lock().iter().any(|s| s == session)
         }
+        /// Records hand-offs of sessions that had a sandbox here.
         fn hand_off(&self, session: &str) {
-            self.live.lock().retain(|s| s != session);
-            self.handed_off.lock().push(session.to_string());
+            let mut live = self.live.lock();
+            if live.iter().any(|s| s == session) {
+                live.retain(|s| s != session);
+                self.handed_off.lock().push(session.to_string());
+            }
         }
     }
 

@@ -13,6 +13,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How long a dead replica's registration is kept.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
+/// How often the lease is checked for lapsing, apart from the heartbeat.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Aborts a task when dropped (the heartbeat takes its watchdog along).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What the heartbeat needs of the sessions this replica runs (the host's
 /// session manager).
 pub trait LocalSessions: Send + Sync + 'static {
@@ -32,7 +44,20 @@ pub trait LocalSessions: Send + Sync + 'static {
 /// - releases held sessions that no longer run here (ended, stopped,
 ///   expired), so the next request may land anywhere.
 pub fn spawn_heartbeat(directory: Arc<SessionDirectory>) -> JoinHandle<()> {
+    // Fencing does not wait on the database: a heartbeat stuck on an
+    // unanswering connection must not keep sessions here past the lease.
+    let watched = directory.clone();
+    let watchdog = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        loop {
+            tick.tick().await;
+            if !watched.holds_lease() {
+                watched.fence();
+            }
+        }
+    });
     tokio::spawn(async move {
+        let _watchdog = AbortOnDrop(watchdog);
         let mut tick = tokio::time::interval(directory.config().heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renewing = true;

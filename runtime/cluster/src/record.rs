@@ -43,6 +43,10 @@ pub struct SessionRecord {
     pub address: String,
     /// Since when it holds it, epoch milliseconds.
     pub since_ms: u64,
+    /// This claim's id: each claim writes a distinct record, so a release
+    /// of an earlier claim never deletes a later one.
+    #[serde(default)]
+    pub claim: String,
 }
 
 /// The replica holding a session elsewhere.

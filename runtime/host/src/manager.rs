@@ -627,6 +627,11 @@ impl ManagerInner {
             content_type: returned.content_type.clone(),
             payload: returned.payload.clone(),
         });
+        // A session ended (stopped, or handed off to another replica that
+        // may be appending already) records nothing more here.
+        if entry.ended.load(Ordering::Acquire) {
+            return Err(InvokeError::Stopped);
+        }
         // Written here (in memory, cheap); the wait for the disk, when
         // another writer's flush has not covered it, runs off the async
         // threads.

@@ -92,7 +92,9 @@ impl From<RegistryError> for ApiError {
                 "ThrottlingException",
                 message,
             ),
-            RegistryError::Io(_) | RegistryError::Storage(_) => ApiError::internal(message),
+            RegistryError::Io(_) | RegistryError::Storage(_) | RegistryError::Index(_) => {
+                ApiError::internal(message)
+            }
         }
     }
 }

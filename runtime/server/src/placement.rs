@@ -25,6 +25,9 @@ pub const FORWARDED_HEADER: &str = "x-corral-forwarded-by";
 /// streamed body then flows as it comes), beyond the invocation limit.
 const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Largest stop request body relayed to the session's replica.
+const STOP_BODY_LIMIT: usize = 64 * 1024;
+
 /// How often placement is retried while a dead holder's lease runs out.
 const TAKEOVER_POLL: Duration = Duration::from_millis(200);
 
@@ -131,20 +134,31 @@ pub async fn place_sessions(
         // An invocation without a session starts one: named here, so it is
         // placed like any other.
         (SessionRequest::Invoke { .. }, None) => {
-            let id = corral_telemetry::baggage_session_id(&corral_telemetry::extract_context(
+            let baggage = corral_telemetry::baggage_session_id(&corral_telemetry::extract_context(
                 request.headers(),
             ))
-            .filter(|id| corral_host::validate_session_id(id).is_ok())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                request.headers_mut().insert(SESSION_HEADER, value);
+            .filter(|id| corral_host::validate_session_id(id).is_ok());
+            match baggage {
+                // The handler reads it from the baggage again.
+                Some(id) => id,
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    if let Ok(value) = HeaderValue::from_str(&id) {
+                        request.headers_mut().insert(SESSION_HEADER, value);
+                    }
+                    id
+                }
             }
-            id
         }
         (SessionRequest::Stop, None) => return next.run(request).await,
     };
     // Malformed ids are refused by the handler, without a claim.
-    if corral_host::validate_session_id(&session).is_err() {
+    let from_header = request.headers().contains_key(SESSION_HEADER);
+    let invalid = match kind {
+        SessionRequest::Invoke { .. } => from_header && !(33..=256).contains(&session.len()),
+        SessionRequest::Stop => false,
+    };
+    if invalid || corral_host::validate_session_id(&session).is_err() {
         return next.run(request).await;
     }
     match kind {
@@ -234,46 +248,60 @@ async fn stop(
     session: &str,
     forwarded: bool,
 ) -> Response {
-    if !forwarded {
-        let directory = cluster.directory.clone();
-        let id = session.to_string();
-        let owner = tokio::task::spawn_blocking(move || directory.owner_elsewhere(&id)).await;
-        match owner {
-            Ok(Ok(Some(owner))) => {
-                let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, 64 * 1024)
-                    .await
-                    .unwrap_or_default();
-                match forward(
-                    cluster,
-                    &owner,
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    body.clone(),
-                )
-                .await
-                {
-                    Ok(response) => return response,
-                    // Its holder is gone: the session ends here (in the
-                    // shared journal).
-                    Err(Unreachable) => {
-                        return next.run(Request::from_parts(parts, Body::from(body))).await;
-                    }
-                }
-            }
-            Ok(Ok(None)) => {}
-            Ok(Err(error)) => return directory_error(error).into_response(),
-            Err(error) => {
-                return ApiError::internal(format!("the placement task failed: {error}"))
-                    .into_response();
-            }
+    let directory = cluster.directory.clone();
+    let id = session.to_string();
+    let owner = tokio::task::spawn_blocking(move || directory.owner_elsewhere(&id)).await;
+    match owner {
+        // A live replica holds it: the stop is its to make (a forwarded
+        // stop that finds it moved again is refused, never run here).
+        Ok(Ok(Some(owner))) if forwarded => {
+            return ApiError::unavailable(format!(
+                "session {session} is held by replica {} now; retry",
+                owner.replica
+            ))
+            .into_response();
+        }
+        Ok(Ok(Some(owner))) => {
+            let (parts, body) = request.into_parts();
+            let Ok(body) = axum::body::to_bytes(body, STOP_BODY_LIMIT).await else {
+                return ApiError::validation(format!(
+                    "a stop request's body must be under {STOP_BODY_LIMIT} bytes"
+                ))
+                .into_response();
+            };
+            return match forward(
+                cluster,
+                &owner,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                body,
+            )
+            .await
+            {
+                Ok(response) => response,
+                // It holds its lease but does not answer: ending the
+                // session here could race its sandbox.
+                Err(Unreachable) => ApiError::unavailable(format!(
+                    "replica {} holding session {session} does not answer; retry",
+                    owner.replica
+                ))
+                .into_response(),
+            };
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(error)) => return directory_error(error).into_response(),
+        Err(error) => {
+            return ApiError::internal(format!("the placement task failed: {error}"))
+                .into_response();
         }
     }
     let response = next.run(request).await;
-    let directory = cluster.directory.clone();
-    let id = session.to_string();
-    let _ = tokio::task::spawn_blocking(move || directory.release(&id)).await;
+    if response.status().is_success() {
+        let directory = cluster.directory.clone();
+        let id = session.to_string();
+        let _ = tokio::task::spawn_blocking(move || directory.release(&id)).await;
+    }
     response
 }
 
@@ -334,8 +362,9 @@ async fn forward(
         Err(error) if error.is_connect() => return Err(Unreachable),
         Err(error) => {
             tracing::warn!(owner = %owner.replica, "forwarding to the session's replica failed: {error}");
-            return Ok(ApiError::unavailable(format!(
-                "replica {} holding the session failed while answering; retry",
+            // Sent, then lost: the request may have run there.
+            return Ok(ApiError::internal(format!(
+                "replica {} holding the session failed while answering; the request may have run",
                 owner.replica
             ))
             .into_response());
@@ -352,4 +381,63 @@ async fn forward(
         .unwrap_or_else(|e| {
             ApiError::internal(format!("relaying the answer: {e}")).into_response()
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn request(method: Method, uri: &str, session: Option<&str>) -> Request {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(id) = session {
+            builder = builder.header(SESSION_HEADER, id);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn session_routes_are_recognised_with_their_session() {
+        let arn =
+            "arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fassistant-abc";
+        let invoke = request(
+            Method::POST,
+            &format!("/runtimes/{arn}/invocations?qualifier=DEFAULT"),
+            Some("s-1"),
+        );
+        match session_request(&invoke) {
+            Some(SessionRequest::Invoke { agent }) => assert_eq!(agent, "assistant-abc"),
+            _ => panic!("an invocation"),
+        }
+        assert_eq!(session_id(&invoke).as_deref(), Some("s-1"));
+
+        let stop = request(
+            Method::POST,
+            "/runtimes/echo/stopruntimesession",
+            Some("s-2"),
+        );
+        assert!(matches!(session_request(&stop), Some(SessionRequest::Stop)));
+        assert_eq!(session_id(&stop).as_deref(), Some("s-2"));
+
+        let corral_stop = request(Method::DELETE, "/corral/sessions/s%2D3", None);
+        assert!(matches!(
+            session_request(&corral_stop),
+            Some(SessionRequest::Stop)
+        ));
+        assert_eq!(session_id(&corral_stop).as_deref(), Some("s-3"));
+
+        for (method, uri) in [
+            (Method::GET, "/corral/sessions"),
+            (Method::GET, "/corral/sessions/s-1/journal"),
+            (Method::GET, "/runtimes/echo/invocations"),
+            (Method::POST, "/corral/runtimes/echo"),
+            (Method::GET, "/ping"),
+        ] {
+            let other = request(method.clone(), uri, Some("s-1"));
+            assert!(session_request(&other).is_none(), "{method} {uri}");
+        }
+        let journal = request(Method::GET, "/corral/sessions/s-1/journal", None);
+        assert_eq!(session_id(&journal), None);
+    }
 }

@@ -106,8 +106,14 @@ impl PgStorage {
             .map_err(|e: tokio_postgres::Error| database("parse the database URL")(Box::new(e)))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("corral");
-        // A peer that vanished without closing (a cut network) is noticed.
+        // A peer that vanished without closing (a cut network) is noticed
+        // within ~25 s, and no statement waits on one forever: callers
+        // (a replica's heartbeat above all) get an error instead of a hang.
         config.keepalives_idle(Duration::from_secs(10));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
+        config.tcp_user_timeout(Duration::from_secs(15));
+        config.options("-c statement_timeout=30000");
         let manager = Manager::from_config(
             config.clone(),
             NoTls,

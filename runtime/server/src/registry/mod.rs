@@ -53,6 +53,9 @@ pub enum RegistryError {
     /// The store (a database shared by replicas) failed or is away.
     #[error("the deploy registry's store: {0}")]
     Storage(#[from] StorageError),
+    /// The stored index does not decode (or encode).
+    #[error("the deploy registry's index is corrupt")]
+    Index(#[source] serde_json::Error),
     /// Other writers kept changing the registry while this change retried.
     #[error("the deploy registry kept changing under this request; retry it")]
     Contended,
@@ -61,6 +64,12 @@ pub enum RegistryError {
 /// How often a change is retried when another replica changed the index
 /// first.
 const CHANGE_ATTEMPTS: usize = 32;
+
+/// How often the index is re-read in case a change report was lost.
+const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// At most one re-read of the store per this interval for lookups that miss.
+const MISS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Lifecycle of a runtime's sessions (`LifecycleConfiguration`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,6 +329,10 @@ pub struct AgentRegistry {
     max_artifact_bytes: usize,
     arn_prefix: String,
     runtimes: Mutex<BTreeMap<String, AgentRuntime>>,
+    /// The generation of the index `runtimes` holds.
+    generation: Mutex<u64>,
+    /// When a lookup that missed last re-read the store.
+    missed: Mutex<Option<std::time::Instant>>,
     /// Held by each change of this process from reading the index to
     /// swapping in the result (other replicas' changes are caught by the
     /// swap); readers never wait on the store.
@@ -391,8 +404,11 @@ impl AgentRegistry {
         std::fs::create_dir_all(dir.join("artifacts"))?;
         let store = store::RegistryStore::new(storage);
         store.import_directory(dir)?;
-        let runtimes = store.load()?.runtimes;
+        let snapshot = store.load()?;
+        let runtimes = snapshot.runtimes;
         Ok(AgentRegistry {
+            generation: Mutex::new(snapshot.generation),
+            missed: Mutex::new(None),
             dir: dir.to_path_buf(),
             store,
             host,
@@ -407,12 +423,18 @@ impl AgentRegistry {
 
     /// Keeps this process's view current with other replicas' changes
     /// (deploys, endpoint changes, deletes): reloads the index each time
-    /// the store reports one. Returns `None` when the store is not shared.
+    /// the store reports one, and every 30 s in case a report was lost.
+    /// Returns `None` when the store is not shared.
     pub fn follow_changes(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
         let mut changes = self.store.take_changes()?;
         let registry = Arc::downgrade(self);
         Some(tokio::spawn(async move {
-            while changes.next().await.is_some() {
+            let mut resync = tokio::time::interval(RESYNC_EVERY);
+            loop {
+                tokio::select! {
+                    change = changes.next() => if change.is_none() { return },
+                    _ = resync.tick() => {}
+                }
                 let Some(current) = registry.upgrade() else {
                     return;
                 };
@@ -427,15 +449,25 @@ impl AgentRegistry {
         }))
     }
 
-    /// Replaces the cached index with the stored one, dropping compiled
-    /// versions of runtimes that no longer exist.
+    /// Replaces the cached index with the stored one when that is newer,
+    /// dropping compiled versions of runtimes that no longer exist.
     pub fn reload(&self) -> Result<(), RegistryError> {
-        let runtimes = self.store.load()?.runtimes;
+        let snapshot = self.store.load()?;
+        self.install(snapshot.generation, snapshot.runtimes);
+        Ok(())
+    }
+
+    /// Makes `runtimes` (of `generation`) current unless a newer index is.
+    fn install(&self, generation: u64, runtimes: BTreeMap<String, AgentRuntime>) {
+        let mut current = self.generation.lock();
+        if generation < *current {
+            return;
+        }
+        *current = generation;
         self.compiled
             .lock()
             .retain(|(id, _), _| runtimes.values().any(|r| r.agent_runtime_id == *id));
         *self.runtimes.lock() = runtimes;
-        Ok(())
     }
 
     /// Lets deploys check that the memory resource they name exists in
@@ -476,10 +508,21 @@ impl AgentRegistry {
     /// One this process has not seen yet is looked up in the store: another
     /// replica may have just created it.
     pub fn get(&self, identifier: &str) -> Result<AgentRuntime, RegistryError> {
-        match find(&self.runtimes.lock(), identifier) {
+        let error = match find(&self.runtimes.lock(), identifier) {
             Ok(runtime) => return Ok(runtime.clone()),
-            Err(error) if !self.store.is_shared() => return Err(error),
-            Err(_) => {}
+            Err(error) => error,
+        };
+        // At most one re-read a second: unknown names cannot keep the
+        // store (and the caller's thread) busy.
+        if !self.store.is_shared() {
+            return Err(error);
+        }
+        {
+            let mut missed = self.missed.lock();
+            if missed.is_some_and(|at| at.elapsed() < MISS_RELOAD_EVERY) {
+                return Err(error);
+            }
+            *missed = Some(std::time::Instant::now());
         }
         self.reload()?;
         find(&self.runtimes.lock(), identifier).cloned()
@@ -503,8 +546,8 @@ impl AgentRegistry {
             let snapshot = self.store.load()?;
             let mut next = snapshot.runtimes.clone();
             let out = change(&mut next)?;
-            if self.store.replace(&snapshot, &next)? {
-                *self.runtimes.lock() = next;
+            if let Some(stored) = self.store.replace(&snapshot, next)? {
+                self.install(stored.generation, stored.runtimes);
                 return Ok(out);
             }
         }
@@ -917,5 +960,110 @@ mod tests {
         );
         let first = runtime.resolve(Some("1")).unwrap();
         assert_eq!(first.memory_id.as_deref(), Some("unchecked-0123456789"));
+    }
+
+    #[test]
+    fn replicas_on_one_store_keep_each_others_deploys_and_compile_on_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Arc::new(AgentHost::new(corral_host::EngineConfig::default()).unwrap());
+        let shared: Arc<dyn Storage> = Arc::new(SledStorage::temporary().unwrap());
+        let one = AgentRegistry::open(
+            &dir.path().join("one"),
+            shared.clone(),
+            host.clone(),
+            64 << 20,
+        )
+        .unwrap();
+        let two = AgentRegistry::open(&dir.path().join("two"), shared, host, 64 << 20).unwrap();
+        let deploy = |registry: &AgentRegistry, name: &str| {
+            registry
+                .deploy(
+                    PROBE,
+                    DeployRequest {
+                        name: name.into(),
+                        ..DeployRequest::default()
+                    },
+                )
+                .unwrap()
+        };
+        deploy(&one, "first");
+        // `two`'s cache predates it: its change is applied to the stored
+        // index, not its stale copy, so neither deploy is lost.
+        deploy(&two, "second");
+        one.reload().unwrap();
+        let names = |r: &AgentRegistry| {
+            r.list()
+                .into_iter()
+                .map(|r| r.agent_runtime_name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&one), ["first", "second"]);
+        assert_eq!(names(&two), ["first", "second"]);
+        // A version deployed through `one` compiles in `two`'s directory
+        // on first use, from the stored source.
+        let runtime = two.get("first").unwrap();
+        let version = runtime.latest().unwrap().clone();
+        assert!(two.loaded(&runtime, &version).is_none());
+        two.compiled(&runtime, &version).unwrap();
+        assert!(two.loaded(&runtime, &version).is_some());
+        assert!(
+            dir.path()
+                .join("two/artifacts")
+                .join(format!("{}.cwasm", version.digest))
+                .exists()
+        );
+        // An older snapshot never replaces a newer one.
+        let generation = *one.generation.lock();
+        one.install(generation - 1, BTreeMap::new());
+        assert_eq!(names(&one), ["first", "second"]);
+    }
+
+    #[test]
+    fn a_registry_directory_from_before_the_store_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Arc::new(AgentHost::new(corral_host::EngineConfig::default()).unwrap());
+        // Written the way registries were kept before: JSON and files.
+        let legacy = {
+            let store: Arc<dyn Storage> = Arc::new(SledStorage::temporary().unwrap());
+            let registry =
+                AgentRegistry::open(&dir.path().join("scratch"), store, host.clone(), 64 << 20)
+                    .unwrap();
+            registry
+                .deploy(
+                    PROBE,
+                    DeployRequest {
+                        name: "old".into(),
+                        ..DeployRequest::default()
+                    },
+                )
+                .unwrap();
+            registry.list()
+        };
+        let agents = dir.path().join("agents");
+        std::fs::create_dir_all(agents.join("artifacts")).unwrap();
+        let index: BTreeMap<String, AgentRuntime> = legacy
+            .iter()
+            .map(|r| (r.agent_runtime_name.clone(), r.clone()))
+            .collect();
+        std::fs::write(
+            agents.join("runtimes.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+        let digest = legacy[0].versions[0].digest.clone();
+        std::fs::write(
+            agents.join("artifacts").join(format!("{digest}.wasm")),
+            PROBE,
+        )
+        .unwrap();
+
+        let store: Arc<dyn Storage> =
+            Arc::new(SledStorage::open(&agents.join("registry")).unwrap());
+        let registry = AgentRegistry::open(&agents, store, host, 64 << 20).unwrap();
+        let runtime = registry.get("old").unwrap();
+        assert_eq!(runtime.agent_runtime_id, legacy[0].agent_runtime_id);
+        assert_eq!(registry.component_source(&digest).unwrap(), PROBE);
+        assert!(!agents.join("runtimes.json").exists());
+        assert!(agents.join("runtimes.json.imported").exists());
     }
 }

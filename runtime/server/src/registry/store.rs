@@ -25,7 +25,16 @@ fn component_key(digest: &str) -> Vec<u8> {
 /// compare-and-swap expects).
 pub(super) struct Snapshot {
     pub(super) runtimes: BTreeMap<String, AgentRuntime>,
+    /// Counts the index's changes: a cache installs only newer snapshots.
+    pub(super) generation: u64,
     pub(super) stored: Option<Vec<u8>>,
+}
+
+/// The index as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredIndex {
+    generation: u64,
+    runtimes: BTreeMap<String, AgentRuntime>,
 }
 
 /// The registry's index and components in a [`Storage`].
@@ -56,36 +65,50 @@ impl RegistryStore {
     /// The index as stored now.
     pub(super) fn load(&self) -> Result<Snapshot, RegistryError> {
         let stored = self.storage.get(INDEX)?;
-        let runtimes = match &stored {
-            Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
-                RegistryError::Storage(corral_storage::StorageError::Corrupt {
-                    key: "index".into(),
-                    message: e.to_string(),
-                })
-            })?,
-            None => BTreeMap::new(),
+        let index = match &stored {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(RegistryError::Index)?,
+            None => StoredIndex {
+                generation: 0,
+                runtimes: BTreeMap::new(),
+            },
         };
-        Ok(Snapshot { runtimes, stored })
+        Ok(Snapshot {
+            runtimes: index.runtimes,
+            generation: index.generation,
+            stored,
+        })
     }
 
-    /// Replaces the index `snapshot` was read from with `next`; `false`
-    /// when another writer changed it since (read it again and retry).
+    /// Replaces the index `snapshot` was read from with `next` (one
+    /// generation on); `false` when another writer changed it since (read
+    /// it again and retry).
     pub(super) fn replace(
         &self,
         snapshot: &Snapshot,
-        next: &BTreeMap<String, AgentRuntime>,
-    ) -> Result<bool, RegistryError> {
-        let bytes = serde_json::to_vec(next).map_err(|e| {
-            RegistryError::Io(std::io::Error::other(format!("encode the index: {e}")))
-        })?;
-        let swapped =
-            self.storage
-                .compare_and_swap(INDEX, snapshot.stored.as_deref(), Some(bytes))?;
-        if swapped && let Err(error) = self.storage.publish(INDEX_TOPIC) {
-            // Other replicas still see it on their next miss or resync.
+        next: BTreeMap<String, AgentRuntime>,
+    ) -> Result<Option<Snapshot>, RegistryError> {
+        let index = StoredIndex {
+            generation: snapshot.generation + 1,
+            runtimes: next,
+        };
+        let bytes = serde_json::to_vec(&index).map_err(RegistryError::Index)?;
+        let swapped = self.storage.compare_and_swap(
+            INDEX,
+            snapshot.stored.as_deref(),
+            Some(bytes.clone()),
+        )?;
+        if !swapped {
+            return Ok(None);
+        }
+        if let Err(error) = self.storage.publish(INDEX_TOPIC) {
+            // Other replicas still see it on a miss or their periodic resync.
             tracing::warn!("cannot tell other replicas about a registry change: {error}");
         }
-        Ok(swapped)
+        Ok(Some(Snapshot {
+            runtimes: index.runtimes,
+            generation: index.generation,
+            stored: Some(bytes),
+        }))
     }
 
     /// Stores a component's source under its digest (once).
@@ -121,12 +144,7 @@ impl RegistryStore {
             return Ok(());
         }
         let runtimes: BTreeMap<String, AgentRuntime> =
-            serde_json::from_slice(&bytes).map_err(|e| {
-                RegistryError::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", index.display()),
-                ))
-            })?;
+            serde_json::from_slice(&bytes).map_err(RegistryError::Index)?;
         let mut batch = WriteBatch::default();
         for version in runtimes.values().flat_map(|r| &r.versions) {
             let source = dir
@@ -140,11 +158,18 @@ impl RegistryStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        batch.put(INDEX.to_vec(), bytes);
+        let stored = StoredIndex {
+            generation: 1,
+            runtimes,
+        };
+        batch.put(
+            INDEX.to_vec(),
+            serde_json::to_vec(&stored).map_err(RegistryError::Index)?,
+        );
         self.storage.commit(batch)?;
         std::fs::rename(&index, dir.join("runtimes.json.imported"))?;
         tracing::info!(
-            runtimes = runtimes.len(),
+            runtimes = stored.runtimes.len(),
             "imported the deploy registry into its store"
         );
         Ok(())

@@ -1,0 +1,25 @@
+-- wrk: POST an invocation of the echo agent, spreading requests over
+-- SESSIONS sessions (env CORRAL_BENCH_SESSIONS, default 64) whose ids start
+-- with CORRAL_BENCH_PREFIX; each wrk thread walks its own share.
+local sessions = tonumber(os.getenv("CORRAL_BENCH_SESSIONS") or "64")
+local prefix = os.getenv("CORRAL_BENCH_PREFIX") or "bench"
+local counter = 0
+local thread_id = 0
+local threads = 0
+
+function setup(thread)
+    thread:set("thread_id", threads)
+    threads = threads + 1
+end
+
+wrk.method = "POST"
+wrk.body = '{"prompt":"hello"}'
+wrk.headers["Content-Type"] = "application/json"
+
+function request()
+    counter = counter + 1
+    local n = (counter * 7 + thread_id) % sessions
+    local session = string.format("%s-%040d", prefix, n)
+    wrk.headers["X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"] = session
+    return wrk.format(nil, "/runtimes/echo/invocations")
+end
