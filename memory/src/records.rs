@@ -46,7 +46,7 @@ fn vector_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn vector_from(bytes: &[u8]) -> Vec<f32> {
+pub(crate) fn vector_from(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -536,7 +536,11 @@ impl MemoryService {
             );
         }
         drop(indexes);
-        self.announce_records(memory_id);
+        let ids: Vec<&str> = rows
+            .iter()
+            .map(|(stored, _)| stored.record.memory_record_id.as_str())
+            .collect();
+        self.announce_records(memory_id, &ids);
         Ok(())
     }
 
@@ -555,7 +559,8 @@ impl MemoryService {
                 index.remove(id);
             }
         }
-        self.announce_records(memory_id);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.announce_records(memory_id, &ids);
         Ok(())
     }
 

@@ -9,12 +9,15 @@ use tokio::task::JoinHandle;
 use crate::control::Memory;
 use crate::error::MemoryError;
 use crate::keys::{self, table};
+use crate::records::{StoredRecord, vector_from};
 use crate::service::{MemoryService, decode};
 
 /// Topic of a memory resource's settings.
 const MEMORY_TOPIC: &str = "memory/";
 /// Topic of a memory resource's long-term records.
 const RECORDS_TOPIC: &str = "records/";
+/// Longest topic sent (PostgreSQL's NOTIFY payload is under 8,000 bytes).
+const MAX_TOPIC_BYTES: usize = 7_000;
 
 impl MemoryService {
     /// Tells other replicas that memory resource `id` changed (created,
@@ -23,9 +26,16 @@ impl MemoryService {
         self.announce(&format!("{MEMORY_TOPIC}{id}"));
     }
 
-    /// Tells other replicas that records of memory `id` changed.
-    pub(crate) fn announce_records(&self, id: &str) {
-        self.announce(&format!("{RECORDS_TOPIC}{id}"));
+    /// Tells other replicas that records `records` of memory `id` changed
+    /// (written or deleted); they re-read just those. A list too long for
+    /// one notification asks them to reload the memory's whole index.
+    pub(crate) fn announce_records(&self, id: &str, records: &[&str]) {
+        let listed = format!("{RECORDS_TOPIC}{id}/{}", records.join(","));
+        if listed.len() <= MAX_TOPIC_BYTES {
+            self.announce(&listed);
+        } else {
+            self.announce(&format!("{RECORDS_TOPIC}{id}"));
+        }
     }
 
     fn announce(&self, topic: &str) {
@@ -64,10 +74,53 @@ impl MemoryService {
         if let Some(id) = topic.strip_prefix(MEMORY_TOPIC) {
             return self.reload_memory(id);
         }
-        if let Some(id) = topic.strip_prefix(RECORDS_TOPIC)
-            && self.inner.memories.read().contains_key(id)
-        {
-            return self.load_index(id);
+        if let Some(rest) = topic.strip_prefix(RECORDS_TOPIC) {
+            let (id, records) = match rest.split_once('/') {
+                Some((id, records)) => (id, Some(records)),
+                None => (rest, None),
+            };
+            if !self.inner.memories.read().contains_key(id) {
+                return Ok(());
+            }
+            return match records {
+                Some(records) => self.refresh_records(id, records.split(',')),
+                None => self.load_index(id),
+            };
+        }
+        Ok(())
+    }
+
+    /// Re-reads records of memory `memory_id` into its index: upserted as
+    /// stored now, removed when gone. Reading the stored state (not the
+    /// announcement's) keeps the index right whatever order changes arrive in.
+    fn refresh_records<'a>(
+        &self,
+        memory_id: &str,
+        records: impl Iterator<Item = &'a str>,
+    ) -> Result<(), MemoryError> {
+        for record in records.filter(|r| !r.is_empty()) {
+            let record_key = keys::key(table::RECORD, &[memory_id, record]);
+            let stored = match self.inner.storage.get(&record_key)? {
+                Some(bytes) => Some(decode::<StoredRecord>(&record_key, &bytes)?),
+                None => None,
+            };
+            let vector = self
+                .inner
+                .storage
+                .get(&keys::key(table::VECTOR, &[memory_id, record]))?;
+            let mut indexes = self.inner.indexes.write();
+            let Some(index) = indexes.get_mut(memory_id) else {
+                return Ok(());
+            };
+            match (stored, vector) {
+                (Some(stored), Some(vector)) => index.upsert(
+                    record,
+                    stored.namespace(),
+                    &stored.record.memory_strategy_id,
+                    &vector_from(&vector),
+                ),
+                _ => index.remove(record),
+            }
         }
         Ok(())
     }

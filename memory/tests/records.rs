@@ -748,6 +748,21 @@ async fn replicas_see_each_others_memory_changes() {
     })
     .await;
     eprintln!("a record reached the other replica's index in {found:?}");
+    let record_id = batch.successful_records[0].memory_record_id.clone();
+    one.batch_delete_memory_records(
+        &id,
+        vec![MemoryRecordDeleteInput {
+            memory_record_id: record_id,
+        }],
+    )
+    .await
+    .unwrap();
+    eventually("the other replica forgets the deleted record", async || {
+        retrieve(&two, &id, query("green tea", Some("/facts"), Some(5)))
+            .await
+            .is_empty()
+    })
+    .await;
 
     // Deleted through one: gone from the other.
     one.delete_memory(&id).await.unwrap();
