@@ -324,41 +324,35 @@ impl SessionDirectory {
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect();
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.storage.scan(
-            SESSION_PREFIX.as_bytes(),
-            ScanStart::Beginning,
-            false,
-            &mut |key, value| match decode::<SessionRecord>(key, value) {
-                Ok(record) => {
-                    let alive = replicas
-                        .get(&record.replica)
-                        .is_some_and(|r| r.alive_at(now));
-                    out.push((record, alive));
-                    ControlFlow::Continue(())
-                }
-                Err(error) => {
-                    failed = Some(error);
-                    ControlFlow::Break(())
-                }
-            },
-        )?;
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(out),
-        }
+        Ok(self
+            .records::<SessionRecord>(SESSION_PREFIX)?
+            .into_iter()
+            .map(|record| {
+                let alive = replicas
+                    .get(&record.replica)
+                    .is_some_and(|r| r.alive_at(now));
+                (record, alive)
+            })
+            .collect())
     }
 
     /// Every registered replica (live or lapsed).
     pub fn replicas(&self) -> Result<Vec<ReplicaRecord>, DirectoryError> {
+        self.records(REPLICA_PREFIX)
+    }
+
+    /// Every record under `prefix`, decoded.
+    fn records<T: for<'a> serde::Deserialize<'a>>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, DirectoryError> {
         let mut out = Vec::new();
         let mut failed = None;
         self.storage.scan(
-            REPLICA_PREFIX.as_bytes(),
+            prefix.as_bytes(),
             ScanStart::Beginning,
             false,
-            &mut |key, value| match decode::<ReplicaRecord>(key, value) {
+            &mut |key, value| match decode::<T>(key, value) {
                 Ok(record) => {
                     out.push(record);
                     ControlFlow::Continue(())

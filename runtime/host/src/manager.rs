@@ -275,22 +275,7 @@ impl SessionManager {
 
     /// Ends every session whose id matches, across agents; returns how many.
     pub fn stop_session_everywhere(&self, session_id: &str) -> usize {
-        let removed: Vec<Arc<SessionEntry>> = {
-            let mut sessions = self.inner.sessions.lock();
-            let keys: Vec<SessionKey> = sessions
-                .iter()
-                .map(|(key, _)| key)
-                .filter(|(_, id)| &**id == session_id)
-                .cloned()
-                .collect();
-            keys.iter().filter_map(|k| sessions.remove(k)).collect()
-        };
-        let hibernated = {
-            let mut hibernated = self.inner.hibernated.lock();
-            let before = hibernated.len();
-            hibernated.retain(|(_, id), _| &**id != session_id);
-            before - hibernated.len()
-        };
+        let (removed, hibernated) = self.inner.remove_everywhere(session_id);
         for entry in &removed {
             self.inner.finish(entry, EndReason::Stopped);
         }
@@ -322,22 +307,7 @@ impl SessionManager {
     /// invocation in flight fails with [`InvokeError::Stopped`]. Returns
     /// how many sandboxes (and hibernated entries) it dropped.
     pub fn hand_off(&self, session_id: &str) -> usize {
-        let removed: Vec<Arc<SessionEntry>> = {
-            let mut sessions = self.inner.sessions.lock();
-            let keys: Vec<SessionKey> = sessions
-                .iter()
-                .map(|(key, _)| key)
-                .filter(|(_, id)| &**id == session_id)
-                .cloned()
-                .collect();
-            keys.iter().filter_map(|k| sessions.remove(k)).collect()
-        };
-        let hibernated = {
-            let mut hibernated = self.inner.hibernated.lock();
-            let before = hibernated.len();
-            hibernated.retain(|(_, id), _| &**id != session_id);
-            before - hibernated.len()
-        };
+        let (removed, hibernated) = self.inner.remove_everywhere(session_id);
         for entry in &removed {
             self.inner.finish(entry, EndReason::HandedOff);
         }
@@ -401,6 +371,29 @@ impl SessionManager {
 }
 
 impl ManagerInner {
+    /// Takes every live entry of `session_id` (on any agent) out of the
+    /// table and forgets its hibernated ones; returns the live entries and
+    /// how many hibernated ones there were.
+    fn remove_everywhere(&self, session_id: &str) -> (Vec<Arc<SessionEntry>>, usize) {
+        let removed: Vec<Arc<SessionEntry>> = {
+            let mut sessions = self.sessions.lock();
+            let keys: Vec<SessionKey> = sessions
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|(_, id)| &**id == session_id)
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| sessions.remove(k)).collect()
+        };
+        let hibernated = {
+            let mut hibernated = self.hibernated.lock();
+            let before = hibernated.len();
+            hibernated.retain(|(_, id), _| &**id != session_id);
+            before - hibernated.len()
+        };
+        (removed, hibernated)
+    }
+
     async fn invoke_in_span(
         &self,
         agent: &Arc<CompiledAgent>,

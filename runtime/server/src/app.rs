@@ -87,6 +87,20 @@ fn epoch_seconds() -> u64 {
         .unwrap_or(0)
 }
 
+/// `/ping`'s 503 answer: this process cannot serve now, saying why.
+fn unhealthy(state: &AppState, why: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(corral_api::ERROR_TYPE_HEADER, "ServiceUnavailableException")],
+        axum::Json(json!({
+            "status": "Unhealthy",
+            "message": why,
+            "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
+        })),
+    )
+        .into_response()
+}
+
 async fn ping(State(state): State<AppState>) -> Response {
     if let Some(database) = state.database.clone() {
         let answers = tokio::task::spawn_blocking(move || database.check()).await;
@@ -94,31 +108,13 @@ async fn ping(State(state): State<AppState>) -> Response {
             corral_storage::StorageError::Engine(format!("the health check failed: {e}"))
         }) {
             tracing::warn!(error = %error, "unhealthy: the database does not answer");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(corral_api::ERROR_TYPE_HEADER, "ServiceUnavailableException")],
-                axum::Json(json!({
-                    "status": "Unhealthy",
-                    "message": "the database does not answer",
-                    "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
-                })),
-            )
-                .into_response();
+            return unhealthy(&state, "the database does not answer");
         }
     }
     if let Some(cluster) = &state.cluster
         && !cluster.directory().holds_lease()
     {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(corral_api::ERROR_TYPE_HEADER, "ServiceUnavailableException")],
-            axum::Json(json!({
-                "status": "Unhealthy",
-                "message": "this replica's lease has lapsed",
-                "time_of_last_update": state.status_changed.load(std::sync::atomic::Ordering::Relaxed),
-            })),
-        )
-            .into_response();
+        return unhealthy(&state, "this replica's lease has lapsed");
     }
     let busy = state.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
     axum::Json(json!({
