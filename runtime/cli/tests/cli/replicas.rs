@@ -163,6 +163,35 @@ async fn replicas_behind_haproxy_share_deploys_memory_and_sessions_and_survive_k
     .await;
     let direct = ask(&replicas[1].url, &arn, &session_id("direct"), FIRST).await;
     assert_eq!(direct["response"], "(17 * 23) + 4 = 395.", "{direct}");
+    // A new version deployed through one replica reaches the others'
+    // caches (LISTEN/NOTIFY) without a request missing first.
+    deploy(
+        &replicas[0].url,
+        "assistant",
+        corral_examples::ASSISTANT_AGENT.to_vec(),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        let runtime: Value = reqwest::get(format!("{}/runtimes/assistant/", replicas[2].url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if runtime["agentRuntimeVersion"] == "2" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "version 2 never reached replica 3: {runtime}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "a deploy reached another replica in {:?}",
+        started.elapsed()
+    );
 
     // One agent memory resource for all three (created at once), whose
     // events written through one replica are listed through another.
