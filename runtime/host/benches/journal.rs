@@ -38,6 +38,20 @@ struct InMemory {
     ids: AtomicU64,
 }
 
+/// Applies `batch` to `map`.
+fn apply(map: &mut std::collections::BTreeMap<Vec<u8>, Vec<u8>>, batch: WriteBatch) {
+    for write in batch.writes {
+        match write {
+            corral_storage::Write::Put(k, v) => {
+                map.insert(k, v);
+            }
+            corral_storage::Write::Delete(k) => {
+                map.remove(&k);
+            }
+        }
+    }
+}
+
 impl Storage for InMemory {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.map.lock().get(key).cloned())
@@ -72,18 +86,22 @@ impl Storage for InMemory {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        let mut map = self.map.lock();
-        for write in batch.writes {
-            match write {
-                corral_storage::Write::Put(k, v) => {
-                    map.insert(k, v);
-                }
-                corral_storage::Write::Delete(k) => {
-                    map.remove(&k);
-                }
-            }
-        }
+        apply(&mut self.map.lock(), batch);
         Ok(())
+    }
+
+    fn write_if(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        batch: WriteBatch,
+    ) -> Result<Option<corral_storage::SyncTicket>, StorageError> {
+        let mut map = self.map.lock();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(None);
+        }
+        apply(&mut map, batch);
+        Ok(Some(corral_storage::SyncTicket::DURABLE))
     }
 
     fn compare_and_swap(

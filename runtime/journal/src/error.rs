@@ -32,6 +32,14 @@ pub enum JournalError {
         /// The cap.
         limit: u64,
     },
+    /// Another writer appended to the session's journal since this append
+    /// read it (another replica took the session over): nothing was
+    /// written.
+    #[error("journal of session {session} was appended to by another writer; nothing was written")]
+    Conflict {
+        /// The session.
+        session: String,
+    },
     /// The session id is empty or longer than 1,024 bytes.
     #[error("invalid session id for a journal: {0:?}")]
     InvalidSession(String),
@@ -40,6 +48,10 @@ pub enum JournalError {
 impl JournalError {
     /// Whether the journal's store could not be reached (retry later).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, JournalError::Storage { source, .. } if source.is_unavailable())
+        match self {
+            JournalError::Storage { source, .. } => source.is_unavailable(),
+            JournalError::Conflict { .. } => true,
+            _ => false,
+        }
     }
 }

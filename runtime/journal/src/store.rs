@@ -132,11 +132,20 @@ impl JournalStore {
         entries: &[Entry],
         now_ms: u64,
     ) -> Result<(u64, SyncTicket), JournalError> {
-        let mut summary = self.summary(session)?.unwrap_or_else(|| SessionSummary {
-            session: session.to_string(),
-            created_ms: now_ms,
-            ..SessionSummary::default()
-        });
+        check(session)?;
+        let header = keys::header(session);
+        let stored = self
+            .storage
+            .get(&header)
+            .map_err(|source| storage(session, source))?;
+        let mut summary = match &stored {
+            Some(bytes) => decode_summary(session, bytes)?,
+            None => SessionSummary {
+                session: session.to_string(),
+                created_ms: now_ms,
+                ..SessionSummary::default()
+            },
+        };
         let first = summary.entries;
         let mut batch = WriteBatch::default();
         let mut bytes = summary.bytes;
@@ -168,13 +177,19 @@ impl JournalStore {
         summary.bytes = bytes;
         summary.updated_ms = now_ms;
         batch.put(
-            keys::header(session),
+            header.clone(),
             serde_json::to_vec(&summary).unwrap_or_default(),
         );
+        // Written only over the header it was computed from: an append by
+        // another writer meanwhile (the replica that took the session over)
+        // makes this one fail instead of overwriting its entries.
         let ticket = self
             .storage
-            .write(batch)
-            .map_err(|source| storage(session, source))?;
+            .write_if(&header, stored.as_deref(), batch)
+            .map_err(|source| storage(session, source))?
+            .ok_or_else(|| JournalError::Conflict {
+                session: session.to_string(),
+            })?;
         Ok((first, ticket))
     }
 
@@ -264,14 +279,7 @@ impl JournalStore {
         else {
             return Ok(None);
         };
-        let mut summary: SessionSummary =
-            serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt {
-                session: session.to_string(),
-                offset: u64::MAX,
-                message: format!("header: {e}"),
-            })?;
-        summary.session = session.to_string();
-        Ok(Some(summary))
+        decode_summary(session, &bytes).map(Some)
     }
 
     /// Every session with a journal.
@@ -337,6 +345,18 @@ impl JournalStore {
     }
 }
 
+/// A session's stored header.
+fn decode_summary(session: &str, bytes: &[u8]) -> Result<SessionSummary, JournalError> {
+    let mut summary: SessionSummary =
+        serde_json::from_slice(bytes).map_err(|e| JournalError::Corrupt {
+            session: session.to_string(),
+            offset: u64::MAX,
+            message: format!("header: {e}"),
+        })?;
+    summary.session = session.to_string();
+    Ok(summary)
+}
+
 fn check(session: &str) -> Result<(), JournalError> {
     if session.is_empty() || session.len() > keys::MAX_SESSION_LEN {
         Err(JournalError::InvalidSession(session.to_string()))
@@ -362,6 +382,43 @@ mod tests {
     fn store(config: JournalConfig) -> (JournalStore, Arc<dyn Storage>) {
         let storage: Arc<dyn Storage> = Arc::new(SledStorage::temporary().unwrap());
         (JournalStore::new(storage.clone(), config), storage)
+    }
+
+    #[test]
+    fn writers_racing_on_one_journal_never_overwrite_each_other() {
+        // Two replicas (two stores on one storage) append to one session:
+        // each append that succeeds is whole and in the journal; the ones
+        // that lost a race wrote nothing.
+        let (one, storage) = store(JournalConfig::default());
+        let two = JournalStore::new(storage, JournalConfig::default());
+        let stores = [&one, &two];
+        let won = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|n| {
+                    let journal = stores[usize::from(n % 2)];
+                    scope.spawn(move || {
+                        let mut appended = 0;
+                        for round in 0..20u8 {
+                            match journal.append("s", &[invocation(n), invocation(round)], 1) {
+                                Ok(_) => appended += 2,
+                                Err(JournalError::Conflict { session }) => {
+                                    assert_eq!(session, "s");
+                                }
+                                Err(other) => panic!("{other}"),
+                            }
+                        }
+                        appended
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        assert!(won > 0);
+        let records = one.read_all("s").unwrap();
+        assert_eq!(records.len() as u64, won);
+        assert_eq!(one.summary("s").unwrap().unwrap().entries, won);
+        let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..won).collect::<Vec<_>>());
     }
 
     #[test]

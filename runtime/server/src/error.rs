@@ -126,9 +126,10 @@ impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
         let message = e.to_string();
         if e.is_unavailable() {
-            return ApiError::unavailable(format!(
-                "{message}: its store does not answer; retry shortly"
-            ));
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return ApiError::unavailable(format!("{message}: {cause}; retry shortly"));
         }
         match e {
             InvokeError::InvalidRequest(_) => ApiError::validation(message),

@@ -164,6 +164,19 @@ pub trait Storage: Send + Sync + 'static {
         new: Option<Vec<u8>>,
     ) -> Result<bool, StorageError>;
 
+    /// Applies `batch` atomically only if `key` still holds `expected`
+    /// (`None`: absent), visible to reads at once like
+    /// [`Storage::write`]; returns `None`, having written nothing, when it
+    /// does not. Writers sharing a record (a session's journal, appended by
+    /// whichever replica holds the session) use it so a stale writer fails
+    /// instead of overwriting.
+    fn write_if(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        batch: WriteBatch,
+    ) -> Result<Option<SyncTicket>, StorageError>;
+
     /// Tells every other process sharing this store that `topic` (of this
     /// namespace) changed, so it can drop what it cached. Default: nothing
     /// to tell (an embedded store has one process).

@@ -16,7 +16,9 @@ use tokio_postgres::NoTls;
 use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 
-use super::{ScanStart, ScanVisitor, Storage, StorageError, Write, WriteBatch, prefix_end};
+use super::{
+    ScanStart, ScanVisitor, Storage, StorageError, SyncTicket, Write, WriteBatch, prefix_end,
+};
 use crate::changes::{CHANGE_BACKLOG, Changes, Published};
 
 /// The PostgreSQL channel changes are published on.
@@ -240,6 +242,33 @@ async fn listen_for_changes(
     }
 }
 
+/// Applies `writes` in order within `tx`.
+async fn apply_writes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    namespace: &str,
+    writes: &[Write],
+) -> Result<(), StorageError> {
+    let put = tx
+        .prepare_cached(
+            "INSERT INTO corral_kv (namespace, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .await
+        .map_err(query_failed("prepare a write"))?;
+    let delete = tx
+        .prepare_cached("DELETE FROM corral_kv WHERE namespace = $1 AND key = $2")
+        .await
+        .map_err(query_failed("prepare a delete"))?;
+    for write in writes {
+        match write {
+            Write::Put(key, value) => tx.execute(&put, &[&namespace, key, value]).await,
+            Write::Delete(key) => tx.execute(&delete, &[&namespace, key]).await,
+        }
+        .map_err(query_failed("write a key"))?;
+    }
+    Ok(())
+}
+
 async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StorageError> {
     pool.get()
         .await
@@ -413,24 +442,7 @@ impl Storage for PgStorage {
                 .transaction()
                 .await
                 .map_err(query_failed("begin a write"))?;
-            let put = tx
-                .prepare_cached(
-                    "INSERT INTO corral_kv (namespace, key, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value",
-                )
-                .await
-                .map_err(query_failed("prepare a write"))?;
-            let delete = tx
-                .prepare_cached("DELETE FROM corral_kv WHERE namespace = $1 AND key = $2")
-                .await
-                .map_err(query_failed("prepare a delete"))?;
-            for write in &batch.writes {
-                match write {
-                    Write::Put(key, value) => tx.execute(&put, &[&namespace, key, value]).await,
-                    Write::Delete(key) => tx.execute(&delete, &[&namespace, key]).await,
-                }
-                .map_err(query_failed("write a key"))?;
-            }
+            apply_writes(&tx, &namespace, &batch.writes).await?;
             tx.commit().await.map_err(query_failed("commit a write"))
         })
     }
@@ -486,6 +498,66 @@ impl Storage for PgStorage {
             }
             .map_err(query_failed("compare and swap a key"))?;
             Ok(changed == 1)
+        })
+    }
+
+    fn write_if(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        batch: WriteBatch,
+    ) -> Result<Option<SyncTicket>, StorageError> {
+        let pool = self.pool.clone();
+        let namespace = self.namespace.clone();
+        let key = key.to_vec();
+        let expected = expected.map(<[u8]>::to_vec);
+        self.run(async move {
+            let mut client = client(&pool).await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(query_failed("begin a conditional write"))?;
+            // The condition's row is locked (or, absent, claimed by a
+            // placeholder) until the commit: a concurrent writer waits, then
+            // finds it changed.
+            let matched = match &expected {
+                Some(old) => {
+                    tx.execute(
+                        "UPDATE corral_kv SET value = value
+                         WHERE namespace = $1 AND key = $2 AND value = $3",
+                        &[&namespace, &key, old],
+                    )
+                    .await
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO corral_kv (namespace, key, value) VALUES ($1, $2, '')
+                         ON CONFLICT (namespace, key) DO NOTHING",
+                        &[&namespace, &key],
+                    )
+                    .await
+                }
+            }
+            .map_err(query_failed("check a conditional write"))?;
+            if matched != 1 {
+                tx.rollback()
+                    .await
+                    .map_err(query_failed("roll back a conditional write"))?;
+                return Ok(None);
+            }
+            let writes_key = batch.writes.iter().any(|w| match w {
+                Write::Put(k, _) | Write::Delete(k) => *k == key,
+            });
+            let mut writes = batch.writes;
+            if expected.is_none() && !writes_key {
+                // The placeholder was only a lock.
+                writes.push(Write::Delete(key.clone()));
+            }
+            apply_writes(&tx, &namespace, &writes).await?;
+            tx.commit()
+                .await
+                .map_err(query_failed("commit a conditional write"))?;
+            Ok(Some(SyncTicket::DURABLE))
         })
     }
 

@@ -124,6 +124,43 @@ impl Storage for SledStorage {
             .map(SyncTicket)
     }
 
+    fn write_if(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        batch: WriteBatch,
+    ) -> Result<Option<SyncTicket>, StorageError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let mut matched = true;
+        let ticket = self.group.apply(|| {
+            let outcome = self.db.transaction(|tx| {
+                if tx.get(key)?.as_deref() != expected {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                for write in &batch.writes {
+                    match write {
+                        Write::Put(k, v) => {
+                            tx.insert(k.as_slice(), v.as_slice())?;
+                        }
+                        Write::Delete(k) => {
+                            tx.remove(k.as_slice())?;
+                        }
+                    }
+                }
+                Ok(())
+            });
+            match outcome {
+                Ok(()) => Ok(()),
+                Err(TransactionError::Abort(())) => {
+                    matched = false;
+                    Ok(())
+                }
+                Err(TransactionError::Storage(error)) => Err(engine(error)),
+            }
+        })?;
+        Ok(matched.then_some(SyncTicket(ticket)))
+    }
+
     fn is_durable(&self, ticket: SyncTicket) -> bool {
         self.group.is_durable(ticket.0)
     }

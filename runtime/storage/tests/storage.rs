@@ -140,12 +140,77 @@ fn swaps_are_conditional_and_one_claimer_wins(store: &(dyn Storage + Sync)) {
     assert_eq!(winners.into_inner(), 1);
 }
 
+/// Conditional batches apply only over the expected value; of writers
+/// racing from one read, exactly one wins each round.
+fn conditional_batches_admit_one_writer(store: &(dyn Storage + Sync)) {
+    let mut batch = WriteBatch::default();
+    batch.put(b"head".to_vec(), b"1".to_vec());
+    batch.put(b"entry/1".to_vec(), b"a".to_vec());
+    assert!(
+        store
+            .write_if(b"head", None, batch.clone())
+            .unwrap()
+            .is_some()
+    );
+    // Absent expected, present actual: nothing written.
+    let mut other = WriteBatch::default();
+    other.put(b"entry/1".to_vec(), b"overwritten".to_vec());
+    assert!(
+        store
+            .write_if(b"head", None, other.clone())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .write_if(b"head", Some(b"0"), other)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.get(b"entry/1").unwrap(), Some(b"a".to_vec()));
+    // A condition on a key the batch does not write leaves it as it was.
+    let mut unrelated = WriteBatch::default();
+    unrelated.put(b"side".to_vec(), b"x".to_vec());
+    let ticket = store.write_if(b"lock", None, unrelated).unwrap().unwrap();
+    store.sync(ticket).unwrap();
+    assert_eq!(store.get(b"lock").unwrap(), None);
+    assert_eq!(store.get(b"side").unwrap(), Some(b"x".to_vec()));
+
+    for round in 2..6u8 {
+        let seen = store.get(b"head").unwrap();
+        let winners = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4u8)
+                .map(|writer| {
+                    let seen = seen.clone();
+                    scope.spawn(move || {
+                        let mut batch = WriteBatch::default();
+                        batch.put(b"head".to_vec(), vec![b'0' + round]);
+                        batch.put(format!("entry/{round}").into_bytes(), vec![writer]);
+                        store
+                            .write_if(b"head", seen.as_deref(), batch)
+                            .unwrap()
+                            .map(|ticket| store.sync(ticket).unwrap())
+                            .is_some()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|won| *won)
+                .count()
+        });
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
 #[test]
 fn sled_passes_the_storage_checks() {
     let store = SledStorage::temporary().unwrap();
     scans_are_ordered(&store);
     batches_and_ids(&store);
     swaps_are_conditional_and_one_claimer_wins(&store);
+    conditional_batches_admit_one_writer(&store);
 }
 
 #[test]
@@ -153,6 +218,7 @@ fn postgres_passes_the_storage_checks() {
     scans_are_ordered(&postgres("scans"));
     batches_and_ids(&postgres("batches"));
     swaps_are_conditional_and_one_claimer_wins(&postgres("swaps"));
+    conditional_batches_admit_one_writer(&postgres("conditional"));
 }
 
 #[test]
