@@ -316,7 +316,18 @@ async fn replicas_behind_haproxy_share_deploys_memory_and_sessions_and_survive_k
     drop(lb);
 }
 
-/// `postgres://…@127.0.0.1:<port>/…` of `url`, and that port.
+/// Whether `url`'s `/ping` answers `status` within `tries` × 100 ms.
+async fn ping_becomes(url: &str, status: u16, tries: usize) -> bool {
+    for _ in 0..tries {
+        if reqwest::get(format!("{url}/ping")).await.unwrap().status() == status {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The port of the database `url` names.
 fn database_port(url: &str) -> u16 {
     reqwest::Url::parse(url).unwrap().port().unwrap_or(5432)
 }
@@ -347,16 +358,10 @@ async fn a_replica_rides_out_the_database_going_away() {
 
     // The database goes away: every connection cut, none accepted.
     proxy.stop();
-    let ping = format!("{}/ping", served.url);
-    let mut unhealthy = false;
-    for _ in 0..100 {
-        if reqwest::get(&ping).await.unwrap().status() == 503 {
-            unhealthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(unhealthy, "/ping stayed healthy without the database");
+    assert!(
+        ping_becomes(&served.url, 503, 100).await,
+        "/ping stayed healthy without the database"
+    );
     let refused = ask(&served.url, &arn, &chat, SECOND).await;
     assert_eq!(
         (refused["error"].as_str(), refused["status"].as_u64()),
@@ -369,15 +374,10 @@ async fn a_replica_rides_out_the_database_going_away() {
     // It comes back: the replica recovers without a restart, and the
     // conversation and acknowledged events are intact.
     let _proxy = TcpProxy::start(proxy.addr, target);
-    let mut healthy = false;
-    for _ in 0..200 {
-        if reqwest::get(&ping).await.unwrap().status() == 200 {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healthy, "/ping did not recover");
+    assert!(
+        ping_becomes(&served.url, 200, 200).await,
+        "/ping did not recover"
+    );
     let second = ask(&served.url, &arn, &chat, SECOND).await;
     assert_eq!(
         second["response"],
