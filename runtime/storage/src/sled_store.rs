@@ -19,9 +19,13 @@ fn engine(error: sled::Error) -> StorageError {
 /// (a process, or a server in this one, that is exiting) to let it go.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Whether sled failed because another holder has the store's file lock.
+/// Whether sled failed because another holder has the store's file lock
+/// (sled reports it as an `Other` I/O error naming the lock; a handle just
+/// dropped keeps it until sled's flusher thread exits).
 fn locked(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+    matches!(error, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().starts_with("could not acquire lock"))
 }
 
 impl SledStorage {
@@ -202,8 +206,25 @@ fn prefix_end(prefix: &[u8]) -> std::ops::Bound<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use std::ops::ControlFlow;
+
+    #[test]
+    fn reopening_waits_for_the_previous_holder_to_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledStorage::open(dir.path()).unwrap();
+        let error = sled::Config::new().path(dir.path()).open().unwrap_err();
+        assert!(locked(&error), "{error}");
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        // Opened once the first handle (and sled's flusher) let go.
+        SledStorage::open(dir.path()).unwrap();
+        holder.join().unwrap();
+    }
 
     fn keys(
         store: &SledStorage,
