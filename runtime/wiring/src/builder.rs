@@ -378,12 +378,20 @@ async fn open_memory(
         .await;
     match created {
         Ok(created) => Ok((service, created.id)),
-        // Another replica sharing the database created it meanwhile.
+        // Another replica sharing the database created it meanwhile; its
+        // resource follows its name claim within moments.
         Err(corral_memory::MemoryError::Conflict(_)) => {
-            let memory = service
-                .memory_named(&plan.resource)
-                .map_err(RuntimeError::Memory)?;
-            Ok((service, memory.id))
+            let mut attempts = 0;
+            loop {
+                match service.memory_named(&plan.resource) {
+                    Ok(memory) => return Ok((service, memory.id)),
+                    Err(corral_memory::MemoryError::NotFound(_)) if attempts < 50 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => return Err(RuntimeError::Memory(error)),
+                }
+            }
         }
         Err(error) => Err(RuntimeError::Memory(error)),
     }

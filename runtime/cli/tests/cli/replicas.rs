@@ -53,10 +53,17 @@ fn log_of(dir: &Path, name: &str) -> String {
 fn three_replicas(dir: &Path, database: &str) -> Vec<ChildServer> {
     std::thread::scope(|scope| {
         let started: Vec<_> = ["r1", "r2", "r3"]
-            .map(|name| scope.spawn(move || replica(dir, name, database)))
+            .map(|name| (name, scope.spawn(move || replica(dir, name, database))))
             .into_iter()
             .collect();
-        started.into_iter().map(|s| s.join().unwrap()).collect()
+        started
+            .into_iter()
+            .map(|(name, s)| {
+                s.join().unwrap_or_else(|_| {
+                    panic!("replica {name} did not start:\n{}", log_of(dir, name))
+                })
+            })
+            .collect()
     })
 }
 
