@@ -1,6 +1,7 @@
 //! `corral`: run agents in sandboxes, try the demo, operate a Corral host.
 
 mod build_cmd;
+mod cache_args;
 mod demo;
 mod embedder_args;
 mod gateway_cmd;

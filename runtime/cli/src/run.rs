@@ -61,28 +61,9 @@ pub struct RunArgs {
     /// Print only responses, not the session log.
     #[arg(long, short)]
     quiet: bool,
-    /// Where compiled components are cached, so a component (a Python or JS
-    /// agent takes seconds) is compiled once per machine [default:
-    /// $XDG_CACHE_HOME/corral/components or ~/.cache/corral/components].
-    #[arg(long, env = "CORRAL_CACHE_DIR", value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile in memory only; read and write no cache (wins over
-    /// `--cache-dir` and `CORRAL_CACHE_DIR`).
-    #[arg(long)]
-    no_cache: bool,
-}
-
-/// `$XDG_CACHE_HOME/corral/components`, else `~/.cache/corral/components`
-/// (unset, empty or relative variables are ignored, as the XDG spec says).
-fn default_cache_dir() -> Option<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    absolute("XDG_CACHE_HOME")
-        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
-        .map(|cache| cache.join("corral").join("components"))
+    /// The compile cache.
+    #[command(flatten)]
+    cache: crate::cache_args::CacheArgs,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -117,11 +98,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .engine(EngineConfig {
             max_instances: 4,
             max_memory_bytes: memory_bytes,
-            cache_dir: if args.no_cache {
-                None
-            } else {
-                args.cache_dir.clone().or_else(default_cache_dir)
-            },
+            cache_dir: args.cache.dir(),
             ..EngineConfig::default()
         })
         .model(args.model.provider().await?);

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// [default: http://<listen>, which then must name an address].
     #[arg(long, value_name = "URL", env = "CORRAL_ADVERTISE_URL")]
     advertise_url: Option<String>,
+    /// The compile cache (built-in tools, gateway WASM tools; deployed
+    /// agents are precompiled into the data directory).
+    #[command(flatten)]
+    cache: crate::cache_args::CacheArgs,
     /// Largest accepted agent component, in MiB [default: 64].
     #[arg(long, env = "CORRAL_MAX_ARTIFACT_MIB")]
     max_artifact_mib: Option<usize>,
@@ -358,6 +362,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_memory_bytes: engine
                 .max_memory_bytes
                 .max(settings.sessions.limits.memory_bytes),
+            cache_dir: args.cache.dir(),
             ..engine
         })
         .sessions(settings.sessions.clone())
