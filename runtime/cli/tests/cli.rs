@@ -24,6 +24,51 @@ fn corral(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn serve_compiles_the_builtin_tools_once_into_its_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    // The cache must be private to this user.
+    std::fs::remove_dir(cache.path()).unwrap();
+    let serve = || {
+        let data = tempfile::tempdir().unwrap();
+        let port = corral_test_support::free_port();
+        let served = corral_test_support::spawn_server(
+            Command::new(env!("CARGO_BIN_EXE_corral"))
+                .args(["serve", "--builtin-tools", "--listen"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(data.path())
+                .arg("--cache-dir")
+                .arg(cache.path())
+                .env("CORRAL_TRACE_DIR", trace_dir())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+            port,
+        );
+        drop(served);
+    };
+    let cached = || {
+        let mut entries: Vec<String> = std::fs::read_dir(cache.path())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.sort();
+        entries
+    };
+    serve();
+    let first = cached();
+    assert!(
+        !first.is_empty() && first.iter().all(|name| name.ends_with(".cwasm")),
+        "{first:?}"
+    );
+    // A second start loads them: nothing new is compiled.
+    serve();
+    assert_eq!(cached(), first);
+}
+
+#[test]
 fn demo_runs_end_to_end() {
     let output = corral(&["demo"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
