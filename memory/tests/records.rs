@@ -655,31 +655,17 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) -> std::ti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_see_each_others_memory_changes() {
-    use corral_memory::control::{CreateMemoryInput, ModifyMemoryStrategies, UpdateMemoryInput};
+    use corral_memory::control::{ModifyMemoryStrategies, UpdateMemoryInput};
     let url = corral_test_support::fresh_database("memory_replica_changes");
     let one = pg_replica(&url).await;
     let two = pg_replica(&url).await;
     let _following = (one.follow_changes().unwrap(), two.follow_changes().unwrap());
 
     // Both create the same name at once: one resource, one conflict.
-    let create = |service: &MemoryService| {
-        let service = service.clone();
-        async move {
-            service
-                .create_memory(CreateMemoryInput {
-                    client_token: None,
-                    name: "shared".into(),
-                    description: None,
-                    event_expiry_duration: 30,
-                    memory_strategies: vec![],
-                    encryption_key_arn: None,
-                    memory_execution_role_arn: None,
-                    tags: None,
-                })
-                .await
-        }
-    };
-    let (a, b) = tokio::join!(create(&one), create(&two));
+    let (a, b) = tokio::join!(
+        common::create(&one, "shared", vec![]),
+        common::create(&two, "shared", vec![])
+    );
     let created = match (a, b) {
         (Ok(m), Err(e)) | (Err(e), Ok(m)) => {
             assert!(matches!(e, corral_memory::MemoryError::Conflict(_)), "{e}");
@@ -777,7 +763,7 @@ async fn replicas_see_each_others_memory_changes() {
     })
     .await;
     // Its name is free again.
-    create(&two).await.unwrap();
+    common::create(&two, "shared", vec![]).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,15 @@ pub async fn open(dir: &Path) -> MemoryService {
 
 /// A memory named `name` with the given strategies.
 pub async fn memory(service: &MemoryService, name: &str, strategies: Vec<StrategyInput>) -> Memory {
+    create(service, name, strategies).await.unwrap()
+}
+
+/// `CreateMemory` of `name` with the given strategies, as it answers.
+pub async fn create(
+    service: &MemoryService,
+    name: &str,
+    strategies: Vec<StrategyInput>,
+) -> Result<Memory, corral_memory::MemoryError> {
     service
         .create_memory(CreateMemoryInput {
             client_token: None,
@@ -35,7 +44,6 @@ pub async fn memory(service: &MemoryService, name: &str, strategies: Vec<Strateg
             tags: None,
         })
         .await
-        .unwrap()
 }
 
 /// A strategy input with a name and default namespaces.

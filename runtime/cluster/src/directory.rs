@@ -185,14 +185,6 @@ impl SessionDirectory {
             });
         }
         let key = session_key(session);
-        let mine = SessionRecord {
-            session_id: session.to_string(),
-            agent: agent.to_string(),
-            replica: self.config.replica_id.clone(),
-            address: self.config.address.clone(),
-            since_ms: now_ms(),
-            claim: String::new(),
-        };
         for _ in 0..PLACE_ATTEMPTS {
             let stored = self.storage.get(&key)?;
             let took_over_from = match &stored {
@@ -215,9 +207,12 @@ impl SessionDirectory {
                 }
             };
             let mine = SessionRecord {
+                session_id: session.to_string(),
+                agent: agent.to_string(),
+                replica: self.config.replica_id.clone(),
+                address: self.config.address.clone(),
                 since_ms: now_ms(),
                 claim: uuid::Uuid::new_v4().simple().to_string(),
-                ..mine.clone()
             };
             if self
                 .storage

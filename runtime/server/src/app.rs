@@ -302,8 +302,11 @@ impl Drop for InFlight {
     }
 }
 
+/// Lengths AgentCore accepts for `runtimeSessionId`.
+pub(crate) const SESSION_ID_LENGTH: std::ops::RangeInclusive<usize> = 33..=256;
+
 /// The `session.id` baggage entry, if it is a usable session id.
-fn baggage_session(cx: &corral_telemetry::Context) -> Option<String> {
+pub(crate) fn baggage_session(cx: &corral_telemetry::Context) -> Option<String> {
     let id = corral_telemetry::baggage_session_id(cx)?;
     corral_host::validate_session_id(&id).is_ok().then_some(id)
 }
@@ -323,7 +326,7 @@ async fn invoke(
     // the session when the request has no session header (as AgentCore).
     let trace_context = corral_telemetry::extract_context(&headers);
     let session_id = match header(&headers, SESSION_HEADER) {
-        Some(id) if (33..=256).contains(&id.len()) => Ok(id.to_string()),
+        Some(id) if SESSION_ID_LENGTH.contains(&id.len()) => Ok(id.to_string()),
         Some(id) => Err(ApiError::validation(format!(
             "runtimeSessionId must be 33 to 256 characters, got {}",
             id.len()

@@ -134,10 +134,8 @@ pub async fn place_sessions(
         // An invocation without a session starts one: named here, so it is
         // placed like any other.
         (SessionRequest::Invoke { .. }, None) => {
-            let baggage = corral_telemetry::baggage_session_id(&corral_telemetry::extract_context(
-                request.headers(),
-            ))
-            .filter(|id| corral_host::validate_session_id(id).is_ok());
+            let baggage =
+                crate::app::baggage_session(&corral_telemetry::extract_context(request.headers()));
             match baggage {
                 // The handler reads it from the baggage again.
                 Some(id) => id,
@@ -155,7 +153,9 @@ pub async fn place_sessions(
     // Malformed ids are refused by the handler, without a claim.
     let from_header = request.headers().contains_key(SESSION_HEADER);
     let invalid = match kind {
-        SessionRequest::Invoke { .. } => from_header && !(33..=256).contains(&session.len()),
+        SessionRequest::Invoke { .. } => {
+            from_header && !crate::app::SESSION_ID_LENGTH.contains(&session.len())
+        }
         SessionRequest::Stop => false,
     };
     if invalid || corral_host::validate_session_id(&session).is_err() {

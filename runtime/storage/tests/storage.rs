@@ -260,6 +260,15 @@ async fn postgres_works_from_async_code_and_an_unreachable_database_fails_fast()
     assert!(std::error::Error::source(&error).is_some());
 }
 
+/// Publishes `topic` to `namespace` through `store`'s connection, off the
+/// async threads (the seam blocks).
+async fn publish(store: &PgStorage, namespace: &str, topic: &'static str) {
+    let store = store.namespace(namespace);
+    tokio::task::spawn_blocking(move || store.publish(topic).unwrap())
+        .await
+        .unwrap();
+}
+
 /// The next change within 10 s.
 async fn next_change(changes: &mut corral_storage::Changes) -> corral_storage::Change {
     tokio::time::timeout(Duration::from_secs(10), changes.next())
@@ -298,10 +307,7 @@ async fn postgres_delivers_changes_to_other_processes_and_resyncs_after_losing_t
     assert_eq!(next_change(&mut changes).await, Change::Resync);
     assert_eq!(next_change(&mut other_namespace).await, Change::Resync);
 
-    let store = publisher.namespace(&shared);
-    tokio::task::spawn_blocking(move || store.publish("index").unwrap())
-        .await
-        .unwrap();
+    publish(&publisher, &shared, "index").await;
     assert_eq!(
         next_change(&mut changes).await,
         Change::Topic("index".into())
@@ -309,10 +315,7 @@ async fn postgres_delivers_changes_to_other_processes_and_resyncs_after_losing_t
     // Another namespace's subscriber is not told, and nobody hears itself.
     let mut own = publisher.subscribe().unwrap();
     assert_eq!(next_change(&mut own).await, Change::Resync);
-    let store = publisher.namespace(&shared);
-    tokio::task::spawn_blocking(move || store.publish("second").unwrap())
-        .await
-        .unwrap();
+    publish(&publisher, &shared, "second").await;
     assert_eq!(
         next_change(&mut changes).await,
         Change::Topic("second".into())
