@@ -1,6 +1,8 @@
 //! JSON-RPC envelope checks in front of the MCP transport: a malformed body
 //! gets the JSON-RPC error MCP requires (-32700 parse error, -32600 invalid
 //! request, -32602 invalid params) instead of the transport's plain-text 415.
+//! The body is parsed here once; a plain `tools/call` is then answered by
+//! [`crate::direct`], everything else goes on to rmcp.
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
@@ -8,8 +10,11 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, RequestId};
+use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::direct::DirectCalls;
 
 /// JSON-RPC 2.0: the body is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -23,14 +28,25 @@ pub fn error_body(id: Value, code: i64, message: impl Into<String>) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
 }
 
+/// What the MCP endpoint's POST handling needs.
+#[derive(Clone)]
+pub(crate) struct McpPost {
+    /// Largest body read, in bytes.
+    pub limit: usize,
+    /// Where plain `tools/call` requests are answered.
+    pub direct: DirectCalls,
+}
+
 /// Checks a JSON POST's envelope (bodies up to `limit` bytes) and answers
-/// malformed ones itself; everything else — other methods, other content
-/// types, well-formed messages — goes on to the transport unchanged.
-pub async fn validate_jsonrpc(
-    State(limit): State<usize>,
+/// malformed ones itself; a plain `tools/call` is answered directly; everything
+/// else — other methods, other content types, well-formed messages — goes on
+/// to the transport unchanged.
+pub(crate) async fn validate_jsonrpc(
+    State(post): State<std::sync::Arc<McpPost>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let limit = post.limit;
     let json_post = request.method() == Method::POST
         && request
             .headers()
@@ -63,7 +79,10 @@ pub async fn validate_jsonrpc(
         }
     };
     match check(&bytes) {
-        Ok(()) => {
+        Ok(Checked::ToolCall { id, params }) if post.direct.takes(&parts, &params) => {
+            post.direct.answer(&parts, id, params).await
+        }
+        Ok(_) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
@@ -84,9 +103,21 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
+/// A well-formed message.
+#[derive(Debug)]
+enum Checked {
+    /// A `tools/call` request, its parameters typed.
+    ToolCall {
+        id: RequestId,
+        params: CallToolRequestParams,
+    },
+    /// Anything else an MCP server takes.
+    Other,
+}
+
 /// Whether `bytes` is one well-formed JSON-RPC message an MCP server takes;
 /// otherwise the status and error to answer with.
-fn check(bytes: &[u8]) -> Result<(), (StatusCode, Value)> {
+fn check(bytes: &[u8]) -> Result<Checked, (StatusCode, Value)> {
     let invalid = |id: Value, message: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -144,8 +175,23 @@ fn check(bytes: &[u8]) -> Result<(), (StatusCode, Value)> {
     if message.get("params").is_some_and(|p| !p.is_object()) {
         return Err(invalid_params("params must be an object".into()));
     }
-    serde_json::from_value::<ClientJsonRpcMessage>(value.clone())
-        .map(|_| ())
+    // A `tools/call` request is typed as what it is, not tried against every
+    // message shape.
+    let tool_call = message.get("method").and_then(Value::as_str) == Some("tools/call");
+    let id = message
+        .get("id")
+        .and_then(|id| RequestId::deserialize(id).ok());
+    if let (true, Some(id)) = (tool_call, id) {
+        let params = match value {
+            Value::Object(mut message) => message.remove("params").unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        return CallToolRequestParams::deserialize(params)
+            .map(|params| Checked::ToolCall { id, params })
+            .map_err(|e| invalid_params(e.to_string()));
+    }
+    ClientJsonRpcMessage::deserialize(&value)
+        .map(|_| Checked::Other)
         .map_err(|e| invalid_params(e.to_string()))
 }
 

@@ -10,6 +10,7 @@ mod auth;
 mod catalog;
 pub mod config;
 mod credentials;
+mod direct;
 mod error;
 mod gateway;
 mod jsonrpc;

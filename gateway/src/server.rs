@@ -28,8 +28,10 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::auth::Authenticator;
+use crate::direct::DirectCalls;
 use crate::error::{CallError, GatewayError};
 use crate::gateway::{Caller, Gateway, ListedTool};
+use crate::jsonrpc::McpPost;
 use crate::tool::ToolOutput;
 
 /// Text AgentCore returns when a policy denies a tool call.
@@ -157,7 +159,31 @@ impl ServerHandler for McpGatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = Caller::new(Self::principal(&context));
+        let parts = context.extensions.get::<http::request::Parts>();
+        let principal = Self::principal(&context);
+        self.call(
+            principal,
+            parts.map(|p| &p.headers),
+            Some(&context.meta),
+            request,
+        )
+        .await
+        .map(Into::into)
+    }
+}
+
+impl McpGatewayServer {
+    /// One `tools/call` as MCP answers it, whichever way it arrived (through
+    /// rmcp's service or [`crate::direct`]): a `mcp.server` span continuing
+    /// the caller's trace, the gateway call, the result or protocol error.
+    pub(crate) async fn call(
+        &self,
+        principal: Principal,
+        headers: Option<&http::HeaderMap>,
+        meta: Option<&rmcp::model::RequestMetaObject>,
+        request: CallToolRequestParams,
+    ) -> Result<CallToolResult, McpError> {
+        let caller = Caller::new(principal);
         let span = tracing::info_span!(
             "mcp.server",
             otel.name = %format!("tools/call {}", request.name),
@@ -166,19 +192,18 @@ impl ServerHandler for McpGatewayServer {
             gen_ai.tool.name = %request.name,
         );
         if !span.is_disabled() {
-            let _ = span.set_parent(caller_trace_context(&request, &context));
+            let _ = span.set_parent(caller_trace_context(&request, meta, headers));
         }
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let result = match self
+        match self
             .gateway
             .call_tool(&caller, &request.name, arguments)
             .instrument(span)
             .await
         {
-            Ok(output) => to_call_result(output),
-            Err(error) => error_result(error)?,
-        };
-        Ok(result.into())
+            Ok(output) => Ok(to_call_result(output)),
+            Err(error) => error_result(error),
+        }
     }
 }
 
@@ -231,23 +256,27 @@ fn untyped_request(request: &CustomRequest) -> McpError {
 /// HTTP request's `traceparent`/`tracestate`/`baggage` headers.
 fn caller_trace_context(
     request: &CallToolRequestParams,
-    context: &RequestContext<RoleServer>,
+    meta: Option<&rmcp::model::RequestMetaObject>,
+    headers: Option<&http::HeaderMap>,
 ) -> corral_telemetry::Context {
-    let mut carrier = context
-        .extensions
-        .get::<http::request::Parts>()
-        .map(|parts| parts.headers.clone())
-        .unwrap_or_default();
-    // rmcp moves a request's `_meta` into the context; older paths keep it
-    // on the params.
-    let meta = &context.meta;
+    let mut carrier = headers.cloned().unwrap_or_default();
+    // rmcp moves a request's `_meta` into the context; older paths and the
+    // direct path keep it on the params.
     for (name, value) in [
         (
             "traceparent",
-            meta.get_traceparent().or(request.traceparent()),
+            meta.and_then(|m| m.get_traceparent())
+                .or(request.traceparent()),
         ),
-        ("tracestate", meta.get_tracestate().or(request.tracestate())),
-        ("baggage", meta.get_baggage().or(request.baggage())),
+        (
+            "tracestate",
+            meta.and_then(|m| m.get_tracestate())
+                .or(request.tracestate()),
+        ),
+        (
+            "baggage",
+            meta.and_then(|m| m.get_baggage()).or(request.baggage()),
+        ),
     ] {
         if let Some(value) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
             carrier.insert(name, value);
@@ -292,6 +321,10 @@ pub fn router(gateway: Arc<Gateway>, options: HttpOptions) -> Result<Router, Gat
         http.with_allowed_hosts(options.allowed_hosts.clone())
     };
     let server = McpGatewayServer::new(gateway);
+    let post = Arc::new(McpPost {
+        limit: config.limits.max_request_bytes,
+        direct: DirectCalls::new(server.clone(), &http.allowed_hosts),
+    });
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
@@ -300,7 +333,7 @@ pub fn router(gateway: Arc<Gateway>, options: HttpOptions) -> Result<Router, Gat
     Ok(Router::new()
         .route_service("/mcp", service)
         .layer(middleware::from_fn_with_state(
-            config.limits.max_request_bytes,
+            post,
             crate::jsonrpc::validate_jsonrpc,
         ))
         .layer(middleware::from_fn_with_state(authenticator, authenticate)))
