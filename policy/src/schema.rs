@@ -202,6 +202,23 @@ pub fn action_uid(name: &str) -> EntityUid {
 
 /// `AgentCore::<ty>`.
 pub fn type_name(ty: &str) -> EntityTypeName {
+    // Every decision names its principal and gateway: the entity model's
+    // types are parsed once, not by Cedar's parser on each call.
+    static KNOWN: std::sync::LazyLock<Vec<(&'static str, EntityTypeName)>> =
+        std::sync::LazyLock::new(|| {
+            ["OAuthUser", "IamEntity", "Gateway", "Action"]
+                .into_iter()
+                .map(|ty| (ty, parse_type_name(ty)))
+                .collect()
+        });
+    KNOWN
+        .iter()
+        .find(|(known, _)| *known == ty)
+        .map(|(_, name)| name.clone())
+        .unwrap_or_else(|| parse_type_name(ty))
+}
+
+fn parse_type_name(ty: &str) -> EntityTypeName {
     // Only called with the fixed identifiers of this module's entity model.
     EntityTypeName::from_str(&format!("{NAMESPACE}::{ty}"))
         .unwrap_or_else(|_| unreachable_type_name())
