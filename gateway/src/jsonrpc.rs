@@ -105,6 +105,10 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// A well-formed message.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one request; boxing would allocate per call"
+)]
 enum Checked {
     /// A `tools/call` request, its parameters typed.
     ToolCall {
