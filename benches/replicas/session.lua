@@ -1,6 +1,8 @@
--- wrk: POST an invocation of the echo agent, spreading requests over
+-- wrk: POST an invocation of the echo agent to PATH (env CORRAL_BENCH_PATH,
+-- default Corral's /runtimes/echo/invocations), spreading requests over
 -- SESSIONS sessions (env CORRAL_BENCH_SESSIONS, default 64) whose ids start
 -- with CORRAL_BENCH_PREFIX; each wrk thread walks its own share.
+local path = os.getenv("CORRAL_BENCH_PATH") or "/runtimes/echo/invocations"
 local sessions = tonumber(os.getenv("CORRAL_BENCH_SESSIONS") or "64")
 local prefix = os.getenv("CORRAL_BENCH_PREFIX") or "bench"
 local counter = 0
@@ -21,5 +23,5 @@ function request()
     local n = (counter * 7 + thread_id) % sessions
     local session = string.format("%s-%040d", prefix, n)
     wrk.headers["X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"] = session
-    return wrk.format(nil, "/runtimes/echo/invocations")
+    return wrk.format(nil, path)
 end
