@@ -29,7 +29,6 @@ pub fn error_body(id: Value, code: i64, message: impl Into<String>) -> Value {
 }
 
 /// What the MCP endpoint's POST handling needs.
-#[derive(Clone)]
 pub(crate) struct McpPost {
     /// Largest body read, in bytes.
     pub limit: usize,
@@ -181,11 +180,11 @@ fn check(bytes: &[u8]) -> Result<Checked, (StatusCode, Value)> {
     }
     // A `tools/call` request is typed as what it is, not tried against every
     // message shape.
-    let tool_call = message.get("method").and_then(Value::as_str) == Some("tools/call");
-    let id = message
-        .get("id")
+    let tool_call_id = (message.get("method").and_then(Value::as_str) == Some("tools/call"))
+        .then(|| message.get("id"))
+        .flatten()
         .and_then(|id| RequestId::deserialize(id).ok());
-    if let (true, Some(id)) = (tool_call, id) {
+    if let Some(id) = tool_call_id {
         let params = match value {
             Value::Object(mut message) => message.remove("params").unwrap_or(Value::Null),
             _ => Value::Null,

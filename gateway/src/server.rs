@@ -50,15 +50,19 @@ impl McpGatewayServer {
     }
 
     fn principal(context: &RequestContext<RoleServer>) -> Principal {
-        context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>())
-            .cloned()
-            .unwrap_or(Principal::IamEntity {
-                id: "anonymous".into(),
-            })
+        principal_of(context.extensions.get::<http::request::Parts>())
     }
+}
+
+/// Who an HTTP request is from: the principal inbound authentication put
+/// on it, else an anonymous IAM entity.
+pub(crate) fn principal_of(parts: Option<&http::request::Parts>) -> Principal {
+    parts
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        .unwrap_or(Principal::IamEntity {
+            id: "anonymous".into(),
+        })
 }
 
 fn to_tool(tool: ListedTool) -> Tool {
@@ -160,9 +164,8 @@ impl ServerHandler for McpGatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let parts = context.extensions.get::<http::request::Parts>();
-        let principal = Self::principal(&context);
         self.call(
-            principal,
+            principal_of(parts),
             parts.map(|p| &p.headers),
             Some(&context.meta),
             request,

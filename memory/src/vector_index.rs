@@ -89,16 +89,16 @@ fn scan_avx2(query: &[i8], codes: &[i8], d: usize, out: &mut Vec<i32>) {
     out.clear();
     let wide = d.min(query.len()) / 32 * 32;
     let ones = _mm256_set1_epi16(1);
-    let magnitudes: Vec<__m256i> = query[..wide]
-        .chunks_exact(32)
-        // SAFETY: each chunk is 32 bytes, what an unaligned 256-bit load reads.
-        .map(|q| _mm256_abs_epi8(unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }))
-        .collect();
-    let signs: Vec<__m256i> = query[..wide]
-        .chunks_exact(32)
-        // SAFETY: as above.
-        .map(|q| unsafe { _mm256_loadu_si256(q.as_ptr().cast()) })
-        .collect();
+    // SAFETY: every caller passes a 32-byte chunk, what an unaligned 256-bit
+    // load reads.
+    let load = |chunk: &[i8]| unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+    let signs: Vec<__m256i> = query[..wide].chunks_exact(32).map(load).collect();
+    let magnitudes: Vec<__m256i> = signs.iter().map(|q| _mm256_abs_epi8(*q)).collect();
+    // `acc` plus the products of query chunk `j` with row chunk `r`.
+    let add = |acc: __m256i, j: usize, r: __m256i| {
+        let products = _mm256_maddubs_epi16(magnitudes[j], _mm256_sign_epi8(r, signs[j]));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(products, ones))
+    };
     // Horizontal sum of eight i32 lanes.
     let sum = |acc: __m256i| {
         let half = _mm_add_epi32(
@@ -122,29 +122,17 @@ fn scan_avx2(query: &[i8], codes: &[i8], d: usize, out: &mut Vec<i32>) {
             .zip(second[..wide].chunks_exact(32))
             .enumerate()
         {
-            // SAFETY: `x` and `y` are 32 bytes each.
-            let (x, y) = unsafe {
-                (
-                    _mm256_loadu_si256(x.as_ptr().cast()),
-                    _mm256_loadu_si256(y.as_ptr().cast()),
-                )
-            };
-            let px = _mm256_maddubs_epi16(magnitudes[j], _mm256_sign_epi8(x, signs[j]));
-            let py = _mm256_maddubs_epi16(magnitudes[j], _mm256_sign_epi8(y, signs[j]));
-            a = _mm256_add_epi32(a, _mm256_madd_epi16(px, ones));
-            b = _mm256_add_epi32(b, _mm256_madd_epi16(py, ones));
+            a = add(a, j, load(x));
+            b = add(b, j, load(y));
         }
         out.push(sum(a) + dot_i8(&query[wide..], &first[wide..]));
         out.push(sum(b) + dot_i8(&query[wide..], &second[wide..]));
     }
     for row in pairs.remainder().chunks_exact(d) {
-        let mut acc = _mm256_setzero_si256();
-        for (j, chunk) in row[..wide].chunks_exact(32).enumerate() {
-            // SAFETY: `chunk` is 32 bytes.
-            let r = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
-            let products = _mm256_maddubs_epi16(magnitudes[j], _mm256_sign_epi8(r, signs[j]));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(products, ones));
-        }
+        let acc = row[..wide]
+            .chunks_exact(32)
+            .enumerate()
+            .fold(_mm256_setzero_si256(), |acc, (j, r)| add(acc, j, load(r)));
         out.push(sum(acc) + dot_i8(&query[wide..], &row[wide..]));
     }
 }
