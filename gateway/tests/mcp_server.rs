@@ -326,6 +326,11 @@ async fn failures_reach_clients_without_internal_urls_or_type_names() {
     let url = serve(config).await;
     let mut lambda_down = common::standard_config(&upstream);
     lambda_down["aws"]["lambdaEndpointUrl"] = json!(dead_url());
+    // The AWS SDK retries a refused connection with jittered backoff (up to
+    // ~3 s in all); under a 1.5 s deadline a loaded machine answered
+    // "timed out" before the SDK gave up, so this gateway waits longer, as
+    // `targets.rs`'s unreachable-upstream test does.
+    lambda_down["limits"]["callTimeoutMs"] = json!(5000);
     let lambda_down_url = serve(lambda_down).await;
 
     let cases = [
