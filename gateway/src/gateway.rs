@@ -425,8 +425,8 @@ impl Gateway {
         let started = Instant::now();
         let span = tracing::info_span!(
             "gateway.tool_call",
-            gen_ai.tool.name = %name,
-            gateway = %self.config.name,
+            gen_ai.tool.name = name,
+            gateway = self.config.name.as_str(),
             target.kind = tracing::field::Empty,
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
@@ -439,17 +439,17 @@ impl Gateway {
             .instrument(span.clone())
             .await;
         let outcome = match &result {
-            Ok(output) if output.is_error => "tool_error".to_string(),
-            Ok(_) => "ok".to_string(),
+            Ok(output) if output.is_error => "tool_error",
+            Ok(_) => "ok",
             Err(error) => {
                 // Callers see the client-safe text; the cause stays here.
                 if let Some(detail) = error.detail() {
                     tracing::warn!(parent: &span, tool = %name, error = %error, %detail, "tool call failed");
                 }
-                error_kind(error).to_string()
+                error_kind(error)
             }
         };
-        span.record("outcome", outcome.as_str());
+        span.record("outcome", outcome);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
         result
     }

@@ -189,7 +189,7 @@ impl McpGatewayServer {
         let caller = Caller::new(principal);
         let span = tracing::info_span!(
             "mcp.server",
-            otel.name = %format!("tools/call {}", request.name),
+            otel.name = format!("tools/call {}", request.name).as_str(),
             otel.kind = "server",
             mcp.method.name = "tools/call",
             gen_ai.tool.name = %request.name,

@@ -2,7 +2,8 @@
 //! context and entities → indexed evaluation → decision) with 1, 100 and
 //! 10,000 policies over a 100-tool catalogue. Prints a table.
 //!
-//! `cargo bench -p corral-policy --bench decision`
+//! `cargo bench -p corral-policy --bench decision` (`CORRAL_BENCH_POLICIES=100`
+//! runs only the rows with that many policies).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -14,6 +15,11 @@ use corral_policy::{
 };
 use hdrhistogram::Histogram;
 use serde_json::json;
+
+// The allocator the `corral` binary ships with: a decision is many small
+// allocations (Cedar values, entities), which glibc's malloc serves slowly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOOLS: usize = 100;
 const SAMPLES: usize = 20_000;
@@ -143,6 +149,9 @@ fn main() {
             unscoped_policies(10_000),
         ),
     ] {
+        if std::env::var("CORRAL_BENCH_POLICIES").is_ok_and(|only| only != count.to_string()) {
+            continue;
+        }
         let started = Instant::now();
         let engine = engine(&text);
         let load = started.elapsed();

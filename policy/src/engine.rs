@@ -417,7 +417,7 @@ impl PolicyHook for PolicyEngine {
     fn authorize(&self, request: &AuthorizationRequest) -> PolicyDecision {
         let span = tracing::info_span!(
             "policy.evaluate",
-            otel.name = %format!("policy.evaluate {}", request.tool),
+            otel.name = format!("policy.evaluate {}", request.tool).as_str(),
             engine = %self.name,
             gen_ai.tool.name = %request.tool,
             policy.decision = tracing::field::Empty,

@@ -11,9 +11,52 @@
 //! to them).
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy_core::ast::{Name, RestrictedExpr, UnreservedId};
 use serde_json::Value;
+
+/// A Cedar extension constructor (`decimal`, `datetime`, ...), its name
+/// parsed once. `RestrictedExpression::new_decimal` and its siblings run
+/// Cedar's parser over the constructor's name on every call, a few
+/// microseconds per decision; this builds the same expression through
+/// `cedar-policy-core` (pinned to the version `cedar-policy` wraps).
+struct Extension {
+    name: LazyLock<Option<Name>>,
+    fallback: fn(&str) -> RestrictedExpression,
+}
+
+impl Extension {
+    /// `name("text")`.
+    fn call(&self, text: &str) -> RestrictedExpression {
+        match &*self.name {
+            Some(name) => RestrictedExpression::from(RestrictedExpr::call_extension_fn(
+                name.clone(),
+                [RestrictedExpr::val(text)],
+            )),
+            None => (self.fallback)(text),
+        }
+    }
+}
+
+macro_rules! extension {
+    ($name:literal, $fallback:path) => {
+        Extension {
+            name: LazyLock::new(|| {
+                UnreservedId::from_str($name)
+                    .ok()
+                    .map(Name::unqualified_name)
+            }),
+            fallback: |text| $fallback(text),
+        }
+    };
+}
+
+static DECIMAL: Extension = extension!("decimal", RestrictedExpression::new_decimal);
+static DATETIME: Extension = extension!("datetime", RestrictedExpression::new_datetime);
+static DURATION: Extension = extension!("duration", RestrictedExpression::new_duration);
+static IP: Extension = extension!("ip", RestrictedExpression::new_ip);
 
 /// Deepest nesting of named types followed (guards recursive `$ref`s).
 const MAX_DEPTH: usize = 32;
@@ -221,12 +264,12 @@ fn convert(shape: &Shape, value: &Value, path: &str) -> Result<RestrictedExpress
                 _ => return Err(mismatch("a number")),
             };
             decimal_text(number)
-                .map(RestrictedExpression::new_decimal)
+                .map(|text| DECIMAL.call(&text))
                 .ok_or_else(|| format!("{path}: {number} is outside Cedar's decimal range"))
         }
-        Shape::Datetime => text("a date-time string").map(RestrictedExpression::new_datetime),
-        Shape::Duration => text("a duration string").map(RestrictedExpression::new_duration),
-        Shape::IpAddr => text("an IP address string").map(RestrictedExpression::new_ip),
+        Shape::Datetime => text("a date-time string").map(|t| DATETIME.call(&t)),
+        Shape::Duration => text("a duration string").map(|t| DURATION.call(&t)),
+        Shape::IpAddr => text("an IP address string").map(|t| IP.call(&t)),
         Shape::Set(element) => match value {
             Value::Array(items) => items
                 .iter()
@@ -342,6 +385,28 @@ fn kind_of(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn extension_values_equal_cedars_own() {
+        assert!(DECIMAL.name.is_some() && DATETIME.name.is_some());
+        assert!(DURATION.name.is_some() && IP.name.is_some());
+        assert_eq!(
+            DECIMAL.call("12.5"),
+            RestrictedExpression::new_decimal("12.5")
+        );
+        assert_eq!(
+            DATETIME.call("2026-11-29"),
+            RestrictedExpression::new_datetime("2026-11-29")
+        );
+        assert_eq!(
+            DURATION.call("1h"),
+            RestrictedExpression::new_duration("1h")
+        );
+        assert_eq!(
+            IP.call("10.0.0.1"),
+            RestrictedExpression::new_ip("10.0.0.1")
+        );
+    }
 
     #[test]
     fn decimals_have_cedar_precision() {

@@ -431,7 +431,7 @@ impl ManagerInner {
             if new_session {
                 let start_span = tracing::info_span!(
                     "session.start",
-                    otel.name = %format!("session.start {}", entry.agent.name()),
+                    otel.name = format!("session.start {}", entry.agent.name()).as_str(),
                     gen_ai.agent.name = %entry.agent.name(),
                     gen_ai.agent.version = %entry.agent.version(),
                     corral.session.resumed_invocations = tracing::field::Empty,
@@ -730,7 +730,7 @@ impl ManagerInner {
     ) -> Result<StartedSandbox, InvokeError> {
         let span = tracing::info_span!(
             "session.resume",
-            otel.name = %format!("session.resume {}", entry.agent.name()),
+            otel.name = format!("session.resume {}", entry.agent.name()).as_str(),
             corral.replay = true,
             session.id = %entry.session_id,
             corral.journal.offset = segment.offset,
@@ -965,7 +965,7 @@ impl ManagerInner {
         let span = tracing::info_span!(
             parent: None,
             "session.stop",
-            otel.name = %format!("session.stop {}", entry.agent.name()),
+            otel.name = format!("session.stop {}", entry.agent.name()).as_str(),
             gen_ai.agent.name = %entry.agent.name(),
             corral.session.end_reason = reason.as_str(),
             corral.session.invocations = entry.invocations.load(Ordering::Relaxed),
@@ -1223,7 +1223,7 @@ fn invocation_span(
 ) -> tracing::Span {
     let span = tracing::info_span!(
         "invoke_agent",
-        otel.name = %format!("invoke_agent {}", agent.name()),
+        otel.name = format!("invoke_agent {}", agent.name()).as_str(),
         gen_ai.operation.name = "invoke_agent",
         gen_ai.agent.name = %agent.name(),
         gen_ai.agent.version = %agent.version(),

@@ -156,7 +156,7 @@ impl SessionReplayer {
     ) -> Result<ReplayReport, ReplayError> {
         let span = tracing::info_span!(
             "session.replay",
-            otel.name = %format!("session.replay {}", agent.name()),
+            otel.name = format!("session.replay {}", agent.name()).as_str(),
             corral.replay = true,
             session.id = %session,
             corral.journal.offset = segment.offset,

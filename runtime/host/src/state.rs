@@ -105,7 +105,7 @@ impl InvocationScope {
         let step = tracing::info_span!(
             parent: &self.span,
             "agent.step",
-            otel.name = %format!("step {number}"),
+            otel.name = format!("step {number}").as_str(),
             corral.step = number,
         );
         self.step = Some(step.clone());

@@ -160,7 +160,7 @@ pub async fn trace_requests(
     let method = request.method().as_str().to_string();
     let span = tracing::info_span!(
         "http.server",
-        otel.name = %format!("{method} {route}"),
+        otel.name = format!("{method} {route}").as_str(),
         otel.kind = "server",
         http.request.method = %method,
         http.route = %route,

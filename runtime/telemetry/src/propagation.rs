@@ -82,7 +82,9 @@ pub fn baggage_session_id(cx: &Context) -> Option<String> {
 /// `parent` with the session id in its baggage, so every span below it is
 /// tagged with `session.id` and outbound calls carry it.
 pub fn session_context(parent: &Context, session_id: &str) -> Context {
-    parent.with_baggage([KeyValue::new(SESSION_ID_KEY, session_id.to_string())])
+    // Shared, so tagging each span of the session copies a pointer, not the id.
+    let id = opentelemetry::StringValue::from(std::sync::Arc::<str>::from(session_id));
+    parent.with_baggage([KeyValue::new(SESSION_ID_KEY, id)])
 }
 
 /// Marks `span` failed: error status plus an `exception` event.

@@ -31,7 +31,7 @@ impl SessionState {
         let span = tracing::info_span!(
             parent: &step,
             "chat",
-            otel.name = %format!("chat {requested}"),
+            otel.name = format!("chat {requested}").as_str(),
             gen_ai.operation.name = "chat",
             gen_ai.provider.name = %model.provider_name(),
             gen_ai.request.model = %requested,

@@ -42,7 +42,7 @@ impl SessionState {
         let span = tracing::info_span!(
             parent: self.scope.current_span(),
             "execute_tool",
-            otel.name = %format!("execute_tool {name}"),
+            otel.name = format!("execute_tool {name}").as_str(),
             gen_ai.operation.name = "execute_tool",
             gen_ai.tool.name = %name,
             gen_ai.tool.call.id = call_id,
