@@ -10,8 +10,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 #[derive(Default)]
 struct Partition {
@@ -243,7 +243,15 @@ fn rank_all(
     let mut heap = BinaryHeap::with_capacity(candidates + 1);
     let mut products = Vec::new();
     if threads <= 1 {
-        rank_rows(query, selected, 0..rows, d, candidates, &mut heap, &mut products);
+        rank_rows(
+            query,
+            selected,
+            0..rows,
+            d,
+            candidates,
+            &mut heap,
+            &mut products,
+        );
         return heap;
     }
     let next = AtomicUsize::new(0);
@@ -618,7 +626,15 @@ mod tests {
             ids
         };
         let mut heap = BinaryHeap::new();
-        rank_rows(&codes, &selected, 0..rows, d, 40, &mut heap, &mut Vec::new());
+        rank_rows(
+            &codes,
+            &selected,
+            0..rows,
+            d,
+            40,
+            &mut heap,
+            &mut Vec::new(),
+        );
         let one_thread = ids(heap);
         let threaded = ids(rank_all(&codes, &selected, d, 40));
         assert_eq!(one_thread.len(), 40);
