@@ -613,6 +613,27 @@ async fn the_local_model_retrieves_by_meaning_and_rejects_a_broken_directory() {
         assert!(hits[0].contains(expected), "{question}: {hits:?}");
     }
 
+    // Corral's own encoder (`embed/bert_model.rs`) computes what
+    // candle-transformers' `BertModel` did before it replaced it: the first
+    // dimensions of two embeddings, recorded from that implementation.
+    let reference: [(&str, [f32; 4]); 2] = [
+        (
+            "The user always books an aisle seat on flights",
+            [0.091_464_07, 0.028_945_142, -0.053_849_973, 0.006_158_639],
+        ),
+        (
+            "hello",
+            [-0.062_771_78, 0.054_958_82, 0.052_164_827, 0.085_789_97],
+        ),
+    ];
+    let encoder = BertEmbedder::load(&corral_test_support::embedding_model()).unwrap();
+    for (text, expected) in reference {
+        let vector = encoder.embed_one(text).unwrap();
+        for (got, want) in vector.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-5, "{text}: {:?}", &vector[..4]);
+        }
+    }
+
     // A directory without a model is a typed error naming the file.
     let empty = tempfile::tempdir().unwrap();
     let error = BertEmbedder::load(empty.path()).unwrap_err();

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::bert_model::{BertConfig, BertEncoder};
 use super::{EmbedError, Embedder, checked};
 
 /// Tokens a text is cut to; all-MiniLM-L6-v2 was trained on 256.
@@ -63,7 +63,7 @@ pub enum ModelError {
 }
 
 struct Loaded {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
     device: Device,
 }
@@ -93,7 +93,7 @@ impl BertEmbedder {
             std::fs::read(&path).map_err(|source| ModelError::Read { path, source })
         };
         let config_path = dir.join("config.json");
-        let config: Config =
+        let config: BertConfig =
             serde_json::from_slice(&read("config.json")?).map_err(|source| ModelError::Config {
                 path: config_path.clone(),
                 source,
@@ -126,7 +126,7 @@ impl BertEmbedder {
             .finalize();
         let device = Device::Cpu;
         let model = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .and_then(|vb| BertModel::load(vb, &config))
+            .and_then(|vb| BertEncoder::load(vb, &config))
             .map_err(|source| ModelError::Weights {
                 path: weights_path,
                 source,
@@ -158,9 +158,7 @@ impl BertEmbedder {
             })?;
         let run = || -> candle_core::Result<Vec<f32>> {
             let ids = Tensor::new(encoding.get_ids(), &loaded.device)?.unsqueeze(0)?;
-            let token_types = ids.zeros_like()?;
-            let mask = ids.ones_like()?;
-            let hidden = loaded.model.forward(&ids, &token_types, Some(&mask))?;
+            let hidden = loaded.model.forward(&ids)?;
             hidden.mean(1)?.squeeze(0)?.to_vec1::<f32>()
         };
         let vector = run().map_err(|source| EmbedError::Model {

@@ -3,6 +3,8 @@
 mod bedrock;
 #[cfg(feature = "local-model")]
 mod bert;
+#[cfg(feature = "local-model")]
+mod bert_model;
 mod local;
 mod openai;
 

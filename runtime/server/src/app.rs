@@ -392,26 +392,32 @@ async fn dispatch(
     headers: &HeaderMap,
     payload: Bytes,
 ) -> ApiResult {
-    let resolved = match state.registry.get(&call.runtime).and_then(|runtime| {
-        let version = runtime.resolve(call.qualifier.as_deref())?.clone();
-        Ok((runtime, version))
-    }) {
-        Ok((runtime, version)) => match state.registry.loaded(&runtime, &version) {
-            Some(agent) => Ok((runtime, agent)),
-            // First use here: compiled off the async threads.
-            None => {
-                let registry = state.registry.clone();
-                tokio::task::spawn_blocking(move || {
-                    let agent = registry.compiled(&runtime, &version)?;
-                    Ok((runtime, agent))
-                })
-                .await
-                .map_err(|e| ApiError::internal(format!("the compile task failed: {e}")))?
-            }
+    let loaded = state
+        .registry
+        .loaded_for(&call.runtime, call.qualifier.as_deref());
+    let resolved = match loaded {
+        Some(found) => Ok(found),
+        None => match state.registry.get(&call.runtime).and_then(|runtime| {
+            let version = runtime.resolve(call.qualifier.as_deref())?.clone();
+            Ok((runtime, version))
+        }) {
+            Ok((runtime, version)) => match state.registry.loaded(&runtime, &version) {
+                Some(agent) => Ok((runtime.agent_runtime_name, agent)),
+                // First use here: compiled off the async threads.
+                None => {
+                    let registry = state.registry.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let agent = registry.compiled(&runtime, &version)?;
+                        Ok((runtime.agent_runtime_name, agent))
+                    })
+                    .await
+                    .map_err(|e| ApiError::internal(format!("the compile task failed: {e}")))?
+                }
+            },
+            Err(error) => Err(error),
         },
-        Err(error) => Err(error),
     };
-    let (runtime, agent) = match resolved {
+    let (agent_name, agent) = match resolved {
         Ok(found) => found,
         Err(e) => {
             let known = state.registry.get(&call.runtime).ok();
@@ -422,7 +428,7 @@ async fn dispatch(
         }
     };
     let span = tracing::Span::current();
-    span.record("gen_ai.agent.name", runtime.agent_runtime_name.as_str());
+    span.record("gen_ai.agent.name", agent_name.as_str());
     let session_id = call.session_id;
     let caller = call.caller;
     let content_type = header(headers, "content-type")
@@ -440,7 +446,6 @@ async fn dispatch(
     let guard = InFlight::start(state);
     let sessions = state.sessions.clone();
     let metrics = state.metrics.clone();
-    let agent_name = runtime.agent_runtime_name.clone();
     let mut call = tokio::spawn(async move {
         let started = std::time::Instant::now();
         let result = sessions.invoke(&agent, request).await;

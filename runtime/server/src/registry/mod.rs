@@ -774,6 +774,32 @@ impl AgentRegistry {
         Ok(runtime)
     }
 
+    /// The runtime's name and loaded agent an invocation of `identifier` at
+    /// `qualifier` runs, when this process knows the runtime and has loaded
+    /// that version: the invocation path's lookup, which copies neither the
+    /// runtime nor its versions. `None` sends the caller to
+    /// [`AgentRegistry::get`] and [`AgentRegistry::compiled`].
+    pub fn loaded_for(
+        &self,
+        identifier: &str,
+        qualifier: Option<&str>,
+    ) -> Option<(String, Arc<CompiledAgent>)> {
+        // Lock order: `runtimes`, then `compiled` (nothing takes them the
+        // other way round).
+        let runtimes = self.runtimes.lock();
+        let runtime = find(&runtimes, identifier).ok()?;
+        let version = runtime.resolve(qualifier).ok()?;
+        let agent = self
+            .compiled
+            .lock()
+            .get(&(
+                runtime.agent_runtime_id.clone(),
+                version.agent_runtime_version.clone(),
+            ))
+            .cloned()?;
+        Some((runtime.agent_runtime_name.clone(), agent))
+    }
+
     /// The compiled agent for a runtime version if this process has loaded
     /// it already (no I/O).
     pub fn loaded(
