@@ -156,9 +156,9 @@ fn scan(query: &[i8], codes: &[i8], d: usize, out: &mut Vec<i32>) {
     scan_portable(query, codes, d, out);
 }
 
-/// Partitions smaller than this many code bytes are scanned on the calling
-/// thread: below it, starting threads costs more than the scan (~1 ms per
-/// 10 MB on one core).
+/// Searches over fewer code bytes than this (across the partitions in
+/// scope) scan on the calling thread: below it, starting threads costs more
+/// than the scan (~1 ms per 10 MB on one core).
 const PARALLEL_SCAN_BYTES: usize = 4 << 20;
 
 /// Threads a large scan is split over (at most 4: past that the scan is
@@ -553,16 +553,21 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_avx2_scan_equals_the_portable_one() {
-        // Codes at both extremes, and widths with and without a remainder.
-        let mut seed = 0x9e37_79b9_u32;
-        let mut next = || {
+    /// A reproducible stream of pseudo-random `u32`s (xorshift32).
+    fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
-            (seed % 255) as i32 - 127
-        };
+            seed
+        }
+    }
+
+    #[test]
+    fn the_avx2_scan_equals_the_portable_one() {
+        // Codes at both extremes, and widths with and without a remainder.
+        let mut random = xorshift(0x9e37_79b9);
+        let mut next = || (random() % 255) as i32 - 127;
         for d in [7, 32, 256, 300] {
             let query: Vec<i8> = (0..d).map(|_| next() as i8).collect();
             let mut codes: Vec<i8> = (0..d * 51).map(|_| next() as i8).collect();
@@ -585,13 +590,8 @@ mod tests {
         // with rows a filter drops, so the row ranges straddle partitions.
         let d = 256;
         let rows_per_partition = PARALLEL_SCAN_BYTES / d / 3 + 500;
-        let mut seed = 0x2545_f491_u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            (seed % 2001) as f32 / 1000.0 - 1.0
-        };
+        let mut random = xorshift(0x2545_f491);
+        let mut next = || (random() % 2001) as f32 / 1000.0 - 1.0;
         let mut index = VectorIndex::new(d);
         for p in 0..3 {
             for r in 0..rows_per_partition {

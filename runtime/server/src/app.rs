@@ -397,23 +397,21 @@ async fn dispatch(
         .loaded_for(&call.runtime, call.qualifier.as_deref());
     let resolved = match loaded {
         Some(found) => Ok(found),
+        // Not loaded here yet (or known only to the shared store): loaded,
+        // or compiled first, off the async threads.
         None => match state.registry.get(&call.runtime).and_then(|runtime| {
             let version = runtime.resolve(call.qualifier.as_deref())?.clone();
             Ok((runtime, version))
         }) {
-            Ok((runtime, version)) => match state.registry.loaded(&runtime, &version) {
-                Some(agent) => Ok((runtime.agent_runtime_name, agent)),
-                // First use here: compiled off the async threads.
-                None => {
-                    let registry = state.registry.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let agent = registry.compiled(&runtime, &version)?;
-                        Ok((runtime.agent_runtime_name, agent))
-                    })
-                    .await
-                    .map_err(|e| ApiError::internal(format!("the compile task failed: {e}")))?
-                }
-            },
+            Ok((runtime, version)) => {
+                let registry = state.registry.clone();
+                tokio::task::spawn_blocking(move || {
+                    let agent = registry.compiled(&runtime, &version)?;
+                    Ok((runtime.agent_runtime_name, agent))
+                })
+                .await
+                .map_err(|e| ApiError::internal(format!("the compile task failed: {e}")))?
+            }
             Err(error) => Err(error),
         },
     };

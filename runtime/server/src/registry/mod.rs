@@ -784,19 +784,11 @@ impl AgentRegistry {
         identifier: &str,
         qualifier: Option<&str>,
     ) -> Option<(String, Arc<CompiledAgent>)> {
-        // Lock order: `runtimes`, then `compiled` (nothing takes them the
-        // other way round).
+        // Lock order: `runtimes`, then `compiled` (in `loaded`; nothing
+        // takes them the other way round).
         let runtimes = self.runtimes.lock();
         let runtime = find(&runtimes, identifier).ok()?;
-        let version = runtime.resolve(qualifier).ok()?;
-        let agent = self
-            .compiled
-            .lock()
-            .get(&(
-                runtime.agent_runtime_id.clone(),
-                version.agent_runtime_version.clone(),
-            ))
-            .cloned()?;
+        let agent = self.loaded(runtime, runtime.resolve(qualifier).ok()?)?;
         Some((runtime.agent_runtime_name.clone(), agent))
     }
 
