@@ -195,7 +195,7 @@ impl McpGatewayServer {
             gen_ai.tool.name = %request.name,
         );
         if !span.is_disabled() {
-            let _ = span.set_parent(caller_trace_context(&request, meta, headers));
+            span.set_parent(caller_trace_context(&request, meta, headers));
         }
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         match self

@@ -410,7 +410,7 @@ pub async fn in_caller_trace<F: std::future::Future>(work: F) -> F::Output {
             .unwrap(),
     );
     let caller = tracing::info_span!(target: "corral_test", "caller");
-    let _ = caller.set_parent(corral_telemetry::extract_context(&headers));
+    caller.set_parent(corral_telemetry::extract_context(&headers));
     work.instrument(caller).await
 }
 pub mod search_set;

@@ -971,7 +971,7 @@ impl ManagerInner {
             corral.session.invocations = entry.invocations.load(Ordering::Relaxed),
             corral.session.lifetime_ms = entry.created.elapsed().as_millis() as u64,
         );
-        let _ = span.set_parent(corral_telemetry::session_context(
+        span.set_parent(corral_telemetry::session_context(
             &corral_telemetry::Context::new(),
             &entry.session_id,
         ));
@@ -1235,7 +1235,7 @@ fn invocation_span(
     );
     if !span.is_disabled() {
         let parent = tracing::Span::current().context();
-        let _ = span.set_parent(corral_telemetry::session_context(
+        span.set_parent(corral_telemetry::session_context(
             &parent,
             &request.session_id,
         ));

@@ -168,7 +168,7 @@ pub async fn trace_requests(
         error.type = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        let _ = span.set_parent(corral_telemetry::extract_context(request.headers()));
+        span.set_parent(corral_telemetry::extract_context(request.headers()));
     }
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
@@ -350,7 +350,7 @@ async fn invoke(
             Ok(id) => corral_telemetry::session_context(&trace_context, id),
             Err(_) => trace_context.clone(),
         };
-        let _ = span.set_parent(parent);
+        span.set_parent(parent);
     }
     let result = match session_id {
         Ok(session_id) => {

@@ -15,6 +15,10 @@ mod propagation;
 mod queue;
 mod runtime_exporter;
 mod session;
+mod sinks;
+mod span_ext;
+mod span_fields;
+mod span_layer;
 pub mod store;
 pub mod tree;
 
@@ -29,7 +33,7 @@ pub use propagation::{
     span_context_from_traceparent, span_traceparent,
 };
 pub use session::SESSION_ID_KEY;
-pub use tracing_opentelemetry::OpenTelemetrySpanExt;
+pub use span_ext::OpenTelemetrySpanExt;
 
 #[cfg(feature = "receiver")]
 pub mod receiver;

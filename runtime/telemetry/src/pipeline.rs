@@ -6,11 +6,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanProcessor};
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -18,7 +16,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::queue::{BoundedBatch, SinkCounters};
 use crate::runtime_exporter::OnRuntime;
-use crate::session::SessionTagger;
+use crate::sinks::SpanSinks;
+use crate::span_layer::{SpanLayer, SpanPipeline};
 use crate::store::SpanStoreWriter;
 use crate::{OtlpConfig, OtlpProtocol, TelemetryConfig, TelemetryError};
 
@@ -60,8 +59,8 @@ pub fn export_stats() -> ExportStats {
 
 /// A running span pipeline; [`Telemetry::shutdown`] flushes it.
 pub struct Telemetry {
-    provider: SdkTracerProvider,
-    tracer: SdkTracer,
+    sinks: Arc<SpanSinks>,
+    pipeline: Arc<SpanPipeline>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -75,7 +74,7 @@ impl Telemetry {
     /// Starts the sinks `config` names (none: spans are sampled but go nowhere).
     pub fn start(config: &TelemetryConfig) -> Result<Self, TelemetryError> {
         crate::set_capture_content(config.capture_content);
-        let mut sinks: Vec<Box<dyn SpanProcessor>> = Vec::new();
+        let mut sinks = Vec::new();
         let mut runtime = None;
         if let Some(otlp) = &config.otlp {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -89,28 +88,24 @@ impl Telemetry {
                 otlp_exporter(otlp)?
             };
             let exporter = OnRuntime::new(exporter, rt.handle().clone());
-            sinks.push(Box::new(BoundedBatch::new(
+            sinks.push(BoundedBatch::new(
                 exporter,
                 &config.queue,
                 OTLP_COUNTERS.clone(),
-            )));
+            ));
             runtime = Some(rt);
         }
         if let Some(dir) = &config.local_store {
-            sinks.push(Box::new(BoundedBatch::new(
+            sinks.push(BoundedBatch::new(
                 SpanStoreWriter::open(dir)?,
                 &config.queue,
                 STORE_COUNTERS.clone(),
-            )));
+            ));
         }
-        let provider = SdkTracerProvider::builder()
-            .with_resource(resource(config))
-            .with_span_processor(SessionTagger::new(sinks))
-            .build();
-        let tracer = provider.tracer("corral");
+        let sinks = Arc::new(SpanSinks::new(sinks, &resource(config)));
         Ok(Self {
-            provider,
-            tracer,
+            pipeline: Arc::new(SpanPipeline::new(sinks.clone())),
+            sinks,
             runtime,
         })
     }
@@ -122,26 +117,19 @@ impl Telemetry {
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        tracing_opentelemetry::layer()
-            .with_tracer(self.tracer.clone())
-            .with_tracked_inactivity(false)
-            .with_threads(false)
-            .with_location(false)
-            .with_target(false)
-            .with_level(false)
-            .with_context_activation(false)
+        SpanLayer::new(self.pipeline.clone())
             .with_filter(Targets::new().with_target("corral", LevelFilter::INFO))
     }
 
     /// Sends everything finished so far.
     pub fn flush(&self) {
-        let _ = self.provider.force_flush();
+        let _ = self.sinks.force_flush();
     }
 
     /// Flushes, stops the sinks and returns the final counters.
     pub fn shutdown(mut self) -> ExportStats {
-        let _ = self.provider.force_flush();
-        let _ = self.provider.shutdown_with_timeout(Duration::from_secs(5));
+        let _ = self.sinks.force_flush();
+        let _ = self.sinks.shutdown(Duration::from_secs(5));
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

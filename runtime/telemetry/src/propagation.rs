@@ -1,12 +1,12 @@
 //! W3C trace context and baggage across process boundaries, and span helpers.
 
+use crate::OpenTelemetrySpanExt;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::SESSION_ID_KEY;
 

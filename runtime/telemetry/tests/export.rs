@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use corral_telemetry::OpenTelemetrySpanExt;
 use corral_telemetry::receiver::OtlpReceiver;
 use corral_telemetry::{
     OtlpConfig, OtlpProtocol, QueueConfig, Telemetry, TelemetryConfig, export_stats,
     session_context, store,
 };
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -36,7 +36,7 @@ fn fast_queue() -> QueueConfig {
 fn emit_session_tree(session: &str) {
     let root =
         tracing::info_span!(target: "corral_test", "invoke_agent", otel.name = "invoke_agent demo");
-    let _ = root.set_parent(session_context(&opentelemetry::Context::new(), session));
+    root.set_parent(session_context(&opentelemetry::Context::new(), session));
     let _root = root.enter();
     let step = tracing::info_span!(target: "corral_test", "agent.step");
     let _step = step.enter();

@@ -1,0 +1,132 @@
+//! OpenTelemetry operations on `tracing` spans: their context for
+//! propagation, a remote parent, links, attributes, events and status.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use opentelemetry::trace::{Event, Link, SpanContext, Status};
+use opentelemetry::{Context, Key, KeyValue, Value};
+use tracing::span::Id;
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::span_layer::{SpanPipeline, SpanState};
+
+/// Runs a closure on the state of span `id` in the registry behind a dispatch.
+type Lookup = fn(&Dispatch, &Id, &mut dyn FnMut(&mut SpanState));
+
+/// Found by downcasting the current subscriber: reaches a span's state in a
+/// registry whose type the call site does not know (the pattern
+/// `tracing-error` and `tracing-opentelemetry` use).
+pub(crate) struct WithSpanState {
+    pub(crate) pipeline: Arc<SpanPipeline>,
+    lookup: Lookup,
+}
+
+impl WithSpanState {
+    /// The lookup for registries of type `S`.
+    pub(crate) fn new<S>(pipeline: Arc<SpanPipeline>) -> Self
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+    {
+        Self {
+            pipeline,
+            lookup: lookup::<S>,
+        }
+    }
+}
+
+fn lookup<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanState))
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    if let Some(subscriber) = dispatch.downcast_ref::<S>()
+        && let Some(span) = subscriber.span(id)
+        && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
+    {
+        f(state);
+    }
+}
+
+/// Runs `f` on `span`'s state; nothing when the span is disabled or not
+/// traced by a Corral pipeline.
+fn with_state(span: &tracing::Span, mut f: impl FnMut(&SpanPipeline, &mut SpanState)) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(with) = dispatch.downcast_ref::<WithSpanState>() {
+            (with.lookup)(dispatch, id, &mut |state| f(&with.pipeline, state));
+        }
+    });
+}
+
+/// OpenTelemetry operations on a `tracing` span. Each is a no-op on a span
+/// the pipeline does not trace (tracing off, or filtered out).
+pub trait OpenTelemetrySpanExt {
+    /// Makes `cx` (a remote caller's context, or a session's baggage) this
+    /// span's parent. Call before the span has children.
+    fn set_parent(&self, cx: Context);
+    /// Links this span to another span, in this trace or another.
+    fn add_link(&self, span_context: SpanContext);
+    /// This span's context: its trace, span id and baggage, for propagation.
+    fn context(&self) -> Context;
+    /// Sets an attribute that is not one of the span's declared fields.
+    fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
+    /// Sets the span's status.
+    fn set_status(&self, status: Status);
+    /// Adds an event with `attributes`, timestamped now.
+    fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>);
+}
+
+impl OpenTelemetrySpanExt for tracing::Span {
+    fn set_parent(&self, cx: Context) {
+        let mut cx = Some(cx);
+        with_state(self, |pipeline, state| {
+            if let Some(cx) = cx.take() {
+                pipeline.set_parent(state, cx);
+            }
+        });
+    }
+
+    fn add_link(&self, span_context: SpanContext) {
+        let mut link = Some(Link::with_context(span_context));
+        with_state(self, |_, state| {
+            state.recording.links.extend(link.take());
+        });
+    }
+
+    fn context(&self) -> Context {
+        let mut cx = None;
+        with_state(self, |_, state| cx = Some(state.context()));
+        cx.unwrap_or_default()
+    }
+
+    fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {
+        let mut attribute = Some(KeyValue::new(key, value));
+        with_state(self, |_, state| {
+            state.recording.attributes.extend(attribute.take());
+        });
+    }
+
+    fn set_status(&self, status: Status) {
+        let mut status = Some(status);
+        with_state(self, |_, state| {
+            // As the SDK orders them: Unset < Error < Ok, and Ok is final.
+            if let Some(status) = status.take()
+                && status > state.recording.status
+            {
+                state.recording.status = status;
+            }
+        });
+    }
+
+    fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        let mut event = Some(Event::new(
+            name,
+            std::time::SystemTime::now(),
+            attributes,
+            0,
+        ));
+        with_state(self, |_, state| {
+            state.recording.events.extend(event.take());
+        });
+    }
+}

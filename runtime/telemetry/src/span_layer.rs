@@ -1,0 +1,626 @@
+//! The `tracing` layer that turns Corral's spans into exported OpenTelemetry
+//! spans.
+//!
+//! Written here instead of using `tracing-opentelemetry` because that layer
+//! builds every span twice — a `SpanBuilder` in the registry, then an SDK
+//! span object (behind its own mutex, through the tracer, sampler and every
+//! processor's `on_start`) when the span or a child first needs its context —
+//! and that cost ~7% of an agent step on the tracing bench. This layer keeps
+//! one record per span in the registry's extensions and builds the exported
+//! `SpanData` from it once, at close. Sampling (`OTEL_TRACES_SAMPLER`), id
+//! generation and span limits are the SDK's own.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState,
+};
+use opentelemetry::{Context as OtelContext, InstrumentationScope, Key, KeyValue, Value};
+use opentelemetry_sdk::trace::{
+    Config, IdGenerator, SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanLimits,
+    SpanLinks,
+};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event as TracingEvent, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
+use crate::sinks::SpanSinks;
+use crate::span_ext::WithSpanState;
+use crate::span_fields::{EventFields, SpanFields};
+
+/// What every span of one pipeline shares: where spans go and how they are
+/// sampled, identified and limited.
+#[derive(Debug)]
+pub(crate) struct SpanPipeline {
+    sinks: Arc<SpanSinks>,
+    sampler: Box<dyn ShouldSample>,
+    ids: Box<dyn IdGenerator>,
+    limits: SpanLimits,
+    scope: InstrumentationScope,
+}
+
+impl SpanPipeline {
+    /// A pipeline feeding `sinks`, sampling as `OTEL_TRACES_SAMPLER` says
+    /// (default: parent-based, always on) within the `OTEL_SPAN_*_LIMIT`s.
+    pub(crate) fn new(sinks: Arc<SpanSinks>) -> Self {
+        let config = Config::default();
+        Self {
+            sinks,
+            sampler: config.sampler,
+            ids: config.id_generator,
+            limits: config.span_limits,
+            scope: InstrumentationScope::builder("corral").build(),
+        }
+    }
+}
+
+/// One span's OpenTelemetry side, kept in the registry's extensions.
+#[derive(Debug)]
+pub(crate) struct SpanState {
+    /// This span's identity, as propagated to children and outbound calls.
+    pub(crate) span_context: SpanContext,
+    /// The parent's context: baggage (and, for a root, the remote parent).
+    parent_cx: OtelContext,
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    /// The session id from baggage, tagged on the span at close.
+    session: Option<Value>,
+    /// What is exported if the span is sampled.
+    pub(crate) recording: Recording,
+}
+
+/// What a span exports. Kept for unsampled spans too, so a span re-rooted
+/// under a sampled caller ([`SpanPipeline::set_parent`]) loses nothing.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    start: SystemTime,
+    /// When the span was last exited (its end, as `tracing-opentelemetry`
+    /// had it: a span is done when its work is, not when it is dropped).
+    end: Option<SystemTime>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    /// Links; the span limit is applied at export.
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+impl SpanState {
+    /// This span's context for propagation: its parent's baggage plus its
+    /// own span context.
+    pub(crate) fn context(&self) -> OtelContext {
+        self.parent_cx
+            .with_remote_span_context(self.span_context.clone())
+    }
+}
+
+/// Where a new span's trace comes from.
+enum Parent<'a> {
+    /// One of this layer's spans.
+    Local(&'a SpanState),
+    /// An OpenTelemetry context (a remote caller, baggage, or nothing).
+    Context(OtelContext),
+}
+
+/// A span's place in its trace.
+struct Placement {
+    trace_id: TraceId,
+    flags: TraceFlags,
+    trace_state: TraceState,
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    parent_cx: OtelContext,
+    session: Option<Value>,
+}
+
+impl SpanPipeline {
+    /// Where a span with `recording` goes under `parent`, sampling it if
+    /// `parent` is not one of this layer's spans.
+    fn place(&self, parent: Parent<'_>, recording: &Recording) -> Placement {
+        match parent {
+            // Every sampler OTEL_TRACES_SAMPLER can name decides a local
+            // child as its parent was decided (parent-based ones by
+            // definition; always_on/off and traceidratio because the trace
+            // id is the same), so the sampler is not consulted.
+            Parent::Local(parent) => Placement {
+                trace_id: parent.span_context.trace_id(),
+                flags: parent.span_context.trace_flags(),
+                trace_state: parent.span_context.trace_state().clone(),
+                parent_span_id: parent.span_context.span_id(),
+                parent_is_remote: false,
+                parent_cx: parent.parent_cx.clone(),
+                session: parent.session.clone(),
+            },
+            Parent::Context(cx) => {
+                let remote = cx.span().span_context().clone();
+                let (trace_id, parent_span_id, parent_is_remote) = if remote.is_valid() {
+                    (remote.trace_id(), remote.span_id(), remote.is_remote())
+                } else {
+                    (self.ids.new_trace_id(), SpanId::INVALID, false)
+                };
+                let decision = self.sampler.should_sample(
+                    Some(&cx),
+                    trace_id,
+                    &recording.name,
+                    &recording.kind,
+                    &recording.attributes,
+                    &recording.links,
+                );
+                let flags = match decision.decision {
+                    SamplingDecision::RecordAndSample => TraceFlags::SAMPLED,
+                    SamplingDecision::Drop | SamplingDecision::RecordOnly => TraceFlags::default(),
+                };
+                let session = cx
+                    .baggage()
+                    .get(SESSION_ID_KEY)
+                    .map(|v| Value::String(v.clone()));
+                Placement {
+                    trace_id,
+                    flags,
+                    trace_state: decision.trace_state,
+                    parent_span_id,
+                    parent_is_remote,
+                    parent_cx: cx,
+                    session,
+                }
+            }
+        }
+    }
+
+    /// The state of a new span with `recording` under `parent`.
+    fn start(&self, parent: Parent<'_>, recording: Recording) -> SpanState {
+        let placement = self.place(parent, &recording);
+        let span_id = self.ids.new_span_id();
+        Self::state(placement, span_id, recording)
+    }
+
+    fn state(placement: Placement, span_id: SpanId, recording: Recording) -> SpanState {
+        SpanState {
+            span_context: SpanContext::new(
+                placement.trace_id,
+                span_id,
+                placement.flags,
+                false,
+                placement.trace_state,
+            ),
+            parent_cx: placement.parent_cx,
+            parent_span_id: placement.parent_span_id,
+            parent_is_remote: placement.parent_is_remote,
+            session: placement.session,
+            recording,
+        }
+    }
+
+    /// Re-roots `state` under `cx` (a remote caller or a session's baggage),
+    /// keeping its span id and what it has recorded. Children made before
+    /// this call keep the old trace.
+    pub(crate) fn set_parent(&self, state: &mut SpanState, cx: OtelContext) {
+        let placement = self.place(Parent::Context(cx), &state.recording);
+        let span_id = state.span_context.span_id();
+        let recording = std::mem::replace(&mut state.recording, Recording::empty());
+        *state = Self::state(placement, span_id, recording);
+    }
+
+    /// Exports a closed span if it is sampled.
+    fn finish(&self, state: SpanState) {
+        if !state.span_context.is_sampled() {
+            return;
+        }
+        let Recording {
+            name,
+            kind,
+            start,
+            end,
+            mut attributes,
+            mut events,
+            mut links,
+            status,
+        } = state.recording;
+        if let Some(session) = state.session {
+            tag_session(&mut attributes, session);
+        }
+        let dropped_attributes_count =
+            truncate(&mut attributes, self.limits.max_attributes_per_span);
+        let mut span_events = SpanEvents::default();
+        span_events.dropped_count = truncate(&mut events, self.limits.max_events_per_span);
+        span_events.events = events;
+        let mut span_links = SpanLinks::default();
+        span_links.dropped_count = truncate(&mut links, self.limits.max_links_per_span);
+        span_links.links = links;
+        self.sinks.on_end(SpanData {
+            span_context: state.span_context,
+            parent_span_id: state.parent_span_id,
+            parent_span_is_remote: state.parent_is_remote,
+            span_kind: kind,
+            name,
+            start_time: start,
+            end_time: end.unwrap_or_else(SystemTime::now),
+            attributes,
+            dropped_attributes_count,
+            events: span_events,
+            links: span_links,
+            status,
+            instrumentation_scope: self.scope.clone(),
+        });
+    }
+}
+
+impl Recording {
+    /// A recording started now.
+    fn new(
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        status: Status,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            start: SystemTime::now(),
+            end: None,
+            attributes,
+            events: Vec::new(),
+            links: Vec::new(),
+            status,
+        }
+    }
+
+    /// A placeholder while a recording moves.
+    fn empty() -> Self {
+        Self::new(
+            Cow::Borrowed(""),
+            SpanKind::Internal,
+            Vec::new(),
+            Status::Unset,
+        )
+    }
+}
+
+/// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
+/// itself (its own fields win over baggage).
+fn tag_session(attributes: &mut Vec<KeyValue>, session: Value) {
+    let has = |key: &str| attributes.iter().any(|kv| kv.key.as_str() == key);
+    let (has_session, has_conversation) = (has(SESSION_ID_KEY), has(CONVERSATION_ID_KEY));
+    if !has_conversation {
+        attributes.push(KeyValue::new(
+            Key::from_static_str(CONVERSATION_ID_KEY),
+            session.clone(),
+        ));
+    }
+    if !has_session {
+        attributes.push(KeyValue::new(Key::from_static_str(SESSION_ID_KEY), session));
+    }
+}
+
+/// Keeps the first `limit` items; returns how many were dropped.
+fn truncate<T>(items: &mut Vec<T>, limit: u32) -> u32 {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let dropped = items.len().saturating_sub(limit);
+    items.truncate(limit);
+    u32::try_from(dropped).unwrap_or(u32::MAX)
+}
+
+/// The `tracing` layer of one pipeline.
+pub(crate) struct SpanLayer<S> {
+    with_state: WithSpanState,
+    _subscriber: std::marker::PhantomData<fn(S)>,
+}
+
+impl<S> SpanLayer<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    /// A layer sending spans through `pipeline`.
+    pub(crate) fn new(pipeline: Arc<SpanPipeline>) -> Self {
+        Self {
+            with_state: WithSpanState::new::<S>(pipeline),
+            _subscriber: std::marker::PhantomData,
+        }
+    }
+
+    fn pipeline(&self) -> &SpanPipeline {
+        &self.with_state.pipeline
+    }
+}
+
+/// Runs `f` on the recording of span `id`, if it is one of this layer's.
+fn with_recording<S>(ctx: &Context<'_, S>, id: &Id, f: impl FnOnce(&mut Recording))
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    if let Some(span) = ctx.span(id)
+        && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
+    {
+        f(&mut state.recording);
+    }
+}
+
+impl<S> Layer<S> for SpanLayer<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut fields = SpanFields::with_capacity(attrs.fields().len());
+        attrs.record(&mut fields);
+        let recording = Recording::new(
+            fields
+                .name
+                .take()
+                .unwrap_or(Cow::Borrowed(attrs.metadata().name())),
+            fields.kind.take().unwrap_or(SpanKind::Internal),
+            fields.attributes,
+            fields.status.take().unwrap_or(Status::Unset),
+        );
+        let parent_span = if attrs.is_contextual() {
+            ctx.lookup_current()
+        } else {
+            attrs.parent().and_then(|parent| ctx.span(parent))
+        };
+        let state = {
+            let extensions = parent_span.as_ref().map(|p| p.extensions());
+            let parent = match extensions.as_ref().and_then(|e| e.get::<SpanState>()) {
+                Some(state) => Parent::Local(state),
+                None if attrs.is_contextual() => Parent::Context(OtelContext::current()),
+                None => Parent::Context(OtelContext::new()),
+            };
+            self.pipeline().start(parent, recording)
+        };
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let mut fields = SpanFields::with_capacity(0);
+        values.record(&mut fields);
+        with_recording(&ctx, id, |recording| {
+            if let Some(name) = fields.name {
+                recording.name = name;
+            }
+            if let Some(kind) = fields.kind {
+                recording.kind = kind;
+            }
+            if let Some(status) = fields.status {
+                recording.status = status;
+            }
+            recording.attributes.append(&mut fields.attributes);
+        });
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let Some(link) = ctx.span(follows).and_then(|follows| {
+            follows
+                .extensions()
+                .get::<SpanState>()
+                .map(|s| Link::with_context(s.span_context.clone()))
+        }) else {
+            return;
+        };
+        with_recording(&ctx, id, |recording| recording.links.push(link));
+    }
+
+    fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let metadata = event.metadata();
+        let mut fields = EventFields::new(metadata);
+        event.record(&mut fields);
+        let limit =
+            usize::try_from(self.pipeline().limits.max_attributes_per_event).unwrap_or(usize::MAX);
+        let is_error = *metadata.level() == tracing::Level::ERROR;
+        let (status, otel_event) = fields.into_parts(limit);
+        let mut extensions = span.extensions_mut();
+        let Some(state) = extensions.get_mut::<SpanState>() else {
+            return;
+        };
+        let recording = &mut state.recording;
+        if let Some(status) = status {
+            recording.status = status;
+        } else if is_error && recording.status == Status::Unset {
+            recording.status = Status::error("");
+        }
+        recording.events.push(otel_event);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        with_recording(&ctx, id, |recording| {
+            recording.end = Some(SystemTime::now())
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let state = span.extensions_mut().remove::<SpanState>();
+        if let Some(state) = state {
+            self.pipeline().finish(state);
+        }
+    }
+
+    // `tracing` finds per-layer state only through this unsafe hook (as
+    // `tracing-error` and `tracing-opentelemetry` do).
+    // SAFETY: each pointer points at `self` or a field of it, of exactly the
+    // type `id` names, and is valid as long as `&self` is.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<WithSpanState>() {
+            Some(&self.with_state as *const WithSpanState as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    use parking_lot::Mutex;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::queue::{BoundedBatch, SinkCounters};
+    use crate::{OpenTelemetrySpanExt, QueueConfig, session_context};
+
+    /// An exporter keeping what it is sent.
+    #[derive(Debug, Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Kept {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().extend(batch);
+            Ok(())
+        }
+    }
+
+    /// Runs `f` under a layer feeding one sink; returns the exported spans.
+    fn traced(f: impl FnOnce()) -> Vec<SpanData> {
+        let kept = Kept::default();
+        let sink = BoundedBatch::new(
+            kept.clone(),
+            &QueueConfig::default(),
+            Arc::new(SinkCounters::default()),
+        );
+        let sinks = Arc::new(SpanSinks::new(
+            vec![sink],
+            &opentelemetry_sdk::Resource::builder_empty().build(),
+        ));
+        let layer = SpanLayer::new(Arc::new(SpanPipeline::new(sinks.clone())));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f);
+        let _ = sinks.force_flush();
+        std::mem::take(&mut *kept.0.lock())
+    }
+
+    fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+    }
+
+    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    #[test]
+    fn remote_parent_baggage_and_children_share_the_trace() {
+        let remote = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap_or(TraceId::INVALID),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap_or(SpanId::INVALID),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let mut propagated = None;
+        let spans = traced(|| {
+            let root = tracing::info_span!("root", otel.name = "invoke demo", otel.kind = "server");
+            let caller = OtelContext::new().with_remote_span_context(remote.clone());
+            root.set_parent(session_context(&caller, "s-1"));
+            let _root = root.enter();
+            let child = tracing::info_span!("child", session.id = "own");
+            propagated = Some(child.context());
+            child.set_attribute("late", 7_i64);
+            drop(child);
+        });
+        assert_eq!(spans.len(), 2, "{spans:#?}");
+        let (root, child) = (named(&spans, "invoke demo"), named(&spans, "child"));
+        assert_eq!(root.span_kind, SpanKind::Server);
+        assert_eq!(root.span_context.trace_id(), remote.trace_id());
+        assert_eq!(root.parent_span_id, remote.span_id());
+        assert!(root.parent_span_is_remote);
+        assert_eq!(child.parent_span_id, root.span_context.span_id());
+        assert!(!child.parent_span_is_remote);
+        assert_eq!(child.span_context.trace_id(), remote.trace_id());
+        assert_eq!(attr(root, SESSION_ID_KEY), Some(&Value::from("s-1")));
+        assert_eq!(attr(root, CONVERSATION_ID_KEY), Some(&Value::from("s-1")));
+        // A span's own field wins over baggage, and appears once.
+        assert_eq!(attr(child, SESSION_ID_KEY), Some(&Value::from("own")));
+        let sessions = child
+            .attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == SESSION_ID_KEY);
+        assert_eq!(sessions.count(), 1);
+        assert_eq!(attr(child, "late"), Some(&Value::I64(7)));
+        // The child's context carries its own span and the session baggage.
+        let Some(cx) = propagated else {
+            panic!("no context");
+        };
+        assert_eq!(
+            cx.span().span_context().span_id(),
+            child.span_context.span_id()
+        );
+        assert_eq!(
+            opentelemetry::baggage::BaggageExt::baggage(&cx)
+                .get(SESSION_ID_KEY)
+                .map(|v| v.as_str().to_string()),
+            Some("s-1".to_string())
+        );
+    }
+
+    #[test]
+    fn events_status_links_and_recorded_fields() {
+        let spans = traced(|| {
+            let first = tracing::info_span!("first");
+            let first_context = first.context().span().span_context().clone();
+            drop(first);
+            let span = tracing::info_span!("work", outcome = tracing::field::Empty);
+            span.add_link(first_context.clone());
+            let _entered = span.enter();
+            tracing::info!(items = 3_u64, "started");
+            span.record("outcome", "done");
+            tracing::error!(error = "boom");
+            drop(_entered);
+            let ok = tracing::info_span!("ok");
+            tracing::warn!(parent: &ok, "fine");
+            ok.set_status(Status::Ok);
+            ok.set_status(Status::error("late"));
+            ok.add_event("custom", vec![KeyValue::new("k", "v")]);
+        });
+        let work = named(&spans, "work");
+        assert_eq!(attr(work, "outcome"), Some(&Value::from("done")));
+        assert_eq!(work.status, Status::error("\"boom\""));
+        let names: Vec<&str> = work.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["started", "exception"]);
+        let started = &work.events[0];
+        assert!(started.attributes.contains(&KeyValue::new("items", 3_i64)));
+        assert!(started.attributes.contains(&KeyValue::new("level", "INFO")));
+        assert_eq!(work.links.len(), 1);
+        assert_eq!(
+            work.links[0].span_context.span_id(),
+            named(&spans, "first").span_context.span_id()
+        );
+        let ok = named(&spans, "ok");
+        assert_eq!(ok.status, Status::Ok, "Ok is final");
+        let names: Vec<&str> = ok.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["fine", "custom"]);
+    }
+
+    #[test]
+    fn spans_outside_a_pipeline_have_no_context() {
+        let span = tracing::info_span!("untraced");
+        assert!(!span.context().span().span_context().is_valid());
+        span.set_parent(OtelContext::new());
+        span.set_attribute("ignored", 1_i64);
+    }
+}
