@@ -12,6 +12,7 @@ use corral_policy::{
     PolicyEngine, PolicyHook, Principal, ToolSignature,
 };
 use corral_sandbox::{EngineConfig, SandboxEngine};
+use corral_telemetry::OpenTelemetrySpanExt;
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -415,42 +416,52 @@ impl Gateway {
         )
     }
 
-    /// Runs a tool call through policy, limits and its target.
+    /// Runs a tool call through policy, limits and its target, under its
+    /// own `gateway.tool_call` span.
     pub async fn call_tool(
         &self,
         caller: &Caller,
         name: &str,
         arguments: Value,
     ) -> Result<ToolOutput, CallError> {
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "gateway.tool_call",
-            gen_ai.tool.name = name,
-            gateway = self.config.name.as_str(),
-            target.kind = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
-            policy.decision = tracing::field::Empty,
-            policy.enforced = tracing::field::Empty,
-            policy.ids = tracing::field::Empty,
-        );
-        let result = self
-            .run_call(caller, name, arguments, &span)
+        let span = tracing::info_span!("gateway.tool_call", gen_ai.tool.name = name);
+        self.call_tool_in(caller, name, arguments, &span)
             .instrument(span.clone())
-            .await;
+            .await
+    }
+
+    /// Runs a tool call as [`Gateway::call_tool`] does, recording the
+    /// gateway's attributes (`gateway`, `target.kind`, `policy.*`,
+    /// `outcome`, `duration_ms`) on `span`, the caller's span for this one
+    /// call (the agent's `execute_tool`, the MCP server's `tools/call`),
+    /// which must be current: one span fewer per call. The policy decision
+    /// and the target's call are its children.
+    pub async fn call_tool_in(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+        span: &tracing::Span,
+    ) -> Result<ToolOutput, CallError> {
+        let started = Instant::now();
+        span.set_attribute("gateway", self.config.name.clone());
+        let result = self.run_call(caller, name, arguments, span).await;
         let outcome = match &result {
             Ok(output) if output.is_error => "tool_error",
             Ok(_) => "ok",
             Err(error) => {
                 // Callers see the client-safe text; the cause stays here.
                 if let Some(detail) = error.detail() {
-                    tracing::warn!(parent: &span, tool = %name, error = %error, %detail, "tool call failed");
+                    tracing::warn!(parent: span, tool = %name, error = %error, %detail, "tool call failed");
                 }
                 error_kind(error)
             }
         };
-        span.record("outcome", outcome);
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        span.set_attribute("outcome", outcome);
+        span.set_attribute(
+            "duration_ms",
+            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        );
         result
     }
 
@@ -501,7 +512,7 @@ impl Gateway {
             input: arguments.clone(),
             context: caller.context.clone(),
         });
-        span.record(
+        span.set_attribute(
             "policy.decision",
             if decision.effect == Effect::Allow {
                 "ALLOW"
@@ -509,8 +520,8 @@ impl Gateway {
                 "DENY"
             },
         );
-        span.record("policy.enforced", decision.enforced);
-        span.record("policy.ids", decision.policy_ids.join(",").as_str());
+        span.set_attribute("policy.enforced", decision.enforced);
+        span.set_attribute("policy.ids", decision.policy_ids.join(","));
         if !decision.permits_call() {
             return Err(CallError::Denied {
                 reason: decision.reason,
@@ -518,7 +529,7 @@ impl Gateway {
             });
         }
         let slot = &self.targets[entry.target_index];
-        span.record("target.kind", slot.kind.as_str());
+        span.set_attribute("target.kind", slot.kind.as_str());
         let limits: &LimitsConfig = &self.config.limits;
         let timeout = Duration::from_millis(limits.call_timeout_ms.max(1));
         let call = TargetCall {

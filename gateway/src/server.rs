@@ -200,8 +200,8 @@ impl McpGatewayServer {
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         match self
             .gateway
-            .call_tool(&caller, &request.name, arguments)
-            .instrument(span)
+            .call_tool_in(&caller, &request.name, arguments, &span)
+            .instrument(span.clone())
             .await
         {
             Ok(output) => Ok(to_call_result(output)),

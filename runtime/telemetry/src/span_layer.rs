@@ -84,9 +84,6 @@ pub(crate) struct Recording {
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: SpanKind,
     start: SystemTime,
-    /// When the span was last exited (its end, as `tracing-opentelemetry`
-    /// had it: a span is done when its work is, not when it is dropped).
-    end: Option<SystemTime>,
     pub(crate) attributes: Vec<KeyValue>,
     pub(crate) events: Vec<Event>,
     /// Links; the span limit is applied at export.
@@ -219,7 +216,6 @@ impl SpanPipeline {
             name,
             kind,
             start,
-            end,
             mut attributes,
             mut events,
             mut links,
@@ -243,7 +239,11 @@ impl SpanPipeline {
             span_kind: kind,
             name,
             start_time: start,
-            end_time: end.unwrap_or_else(SystemTime::now),
+            // A span ends when its last handle is dropped, not at its last
+            // exit: timing every exit (each poll of an instrumented future)
+            // cost more than the span itself. Corral's spans are dropped
+            // with the work they time.
+            end_time: SystemTime::now(),
             attributes,
             dropped_attributes_count,
             events: span_events,
@@ -266,7 +266,6 @@ impl Recording {
             name,
             kind,
             start: SystemTime::now(),
-            end: None,
             attributes,
             events: Vec::new(),
             links: Vec::new(),
@@ -431,12 +430,6 @@ where
             recording.status = Status::error("");
         }
         recording.events.push(otel_event);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        with_recording(&ctx, id, |recording| {
-            recording.end = Some(SystemTime::now())
-        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

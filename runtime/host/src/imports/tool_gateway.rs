@@ -71,10 +71,15 @@ impl SessionState {
         };
         let caller = self.tool_caller();
         let name = name.to_string();
-        let output = tokio::spawn(
-            async move { gateway.call_tool(&caller, &name, arguments).await }
-                .instrument(tracing::Span::current()),
-        )
+        // The gateway records its attributes on the `execute_tool` span
+        // rather than opening a span of its own.
+        let span = tracing::Span::current();
+        let output = tokio::spawn(async move {
+            gateway
+                .call_tool_in(&caller, &name, arguments, &span)
+                .instrument(span.clone())
+                .await
+        })
         .await
         .map_err(|e| upstream(format!("tool call failed: {e}")))?
         .map_err(tool_error)?;
