@@ -37,13 +37,13 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Bytes of freed linear memory kept resident (zeroed with memset instead
     /// of `madvise`) to make the next instantiation in that slot cheaper
-    /// (2 MiB). It covers a small tool's whole memory (a Rust tool starts at
-    /// ~1.5 MiB: 1 MiB of stack plus data), so a tool call's fresh sandbox
-    /// costs no page faults and no `madvise`, whose TLB shootdowns interrupt
-    /// every other thread of the process: an agent step calling a WASM tool
-    /// went from ~160 to ~110 µs on the tracing bench. The cost is resident
-    /// memory: each pool slot that once held a memory this big keeps this
-    /// much (at most `max_instances` × 2 MiB; 64 KiB keeps ~32× less).
+    /// (64 KiB). Larger values make a fresh sandbox cheaper still — 2 MiB
+    /// covers a small Rust tool's whole memory, and took an agent step that
+    /// calls a WASM tool from ~160 to ~110 µs on the tracing bench, since
+    /// the `madvise` and page faults it saves also interrupt the process's
+    /// other threads with TLB shootdowns — but every pool slot keeps that
+    /// much resident after its sandbox is gone, so idle sessions that
+    /// hibernate would no longer give their memory back.
     pub memory_keep_resident: usize,
     /// Directory of precompiled components (`<sha256>-<engine>.cwasm`), so a
     /// component is compiled once per machine instead of once per process;
@@ -62,7 +62,7 @@ impl Default for EngineConfig {
             max_core_instances_per_component: 32,
             core_instances_per_sandbox: 16,
             epoch_tick: Duration::from_millis(1),
-            memory_keep_resident: 2 << 20,
+            memory_keep_resident: 64 << 10,
             cache_dir: None,
         }
     }
