@@ -71,7 +71,8 @@ pub struct ListedTool {
 /// Things the embedding process shares with the gateway.
 #[derive(Clone, Default)]
 pub struct GatewayOptions {
-    /// Sandbox engine for WASM tools (shared with agents); one is created when absent.
+    /// Sandbox engine for WASM tools; one configured for them
+    /// ([`EngineConfig::for_tools`]) is created when absent.
     pub engine: Option<SandboxEngine>,
     /// AWS configuration for Lambda targets; loaded from the environment when absent.
     pub aws: Option<SdkConfig>,
@@ -815,11 +816,9 @@ async fn load_target(
             let engine = match engine {
                 Some(engine) => engine.clone(),
                 None => {
-                    let created = SandboxEngine::new(EngineConfig {
-                        max_instances: 256,
-                        ..EngineConfig::default()
-                    })
-                    .map_err(|e| fail(e.to_string()))?;
+                    let created =
+                        SandboxEngine::new(EngineConfig::for_tools(&EngineConfig::default()))
+                            .map_err(|e| fail(e.to_string()))?;
                     *engine = Some(created.clone());
                     created
                 }

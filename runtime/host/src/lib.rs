@@ -32,7 +32,7 @@ mod state;
 pub use admission::SessionQuota;
 pub use agent::{AgentHost, CompiledAgent};
 pub use config::{AgentSettings, RunLimits, SessionConfig};
-pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxLimits};
+pub use corral_sandbox::{EngineConfig, Fault, SandboxEngine, SandboxError, SandboxLimits};
 pub use divergence::{Divergence, DivergenceKind};
 pub use error::{AgentErrorKind, HostError, InvokeError, ResumeFailure};
 pub use manager::{

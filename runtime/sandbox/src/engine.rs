@@ -37,14 +37,17 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Bytes of freed linear memory kept resident (zeroed with memset instead
     /// of `madvise`) to make the next instantiation in that slot cheaper
-    /// (64 KiB). Larger values make a fresh sandbox cheaper still — 2 MiB
-    /// covers a small Rust tool's whole memory, and took an agent step that
-    /// calls a WASM tool from ~160 to ~110 µs on the tracing bench, since
-    /// the `madvise` and page faults it saves also interrupt the process's
-    /// other threads with TLB shootdowns — but every pool slot keeps that
-    /// much resident after its sandbox is gone, so idle sessions that
-    /// hibernate would no longer give their memory back.
+    /// (64 KiB). Larger values make a fresh sandbox cheaper still: the
+    /// `madvise` and page faults they save also interrupt the process's
+    /// other threads with TLB shootdowns. But every pool slot keeps that much
+    /// resident after its sandbox is gone, so idle agent sessions that
+    /// hibernate would not give their memory back; [`EngineConfig::for_tools`]
+    /// uses 2 MiB for short-lived tool sandboxes.
     pub memory_keep_resident: usize,
+    /// Freed pool slots kept warm for reuse beyond those in use (100,
+    /// wasmtime's default). Slots in use plus these bound the memory
+    /// `memory_keep_resident` keeps.
+    pub max_unused_warm_slots: u32,
     /// Directory of precompiled components (`<sha256>-<engine>.cwasm`), so a
     /// component is compiled once per machine instead of once per process;
     /// `None` (default) compiles in memory only. It must be an absolute path
@@ -63,7 +66,28 @@ impl Default for EngineConfig {
             core_instances_per_sandbox: 16,
             epoch_tick: Duration::from_millis(1),
             memory_keep_resident: 64 << 10,
+            max_unused_warm_slots: 100,
             cache_dir: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// An engine for tool sandboxes, which live for one call each: 256 at
+    /// once, and 2 MiB of each freed memory kept resident (a Rust tool's
+    /// whole memory is ~1.5 MiB: 1 MiB of stack plus data), so a call's
+    /// fresh sandbox costs no `madvise` and no page faults. That took an
+    /// agent step calling the calculator tool from ~160 to ~110 µs on the
+    /// tracing bench. At most (tool calls in flight + 16 warm slots) × 2 MiB
+    /// stays resident. Compiled components are cached where `agents` caches
+    /// them.
+    pub fn for_tools(agents: &EngineConfig) -> Self {
+        Self {
+            max_instances: 256,
+            memory_keep_resident: 2 << 20,
+            max_unused_warm_slots: 16,
+            cache_dir: agents.cache_dir.clone(),
+            ..Self::default()
         }
     }
 }
@@ -129,7 +153,8 @@ impl SandboxEngine {
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
             .linear_memory_keep_resident(config.memory_keep_resident)
-            .table_keep_resident(16 << 10);
+            .table_keep_resident(16 << 10)
+            .max_unused_warm_slots(config.max_unused_warm_slots);
 
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)

@@ -7,7 +7,8 @@ use std::time::Duration;
 use corral_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use corral_gateway_control::{ControlOptions, ControlPlane};
 use corral_host::{
-    AgentHost, EngineConfig, HostServices, ResourceMemory, SessionConfig, SessionManager,
+    AgentHost, EngineConfig, HostServices, ResourceMemory, SandboxEngine, SessionConfig,
+    SessionManager,
 };
 use corral_journal::{JournalConfig, JournalStore};
 use corral_memory::embed::Embedder;
@@ -105,8 +106,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The gateway agents call tools through; its WASM tools share the
-    /// host's sandbox engine unless `options` names another.
+    /// The gateway agents call tools through; its WASM tools run in an
+    /// engine configured for tools ([`EngineConfig::for_tools`], caching
+    /// where the agents' engine does) unless `options` names one.
     pub fn gateway(mut self, config: GatewayConfig, options: GatewayOptions) -> Self {
         self.gateway = Some((config, options));
         self
@@ -145,9 +147,27 @@ impl RuntimeBuilder {
             database = Some(connect_database(url).await?);
         }
 
+        // WASM tools run in an engine of their own: each call's sandbox is
+        // short-lived, so its pool keeps freed memory resident, which agent
+        // sessions (whose memory hibernation gives back) must not.
+        let needs_tools = self
+            .gateway
+            .as_ref()
+            .is_some_and(|(_, o)| o.engine.is_none())
+            || self.control.is_some();
+        let tool_engine = if needs_tools {
+            Some(
+                SandboxEngine::new(EngineConfig::for_tools(host.engine().config()))
+                    .map_err(RuntimeError::ToolEngine)?,
+            )
+        } else {
+            None
+        };
         let gateway = match self.gateway {
             Some((config, mut options)) => {
-                options.engine.get_or_insert_with(|| host.engine().clone());
+                if options.engine.is_none() {
+                    options.engine = tool_engine.clone();
+                }
                 if options.embedder.is_none() {
                     options.embedder = self.embedder.clone();
                 }
@@ -182,7 +202,7 @@ impl RuntimeBuilder {
         let control = match self.control {
             Some((dir, control)) => {
                 let options = GatewayOptions {
-                    engine: Some(host.engine().clone()),
+                    engine: tool_engine.clone(),
                     base_dir: dir.clone(),
                     embedder: self.embedder.clone(),
                     ..GatewayOptions::default()

@@ -6,6 +6,9 @@ pub enum RuntimeError {
     /// The sandbox engine or host could not be created.
     #[error("cannot start the agent host")]
     Host(#[source] corral_host::HostError),
+    /// The sandbox engine for WASM tools could not be created.
+    #[error("cannot start the tool sandbox engine")]
+    ToolEngine(#[source] corral_host::SandboxError),
     /// The gateway could not load its targets or policies.
     #[error("cannot start the gateway")]
     Gateway(#[source] corral_gateway::GatewayError),
