@@ -20,6 +20,32 @@ const SPAN_STATUS_DESCRIPTION_FIELD: &str = "otel.status_description";
 const EXCEPTION_EVENT: &str = "exception";
 const EXCEPTION_MESSAGE: &str = "exception.message";
 
+/// The `Visit` methods for booleans and numbers, the same for span and
+/// event fields: each becomes an attribute through `self.value`. A `u64`
+/// beyond `i64` (OpenTelemetry has no unsigned type) becomes a string.
+macro_rules! primitive_fields {
+    () => {
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.value(field, Value::Bool(value));
+        }
+
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.value(field, Value::F64(value));
+        }
+
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.value(field, Value::I64(value));
+        }
+
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            match i64::try_from(value) {
+                Ok(value) => self.value(field, Value::I64(value)),
+                Err(_) => self.value(field, Value::String(value.to_string().into())),
+            }
+        }
+    };
+}
+
 /// A span's fields: attributes plus the `otel.*` overrides.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
@@ -85,24 +111,7 @@ fn span_kind(value: &str) -> Option<SpanKind> {
 }
 
 impl Visit for SpanFields {
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(value) => self.value(field, Value::I64(value)),
-            Err(_) => self.value(field, Value::String(value.to_string().into())),
-        }
-    }
+    primitive_fields!();
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field, value) {
@@ -198,24 +207,7 @@ impl EventFields {
 }
 
 impl Visit for EventFields {
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(value) => self.value(field, Value::I64(value)),
-            Err(_) => self.value(field, Value::String(value.to_string().into())),
-        }
-    }
+    primitive_fields!();
 
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
