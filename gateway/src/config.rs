@@ -547,6 +547,16 @@ pub enum AuthorizerKind {
 }
 
 impl GatewayConfig {
+    /// Whether any target is a WASM component (and so needs a sandbox engine).
+    pub fn has_wasm_targets(&self) -> bool {
+        self.targets.iter().any(|target| {
+            matches!(
+                target.target_configuration.mcp,
+                Some(McpTargetConfiguration::Wasm(_))
+            )
+        })
+    }
+
     /// The authorizer: `authorizerType`, else inferred from `inboundAuth`.
     pub fn authorizer(&self) -> Result<AuthorizerKind, GatewayError> {
         match self.authorizer_type.as_deref() {

@@ -59,7 +59,6 @@ pub fn export_stats() -> ExportStats {
 
 /// A running span pipeline; [`Telemetry::shutdown`] flushes it.
 pub struct Telemetry {
-    sinks: Arc<SpanSinks>,
     pipeline: Arc<SpanPipeline>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -102,10 +101,9 @@ impl Telemetry {
                 STORE_COUNTERS.clone(),
             ));
         }
-        let sinks = Arc::new(SpanSinks::new(sinks, &resource(config)));
+        let sinks = SpanSinks::new(sinks, &resource(config));
         Ok(Self {
-            pipeline: Arc::new(SpanPipeline::new(sinks.clone())),
-            sinks,
+            pipeline: Arc::new(SpanPipeline::new(sinks)),
             runtime,
         })
     }
@@ -123,13 +121,13 @@ impl Telemetry {
 
     /// Sends everything finished so far.
     pub fn flush(&self) {
-        let _ = self.sinks.force_flush();
+        let _ = self.pipeline.sinks().force_flush();
     }
 
     /// Flushes, stops the sinks and returns the final counters.
     pub fn shutdown(mut self) -> ExportStats {
-        let _ = self.sinks.force_flush();
-        let _ = self.sinks.shutdown(Duration::from_secs(5));
+        let _ = self.pipeline.sinks().force_flush();
+        let _ = self.pipeline.sinks().shutdown(Duration::from_secs(5));
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

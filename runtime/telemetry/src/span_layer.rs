@@ -29,7 +29,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
@@ -40,7 +40,7 @@ use crate::span_fields::{EventFields, SpanFields};
 /// sampled, identified and limited.
 #[derive(Debug)]
 pub(crate) struct SpanPipeline {
-    sinks: Arc<SpanSinks>,
+    sinks: SpanSinks,
     sampler: Box<dyn ShouldSample>,
     ids: Box<dyn IdGenerator>,
     limits: SpanLimits,
@@ -50,7 +50,7 @@ pub(crate) struct SpanPipeline {
 impl SpanPipeline {
     /// A pipeline feeding `sinks`, sampling as `OTEL_TRACES_SAMPLER` says
     /// (default: parent-based, always on) within the `OTEL_SPAN_*_LIMIT`s.
-    pub(crate) fn new(sinks: Arc<SpanSinks>) -> Self {
+    pub(crate) fn new(sinks: SpanSinks) -> Self {
         let config = Config::default();
         Self {
             sinks,
@@ -59,6 +59,11 @@ impl SpanPipeline {
             limits: config.span_limits,
             scope: InstrumentationScope::builder("corral").build(),
         }
+    }
+
+    /// Where finished spans go.
+    pub(crate) fn sinks(&self) -> &SpanSinks {
+        &self.sinks
     }
 }
 
@@ -331,12 +336,12 @@ where
     }
 }
 
-/// Runs `f` on the recording of span `id`, if it is one of this layer's.
-fn with_recording<S>(ctx: &Context<'_, S>, id: &Id, f: impl FnOnce(&mut Recording))
+/// Runs `f` on `span`'s recording, if it is one of this layer's spans.
+fn with_recording<S>(span: Option<SpanRef<'_, S>>, f: impl FnOnce(&mut Recording))
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    if let Some(span) = ctx.span(id)
+    if let Some(span) = span
         && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
     {
         f(&mut state.recording);
@@ -382,7 +387,7 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let mut fields = SpanFields::with_capacity(0);
         values.record(&mut fields);
-        with_recording(&ctx, id, |recording| {
+        with_recording(ctx.span(id), |recording| {
             if let Some(name) = fields.name {
                 recording.name = name;
             }
@@ -405,7 +410,7 @@ where
         }) else {
             return;
         };
-        with_recording(&ctx, id, |recording| recording.links.push(link));
+        with_recording(ctx.span(id), |recording| recording.links.push(link));
     }
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
@@ -419,17 +424,14 @@ where
             usize::try_from(self.pipeline().limits.max_attributes_per_event).unwrap_or(usize::MAX);
         let is_error = *metadata.level() == tracing::Level::ERROR;
         let (status, otel_event) = fields.into_parts(limit);
-        let mut extensions = span.extensions_mut();
-        let Some(state) = extensions.get_mut::<SpanState>() else {
-            return;
-        };
-        let recording = &mut state.recording;
-        if let Some(status) = status {
-            recording.status = status;
-        } else if is_error && recording.status == Status::Unset {
-            recording.status = Status::error("");
-        }
-        recording.events.push(otel_event);
+        with_recording(Some(span), |recording| {
+            if let Some(status) = status {
+                recording.status = status;
+            } else if is_error && recording.status == Status::Unset {
+                recording.status = Status::error("");
+            }
+            recording.events.push(otel_event);
+        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -491,14 +493,15 @@ mod tests {
             &QueueConfig::default(),
             Arc::new(SinkCounters::default()),
         );
-        let sinks = Arc::new(SpanSinks::new(
+        let sinks = SpanSinks::new(
             vec![sink],
             &opentelemetry_sdk::Resource::builder_empty().build(),
-        ));
-        let layer = SpanLayer::new(Arc::new(SpanPipeline::new(sinks.clone())));
+        );
+        let pipeline = Arc::new(SpanPipeline::new(sinks));
+        let layer = SpanLayer::new(pipeline.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let _ = sinks.force_flush();
+        let _ = pipeline.sinks().force_flush();
         std::mem::take(&mut *kept.0.lock())
     }
 

@@ -108,7 +108,8 @@ impl RuntimeBuilder {
 
     /// The gateway agents call tools through; its WASM tools run in an
     /// engine configured for tools ([`EngineConfig::for_tools`], caching
-    /// where the agents' engine does) unless `options` names one.
+    /// where the agents' engine does, made only if there are WASM targets)
+    /// unless `options` names one.
     pub fn gateway(mut self, config: GatewayConfig, options: GatewayOptions) -> Self {
         self.gateway = Some((config, options));
         self
@@ -149,24 +150,14 @@ impl RuntimeBuilder {
 
         // WASM tools run in an engine of their own: each call's sandbox is
         // short-lived, so its pool keeps freed memory resident, which agent
-        // sessions (whose memory hibernation gives back) must not.
-        let needs_tools = self
-            .gateway
-            .as_ref()
-            .is_some_and(|(_, o)| o.engine.is_none())
-            || self.control.is_some();
-        let tool_engine = if needs_tools {
-            Some(
-                SandboxEngine::new(EngineConfig::for_tools(host.engine().config()))
-                    .map_err(RuntimeError::ToolEngine)?,
-            )
-        } else {
-            None
-        };
+        // sessions (whose memory hibernation gives back) must not. Made
+        // only for a gateway with WASM targets or the control plane (which
+        // may deploy some), as it runs an epoch ticker thread.
+        let mut tool_engine: Option<SandboxEngine> = None;
         let gateway = match self.gateway {
             Some((config, mut options)) => {
-                if options.engine.is_none() {
-                    options.engine = tool_engine.clone();
+                if options.engine.is_none() && config.has_wasm_targets() {
+                    options.engine = Some(tools_engine(&mut tool_engine, &host)?);
                 }
                 if options.embedder.is_none() {
                     options.embedder = self.embedder.clone();
@@ -202,7 +193,7 @@ impl RuntimeBuilder {
         let control = match self.control {
             Some((dir, control)) => {
                 let options = GatewayOptions {
-                    engine: tool_engine.clone(),
+                    engine: Some(tools_engine(&mut tool_engine, &host)?),
                     base_dir: dir.clone(),
                     embedder: self.embedder.clone(),
                     ..GatewayOptions::default()
@@ -328,6 +319,21 @@ impl Drop for Runtime {
 
 /// The store for `what` (`memory`, `journal`, ...): its namespace in
 /// `database` when there is one, else sled in `dir`.
+/// The runtime's engine for WASM tools, made on first use
+/// ([`EngineConfig::for_tools`], caching where the agents' engine does).
+fn tools_engine(
+    made: &mut Option<SandboxEngine>,
+    host: &AgentHost,
+) -> Result<SandboxEngine, RuntimeError> {
+    if let Some(engine) = made {
+        return Ok(engine.clone());
+    }
+    let engine = SandboxEngine::new(EngineConfig::for_tools(host.engine().config()))
+        .map_err(RuntimeError::ToolEngine)?;
+    *made = Some(engine.clone());
+    Ok(engine)
+}
+
 fn open_store(
     database: Option<&PgStorage>,
     dir: &std::path::Path,
