@@ -39,8 +39,8 @@ pub struct OtlpConfig {
     pub endpoint: String,
     /// Transport.
     pub protocol: OtlpProtocol,
-    /// Extra headers (gRPC metadata) on every export; the exporter also reads
-    /// `OTEL_EXPORTER_OTLP_HEADERS`.
+    /// Extra headers (gRPC metadata) on every export: the config file's, then
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, then `OTEL_EXPORTER_OTLP_TRACES_HEADERS`.
     pub headers: BTreeMap<String, String>,
     /// Time limit of one export request.
     pub timeout: Duration,
@@ -145,12 +145,21 @@ impl TelemetryConfig {
             Some(ms) => Duration::from_millis(parse_number("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?),
             None => Duration::from_millis(file.timeout_ms.unwrap_or(10_000)),
         };
+        let mut headers = file.headers.clone();
+        for name in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            if let Some(value) = env(name) {
+                headers.extend(parse_headers(name, &value)?);
+            }
+        }
         let otlp = endpoint
             .filter(|_| !disabled && !exporter_off)
             .map(|endpoint| OtlpConfig {
                 endpoint,
                 protocol,
-                headers: file.headers.clone(),
+                headers,
                 timeout,
             });
 
@@ -247,6 +256,33 @@ fn check_endpoint(endpoint: &str) -> Result<(), TelemetryError> {
     }
 }
 
+/// `key=value` pairs separated by commas, values percent-encoded: the
+/// `OTEL_EXPORTER_OTLP_HEADERS` format.
+fn parse_headers(name: &str, value: &str) -> Result<BTreeMap<String, String>, TelemetryError> {
+    value
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let invalid = || TelemetryError::InvalidSetting {
+                name: name.into(),
+                message: format!("`{pair}` is not `key=value`"),
+            };
+            let (key, value) = pair.split_once('=').ok_or_else(invalid)?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(invalid());
+            }
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8()
+                .map_err(|_| TelemetryError::InvalidSetting {
+                    name: name.into(),
+                    message: format!("the value of `{key}` is not UTF-8 once decoded"),
+                })?;
+            Ok((key.to_string(), value.into_owned()))
+        })
+        .collect()
+}
+
 fn parse_number(name: &str, value: &str) -> Result<u64, TelemetryError> {
     value
         .trim()
@@ -286,14 +322,55 @@ mod tests {
     }
 
     #[test]
+    fn headers_come_from_the_file_then_the_environment() -> Result<(), TelemetryError> {
+        let file = TelemetryFile {
+            endpoint: Some("http://127.0.0.1:4317".into()),
+            headers: [("x-tenant".to_string(), "file".to_string())].into(),
+            ..TelemetryFile::default()
+        };
+        let config = resolve(
+            &file,
+            &[
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "x-tenant=env, authorization=Bearer%20t0k%3D",
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-scope=traces"),
+            ],
+        )?;
+        let Some(otlp) = config.otlp else {
+            panic!("no otlp config");
+        };
+        let headers: Vec<(&str, &str)> = otlp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("authorization", "Bearer t0k="),
+                ("x-scope", "traces"),
+                ("x-tenant", "env")
+            ]
+        );
+        let bad = resolve(&file, &[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]);
+        assert!(
+            matches!(bad, Err(TelemetryError::InvalidSetting { ref name, .. }) if name == "OTEL_EXPORTER_OTLP_HEADERS"),
+            "{bad:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn endpoint_env_turns_export_on_with_signal_path() -> Result<(), TelemetryError> {
         let config = resolve(
             &TelemetryFile::default(),
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")],
         )?;
-        let otlp = config
-            .otlp
-            .ok_or(TelemetryError::Exporter("no otlp".into()))?;
+        let Some(otlp) = config.otlp else {
+            panic!("no otlp config");
+        };
         assert_eq!(otlp.endpoint, "http://127.0.0.1:4318/v1/traces");
         assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
         let grpc = resolve(

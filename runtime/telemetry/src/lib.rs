@@ -7,19 +7,21 @@
 //! behind bounded queues: a slow or absent collector costs dropped spans
 //! (counted in [`export_stats`]), never a slower agent.
 
+mod batch_sink;
 mod config;
 mod content;
 mod error;
+mod otlp_export;
+mod otlp_proto;
 mod pipeline;
 mod propagation;
-mod queue;
-mod runtime_exporter;
 mod session;
 mod sinks;
 mod span_ext;
 mod span_fields;
 mod span_layer;
 pub mod store;
+mod store_writer;
 pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};

@@ -1,12 +1,11 @@
-//! The tracer provider: span sinks (OTLP, local store), their queues and
-//! counters, and the `tracing` layer that feeds them.
+//! The span pipeline: its sinks (OTLP, local store), their counters, and the
+//! `tracing` layer that feeds them.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
 use tracing::Subscriber;
@@ -14,12 +13,13 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::queue::{BoundedBatch, SinkCounters};
-use crate::runtime_exporter::OnRuntime;
-use crate::sinks::SpanSinks;
+use crate::batch_sink::{BatchSink, SinkCounters};
+use crate::otlp_export::{OtlpDelivery, OtlpSpans};
+use crate::otlp_proto::ExportHeader;
+use crate::sinks::{SpanSink, SpanSinks};
 use crate::span_layer::{SpanLayer, SpanPipeline};
-use crate::store::SpanStoreWriter;
-use crate::{OtlpConfig, OtlpProtocol, TelemetryConfig, TelemetryError};
+use crate::store_writer::{StoreFile, StoreLines};
+use crate::{TelemetryConfig, TelemetryError};
 
 static OTLP_COUNTERS: LazyLock<Arc<SinkCounters>> = LazyLock::new(Arc::default);
 static STORE_COUNTERS: LazyLock<Arc<SinkCounters>> = LazyLock::new(Arc::default);
@@ -60,7 +60,6 @@ pub fn export_stats() -> ExportStats {
 /// A running span pipeline; [`Telemetry::shutdown`] flushes it.
 pub struct Telemetry {
     pipeline: Arc<SpanPipeline>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -73,38 +72,35 @@ impl Telemetry {
     /// Starts the sinks `config` names (none: spans are sampled but go nowhere).
     pub fn start(config: &TelemetryConfig) -> Result<Self, TelemetryError> {
         crate::set_capture_content(config.capture_content);
-        let mut sinks = Vec::new();
-        let mut runtime = None;
+        let mut sinks: Vec<Box<dyn SpanSink>> = Vec::new();
         if let Some(otlp) = &config.otlp {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("corral-otlp")
-                .enable_all()
-                .build()
-                .map_err(TelemetryError::Runtime)?;
-            let exporter = {
-                let _entered = rt.enter();
-                otlp_exporter(otlp)?
-            };
-            let exporter = OnRuntime::new(exporter, rt.handle().clone());
-            sinks.push(BoundedBatch::new(
-                exporter,
-                &config.queue,
-                OTLP_COUNTERS.clone(),
+            let header = ExportHeader::new(&resource(config), &scope());
+            let delivery = OtlpDelivery::new(otlp, header)?;
+            sinks.push(Box::new(
+                BatchSink::start(
+                    "otlp",
+                    OtlpSpans,
+                    delivery,
+                    &config.queue,
+                    OTLP_COUNTERS.clone(),
+                )
+                .map_err(TelemetryError::Runtime)?,
             ));
-            runtime = Some(rt);
         }
         if let Some(dir) = &config.local_store {
-            sinks.push(BoundedBatch::new(
-                SpanStoreWriter::open(dir)?,
-                &config.queue,
-                STORE_COUNTERS.clone(),
+            sinks.push(Box::new(
+                BatchSink::start(
+                    "store",
+                    StoreLines,
+                    StoreFile::open(dir)?,
+                    &config.queue,
+                    STORE_COUNTERS.clone(),
+                )
+                .map_err(TelemetryError::Runtime)?,
             ));
         }
-        let sinks = SpanSinks::new(sinks, &resource(config));
         Ok(Self {
-            pipeline: Arc::new(SpanPipeline::new(sinks)),
-            runtime,
+            pipeline: Arc::new(SpanPipeline::new(SpanSinks::new(sinks), scope())),
         })
     }
 
@@ -121,59 +117,23 @@ impl Telemetry {
 
     /// Sends everything finished so far.
     pub fn flush(&self) {
-        let _ = self.pipeline.sinks().force_flush();
+        let _ = self.pipeline.sinks().force_flush(FLUSH_TIMEOUT);
     }
 
     /// Flushes, stops the sinks and returns the final counters.
-    pub fn shutdown(mut self) -> ExportStats {
-        let _ = self.pipeline.sinks().force_flush();
-        let _ = self.pipeline.sinks().shutdown(Duration::from_secs(5));
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+    pub fn shutdown(self) -> ExportStats {
+        let _ = self.pipeline.sinks().shutdown(FLUSH_TIMEOUT);
         export_stats()
     }
 }
 
-fn otlp_exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    let built = match config.protocol {
-        OtlpProtocol::HttpProtobuf => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(&config.endpoint)
-                .with_timeout(config.timeout);
-            if !config.headers.is_empty() {
-                builder = builder.with_headers(config.headers.clone().into_iter().collect());
-            }
-            builder.build()
-        }
-        OtlpProtocol::Grpc => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(&config.endpoint)
-                .with_timeout(config.timeout);
-            if !config.headers.is_empty() {
-                let mut metadata = tonic::metadata::MetadataMap::new();
-                for (key, value) in &config.headers {
-                    let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes()).map_err(
-                        |error| TelemetryError::InvalidSetting {
-                            name: format!("telemetry.headers.{key}"),
-                            message: error.to_string(),
-                        },
-                    )?;
-                    let value = value.parse().map_err(|_| TelemetryError::InvalidSetting {
-                        name: format!("telemetry.headers.{key}"),
-                        message: "not a valid header value".into(),
-                    })?;
-                    metadata.insert(key, value);
-                }
-                builder = builder.with_metadata(metadata);
-            }
-            builder.build()
-        }
-    };
-    built.map_err(|error| TelemetryError::Exporter(error.to_string()))
+/// How long a flush or shutdown waits for the slowest sink (a collector
+/// that does not answer); what is still queued after it is lost.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The instrumentation scope of Corral's spans.
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("corral").build()
 }
 
 /// Resource attributes, lowest precedence first: SDK identity, the config

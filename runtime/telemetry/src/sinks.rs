@@ -2,52 +2,61 @@
 
 use std::time::Duration;
 
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::SpanData;
 
-use crate::queue::BoundedBatch;
+/// A destination of finished spans.
+pub(crate) trait SpanSink: Send + Sync + std::fmt::Debug {
+    /// Takes a finished span; called on the thread that ended it, so it
+    /// must not block.
+    fn on_end(&self, span: &SpanData);
+    /// Delivers everything taken so far, waiting up to `timeout`.
+    fn force_flush(&self, timeout: Duration) -> Result<(), SinkError>;
+    /// Delivers everything taken so far and stops, waiting up to `timeout`.
+    fn shutdown(&self, timeout: Duration) -> Result<(), SinkError>;
+}
+
+/// Why a flush or shutdown did not finish.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SinkError {
+    /// The sink's worker did not finish in time (a slow collector).
+    #[error("span sink {sink} did not finish within {waited:?}")]
+    TimedOut {
+        /// The sink.
+        sink: &'static str,
+        /// How long it was given.
+        waited: Duration,
+    },
+}
 
 /// The span sinks of one pipeline.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct SpanSinks {
-    sinks: Vec<BoundedBatch>,
+    sinks: Vec<Box<dyn SpanSink>>,
 }
 
 impl SpanSinks {
-    /// Sinks describing spans as coming from `resource`.
-    pub(crate) fn new(mut sinks: Vec<BoundedBatch>, resource: &Resource) -> Self {
-        for sink in &mut sinks {
-            sink.set_resource(resource);
-        }
+    /// Fan-out to `sinks`.
+    pub(crate) fn new(sinks: Vec<Box<dyn SpanSink>>) -> Self {
         Self { sinks }
     }
 
     /// Hands a finished span to every sink.
-    pub(crate) fn on_end(&self, span: SpanData) {
-        let Some((last, rest)) = self.sinks.split_last() else {
-            return;
-        };
-        for sink in rest {
-            sink.on_end(span.clone());
+    pub(crate) fn on_end(&self, span: &SpanData) {
+        for sink in &self.sinks {
+            sink.on_end(span);
         }
-        last.on_end(span);
     }
 
-    /// Exports what every sink holds; every sink is flushed even after one
+    /// Delivers what every sink holds; every sink is flushed even after one
     /// fails.
-    pub(crate) fn force_flush(&self) -> OTelSdkResult {
-        let results: Vec<OTelSdkResult> = self.sinks.iter().map(|s| s.force_flush()).collect();
+    pub(crate) fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        let results: Vec<_> = self.sinks.iter().map(|s| s.force_flush(timeout)).collect();
         results.into_iter().collect()
     }
 
     /// Flushes and stops every sink.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
-        let results: Vec<OTelSdkResult> = self
-            .sinks
-            .iter()
-            .map(|s| s.shutdown_with_timeout(timeout))
-            .collect();
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+        let results: Vec<_> = self.sinks.iter().map(|s| s.shutdown(timeout)).collect();
         results.into_iter().collect()
     }
 }

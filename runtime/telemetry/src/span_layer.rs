@@ -48,16 +48,17 @@ pub(crate) struct SpanPipeline {
 }
 
 impl SpanPipeline {
-    /// A pipeline feeding `sinks`, sampling as `OTEL_TRACES_SAMPLER` says
-    /// (default: parent-based, always on) within the `OTEL_SPAN_*_LIMIT`s.
-    pub(crate) fn new(sinks: SpanSinks) -> Self {
+    /// A pipeline feeding `sinks` with spans of `scope`, sampling as
+    /// `OTEL_TRACES_SAMPLER` says (default: parent-based, always on) within
+    /// the `OTEL_SPAN_*_LIMIT`s.
+    pub(crate) fn new(sinks: SpanSinks, scope: InstrumentationScope) -> Self {
         let config = Config::default();
         Self {
             sinks,
             sampler: config.sampler,
             ids: config.id_generator,
             limits: config.span_limits,
-            scope: InstrumentationScope::builder("corral").build(),
+            scope,
         }
     }
 
@@ -237,7 +238,7 @@ impl SpanPipeline {
         let mut span_links = SpanLinks::default();
         span_links.dropped_count = truncate(&mut links, self.limits.max_links_per_span);
         span_links.links = links;
-        self.sinks.on_end(SpanData {
+        self.sinks.on_end(&SpanData {
             span_context: state.span_context,
             parent_span_id: state.parent_span_id,
             parent_span_is_remote: state.parent_is_remote,
@@ -465,43 +466,43 @@ mod tests {
     use std::sync::Arc;
 
     use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
-    use opentelemetry_sdk::error::OTelSdkResult;
-    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    use opentelemetry_sdk::trace::SpanData;
     use parking_lot::Mutex;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::queue::{BoundedBatch, SinkCounters};
-    use crate::{OpenTelemetrySpanExt, QueueConfig, session_context};
+    use crate::sinks::{SinkError, SpanSink};
+    use crate::{OpenTelemetrySpanExt, session_context};
 
-    /// An exporter keeping what it is sent.
+    /// A sink keeping what it is sent.
     #[derive(Debug, Clone, Default)]
     struct Kept(Arc<Mutex<Vec<SpanData>>>);
 
-    impl SpanExporter for Kept {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.lock().extend(batch);
+    impl SpanSink for Kept {
+        fn on_end(&self, span: &SpanData) {
+            self.0.lock().push(span.clone());
+        }
+
+        fn force_flush(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
+            Ok(())
+        }
+
+        fn shutdown(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
             Ok(())
         }
     }
 
-    /// Runs `f` under a layer feeding one sink; returns the exported spans.
+    /// Runs `f` under a layer feeding one sink; returns the finished spans.
     fn traced(f: impl FnOnce()) -> Vec<SpanData> {
         let kept = Kept::default();
-        let sink = BoundedBatch::new(
-            kept.clone(),
-            &QueueConfig::default(),
-            Arc::new(SinkCounters::default()),
-        );
-        let sinks = SpanSinks::new(
-            vec![sink],
-            &opentelemetry_sdk::Resource::builder_empty().build(),
-        );
-        let pipeline = Arc::new(SpanPipeline::new(sinks));
-        let layer = SpanLayer::new(pipeline.clone());
+        let sinks = SpanSinks::new(vec![Box::new(kept.clone())]);
+        let pipeline = Arc::new(SpanPipeline::new(
+            sinks,
+            InstrumentationScope::builder("corral").build(),
+        ));
+        let layer = SpanLayer::new(pipeline);
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let _ = pipeline.sinks().force_flush();
         std::mem::take(&mut *kept.0.lock())
     }
 

@@ -5,24 +5,20 @@
 //! (replacing the older one): at most twice that on disk.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
-use opentelemetry::trace::{SpanId, Status};
-use opentelemetry::{Array, Value};
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{SESSION_ID_KEY, TelemetryError};
+use crate::SESSION_ID_KEY;
 
 /// Size at which the current file is rotated.
 pub const ROTATE_BYTES: u64 = 64 << 20;
-const CURRENT: &str = "spans.jsonl";
-const PREVIOUS: &str = "spans.1.jsonl";
+/// The file being appended to.
+pub(crate) const CURRENT: &str = "spans.jsonl";
+/// The file rotated out.
+pub(crate) const PREVIOUS: &str = "spans.1.jsonl";
 
 /// One finished span as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,133 +65,9 @@ pub struct StoredEvent {
 }
 
 impl StoredSpan {
-    /// The stored form of `span`.
-    pub fn from_span_data(span: &SpanData) -> Self {
-        let (status, status_message) = match &span.status {
-            Status::Unset => ("unset", None),
-            Status::Ok => ("ok", None),
-            Status::Error { description } => ("error", Some(description.to_string())),
-        };
-        Self {
-            trace_id: span.span_context.trace_id().to_string(),
-            span_id: span.span_context.span_id().to_string(),
-            parent_span_id: (span.parent_span_id != SpanId::INVALID)
-                .then(|| span.parent_span_id.to_string()),
-            remote_parent: span.parent_span_is_remote,
-            name: span.name.to_string(),
-            start_unix_nanos: unix_nanos(span.start_time),
-            duration_nanos: span
-                .end_time
-                .duration_since(span.start_time)
-                .unwrap_or(Duration::ZERO)
-                .as_nanos() as u64,
-            status: status.into(),
-            status_message,
-            attributes: span
-                .attributes
-                .iter()
-                .map(|kv| (kv.key.to_string(), json_value(&kv.value)))
-                .collect(),
-            events: span
-                .events
-                .iter()
-                .map(|event| StoredEvent {
-                    name: event.name.to_string(),
-                    time_unix_nanos: unix_nanos(event.timestamp),
-                    attributes: event
-                        .attributes
-                        .iter()
-                        .map(|kv| (kv.key.to_string(), json_value(&kv.value)))
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-
     /// A string attribute.
     pub fn attr(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).and_then(|v| v.as_str())
-    }
-}
-
-fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_nanos() as u64
-}
-
-fn json_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Bool(b) => (*b).into(),
-        Value::I64(i) => (*i).into(),
-        Value::F64(f) => serde_json::Number::from_f64(*f)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::String(s) => s.as_str().into(),
-        Value::Array(Array::Bool(v)) => v.clone().into(),
-        Value::Array(Array::I64(v)) => v.clone().into(),
-        Value::Array(Array::F64(v)) => v.clone().into(),
-        Value::Array(Array::String(v)) => v.iter().map(|s| s.as_str()).collect::<Vec<_>>().into(),
-        other => other.to_string().into(),
-    }
-}
-
-/// Exporter appending spans to the store directory.
-#[derive(Debug)]
-pub struct SpanStoreWriter {
-    dir: PathBuf,
-    file: Mutex<Option<(File, u64)>>,
-}
-
-impl SpanStoreWriter {
-    /// A writer into `dir` (created if missing).
-    pub fn open(dir: &Path) -> Result<Self, TelemetryError> {
-        std::fs::create_dir_all(dir).map_err(|source| TelemetryError::Store {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            file: Mutex::new(None),
-        })
-    }
-
-    fn append(&self, batch: &[SpanData]) -> std::io::Result<()> {
-        let mut buffer = Vec::with_capacity(batch.len() * 512);
-        for span in batch {
-            serde_json::to_writer(&mut buffer, &StoredSpan::from_span_data(span))?;
-            buffer.push(b'\n');
-        }
-        let mut slot = self.file.lock();
-        let current = self.dir.join(CURRENT);
-        if slot.as_ref().is_some_and(|(_, len)| *len >= ROTATE_BYTES) {
-            *slot = None;
-            std::fs::rename(&current, self.dir.join(PREVIOUS))?;
-        }
-        if slot.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&current)?;
-            let len = file.metadata()?.len();
-            *slot = Some((file, len));
-        }
-        if let Some((file, len)) = slot.as_mut() {
-            // One write per batch: other processes appending to the same
-            // store interleave whole batches, not partial lines.
-            file.write_all(&buffer)?;
-            *len += buffer.len() as u64;
-        }
-        Ok(())
-    }
-}
-
-impl SpanExporter for SpanStoreWriter {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let result = self
-            .append(&batch)
-            .map_err(|error| OTelSdkError::InternalFailure(format!("span store: {error}")));
-        std::future::ready(result)
     }
 }
 
