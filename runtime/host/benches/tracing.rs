@@ -118,7 +118,7 @@ fn main() {
             }
         );
     }
-    let spans = receiver.spans().len();
+    let spans = receiver.span_count();
     let stats = corral_telemetry::export_stats();
     for setup in setups {
         if let Some(telemetry) = setup.telemetry {

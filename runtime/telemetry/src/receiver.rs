@@ -54,7 +54,7 @@ impl ReceivedSpan {
 /// A running receiver; dropped, it stops.
 pub struct OtlpReceiver {
     addr: SocketAddr,
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    requests: Requests,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -66,9 +66,12 @@ impl Drop for OtlpReceiver {
 
 #[derive(Clone, Default)]
 struct Sink {
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    requests: Requests,
     delay: Duration,
 }
+
+/// Every request received, in arrival order.
+type Requests = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 
 #[tonic::async_trait]
 impl TraceService for Sink {
@@ -85,38 +88,47 @@ impl TraceService for Sink {
 }
 
 impl Sink {
+    /// Keeps a decoded request as it came; [`OtlpReceiver::spans`] turns
+    /// requests into [`ReceivedSpan`]s when asked, so a benchmark's
+    /// receiver does a collector's work (decoding), not the tests'.
     fn record(&self, request: ExportTraceServiceRequest) {
-        let mut received = Vec::new();
-        for resource_spans in request.resource_spans {
-            let resource = resource_spans
-                .resource
-                .map(|r| attributes(&r.attributes))
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
-                    let status = span.status.unwrap_or_default();
-                    received.push(ReceivedSpan {
-                        trace_id: hex(&span.trace_id),
-                        span_id: hex(&span.span_id),
-                        parent_span_id: hex(&span.parent_span_id),
-                        name: span.name,
-                        attributes: attributes(&span.attributes),
-                        events: span
-                            .events
-                            .iter()
-                            .map(|e| (e.name.clone(), attributes(&e.attributes)))
-                            .collect(),
-                        status_code: status.code,
-                        status_message: status.message,
-                        resource: resource.clone(),
-                        start_unix_nanos: span.start_time_unix_nano,
-                        end_unix_nanos: span.end_time_unix_nano,
-                    });
-                }
-            }
-        }
-        self.spans.lock().extend(received);
+        self.requests.lock().push(request);
     }
+}
+
+/// The spans of `request`.
+fn received(request: &ExportTraceServiceRequest) -> impl Iterator<Item = ReceivedSpan> + '_ {
+    request.resource_spans.iter().flat_map(|resource_spans| {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
+        resource_spans
+            .scope_spans
+            .iter()
+            .flat_map(|scope| scope.spans.iter())
+            .map(move |span| {
+                let status = span.status.clone().unwrap_or_default();
+                ReceivedSpan {
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    name: span.name.clone(),
+                    attributes: attributes(&span.attributes),
+                    events: span
+                        .events
+                        .iter()
+                        .map(|e| (e.name.clone(), attributes(&e.attributes)))
+                        .collect(),
+                    status_code: status.code,
+                    status_message: status.message,
+                    resource: resource.clone(),
+                    start_unix_nanos: span.start_time_unix_nano,
+                    end_unix_nanos: span.end_time_unix_nano,
+                }
+            })
+    })
 }
 
 impl OtlpReceiver {
@@ -133,14 +145,18 @@ impl OtlpReceiver {
             delay,
             ..Sink::default()
         };
-        let spans = sink.spans.clone();
+        let requests = sink.requests.clone();
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(TraceServiceServer::new(sink))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
         });
-        Ok(Self { addr, spans, task })
+        Ok(Self {
+            addr,
+            requests,
+            task,
+        })
     }
 
     /// An HTTP/protobuf receiver (`POST /v1/traces`).
@@ -148,7 +164,7 @@ impl OtlpReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let sink = Sink::default();
-        let spans = sink.spans.clone();
+        let requests = sink.requests.clone();
         let app = axum::Router::new().route(
             "/v1/traces",
             axum::routing::post(move |body: axum::body::Bytes| {
@@ -175,7 +191,11 @@ impl OtlpReceiver {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, spans, task })
+        Ok(Self {
+            addr,
+            requests,
+            task,
+        })
     }
 
     /// The base endpoint (`http://127.0.0.1:port`).
@@ -185,7 +205,18 @@ impl OtlpReceiver {
 
     /// Everything received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().clone()
+        self.requests.lock().iter().flat_map(received).collect()
+    }
+
+    /// How many spans have been received so far.
+    pub fn span_count(&self) -> usize {
+        self.requests
+            .lock()
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum()
     }
 
     /// Waits (bounded by `timeout`) until `done` holds for the received spans.
