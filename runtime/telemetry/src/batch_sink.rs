@@ -77,6 +77,8 @@ struct Queue {
 
 /// Buffers kept for reuse: one filling, one being delivered.
 const SPARE_BUFFERS: usize = 2;
+/// Most reserved up front for a fresh batch buffer.
+const MAX_RESERVE: usize = 4 << 20;
 
 #[derive(Debug)]
 struct Shared {
@@ -152,6 +154,14 @@ impl BatchSink {
             return;
         }
         queue.queued += 1;
+        if queue.current.bytes.capacity() == 0 {
+            // A fresh buffer: room for a whole batch of spans like this one,
+            // instead of doubling (and faulting in new pages) as it fills.
+            let batch = bytes
+                .len()
+                .saturating_mul(shared.limits.max_export_batch_size);
+            queue.current.bytes.reserve(batch.min(MAX_RESERVE));
+        }
         queue.current.bytes.extend_from_slice(bytes);
         queue.current.spans += 1;
         if queue.current.spans >= shared.limits.max_export_batch_size {

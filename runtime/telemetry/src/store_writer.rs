@@ -2,7 +2,6 @@
 //! [`StoredSpan`](crate::store::StoredSpan) shape) on the thread that ends
 //! it, and batches of lines are appended to `spans.jsonl` with rotation.
 
-use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -105,12 +104,12 @@ impl Serialize for Line<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let span = self.0;
         let mut line = serializer.serialize_struct("StoredSpan", 11)?;
-        line.serialize_field("trace_id", &Shown(span.span_context.trace_id()))?;
-        line.serialize_field("span_id", &Shown(span.span_context.span_id()))?;
+        line.serialize_field("trace_id", &Hex(span.span_context.trace_id().to_bytes()))?;
+        line.serialize_field("span_id", &Hex(span.span_context.span_id().to_bytes()))?;
         if span.parent_span_id == SpanId::INVALID {
             line.skip_field("parent_span_id")?;
         } else {
-            line.serialize_field("parent_span_id", &Shown(span.parent_span_id))?;
+            line.serialize_field("parent_span_id", &Hex(span.parent_span_id.to_bytes()))?;
         }
         line.serialize_field("remote_parent", &span.parent_span_is_remote)?;
         line.serialize_field("name", span.name.as_ref())?;
@@ -140,12 +139,24 @@ impl Serialize for Line<'_> {
     }
 }
 
-/// A value written through its `Display` form, without a `String`.
-struct Shown<T>(T);
+/// An id as lowercase hex, written without the formatting machinery (it
+/// was the store line's largest cost).
+struct Hex<const N: usize>([u8; N]);
 
-impl<T: Display> Serialize for Shown<T> {
+impl<const N: usize> Serialize for Hex<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        // Ids are 8 or 16 bytes; 32 hex digits hold either.
+        let mut text = [0_u8; 32];
+        let len = (2 * N).min(text.len());
+        for (i, byte) in self.0.iter().take(len / 2).enumerate() {
+            text[2 * i] = DIGITS[usize::from(byte >> 4)];
+            text[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        match std::str::from_utf8(&text[..len]) {
+            Ok(hex) => serializer.serialize_str(hex),
+            Err(_) => serializer.serialize_unit(),
+        }
     }
 }
 
