@@ -31,9 +31,28 @@ pub const USER_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-id";
 /// Largest invocation payload (AgentCore's limit).
 pub const MAX_PAYLOAD_BYTES: usize = 100 * 1024 * 1024;
 
-/// Shared state of the server.
+/// Shared state of the server: one `Arc`, so the per-request clones the
+/// `from_fn` middlewares make cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    /// State holding `inner`.
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppStateInner {
     /// Deployed agents.
     pub registry: Arc<AgentRegistry>,
     /// Live sessions.

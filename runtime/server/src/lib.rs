@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use app::{
-    AppState, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER, router,
+    AppState, AppStateInner, MAX_PAYLOAD_BYTES, REQUEST_ID_HEADER, SESSION_HEADER, USER_HEADER,
+    router,
 };
 pub use artifact::{ArtifactConfig, ArtifactFetcher};
 pub use error::{ApiError, ERROR_TYPE_HEADER};
@@ -152,7 +153,7 @@ impl Server {
             heartbeat,
             memory: runtime.memory().cloned(),
             control: runtime.control_plane().cloned(),
-            state: AppState {
+            state: AppState::new(AppStateInner {
                 registry,
                 sessions: runtime.sessions().clone(),
                 in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
@@ -174,7 +175,7 @@ impl Server {
                 )),
                 database: runtime.database(),
                 cluster,
-            },
+            }),
         })
     }
 
