@@ -79,6 +79,8 @@ struct Queue {
 const SPARE_BUFFERS: usize = 2;
 /// Most reserved up front for a fresh batch buffer.
 const MAX_RESERVE: usize = 4 << 20;
+/// Most of a thread's encoding scratch buffer kept between spans.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 #[derive(Debug)]
 struct Shared {
@@ -205,6 +207,12 @@ impl SpanSink for BatchSink {
                 scratch.clear();
                 self.encoding.encode(span, &mut scratch);
                 self.push(&scratch);
+                // One huge span (captured content) must not pin its size on
+                // every thread that ever ended one.
+                if scratch.capacity() > SCRATCH_KEEP {
+                    scratch.clear();
+                    scratch.shrink_to(SCRATCH_KEEP);
+                }
             }
             // Only if encoding ended a span on this thread (it does not).
             Err(_) => {

@@ -8,7 +8,7 @@ use bytes::{Buf, BufMut, Bytes};
 use http::uri::PathAndQuery;
 use opentelemetry_sdk::trace::SpanData;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::batch_sink::{BatchDelivery, SpanEncoding};
@@ -87,7 +87,7 @@ impl OtlpDelivery {
                 };
                 Transport::Grpc {
                     channel,
-                    metadata: metadata(&config.headers)?,
+                    metadata: MetadataMap::from_headers(http_headers(&config.headers)?),
                 }
             }
             OtlpProtocol::HttpProtobuf => Transport::Http {
@@ -166,26 +166,7 @@ impl Transport {
     }
 }
 
-/// `headers` as gRPC metadata.
-fn metadata(
-    headers: &std::collections::BTreeMap<String, String>,
-) -> Result<MetadataMap, TelemetryError> {
-    let mut metadata = MetadataMap::new();
-    for (key, value) in headers {
-        let invalid = |message: &str| TelemetryError::InvalidSetting {
-            name: format!("telemetry.headers.{key}"),
-            message: message.into(),
-        };
-        let name = MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-            .map_err(|_| invalid("not a valid gRPC metadata key"))?;
-        let value = MetadataValue::try_from(value.as_str())
-            .map_err(|_| invalid("not a valid header value"))?;
-        metadata.insert(name, value);
-    }
-    Ok(metadata)
-}
-
-/// `headers` as HTTP headers.
+/// `headers` as HTTP headers (names lowercased, as gRPC metadata needs).
 fn http_headers(
     headers: &std::collections::BTreeMap<String, String>,
 ) -> Result<http::HeaderMap, TelemetryError> {
@@ -240,5 +221,51 @@ impl Decoder for RawCodec {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn headers_become_lowercase_metadata_and_bad_ones_are_typed_errors() {
+        let headers: BTreeMap<String, String> =
+            [("X-Tenant".to_string(), "acme".to_string())].into();
+        let metadata = match http_headers(&headers) {
+            Ok(map) => MetadataMap::from_headers(map),
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(
+            metadata.get("x-tenant").and_then(|v| v.to_str().ok()),
+            Some("acme")
+        );
+        for (key, value) in [("bad key", "v"), ("x-ok", "line\nbreak")] {
+            let headers: BTreeMap<String, String> = [(key.to_string(), value.to_string())].into();
+            assert!(
+                matches!(http_headers(&headers), Err(TelemetryError::InvalidSetting { ref name, .. }) if name == &format!("telemetry.headers.{key}")),
+                "{key}: {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_over_https_is_refused_up_front() {
+        let config = OtlpConfig {
+            endpoint: "https://collector.example:4317".into(),
+            protocol: OtlpProtocol::Grpc,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(1),
+        };
+        let header = ExportHeader::new(
+            &opentelemetry_sdk::Resource::builder_empty().build(),
+            &opentelemetry::InstrumentationScope::builder("corral").build(),
+        );
+        assert!(matches!(
+            OtlpDelivery::new(&config, header),
+            Err(TelemetryError::InvalidSetting { .. })
+        ));
     }
 }
