@@ -75,6 +75,16 @@ struct Queue {
     spare: Vec<Vec<u8>>,
 }
 
+impl Queue {
+    /// Moves the batch being filled to the ready ones, starting a new one
+    /// in a spare buffer.
+    fn seal_current(&mut self) {
+        let bytes = self.spare.pop().unwrap_or_default();
+        let full = std::mem::replace(&mut self.current, Batch { bytes, spans: 0 });
+        self.ready.push_back(full);
+    }
+}
+
 /// Buffers kept for reuse: one filling, one being delivered.
 const SPARE_BUFFERS: usize = 2;
 /// Most reserved up front for a fresh batch buffer.
@@ -167,9 +177,7 @@ impl BatchSink {
         queue.current.bytes.extend_from_slice(bytes);
         queue.current.spans += 1;
         if queue.current.spans >= shared.limits.max_export_batch_size {
-            let bytes = queue.spare.pop().unwrap_or_default();
-            let full = std::mem::replace(&mut queue.current, Batch { bytes, spans: 0 });
-            queue.ready.push_back(full);
+            queue.seal_current();
             drop(queue);
             shared.work.notify_one();
         }
@@ -271,9 +279,7 @@ fn run(shared: &Shared, mut delivery: impl BatchDelivery) {
                 next_tick = now + delay;
             }
             if (ticked || queue.flushes_asked != queue.flushes_done) && queue.current.spans > 0 {
-                let bytes = queue.spare.pop().unwrap_or_default();
-                let current = std::mem::replace(&mut queue.current, Batch { bytes, spans: 0 });
-                queue.ready.push_back(current);
+                queue.seal_current();
             }
             let batches: Vec<Batch> = queue.ready.drain(..).collect();
             queue.queued -= batches.iter().map(|b| b.spans).sum::<usize>();

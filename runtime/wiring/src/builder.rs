@@ -317,8 +317,6 @@ impl Drop for Runtime {
     }
 }
 
-/// The store for `what` (`memory`, `journal`, ...): its namespace in
-/// `database` when there is one, else sled in `dir`.
 /// The runtime's engine for WASM tools, made on first use
 /// ([`EngineConfig::for_tools`], caching where the agents' engine does).
 fn tools_engine(
@@ -334,6 +332,8 @@ fn tools_engine(
     Ok(engine)
 }
 
+/// The store for `what` (`memory`, `journal`, ...): its namespace in
+/// `database` when there is one, else sled in `dir`.
 fn open_store(
     database: Option<&PgStorage>,
     dir: &std::path::Path,
