@@ -102,6 +102,11 @@ pub struct ServeArgs {
     /// [default: the number of CPUs].
     #[arg(long, env = "CORRAL_GUEST_THREADS")]
     guest_threads: Option<usize>,
+    /// CPU time an invocation may use on the I/O thread that received it
+    /// before it moves to the guest threads, in microseconds; 0 moves every
+    /// invocation at once [default: 200].
+    #[arg(long, env = "CORRAL_GUEST_INLINE_US")]
+    guest_inline_us: Option<u64>,
     /// Guest CPU time one invocation may use, in milliseconds [default: 60000].
     #[arg(long, env = "CORRAL_SESSION_CPU_MS")]
     session_cpu_ms: Option<u64>,
@@ -144,6 +149,7 @@ struct ServeFile {
     guest_memory_budget_mib: Option<usize>,
     session_memory_mib: Option<usize>,
     guest_threads: Option<usize>,
+    guest_inline_us: Option<u64>,
     session_cpu_ms: Option<u64>,
     journal: Option<bool>,
     journal_max_mib: Option<u64>,
@@ -272,6 +278,10 @@ impl ServeArgs {
                 .guest_threads
                 .or(file.guest_threads)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            guest_inline_budget: self.guest_inline_us.or(file.guest_inline_us).map_or(
+                defaults.guest_inline_budget,
+                std::time::Duration::from_micros,
+            ),
             limits: corral_host::SandboxLimits {
                 memory_bytes,
                 cpu_time: self

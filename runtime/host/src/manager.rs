@@ -175,7 +175,7 @@ impl SessionManager {
     pub fn new(host: Arc<AgentHost>, services: HostServices, config: SessionConfig) -> Self {
         let executor = match config.guest_threads {
             0 => None,
-            threads => match GuestExecutor::new(threads) {
+            threads => match GuestExecutor::new(threads, config.guest_inline_budget) {
                 Ok(executor) => Some(executor),
                 Err(error) => {
                     tracing::warn!(%error, "cannot start the guest executor; guests run on the caller's threads");
@@ -238,13 +238,8 @@ impl SessionManager {
         .instrument(span.clone());
         let result = match &self.inner.executor {
             Some(executor) => executor.run(call).await.unwrap_or_else(|error| {
-                let what = if error.is_panic() {
-                    "panicked"
-                } else {
-                    "was cancelled"
-                };
                 Err(InvokeError::Internal(format!(
-                    "the invocation task {what}; the session ended"
+                    "the invocation task {error}; the session ended"
                 )))
             }),
             None => call.await,

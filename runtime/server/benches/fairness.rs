@@ -2,8 +2,10 @@
 //! 20 ms over loopback HTTP) with no other load, then while four hostile
 //! guests spin at once on the machine's cores, for three server set-ups:
 //! guests on the I/O runtime with 10 ms time slices (Corral before the
-//! dedicated guest executor), the same with 1 ms slices, and guests on their
-//! own threads with 1 ms slices (`corral serve`'s default). Prints a table.
+//! dedicated guest executor), the same with 1 ms slices, guests on their own
+//! threads with 1 ms slices, and the same with each invocation starting on
+//! the I/O thread for up to 200 µs of CPU (`corral serve`'s default). Prints
+//! a table.
 //!
 //! `cargo bench -p corral-server --bench fairness`
 
@@ -27,6 +29,7 @@ struct Setup {
     name: &'static str,
     epoch_tick: Duration,
     guest_threads: usize,
+    inline_budget: Duration,
 }
 
 async fn start(setup: &Setup, dir: &std::path::Path) -> (String, corral_server::LoopbackStop) {
@@ -37,6 +40,7 @@ async fn start(setup: &Setup, dir: &std::path::Path) -> (String, corral_server::
         },
         SessionConfig {
             guest_threads: setup.guest_threads,
+            guest_inline_budget: setup.inline_budget,
             limits: SandboxLimits {
                 cpu_time: Duration::from_secs(2),
                 ..SandboxLimits::default()
@@ -116,16 +120,25 @@ async fn main() {
             name: "guests on the I/O threads, 10 ms slices (before)",
             epoch_tick: Duration::from_millis(10),
             guest_threads: 0,
+            inline_budget: Duration::ZERO,
         },
         Setup {
             name: "guests on the I/O threads, 1 ms slices",
             epoch_tick: Duration::from_millis(1),
             guest_threads: 0,
+            inline_budget: Duration::ZERO,
         },
         Setup {
-            name: "dedicated guest threads, 1 ms slices (default)",
+            name: "dedicated guest threads, 1 ms slices",
             epoch_tick: Duration::from_millis(1),
             guest_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            inline_budget: Duration::ZERO,
+        },
+        Setup {
+            name: "dedicated guest threads after 200 µs inline, 1 ms slices (default)",
+            epoch_tick: Duration::from_millis(1),
+            guest_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            inline_budget: SessionConfig::default().guest_inline_budget,
         },
     ];
     println!(
