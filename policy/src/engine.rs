@@ -285,7 +285,6 @@ impl PolicyEngine {
             },
             (None, Ok(prepared)) => {
                 let outcome = state.active.evaluate(
-                    &self.authorizer,
                     &request.tool,
                     &prepared.principal,
                     &prepared.request,
@@ -297,7 +296,6 @@ impl PolicyEngine {
                     (None, Vec::new())
                 } else {
                     let shadow = state.log_only.evaluate(
-                        &self.authorizer,
                         &request.tool,
                         &prepared.principal,
                         &prepared.request,
