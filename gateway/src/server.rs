@@ -79,14 +79,7 @@ fn to_tool(tool: ListedTool) -> Tool {
 
 /// An MCP `CallToolResult` for a tool output.
 pub fn to_call_result(output: ToolOutput) -> CallToolResult {
-    let content: Vec<ContentBlock> = output
-        .content
-        .into_iter()
-        .map(|block| {
-            serde_json::from_value(block.clone())
-                .unwrap_or_else(|_| ContentBlock::text(block.to_string()))
-        })
-        .collect();
+    let content: Vec<ContentBlock> = output.content.into_iter().map(content_block).collect();
     let mut result = if output.is_error {
         CallToolResult::error(content)
     } else {
@@ -94,6 +87,19 @@ pub fn to_call_result(output: ToolOutput) -> CallToolResult {
     };
     result.structured_content = output.structured;
     result
+}
+
+/// A content block as rmcp types it; a plain text block (most results)
+/// without a round trip through serde, anything it cannot type as text.
+fn content_block(block: Value) -> ContentBlock {
+    if let Value::Object(map) = &block
+        && map.len() == 2
+        && map.get("type").and_then(Value::as_str) == Some("text")
+        && let Some(Value::String(text)) = map.get("text")
+    {
+        return ContentBlock::text(text.clone());
+    }
+    serde_json::from_value(block.clone()).unwrap_or_else(|_| ContentBlock::text(block.to_string()))
 }
 
 /// How a call error reaches an MCP client: protocol errors for bad requests,
@@ -262,7 +268,15 @@ fn caller_trace_context(
     meta: Option<&rmcp::model::RequestMetaObject>,
     headers: Option<&http::HeaderMap>,
 ) -> corral_telemetry::Context {
-    let mut carrier = headers.cloned().unwrap_or_default();
+    // Only the trace headers, not a copy of every request header.
+    let mut carrier = http::HeaderMap::new();
+    if let Some(headers) = headers {
+        for name in ["traceparent", "tracestate", "baggage"] {
+            for value in headers.get_all(name) {
+                carrier.append(name, value.clone());
+            }
+        }
+    }
     // rmcp moves a request's `_meta` into the context; older paths and the
     // direct path keep it on the params.
     for (name, value) in [

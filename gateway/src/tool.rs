@@ -83,15 +83,31 @@ impl ToolOutput {
         Value::Array(self.content.clone())
     }
 
-    /// Serialized size, for the response cap.
+    /// Serialized size, for the response cap (counted, not rendered).
     pub fn size(&self) -> usize {
-        let content: usize = self.content.iter().map(|b| b.to_string().len()).sum();
-        content
-            + self
-                .structured
-                .as_ref()
-                .map(|s| s.to_string().len())
-                .unwrap_or(0)
+        let content: usize = self.content.iter().map(json_len).sum();
+        content + self.structured.as_ref().map_or(0, json_len)
+    }
+}
+
+/// Length of `value`'s compact JSON text.
+fn json_len(value: &Value) -> usize {
+    /// Counts the bytes written to it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to an infallible writer cannot fail.
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => value.to_string().len(),
     }
 }
 
