@@ -9,13 +9,53 @@
 //! and back), each a thread wake-up: on this 2-core machine that was about
 //! a third of an echo invocation's latency over a static reply. A guest that
 //! computes holds the caller's thread for at most the budget plus one epoch
-//! tick, then runs on the guest threads as before.
+//! tick, then runs on the guest threads as before. Work an invocation spawns
+//! ([`spawn_guest_work`], e.g. a tool call that may run a WASM tool) goes to
+//! the guest threads wherever the invocation is being polled.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The guest runtime of the invocation this thread is polling inline.
+    static INLINE_GUEST_RUNTIME: RefCell<Option<tokio::runtime::Handle>> =
+        const { RefCell::new(None) };
+}
+
+/// Spawns work of the current invocation: on the guest threads while the
+/// invocation runs inline on an I/O thread, else on the current runtime
+/// (the guest threads themselves, or the caller's runtime without a guest
+/// executor).
+pub(crate) fn spawn_guest_work<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match INLINE_GUEST_RUNTIME.with(|runtime| runtime.borrow().clone()) {
+        Some(runtime) => runtime.spawn(future),
+        None => tokio::spawn(future),
+    }
+}
+
+/// Marks this thread as polling an invocation inline until dropped.
+struct InlineMark(Option<tokio::runtime::Handle>);
+
+impl InlineMark {
+    fn set(runtime: &tokio::runtime::Handle) -> Self {
+        Self(INLINE_GUEST_RUNTIME.with(|current| current.replace(Some(runtime.clone()))))
+    }
+}
+
+impl Drop for InlineMark {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        INLINE_GUEST_RUNTIME.with(|current| *current.borrow_mut() = previous);
+    }
+}
 
 /// Why an invocation task gave no output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +163,7 @@ where
     type Output = Result<Result<F::Output, GuestTaskError>, Pin<Box<F>>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mark = InlineMark::set(self.handle);
         let Some(future) = self.future.as_mut() else {
             // Polled after it answered: nothing is left to run.
             return Poll::Ready(Ok(Err(GuestTaskError::Cancelled)));
@@ -130,6 +171,7 @@ where
         let started = Instant::now();
         // A panic stays inside this invocation, as it would in a task.
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        drop(mark);
         self.spent += started.elapsed();
         match polled {
             Ok(Poll::Ready(output)) => {
@@ -234,6 +276,22 @@ mod tests {
             guest_thread()
         };
         assert!(!executor.run(waits).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn work_an_inline_invocation_spawns_runs_on_the_guest_threads() {
+        let executor = GuestExecutor::new(1, Duration::from_millis(50)).unwrap();
+        let (caller, spawned) = executor
+            .run(async {
+                let spawned = spawn_guest_work(async { guest_thread() }).await.unwrap();
+                (guest_thread(), spawned)
+            })
+            .await
+            .unwrap();
+        assert!(!caller, "the invocation itself stayed inline");
+        assert!(spawned, "its spawned work ran on the guest threads");
+        // Outside an invocation the mark is gone.
+        assert!(!spawn_guest_work(async { guest_thread() }).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

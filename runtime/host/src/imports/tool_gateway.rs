@@ -72,9 +72,10 @@ impl SessionState {
         let caller = self.tool_caller();
         let name = name.to_string();
         // The gateway records its attributes on the `execute_tool` span
-        // rather than opening a span of its own.
+        // rather than opening a span of its own. The call may run a WASM
+        // tool for seconds, so it runs on the guest threads.
         let span = tracing::Span::current();
-        let output = tokio::spawn(async move {
+        let output = crate::executor::spawn_guest_work(async move {
             gateway
                 .call_tool_in(&caller, &name, arguments, &span)
                 .instrument(span.clone())
