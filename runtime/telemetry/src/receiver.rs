@@ -111,9 +111,9 @@ fn received(request: &ExportTraceServiceRequest) -> impl Iterator<Item = Receive
             .map(move |span| {
                 let status = span.status.clone().unwrap_or_default();
                 ReceivedSpan {
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent_span_id: hex(&span.parent_span_id),
+                    trace_id: hex::encode(&span.trace_id),
+                    span_id: hex::encode(&span.span_id),
+                    parent_span_id: hex::encode(&span.parent_span_id),
                     name: span.name.clone(),
                     attributes: attributes(&span.attributes),
                     events: span
@@ -234,10 +234,6 @@ impl OtlpReceiver {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn attributes(list: &[KeyValue]) -> BTreeMap<String, String> {

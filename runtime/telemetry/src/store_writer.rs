@@ -145,18 +145,14 @@ struct Hex<const N: usize>([u8; N]);
 
 impl<const N: usize> Serialize for Hex<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         // Ids are 8 or 16 bytes; 32 hex digits hold either.
-        let mut text = [0_u8; 32];
-        let len = (2 * N).min(text.len());
-        for (i, byte) in self.0.iter().take(len / 2).enumerate() {
-            text[2 * i] = DIGITS[usize::from(byte >> 4)];
-            text[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
-        }
-        match std::str::from_utf8(&text[..len]) {
-            Ok(hex) => serializer.serialize_str(hex),
-            Err(_) => serializer.serialize_unit(),
-        }
+        use serde::ser::Error;
+        let mut buffer = [0_u8; 32];
+        let text = buffer
+            .get_mut(..2 * N)
+            .ok_or_else(|| S::Error::custom("an id longer than 16 bytes"))?;
+        hex::encode_to_slice(self.0, &mut *text).map_err(S::Error::custom)?;
+        serializer.serialize_str(std::str::from_utf8(text).map_err(S::Error::custom)?)
     }
 }
 
