@@ -163,32 +163,29 @@ where
     type Output = Result<Result<F::Output, GuestTaskError>, Pin<Box<F>>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mark = InlineMark::set(self.handle);
-        let Some(future) = self.future.as_mut() else {
+        // Out of `self` while it runs; put back only if it stays here.
+        let Some(mut future) = self.future.take() else {
             // Polled after it answered: nothing is left to run.
             return Poll::Ready(Ok(Err(GuestTaskError::Cancelled)));
         };
+        let mark = InlineMark::set(self.handle);
         let started = Instant::now();
         // A panic stays inside this invocation, as it would in a task.
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
-        drop(mark);
         self.spent += started.elapsed();
+        drop(mark);
         match polled {
-            Ok(Poll::Ready(output)) => {
-                self.future = None;
-                Poll::Ready(Ok(Ok(output)))
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(Ok(output))),
+            // The rest re-registers its waker when the guest threads poll
+            // it, so wake-ups sent to this task are only spurious.
+            Ok(Poll::Pending) if self.spent >= self.budget => Poll::Ready(Err(future)),
+            Ok(Poll::Pending) => {
+                self.future = Some(future);
+                Poll::Pending
             }
-            Ok(Poll::Pending) if self.spent >= self.budget => match self.future.take() {
-                // The rest re-registers its waker when the guest threads
-                // poll it, so wake-ups sent to this task are only spurious.
-                Some(rest) => Poll::Ready(Err(rest)),
-                None => Poll::Ready(Ok(Err(GuestTaskError::Cancelled))),
-            },
-            Ok(Poll::Pending) => Poll::Pending,
             Err(_) => {
-                let poisoned = self.future.take();
                 // Dropping a future that panicked may panic again.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(poisoned)));
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
                 Poll::Ready(Ok(Err(GuestTaskError::Panicked)))
             }
         }
