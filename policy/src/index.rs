@@ -61,31 +61,24 @@ impl Partition {
         for policy in &self.policies {
             let satisfied = match evaluator.interpret(&policy.condition, &policy.slots) {
                 Ok(value) => match value.value_kind() {
-                    ast::ValueKind::Lit(ast::Literal::Bool(satisfied)) => *satisfied,
+                    ast::ValueKind::Lit(ast::Literal::Bool(satisfied)) => Ok(*satisfied),
                     // A condition is a chain of `&&`, which yields a boolean
                     // or an error; anything else is skipped as an error.
-                    other => {
-                        outcome.errors.push(format!(
-                            "error while evaluating policy `{}`: the condition is not a boolean: {other:?}",
-                            policy.id
-                        ));
-                        false
-                    }
+                    other => Err(format!("the condition is not a boolean: {other:?}")),
                 },
-                // Worded as `cedar_policy`'s `PolicyEvaluationError`.
-                Err(error) => {
-                    outcome.errors.push(format!(
-                        "error while evaluating policy `{}`: {error}",
-                        policy.id
-                    ));
-                    false
-                }
+                Err(error) => Err(error.to_string()),
             };
-            if satisfied {
-                match policy.effect {
+            match satisfied {
+                Ok(true) => match policy.effect {
                     ast::Effect::Permit => outcome.permits.push(policy.id.clone()),
                     ast::Effect::Forbid => outcome.forbids.push(policy.id.clone()),
-                }
+                },
+                Ok(false) => {}
+                // Worded as `cedar_policy`'s `PolicyEvaluationError`.
+                Err(why) => outcome.errors.push(format!(
+                    "error while evaluating policy `{}`: {why}",
+                    policy.id
+                )),
             }
         }
     }
