@@ -3,6 +3,7 @@
 //! Corral deploy and sessions API, and the memory routes.
 
 use corral_telemetry::OpenTelemetrySpanExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
@@ -712,7 +713,10 @@ async fn list_sessions(State(state): State<AppState>) -> ApiResult {
             })
         })
         .collect();
-    // In a cluster, the sessions other live replicas hold, with their holder.
+    // In a cluster, the sessions other replicas hold, with their holder. A
+    // session whose holder's lease has lapsed (the replica died, or is late
+    // renewing under load) stays listed as `Resumable`: its journal is
+    // intact and its next invocation resumes it on whichever replica gets it.
     if let Some(cluster) = &state.cluster {
         let directory = cluster.directory().clone();
         let placed = tokio::task::spawn_blocking(move || directory.sessions())
@@ -728,14 +732,23 @@ async fn list_sessions(State(state): State<AppState>) -> ApiResult {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
+        let local: HashSet<String> = sessions
+            .iter()
+            .filter_map(|s| s["runtimeSessionId"].as_str().map(str::to_string))
+            .collect();
         for (record, alive) in placed {
-            if !alive || Some(&record.replica) == here.as_ref() {
+            if local.contains(&record.session_id) {
                 continue;
             }
+            let state = if alive && Some(&record.replica) != here.as_ref() {
+                "Remote"
+            } else {
+                "Resumable"
+            };
             sessions.push(json!({
                 "agentRuntimeName": record.agent,
                 "runtimeSessionId": record.session_id,
-                "state": "Remote",
+                "state": state,
                 "ageSeconds": now.saturating_sub(Duration::from_millis(record.since_ms)).as_secs_f64(),
                 "replica": record.replica,
                 "replicaAddress": record.address,

@@ -139,15 +139,13 @@ async fn sessions(url: &str) -> Vec<Value> {
 }
 
 /// Indexes of the replicas running `session` themselves (not listing it
-/// as another's).
+/// as another's, or as resumable after its holder's lease lapsed).
 async fn holders(replicas: &[&ChildServer], session: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, replica) in replicas.iter().enumerate() {
-        if sessions(&replica.url)
-            .await
-            .iter()
-            .any(|s| s["runtimeSessionId"] == session && s["state"] != "Remote")
-        {
+        if sessions(&replica.url).await.iter().any(|s| {
+            s["runtimeSessionId"] == session && s["state"] != "Remote" && s["state"] != "Resumable"
+        }) {
             out.push(i);
         }
     }
@@ -246,8 +244,33 @@ async fn replicas_behind_haproxy_share_deploys_memory_and_sessions_and_survive_k
     // kill -9 the session's replica mid-conversation: the next turn,
     // through HAProxy, continues from the conversation's state.
     let mut killed = replicas.remove(owner);
+    let killed_id = sessions(&killed.url)
+        .await
+        .iter()
+        .find(|s| s["runtimeSessionId"] == chat.as_str())
+        .and_then(|s| s["replica"].as_str().map(str::to_string))
+        .unwrap();
     killed.child.kill().unwrap();
     killed.child.wait().unwrap();
+    let killed_at = Instant::now();
+    // Once the dead holder's lease lapses, the survivors list the session
+    // as resumable, naming its last holder, instead of dropping it.
+    let resumable = loop {
+        let listed = sessions(&replicas[0].url).await;
+        let entry = listed
+            .iter()
+            .find(|s| s["runtimeSessionId"] == chat.as_str())
+            .cloned();
+        if let Some(entry) = entry.filter(|e| e["state"] == "Resumable") {
+            break entry;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(20),
+            "{chat} is not listed as resumable: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(resumable["replica"], killed_id.as_str(), "{resumable}");
     let started = Instant::now();
     let second = ask(&lb.url, &arn, &chat, SECOND).await;
     let takeover = started.elapsed();
