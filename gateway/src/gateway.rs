@@ -12,7 +12,7 @@ use corral_policy::{
     PolicyEngine, PolicyHook, Principal, ToolSignature,
 };
 use corral_sandbox::{EngineConfig, SandboxEngine};
-use corral_telemetry::OpenTelemetrySpanExt;
+use corral_telemetry::{KeyValue, OpenTelemetrySpanExt};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -445,8 +445,12 @@ impl Gateway {
         span: &tracing::Span,
     ) -> Result<ToolOutput, CallError> {
         let started = Instant::now();
-        span.set_attribute("gateway", self.config.name.clone());
-        let result = self.run_call(caller, name, arguments, span).await;
+        // Gathered here and set on the span at once: one registry look-up
+        // per call instead of one per attribute.
+        let mut attributes = Vec::with_capacity(7);
+        let result = self
+            .run_call(caller, name, arguments, &mut attributes)
+            .await;
         let outcome = match &result {
             Ok(output) if output.is_error => "tool_error",
             Ok(_) => "ok",
@@ -458,11 +462,17 @@ impl Gateway {
                 error_kind(error)
             }
         };
-        span.set_attribute("outcome", outcome);
-        span.set_attribute(
-            "duration_ms",
-            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        );
+        if !span.is_disabled() {
+            attributes.extend([
+                KeyValue::new("gateway", self.config.name.clone()),
+                KeyValue::new("outcome", outcome),
+                KeyValue::new(
+                    "duration_ms",
+                    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                ),
+            ]);
+            span.set_attributes(attributes);
+        }
         result
     }
 
@@ -471,7 +481,7 @@ impl Gateway {
         caller: &Caller,
         name: &str,
         arguments: Value,
-        span: &tracing::Span,
+        attributes: &mut Vec<KeyValue>,
     ) -> Result<ToolOutput, CallError> {
         let arguments = match arguments {
             Value::Null => json!({}),
@@ -513,16 +523,18 @@ impl Gateway {
             input: arguments.clone(),
             context: caller.context.clone(),
         });
-        span.set_attribute(
-            "policy.decision",
-            if decision.effect == Effect::Allow {
-                "ALLOW"
-            } else {
-                "DENY"
-            },
-        );
-        span.set_attribute("policy.enforced", decision.enforced);
-        span.set_attribute("policy.ids", decision.policy_ids.join(","));
+        attributes.extend([
+            KeyValue::new(
+                "policy.decision",
+                if decision.effect == Effect::Allow {
+                    "ALLOW"
+                } else {
+                    "DENY"
+                },
+            ),
+            KeyValue::new("policy.enforced", decision.enforced),
+            KeyValue::new("policy.ids", decision.policy_ids.join(",")),
+        ]);
         if !decision.permits_call() {
             return Err(CallError::Denied {
                 reason: decision.reason,
@@ -530,7 +542,7 @@ impl Gateway {
             });
         }
         let slot = &self.targets[entry.target_index];
-        span.set_attribute("target.kind", slot.kind.as_str());
+        attributes.push(KeyValue::new("target.kind", slot.kind.as_str()));
         let limits: &LimitsConfig = &self.config.limits;
         let timeout = Duration::from_millis(limits.call_timeout_ms.max(1));
         let call = TargetCall {

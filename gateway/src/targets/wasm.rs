@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument;
 
 use async_trait::async_trait;
 use corral_sandbox::{
@@ -162,17 +161,14 @@ impl Target for WasmTarget {
     }
 
     async fn call(&self, call: TargetCall<'_>) -> Result<ToolOutput, CallError> {
-        // One span for instantiating the tool's fresh sandbox and running it.
-        let span = tracing::info_span!(
-            "wasm.call_tool",
-            otel.name = %format!("wasm {}", call.tool),
-            gen_ai.tool.name = %call.tool,
-        );
-        let (mut store, instance) = self.instantiate().instrument(span.clone()).await?;
+        // No span of its own: the tool runs in-process, inside the caller's
+        // span (`execute_tool`, or the MCP server's `tools/call`), which
+        // already times it and names the tool and `target.kind`. An upstream
+        // target's span exists to carry the trace context across the wire.
+        let (mut store, instance) = self.instantiate().await?;
         let result = instance
             .corral_tool_tool()
             .call_call_tool(&mut store, call.tool, &call.arguments.to_string())
-            .instrument(span)
             .await;
         match result {
             Ok(Ok(text)) => {

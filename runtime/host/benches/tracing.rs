@@ -9,7 +9,8 @@
 //! machine.
 //!
 //! `cargo bench -p corral-host --bench tracing` (`CORRAL_BENCH_INVOCATIONS`
-//! sets invocations per configuration, default 8,000).
+//! sets invocations per configuration, default 8,000; `CORRAL_BENCH_ONLY`
+//! picks configurations by row, e.g. `0,1`, to profile them alone).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -125,6 +126,19 @@ fn main() {
         ),
     ];
 
+    // `CORRAL_BENCH_ONLY=1,2` keeps those configurations (by row, from 0),
+    // e.g. to profile one of them alone.
+    if let Ok(only) = std::env::var("CORRAL_BENCH_ONLY") {
+        let keep: Vec<usize> = only
+            .split(',')
+            .filter_map(|i| i.trim().parse().ok())
+            .collect();
+        let mut row = 0;
+        setups.retain(|_| {
+            row += 1;
+            keep.contains(&(row - 1))
+        });
+    }
     // Agent calls run on one current-thread runtime so each configuration's
     // subscriber (a thread-local default) sees every span.
     let runtime = tokio::runtime::Builder::new_current_thread()

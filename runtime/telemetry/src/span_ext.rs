@@ -70,6 +70,9 @@ pub trait OpenTelemetrySpanExt {
     fn context(&self) -> Context;
     /// Sets an attribute that is not one of the span's declared fields.
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
+    /// Sets several such attributes with one look-up of the span (each
+    /// `set_attribute` finds the span in the registry again).
+    fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>);
     /// Sets the span's status.
     fn set_status(&self, status: Status);
     /// Adds an event with `attributes`, timestamped now.
@@ -103,6 +106,16 @@ impl OpenTelemetrySpanExt for tracing::Span {
         let mut attribute = Some(KeyValue::new(key, value));
         with_state(self, |_, state| {
             state.recording.attributes.extend(attribute.take());
+        });
+    }
+
+    fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        let mut attributes = Some(attributes);
+        with_state(self, |_, state| {
+            state
+                .recording
+                .attributes
+                .extend(attributes.take().into_iter().flatten());
         });
     }
 

@@ -593,6 +593,8 @@ mod tests {
             ok.set_status(Status::Ok);
             ok.set_status(Status::error("late"));
             ok.add_event("custom", vec![KeyValue::new("k", "v")]);
+            ok.set_attribute("one", 1_i64);
+            ok.set_attributes([KeyValue::new("two", 2_i64), KeyValue::new("three", "3")]);
         });
         let work = named(&spans, "work");
         assert_eq!(attr(work, "outcome"), Some(&Value::from("done")));
@@ -611,6 +613,9 @@ mod tests {
         assert_eq!(ok.status, Status::Ok, "Ok is final");
         let names: Vec<&str> = ok.events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(names, ["fine", "custom"]);
+        assert_eq!(attr(ok, "one"), Some(&Value::from(1_i64)));
+        assert_eq!(attr(ok, "two"), Some(&Value::from(2_i64)));
+        assert_eq!(attr(ok, "three"), Some(&Value::from("3")));
     }
 
     #[test]
@@ -619,5 +624,6 @@ mod tests {
         assert!(!span.context().span().span_context().is_valid());
         span.set_parent(OtelContext::new());
         span.set_attribute("ignored", 1_i64);
+        span.set_attributes([KeyValue::new("ignored", 2_i64)]);
     }
 }
