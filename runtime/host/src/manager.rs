@@ -230,12 +230,16 @@ impl SessionManager {
         let inner = self.inner.clone();
         let agent = agent.clone();
         let in_span = span.clone();
-        let call = async move {
-            inner
-                .invoke_in_span(&agent, request, request_id, in_span)
-                .await
-        }
-        .instrument(span.clone());
+        // Boxed at once: this future then holds a pointer, not the
+        // invocation's state machine, which every layer above would copy.
+        let call = Box::pin(
+            async move {
+                inner
+                    .invoke_in_span(&agent, request, request_id, in_span)
+                    .await
+            }
+            .instrument(span.clone()),
+        );
         let result = match &self.inner.executor {
             Some(executor) => executor.run(call).await.unwrap_or_else(|error| {
                 Err(InvokeError::Internal(format!(
