@@ -1,7 +1,7 @@
 //! W3C trace context and baggage across process boundaries, and span helpers.
 
 use crate::OpenTelemetrySpanExt;
-use opentelemetry::baggage::BaggageExt;
+use opentelemetry::baggage::{Baggage, BaggageExt, BaggageMetadata, KeyValueMetadata};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -79,12 +79,29 @@ pub fn baggage_session_id(cx: &Context) -> Option<String> {
         .map(|v| v.as_str().to_string())
 }
 
-/// `parent` with the session id in its baggage, so every span below it is
-/// tagged with `session.id` and outbound calls carry it.
+/// `parent` with the session id added to its baggage, so every span below
+/// it is tagged with `session.id` and outbound calls carry it with the rest
+/// of the caller's baggage.
 pub fn session_context(parent: &Context, session_id: &str) -> Context {
     // Shared, so tagging each span of the session copies a pointer, not the id.
     let id = opentelemetry::StringValue::from(std::sync::Arc::<str>::from(session_id));
-    parent.with_baggage([KeyValue::new(SESSION_ID_KEY, id)])
+    // `with_baggage` replaces the context's baggage: start from the caller's.
+    let caller = parent.baggage();
+    if caller.is_empty() {
+        return parent.with_baggage([KeyValue::new(SESSION_ID_KEY, id)]);
+    }
+    let entries = caller
+        .iter()
+        .filter(|(key, _)| key.as_str() != SESSION_ID_KEY)
+        .map(|(key, (value, metadata))| {
+            KeyValueMetadata::new(key.clone(), value.clone(), metadata.clone())
+        })
+        .chain([KeyValueMetadata::new(
+            SESSION_ID_KEY,
+            id,
+            BaggageMetadata::default(),
+        )]);
+    parent.with_baggage(Baggage::from_iter(entries))
 }
 
 /// Marks `span` failed: error status plus an `exception` event.
@@ -142,6 +159,11 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         assert!(baggage.contains("session.id=s-2"), "{baggage}");
+        assert!(!baggage.contains("session.id=abc"), "{baggage}");
+        assert!(
+            baggage.contains("team=x"),
+            "the caller's baggage goes on: {baggage}"
+        );
     }
 
     #[test]
