@@ -1224,12 +1224,14 @@ fn invocation_span(
         "invoke_agent",
         otel.name = format!("invoke_agent {}", agent.name()).as_str(),
         gen_ai.operation.name = "invoke_agent",
-        gen_ai.agent.name = %agent.name(),
-        gen_ai.agent.version = %agent.version(),
-        session.id = %request.session_id,
-        gen_ai.conversation.id = %request.session_id,
-        corral.actor.id = %request.actor_id,
-        corral.request.id = %request_id,
+        // `&str` values, not `%` (Display): recorded without the formatting
+        // machinery, on the path of every invocation.
+        gen_ai.agent.name = agent.name(),
+        gen_ai.agent.version = agent.version(),
+        session.id = request.session_id.as_str(),
+        gen_ai.conversation.id = request.session_id.as_str(),
+        corral.actor.id = request.actor_id.as_str(),
+        corral.request.id = request_id,
         corral.session.new = tracing::field::Empty,
     );
     if !span.is_disabled() {

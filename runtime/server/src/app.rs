@@ -182,8 +182,8 @@ pub async fn trace_requests(
         "http.server",
         otel.name = format!("{method} {route}").as_str(),
         otel.kind = "server",
-        http.request.method = %method,
-        http.route = %route,
+        http.request.method = method.as_str(),
+        http.route = route.as_str(),
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
     );
@@ -470,7 +470,11 @@ async fn dispatch(
         let elapsed = started.elapsed();
         metrics.record(&agent_name, elapsed.as_secs_f64(), &result);
         match &result {
+            // A log line only (`parent: None`): as an event on the request's
+            // span it repeated what `invoke_agent` records, and recording
+            // it there cost ~1.5% of the server's CPU per invocation.
             Ok(r) => tracing::info!(
+                parent: None,
                 agent = %agent_name,
                 session.id = %r.session_id,
                 request_id = %r.request_id,
