@@ -146,7 +146,7 @@ fn check(bytes: &[u8]) -> Result<Checked, (StatusCode, Value)> {
     } else {
         Value::Null
     };
-    if message.get("jsonrpc") != Some(&json!("2.0")) {
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid(echo, "jsonrpc must be \"2.0\""));
     }
     if !id_ok {

@@ -51,6 +51,8 @@ pub struct Operation {
     pub path: String,
     /// Server URL for this operation.
     pub server: String,
+    /// `server`, parsed once at load: each call sets only its path.
+    pub base_url: url::Url,
     /// Property bindings.
     pub bindings: Vec<Binding>,
     /// Content type of the body, when there is one.
@@ -407,6 +409,12 @@ fn operation_tool(
         .and_then(|(_, m)| m.get("schema"))
         .filter(|s| s.get("type").and_then(Value::as_str) == Some("object"))
         .cloned();
+    let base_url = url::Url::parse(&server).map_err(|e| {
+        SpecError::new(
+            pointer,
+            &format!("server URL {server:?} is not a valid URL: {e}"),
+        )
+    })?;
     Ok(Operation {
         tool: ToolDef {
             name,
@@ -417,6 +425,7 @@ fn operation_tool(
         method: method.to_uppercase(),
         path: path.to_string(),
         server,
+        base_url,
         bindings,
         body_content_type,
     })
