@@ -133,11 +133,11 @@ fn main() {
             .split(',')
             .filter_map(|i| i.trim().parse().ok())
             .collect();
-        let mut row = 0;
-        setups.retain(|_| {
-            row += 1;
-            keep.contains(&(row - 1))
-        });
+        setups = setups
+            .into_iter()
+            .enumerate()
+            .filter_map(|(row, setup)| keep.contains(&row).then_some(setup))
+            .collect();
     }
     // Agent calls run on one current-thread runtime so each configuration's
     // subscriber (a thread-local default) sees every span.

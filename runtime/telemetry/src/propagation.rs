@@ -86,11 +86,8 @@ pub fn session_context(parent: &Context, session_id: &str) -> Context {
     // Shared, so tagging each span of the session copies a pointer, not the id.
     let id = opentelemetry::StringValue::from(std::sync::Arc::<str>::from(session_id));
     // `with_baggage` replaces the context's baggage: start from the caller's.
-    let caller = parent.baggage();
-    if caller.is_empty() {
-        return parent.with_baggage([KeyValue::new(SESSION_ID_KEY, id)]);
-    }
-    let entries = caller
+    let entries = parent
+        .baggage()
         .iter()
         .filter(|(key, _)| key.as_str() != SESSION_ID_KEY)
         .map(|(key, (value, metadata))| {
