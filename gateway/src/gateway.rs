@@ -25,6 +25,7 @@ use crate::config::{
 };
 use crate::credentials::{self, OutboundCredential};
 use crate::error::{CallError, GatewayError};
+use crate::http_client::HttpClients;
 use crate::search::{SEARCH_DESCRIPTION, SEARCH_TOOL, ToolSearch, search_input_schema};
 use crate::targets::lambda::{LambdaTarget, region_of_arn};
 use crate::targets::mcp::{McpEndpoint, McpTarget};
@@ -125,9 +126,7 @@ impl Gateway {
         options: GatewayOptions,
     ) -> Result<Arc<Self>, GatewayError> {
         let timeout = Duration::from_millis(config.limits.call_timeout_ms.max(1));
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
+        let http = HttpClients::new(timeout.min(Duration::from_secs(10)))
             .map_err(|e| GatewayError::Config(format!("cannot build HTTP client: {e}")))?;
         let mut engine = options.engine.clone();
         let mut aws = options.aws.clone();
@@ -661,7 +660,7 @@ async fn load_target(
     spec: &TargetSpec,
     config: &GatewayConfig,
     base_dir: &Path,
-    http: &reqwest::Client,
+    http: &HttpClients,
     engine: &mut Option<SandboxEngine>,
     aws: &mut Option<SdkConfig>,
     timeout: Duration,

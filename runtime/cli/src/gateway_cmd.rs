@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use corral_gateway::{Gateway, GatewayOptions, HttpOptions, router};
+use corral_gateway::{Gateway, GatewayOptions, HttpOptions, router, serve_per_core};
 
 use crate::embedder_args::EmbedderArgs;
 use crate::print;
@@ -26,6 +26,10 @@ pub struct GatewayArgs {
     /// Accepted `Host` header values (DNS-rebinding protection); `*` for any.
     #[arg(long = "allowed-host", value_name = "HOST")]
     allowed_hosts: Vec<String>,
+    /// Event loops serving requests (one single-threaded runtime each);
+    /// default: one per CPU core.
+    #[arg(long, value_name = "N")]
+    threads: Option<std::num::NonZeroUsize>,
     /// Print the tool catalogue (name and description) and exit instead of serving.
     #[arg(long)]
     list: bool,
@@ -65,21 +69,22 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
     http.allowed_hosts
         .extend(args.allowed_hosts.iter().cloned());
     let app = router(gateway.clone(), http)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
+    });
     eprintln!(
         "{} {} tools at http://{}/mcp",
         print::bold("gateway serving"),
         gateway.catalog().len(),
         listener.local_addr()?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving MCP")
+    serve_per_core(listener, app, threads, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving MCP")
 }
 
 fn first_line(text: &str) -> &str {

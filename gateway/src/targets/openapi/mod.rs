@@ -16,6 +16,7 @@ pub use parse::{Location, Operation, is_json, operations, parse_text};
 use super::{Target, TargetCall, TargetKind, read_capped, record_upstream_outcome};
 use crate::credentials::OutboundCredential;
 use crate::error::{CallError, excerpt};
+use crate::http_client::HttpClients;
 use crate::tool::{ToolDef, ToolOutput};
 
 /// A problem in an OpenAPI document, located by JSON pointer.
@@ -60,7 +61,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
 /// An HTTP API described by OpenAPI.
 pub struct OpenApiTarget {
     operations: Vec<Operation>,
-    client: reqwest::Client,
+    clients: HttpClients,
     credential: Option<Arc<OutboundCredential>>,
 }
 
@@ -68,13 +69,13 @@ impl OpenApiTarget {
     /// Builds the target from document text.
     pub fn new(
         document: &str,
-        client: reqwest::Client,
+        clients: HttpClients,
         credential: Option<OutboundCredential>,
     ) -> Result<Self, SpecError> {
         let doc = parse_text(document)?;
         Ok(Self {
             operations: operations(&doc)?,
-            client,
+            clients,
             credential: credential.map(Arc::new),
         })
     }
@@ -126,7 +127,7 @@ impl OpenApiTarget {
         let mut url = operation.base_url.clone();
         let joined = format!("{}{path}", url.path().trim_end_matches('/'));
         url.set_path(&joined);
-        let mut request = self.client.request(method, url).query(&query);
+        let mut request = self.clients.get().request(method, url).query(&query);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -204,7 +205,7 @@ impl OpenApiTarget {
         let arguments = call.arguments.as_object().unwrap_or(&empty);
         let mut request = self.request(operation, arguments)?;
         if let Some(credential) = &self.credential {
-            request = credential.apply(request, &self.client).await?;
+            request = credential.apply(request, self.clients.get()).await?;
         }
         for (name, value) in corral_telemetry::current_trace_headers() {
             request = request.header(name, value);
@@ -268,7 +269,8 @@ mod tests {
 
     #[test]
     fn requests_keep_the_servers_path_prefix_and_encode_parameters() {
-        let target = OpenApiTarget::new(SPEC, reqwest::Client::new(), None).unwrap();
+        let target =
+            OpenApiTarget::new(SPEC, HttpClients::shared(reqwest::Client::new()), None).unwrap();
         let operation = &target.operations[0];
         let arguments = serde_json::json!({"petId": "a b/c", "q": "x&y"});
         let request = target
@@ -285,6 +287,8 @@ mod tests {
     #[test]
     fn a_server_url_that_does_not_parse_is_refused_at_load() {
         let spec = SPEC.replace("http://127.0.0.1:9/v1/", "http://[::1/v1");
-        assert!(OpenApiTarget::new(&spec, reqwest::Client::new(), None).is_err());
+        assert!(
+            OpenApiTarget::new(&spec, HttpClients::shared(reqwest::Client::new()), None).is_err()
+        );
     }
 }
