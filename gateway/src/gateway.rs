@@ -16,7 +16,6 @@ use corral_telemetry::{KeyValue, OpenTelemetrySpanExt};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tracing::Instrument;
 
 use crate::catalog::{Catalog, Page, ToolEntry, paginate};
 use crate::config::{
@@ -425,9 +424,7 @@ impl Gateway {
         arguments: Value,
     ) -> Result<ToolOutput, CallError> {
         let span = tracing::info_span!("gateway.tool_call", gen_ai.tool.name = name);
-        self.call_tool_in(caller, name, arguments, &span)
-            .instrument(span.clone())
-            .await
+        corral_telemetry::in_span(&span, self.call_tool_in(caller, name, arguments, &span)).await
     }
 
     /// Runs a tool call as [`Gateway::call_tool`] does, recording the

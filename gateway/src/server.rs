@@ -8,7 +8,6 @@
 use corral_telemetry::OpenTelemetrySpanExt;
 use rmcp::model::RequestParamsMeta;
 use std::sync::Arc;
-use tracing::Instrument;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -204,12 +203,10 @@ impl McpGatewayServer {
             span.set_parent(caller_trace_context(&request, meta, headers));
         }
         let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        match self
+        let call = self
             .gateway
-            .call_tool_in(&caller, &request.name, arguments, &span)
-            .instrument(span.clone())
-            .await
-        {
+            .call_tool_in(&caller, &request.name, arguments, &span);
+        match corral_telemetry::in_span(&span, call).await {
             Ok(output) => Ok(to_call_result(output)),
             Err(error) => error_result(error),
         }

@@ -11,7 +11,6 @@ use aws_sdk_lambda::types::InvocationType;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use tracing::Instrument;
 
 use super::{Target, TargetCall, TargetKind, record_upstream_outcome};
 use crate::error::{CallError, excerpt};
@@ -87,7 +86,7 @@ impl Target for LambdaTarget {
             faas.invoked_name = %self.function,
             faas.invoked_provider = "aws",
         );
-        let result = self.invoke(&call).instrument(span.clone()).await;
+        let result = corral_telemetry::in_span(&span, self.invoke(&call)).await;
         record_upstream_outcome(&span, &result, "function_error");
         result
     }

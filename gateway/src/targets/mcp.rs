@@ -14,7 +14,6 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
-use tracing::Instrument;
 
 use super::{Target, TargetCall, TargetKind, record_upstream_outcome};
 use crate::error::CallError;
@@ -257,7 +256,7 @@ impl Target for McpTarget {
             gen_ai.tool.name = %call.tool,
             corral.target = %self.name,
         );
-        let result = self.call_upstream(&call).instrument(span.clone()).await;
+        let result = corral_telemetry::in_span(&span, self.call_upstream(&call)).await;
         record_upstream_outcome(&span, &result, "tool_error");
         result
     }

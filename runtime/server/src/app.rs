@@ -190,7 +190,7 @@ pub async fn trace_requests(
     if !span.is_disabled() {
         span.set_parent(corral_telemetry::extract_context(request.headers()));
     }
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = corral_telemetry::in_span(&span, next.run(request)).await;
     span.record("http.response.status_code", response.status().as_u16());
     if let Some(kind) = response
         .headers()
@@ -380,9 +380,7 @@ async fn invoke(
                 caller: caller.map(|axum::Extension(Caller(id))| id),
                 session_id,
             };
-            dispatch(&state, call, &headers, payload)
-                .instrument(span.clone())
-                .await
+            corral_telemetry::in_span(&span, dispatch(&state, call, &headers, payload)).await
         }
         Err(e) => {
             state.metrics.record_rejected(None);

@@ -11,6 +11,7 @@ mod batch_sink;
 mod config;
 mod content;
 mod error;
+mod in_span;
 mod otlp_export;
 mod otlp_proto;
 mod pipeline;
@@ -27,6 +28,7 @@ pub mod tree;
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
 pub use error::TelemetryError;
+pub use in_span::in_span;
 pub use opentelemetry::{Context, KeyValue};
 pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats};
 pub use propagation::{

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 pub use parse::{Location, Operation, is_json, operations, parse_text};
 
@@ -180,7 +179,7 @@ impl Target for OpenApiTarget {
             server.address = %operation.server,
             http.response.status_code = tracing::field::Empty,
         );
-        let result = self.send(operation, &call).instrument(span.clone()).await;
+        let result = corral_telemetry::in_span(&span, self.send(operation, &call)).await;
         if let Ok(ToolOutput {
             status: Some(status),
             ..

@@ -1,6 +1,5 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
-use tracing::Instrument;
 
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
 use crate::memory::resolve_namespace;
@@ -41,10 +40,9 @@ impl SessionState {
             return Err(error);
         }
         let memory = self.services.memory.clone();
-        let result = memory
-            .append_event(&self.memory_scope(), payload)
-            .instrument(span.clone())
-            .await;
+        let result =
+            corral_telemetry::in_span(&span, memory.append_event(&self.memory_scope(), payload))
+                .await;
         if let Err(error) = &result {
             record_memory_error(&span, error);
         }
@@ -54,10 +52,11 @@ impl SessionState {
     async fn list_events_live(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
         let span = self.memory_span("memory.list_events", "");
         let memory = self.services.memory.clone();
-        let result = memory
-            .list_events(&self.memory_scope(), max_results.clamp(1, 100))
-            .instrument(span.clone())
-            .await;
+        let result = corral_telemetry::in_span(
+            &span,
+            memory.list_events(&self.memory_scope(), max_results.clamp(1, 100)),
+        )
+        .await;
         record_listing(&span, &result);
         result
     }
@@ -77,10 +76,11 @@ impl SessionState {
             &resolve_namespace(&namespace, &scope),
         );
         let memory = self.services.memory.clone();
-        let result = memory
-            .retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100))
-            .instrument(span.clone())
-            .await;
+        let result = corral_telemetry::in_span(
+            &span,
+            memory.retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100)),
+        )
+        .await;
         record_listing(&span, &result);
         result
     }

@@ -47,7 +47,7 @@ impl SessionState {
             record_prompt(&span, &request);
         }
         let started = Instant::now();
-        let result = tracing::Instrument::instrument(model.converse(request), span.clone()).await;
+        let result = corral_telemetry::in_span(&span, model.converse(request)).await;
         match &result {
             Ok(r) => {
                 span.record("gen_ai.response.finish_reasons", r.stop_reason.as_str());

@@ -76,10 +76,11 @@ impl SessionState {
         // tool for seconds, so it runs on the guest threads.
         let span = tracing::Span::current();
         let output = crate::executor::spawn_guest_work(async move {
-            gateway
-                .call_tool_in(&caller, &name, arguments, &span)
-                .instrument(span.clone())
-                .await
+            corral_telemetry::in_span(
+                &span,
+                gateway.call_tool_in(&caller, &name, arguments, &span),
+            )
+            .await
         })
         .await
         .map_err(|e| upstream(format!("tool call failed: {e}")))?

@@ -58,8 +58,7 @@ impl SessionState {
                 arguments.clone(),
             );
         }
-        let result =
-            tracing::Instrument::instrument(self.run_tool(&name, &arguments), span.clone()).await;
+        let result = corral_telemetry::in_span(&span, self.run_tool(&name, &arguments)).await;
         match &result {
             Ok(output) if capture => {
                 corral_telemetry::set_span_attribute(
