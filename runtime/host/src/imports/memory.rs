@@ -1,6 +1,5 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
-
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
 use crate::memory::resolve_namespace;
 use crate::state::SessionState;
