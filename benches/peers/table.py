@@ -48,3 +48,20 @@ for key, label, peer_label, floor_label in PATHS:
             f"| {floor_label} | {rate(floor)} | {latency(m('floor', 'p50_us'))} "
             f"| +{m('corral', 'p50_us') - m('floor', 'p50_us'):.0f} µs ({corral / floor:.2f} of its rate) |"
         )
+
+# The MCP path beside a plain reverse proxy: what forwarding alone adds.
+if any(k[0] == "mcp" and k[1] == "proxy" for k in runs):
+    print()
+    print("| MCP path | conns | Corral gateway | p50 over direct | nginx reverse proxy | p50 over direct "
+          "| **proxy / Corral, added p50** | Corral / proxy, throughput |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in sorted({k[2] for k in runs if k[0] == "mcp" and k[1] == "proxy"}):
+        m = lambda system, field: median("mcp", system, c, field)
+        direct = m("floor", "p50_us")
+        corral_added = m("corral", "p50_us") - direct
+        proxy_added = m("proxy", "p50_us") - direct
+        print(
+            f"| `tools/call` / `GET /pets/1` | {c} | {rate(m('corral', 'rps'))} | +{corral_added:.0f} µs "
+            f"| {rate(m('proxy', 'rps'))} | +{proxy_added:.0f} µs "
+            f"| **{proxy_added / corral_added:.2f}×** | {m('corral', 'rps') / m('proxy', 'rps'):.2f} |"
+        )

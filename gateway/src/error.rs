@@ -16,6 +16,9 @@ pub enum GatewayError {
     /// The configuration is malformed.
     #[error("invalid gateway configuration: {0}")]
     Config(String),
+    /// The outbound HTTP client could not be built (TLS roots, settings).
+    #[error("cannot build the outbound HTTP client")]
+    HttpClient(#[source] reqwest::Error),
     /// The attached policy engine could not be loaded.
     #[error("policy engine: {0}")]
     Policy(#[from] corral_policy::PolicyError),

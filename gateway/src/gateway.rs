@@ -126,7 +126,7 @@ impl Gateway {
     ) -> Result<Arc<Self>, GatewayError> {
         let timeout = Duration::from_millis(config.limits.call_timeout_ms.max(1));
         let http = HttpClients::new(timeout.min(Duration::from_secs(10)))
-            .map_err(|e| GatewayError::Config(format!("cannot build HTTP client: {e}")))?;
+            .map_err(GatewayError::HttpClient)?;
         let mut engine = options.engine.clone();
         let mut aws = options.aws.clone();
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();

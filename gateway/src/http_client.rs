@@ -1,14 +1,15 @@
 //! The gateway's outbound HTTP client: one connection pool per thread.
 //!
 //! `reqwest` drives each pooled connection from a task spawned on the
-//! runtime that opened it. When the gateway serves on one single-threaded
-//! runtime per core (`corral gateway`, see [`crate::serve_per_core`]), a
-//! shared pool hands a connection opened on one core's runtime to a call on
-//! another, and every request and response then crosses threads (a wake-up
-//! of the other core each way). A pool per thread keeps a call, its
-//! upstream connection and the task driving it on one core, as Envoy's
-//! thread-local connection pools do. On a multi-threaded runtime it costs
-//! only a few more idle connections (at most one pool per worker thread).
+//! runtime that opened it. When the gateway serves from one single-threaded
+//! runtime per thread (`corral gateway`, see [`crate::serve_per_core`]), a
+//! shared pool hands a connection opened on one loop to a call on another,
+//! and every request and response then crosses threads (a wake-up of the
+//! other thread each way). A pool per thread keeps a call, its upstream
+//! connection and the task driving it on one thread, as Envoy's
+//! thread-local connection pools do. The cost: one client per thread that
+//! ever calls out (each builds its TLS roots once, a few milliseconds, on
+//! its first call), and idle connections per thread rather than per process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,9 +64,15 @@ impl HttpClients {
     pub fn get(&self) -> &reqwest::Client {
         let inner = &*self.inner;
         match &inner.per_thread {
-            Some((timeout, clients)) => {
-                clients.get_or(|| build(*timeout).unwrap_or_else(|_| inner.shared.clone()))
-            }
+            Some((timeout, clients)) => clients.get_or(|| {
+                build(*timeout).unwrap_or_else(|error| {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "cannot build this thread's HTTP client; it shares the process's pool"
+                    );
+                    inner.shared.clone()
+                })
+            }),
             None => &inner.shared,
         }
     }

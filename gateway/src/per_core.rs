@@ -1,17 +1,18 @@
-//! Serving a router on one single-threaded runtime per core.
+//! Serving a router on one single-threaded runtime per thread.
 //!
 //! A gateway call is short I/O work: read a request, call a target, write
 //! the answer. On tokio's multi-threaded runtime its steps wake each other
-//! across cores (the connection's task, the upstream connection's task, the
-//! I/O driver) and idle workers are woken to steal them; at one connection
-//! both cores ran every call, and about half the gateway's CPU was
-//! scheduling and kernel time. Here each core runs its own event loop that
-//! accepts from the shared listening socket (the first free loop takes a
-//! new connection, as nginx's workers do) and keeps a connection, its calls
-//! and their upstream connections ([`crate::HttpClients`]) on that core.
-//! The trade-off: no work stealing, so one connection's work cannot move to
-//! an idle core; a connection that is busy for long (a slow WASM tool)
-//! delays the other connections of its core, not the process.
+//! across threads (the connection's task, the upstream connection's task,
+//! the I/O driver) and idle workers are woken to steal them; at one
+//! connection both workers ran every call, and about half the gateway's CPU
+//! was scheduling and kernel time. Here each thread runs its own event loop
+//! that accepts from the shared listening socket (the first free loop takes
+//! a new connection, as nginx's workers do) and keeps a connection, its
+//! calls and their OpenAPI upstream connections ([`crate::HttpClients`]) on
+//! that thread. The trade-off: no work stealing, so one connection's work
+//! cannot move to an idle thread; a connection that is busy for long (a
+//! slow WASM tool) delays the other connections of its loop, not the
+//! process.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -19,9 +20,12 @@ use std::num::NonZeroUsize;
 use axum::Router;
 use tokio::sync::{mpsc, watch};
 
-/// Serves `app` on `listener` with `threads` single-threaded runtimes (named
-/// `corral-serve-N`) until `shutdown` completes, then lets in-flight
-/// requests finish. Returns the first error a runtime stopped with.
+/// Serves `app` on `listener` from `threads` single-threaded runtimes.
+///
+/// The threads are named `corral-serve-N`. When `shutdown` completes, the
+/// loops stop accepting (the socket closes) and let in-flight requests
+/// finish. A loop that stops on its own, by an error or a panic, stops the
+/// others; the first error is returned.
 pub async fn serve_per_core(
     listener: std::net::TcpListener,
     app: Router,
@@ -31,11 +35,18 @@ pub async fn serve_per_core(
     listener.set_nonblocking(true)?;
     let (stop, stopped) = watch::channel(false);
     let (done, mut finished) = mpsc::unbounded_channel::<std::io::Result<()>>();
+    let mut failed = None;
     for index in 0..threads.get() {
-        let listener = listener.try_clone()?;
+        let loop_listener = match listener.try_clone() {
+            Ok(clone) => clone,
+            Err(error) => {
+                failed = Some(error);
+                break;
+            }
+        };
         let app = app.clone();
         let mut stopped = stopped.clone();
-        let report = done.clone();
+        let report = Report(Some(done.clone()));
         let spawned = std::thread::Builder::new()
             .name(format!("corral-serve-{index}"))
             .spawn(move || {
@@ -44,7 +55,7 @@ pub async fn serve_per_core(
                     .build()
                     .and_then(|runtime| {
                         runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            let listener = tokio::net::TcpListener::from_std(loop_listener)?;
                             axum::serve(listener, app)
                                 .with_graceful_shutdown(async move {
                                     let _ = stopped.wait_for(|stop| *stop).await;
@@ -52,20 +63,24 @@ pub async fn serve_per_core(
                                 .await
                         })
                     });
-                let _ = report.send(result);
+                report.send(result);
             });
         if let Err(error) = spawned {
-            let _ = stop.send(true);
-            drop(done);
-            while finished.recv().await.is_some() {}
-            return Err(error);
+            failed = Some(error);
+            break;
         }
     }
+    // Only the loops hold the socket now: it closes when the last one stops
+    // accepting, so clients are refused, not left in the backlog.
+    drop(listener);
     drop(done);
-    let mut first = tokio::select! {
-        () = shutdown => None,
-        // A loop that stops on its own stops the others.
-        result = finished.recv() => result,
+    let mut first = match failed {
+        Some(error) => Some(Err(error)),
+        None => tokio::select! {
+            () = shutdown => None,
+            // A loop that stops on its own stops the others.
+            result = finished.recv() => result,
+        },
     };
     let _ = stop.send(true);
     while let Some(result) = finished.recv().await {
@@ -74,56 +89,96 @@ pub async fn serve_per_core(
     first.unwrap_or(Ok(()))
 }
 
+/// How a loop's thread reports its end: its result, or an error if it
+/// unwound before it could send one.
+struct Report(Option<mpsc::UnboundedSender<std::io::Result<()>>>);
+
+impl Report {
+    fn send(mut self, result: std::io::Result<()>) {
+        if let Some(done) = self.0.take() {
+            let _ = done.send(result);
+        }
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            let _ = done.send(Err(std::io::Error::other("a serving loop panicked")));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::routing::get;
+    use std::time::Duration;
+
+    /// Each request holds its loop's thread for a moment, so a second
+    /// connection made meanwhile must be accepted by the other loop.
+    fn blocking_app() -> Router {
+        Router::new().route(
+            "/",
+            get(|| async {
+                std::thread::sleep(Duration::from_millis(400));
+                std::thread::current()
+                    .name()
+                    .unwrap_or_default()
+                    .to_string()
+            }),
+        )
+    }
+
+    async fn name_from(address: std::net::SocketAddr) -> String {
+        reqwest::get(format!("http://{address}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 
     #[tokio::test]
-    async fn every_loop_answers_and_all_stop_on_shutdown() {
+    async fn a_busy_loop_leaves_new_connections_to_another_and_all_stop_on_shutdown() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("").to_string() }),
-        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_per_core(
             listener,
-            app,
+            blocking_app(),
             NonZeroUsize::new(2).unwrap(),
             async move {
                 let _ = stopped.await;
             },
         ));
-        // Fresh connections until both loops have answered one.
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..200 {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap();
-            let name = client
-                .get(format!("http://{address}/"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            seen.insert(name);
-            if seen.len() == 2 {
-                break;
-            }
-        }
-        assert!(seen.iter().all(|name| name.starts_with("corral-serve-")));
-        assert_eq!(seen.len(), 2, "only {seen:?} answered");
+        let first = tokio::spawn(name_from(address));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let second = name_from(address).await;
+        let first = first.await.unwrap();
+        assert!(first.starts_with("corral-serve-"), "{first}");
+        assert!(second.starts_with("corral-serve-"), "{second}");
+        assert_ne!(first, second, "the busy loop took the second connection");
         stop.send(()).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        tokio::time::timeout(Duration::from_secs(10), server)
             .await
             .expect("the loops stop")
             .unwrap()
             .unwrap();
         assert!(std::net::TcpStream::connect(address).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_loop_thread_that_unwinds_reports_an_error() {
+        let (done, mut finished) = mpsc::unbounded_channel::<std::io::Result<()>>();
+        let report = Report(Some(done));
+        let unwound = std::thread::spawn(move || {
+            let _report = report;
+            panic!("a handler's bug");
+        })
+        .join();
+        assert!(unwound.is_err());
+        let error = finished.recv().await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("panicked"), "{error}");
     }
 }

@@ -40,6 +40,28 @@ pub enum McpEndpoint {
     },
 }
 
+/// Runs `work` on `runtime` if given (aborting it if the caller stops
+/// waiting), else where the caller is.
+async fn on_runtime<T: Send + 'static>(
+    runtime: Option<&tokio::runtime::Handle>,
+    work: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    /// Aborts the task when the waiting future is dropped (a timeout).
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let Some(runtime) = runtime else {
+        return work.await;
+    };
+    let task = runtime.spawn(work);
+    let _abort = AbortOnDrop(task.abort_handle());
+    task.await
+        .unwrap_or_else(|error| Err(format!("the connecting task failed: {error}")))
+}
+
 /// Receives the upstream's notifications.
 #[derive(Clone)]
 struct UpstreamHandler {
@@ -68,6 +90,11 @@ pub struct McpTarget {
     endpoint: McpEndpoint,
     connect_timeout: Duration,
     handler: UpstreamHandler,
+    /// Where connections are made: the runtime that made the target. A
+    /// connection's driver task (and a stdio server's child) lives on the
+    /// runtime that connects; a call on a serving loop of its own
+    /// (`serve_per_core`) must not tie the upstream to that loop.
+    runtime: Option<tokio::runtime::Handle>,
     connection: Mutex<Option<Arc<Connection>>>,
     tools: parking_lot::RwLock<Vec<ToolDef>>,
     /// Whether the upstream's tools were ever listed.
@@ -90,6 +117,7 @@ impl McpTarget {
                 target: name.to_string(),
                 changes,
             },
+            runtime: tokio::runtime::Handle::try_current().ok(),
             connection: Mutex::new(None),
             tools: parking_lot::RwLock::new(Vec::new()),
             listed: std::sync::atomic::AtomicBool::new(false),
@@ -98,8 +126,9 @@ impl McpTarget {
 
     async fn connect(&self) -> Result<Connection, CallError> {
         let handler = self.handler.clone();
-        let connecting = async {
-            match &self.endpoint {
+        let endpoint = self.endpoint.clone();
+        let connecting = async move {
+            match &endpoint {
                 McpEndpoint::Http { url, headers } => {
                     let mut map = HashMap::new();
                     for (name, value) in headers {
@@ -131,6 +160,7 @@ impl McpTarget {
                 }
             }
         };
+        let connecting = on_runtime(self.runtime.as_ref(), connecting);
         match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(message)) => Err(CallError::upstream(
