@@ -80,11 +80,9 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
         gateway.catalog().len(),
         listener.local_addr()?
     );
-    serve_per_core(listener, app, threads, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving MCP")
+    serve_per_core(listener, app, threads, crate::signal::shutdown_signal())
+        .await
+        .context("serving MCP")
 }
 
 fn first_line(text: &str) -> &str {

@@ -11,6 +11,7 @@ mod print;
 mod replay_cmd;
 mod run;
 mod serve;
+mod signal;
 mod telemetry_setup;
 mod tool_args;
 mod trace_cmd;

@@ -441,7 +441,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display(),
         runtime.agent_memory_id().unwrap_or_default()
     );
-    server.serve(listener, shutdown_signal()).await?;
+    server
+        .serve(listener, crate::signal::shutdown_signal())
+        .await?;
     runtime.shutdown();
     eprintln!("{}", print::dim("drained and stopped"));
     Ok(())
@@ -463,25 +465,6 @@ fn advertised_url(given: Option<&str>, listen: SocketAddr) -> anyhow::Result<Str
         "listening on {listen}, other replicas cannot know where to reach this one: give --advertise-url (CORRAL_ADVERTISE_URL)"
     );
     Ok(format!("http://{listen}"))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 /// Arguments of `corral deploy`.

@@ -201,8 +201,15 @@ fn gateway_command_serves_mcp() {
         &url,
         &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
     );
-    child.kill().unwrap();
-    let _ = child.wait();
+    // SIGTERM (what container runtimes send) drains and exits cleanly.
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exited = child.wait().unwrap();
+    assert!(exited.success(), "after SIGTERM: {exited:?}");
     let names: Vec<&str> = reply["result"]["tools"]
         .as_array()
         .unwrap()
