@@ -40,12 +40,17 @@ pub enum McpEndpoint {
     },
 }
 
-/// Runs `work` on `runtime` if given (aborting it if the caller stops
-/// waiting), else where the caller is.
-async fn on_runtime<T: Send + 'static>(
+/// Runs the future `work` makes on `runtime` if given (aborting it if the
+/// caller stops waiting), else, or if that runtime has shut down, where the
+/// caller is.
+async fn on_runtime<T, F>(
     runtime: Option<&tokio::runtime::Handle>,
-    work: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
-) -> Result<T, String> {
+    work: impl Fn() -> F,
+) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     /// Aborts the task when the waiting future is dropped (a timeout).
     struct AbortOnDrop(tokio::task::AbortHandle);
     impl Drop for AbortOnDrop {
@@ -54,12 +59,53 @@ async fn on_runtime<T: Send + 'static>(
         }
     }
     let Some(runtime) = runtime else {
-        return work.await;
+        return work().await;
     };
-    let task = runtime.spawn(work);
+    let task = runtime.spawn(work());
     let _abort = AbortOnDrop(task.abort_handle());
-    task.await
-        .unwrap_or_else(|error| Err(format!("the connecting task failed: {error}")))
+    match task.await {
+        Ok(result) => result,
+        // Only a runtime shutting down cancels it (the caller is still here).
+        Err(error) if error.is_cancelled() => work().await,
+        Err(error) => Err(format!("the connecting task failed: {error}")),
+    }
+}
+
+/// Connects `handler` to `endpoint`.
+async fn connect_to(
+    handler: UpstreamHandler,
+    endpoint: &McpEndpoint,
+) -> Result<Connection, String> {
+    match endpoint {
+        McpEndpoint::Http { url, headers } => {
+            let mut map = HashMap::new();
+            for (name, value) in headers {
+                let name =
+                    http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+                let value = http::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+                map.insert(name, value);
+            }
+            let config =
+                StreamableHttpClientTransportConfig::with_uri(url.clone()).custom_headers(map);
+            handler
+                .serve(StreamableHttpClientTransport::from_config(config))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        McpEndpoint::Stdio { command, args, env } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).env_clear().envs(env);
+            if let Ok(path) = std::env::var("PATH") {
+                cmd.env("PATH", path);
+            }
+            let transport = TokioChildProcess::builder(cmd)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map(|(transport, _stderr)| transport)
+                .map_err(|e| format!("cannot start {command}: {e}"))?;
+            handler.serve(transport).await.map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// Receives the upstream's notifications.
@@ -125,40 +171,10 @@ impl McpTarget {
     }
 
     async fn connect(&self) -> Result<Connection, CallError> {
-        let handler = self.handler.clone();
-        let endpoint = self.endpoint.clone();
-        let connecting = async move {
-            match &endpoint {
-                McpEndpoint::Http { url, headers } => {
-                    let mut map = HashMap::new();
-                    for (name, value) in headers {
-                        let name = http::HeaderName::from_bytes(name.as_bytes())
-                            .map_err(|e| e.to_string())?;
-                        let value =
-                            http::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
-                        map.insert(name, value);
-                    }
-                    let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
-                        .custom_headers(map);
-                    handler
-                        .serve(StreamableHttpClientTransport::from_config(config))
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                McpEndpoint::Stdio { command, args, env } => {
-                    let mut cmd = tokio::process::Command::new(command);
-                    cmd.args(args).env_clear().envs(env);
-                    if let Ok(path) = std::env::var("PATH") {
-                        cmd.env("PATH", path);
-                    }
-                    let transport = TokioChildProcess::builder(cmd)
-                        .stderr(std::process::Stdio::null())
-                        .spawn()
-                        .map(|(transport, _stderr)| transport)
-                        .map_err(|e| format!("cannot start {command}: {e}"))?;
-                    handler.serve(transport).await.map_err(|e| e.to_string())
-                }
-            }
+        let (handler, endpoint) = (self.handler.clone(), self.endpoint.clone());
+        let connecting = move || {
+            let (handler, endpoint) = (handler.clone(), endpoint.clone());
+            async move { connect_to(handler, &endpoint).await }
         };
         let connecting = on_runtime(self.runtime.as_ref(), connecting);
         match tokio::time::timeout(self.connect_timeout, connecting).await {
@@ -336,5 +352,28 @@ impl McpTarget {
             format!("MCP server '{}' is unreachable", self.name),
             "the connection closed twice in a row",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connects_on_the_given_runtime_or_here_once_it_is_gone() {
+        let other = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("connecting-runtime")
+            .enable_all()
+            .build()
+            .unwrap();
+        let thread = || async { Ok(std::thread::current().name().map(str::to_string)) };
+        let there = on_runtime(Some(other.handle()), thread).await.unwrap();
+        assert_eq!(there.as_deref(), Some("connecting-runtime"));
+        let handle = other.handle().clone();
+        other.shutdown_background();
+        let here = on_runtime(Some(&handle), thread).await.unwrap();
+        assert_ne!(here.as_deref(), Some("connecting-runtime"));
+        assert_eq!(on_runtime(None, thread).await.unwrap(), here);
     }
 }
