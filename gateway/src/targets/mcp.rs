@@ -51,18 +51,11 @@ where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, String>> + Send + 'static,
 {
-    /// Aborts the task when the waiting future is dropped (a timeout).
-    struct AbortOnDrop(tokio::task::AbortHandle);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let Some(runtime) = runtime else {
         return work().await;
     };
-    let task = runtime.spawn(work());
-    let _abort = AbortOnDrop(task.abort_handle());
+    // Aborted if this future is dropped (the connect timeout).
+    let task = tokio_util::task::AbortOnDropHandle::new(runtime.spawn(work()));
     match task.await {
         Ok(result) => result,
         // Only a runtime shutting down cancels it (the caller is still here).

@@ -16,15 +16,6 @@ const FORGET_AFTER: Duration = Duration::from_secs(3600);
 /// How often the lease is checked for lapsing, apart from the heartbeat.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// Aborts a task when dropped (the heartbeat takes its watchdog along).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What the heartbeat needs of the sessions this replica runs (the host's
 /// session manager).
 pub trait LocalSessions: Send + Sync + 'static {
@@ -57,7 +48,8 @@ pub fn spawn_heartbeat(directory: Arc<SessionDirectory>) -> JoinHandle<()> {
         }
     });
     tokio::spawn(async move {
-        let _watchdog = AbortOnDrop(watchdog);
+        // Aborted with the heartbeat: it takes its watchdog along.
+        let _watchdog = tokio_util::task::AbortOnDropHandle::new(watchdog);
         let mut tick = tokio::time::interval(directory.config().heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renewing = true;
