@@ -7,6 +7,7 @@
 //! and is a `tracing` span.
 
 mod auth;
+pub mod busy_poll;
 mod catalog;
 pub mod config;
 mod credentials;
@@ -29,7 +30,7 @@ pub use error::{CallError, GatewayError};
 pub use gateway::{Caller, Gateway, GatewayOptions, ListedTool, error_kind};
 pub use http_client::HttpClients;
 pub use naming::{MAX_NAME_LEN, SEPARATOR, exposed_name};
-pub use per_core::serve_per_core;
+pub use per_core::{PerCoreOptions, serve_per_core};
 pub use search::{SEARCH_RESULTS, SEARCH_TOOL};
 pub use server::{DENIED_PREFIX, HttpOptions, McpGatewayServer, router, to_call_result};
 pub use targets::local::{LocalCall, LocalTools};

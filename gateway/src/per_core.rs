@@ -12,15 +12,42 @@
 //! that thread. The trade-off: no work stealing, so one connection's work
 //! cannot move to an idle thread; a connection that is busy for long (a
 //! slow WASM tool) delays the other connections of its loop, not the
-//! process.
+//! process. Each loop also busy-polls briefly after request activity
+//! ([`crate::busy_poll`]) instead of sleeping between a call's steps.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::{mpsc, watch};
+use tower::util::{MapRequestLayer, MapResponseLayer};
 
-/// Serves `app` on `listener` from `threads` single-threaded runtimes.
+use crate::busy_poll::{DEFAULT_BUSY_POLL, mark_activity, poll_after_activity};
+
+/// How [`serve_per_core`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerCoreOptions {
+    /// Event loops, one thread each (default: one per CPU core).
+    pub threads: NonZeroUsize,
+    /// How long a loop keeps polling without sleeping after a request
+    /// starts or ends (default [`DEFAULT_BUSY_POLL`]; zero: never). Trades
+    /// up to this much CPU per request at low load for the kernel's
+    /// wake-ups; see [`crate::busy_poll`].
+    pub busy_poll: Duration,
+}
+
+impl Default for PerCoreOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            busy_poll: DEFAULT_BUSY_POLL,
+        }
+    }
+}
+
+/// Serves `app` on `listener` from `options.threads` single-threaded
+/// runtimes.
 ///
 /// The threads are named `corral-serve-N`. When `shutdown` completes, the
 /// loops stop accepting (the socket closes) and let in-flight requests
@@ -29,14 +56,27 @@ use tokio::sync::{mpsc, watch};
 pub async fn serve_per_core(
     listener: std::net::TcpListener,
     app: Router,
-    threads: NonZeroUsize,
+    options: PerCoreOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let busy_poll = options.busy_poll;
+    let app = if busy_poll.is_zero() {
+        app
+    } else {
+        app.layer(MapRequestLayer::new(|request| {
+            mark_activity();
+            request
+        }))
+        .layer(MapResponseLayer::new(|response| {
+            mark_activity();
+            response
+        }))
+    };
     let (stop, stopped) = watch::channel(false);
     let (done, mut finished) = mpsc::unbounded_channel::<std::io::Result<()>>();
     let mut failed = None;
-    for index in 0..threads.get() {
+    for index in 0..options.threads.get() {
         let loop_listener = match listener.try_clone() {
             Ok(clone) => clone,
             Err(error) => {
@@ -56,6 +96,9 @@ pub async fn serve_per_core(
                     .and_then(|runtime| {
                         runtime.block_on(async move {
                             let listener = tokio::net::TcpListener::from_std(loop_listener)?;
+                            if !busy_poll.is_zero() {
+                                tokio::spawn(poll_after_activity(busy_poll));
+                            }
                             axum::serve(listener, app)
                                 .with_graceful_shutdown(async move {
                                     let _ = stopped.wait_for(|stop| *stop).await;
@@ -147,7 +190,10 @@ mod tests {
         let server = tokio::spawn(serve_per_core(
             listener,
             blocking_app(),
-            NonZeroUsize::new(2).unwrap(),
+            PerCoreOptions {
+                threads: NonZeroUsize::new(2).unwrap(),
+                ..PerCoreOptions::default()
+            },
             async move {
                 let _ = stopped.await;
             },

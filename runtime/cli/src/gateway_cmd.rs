@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use corral_gateway::{Gateway, GatewayOptions, HttpOptions, router, serve_per_core};
+use corral_gateway::busy_poll::DEFAULT_BUSY_POLL;
+use corral_gateway::{
+    Gateway, GatewayOptions, HttpOptions, PerCoreOptions, router, serve_per_core,
+};
 
 use crate::embedder_args::EmbedderArgs;
 use crate::print;
@@ -30,6 +33,11 @@ pub struct GatewayArgs {
     /// default: one per CPU core.
     #[arg(long, value_name = "N")]
     threads: Option<std::num::NonZeroUsize>,
+    /// How long, in microseconds, an event loop keeps polling without
+    /// sleeping after a request starts or ends (0: never): up to this much
+    /// CPU per request at low load, for lower latency.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_BUSY_POLL.as_micros() as u64)]
+    busy_poll_us: u64,
     /// Print the tool catalogue (name and description) and exit instead of serving.
     #[arg(long)]
     list: bool,
@@ -71,16 +79,18 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
     let app = router(gateway.clone(), http)?;
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
-    });
+    let defaults = PerCoreOptions::default();
+    let options = PerCoreOptions {
+        threads: args.threads.unwrap_or(defaults.threads),
+        busy_poll: std::time::Duration::from_micros(args.busy_poll_us),
+    };
     eprintln!(
         "{} {} tools at http://{}/mcp",
         print::bold("gateway serving"),
         gateway.catalog().len(),
         listener.local_addr()?
     );
-    serve_per_core(listener, app, threads, crate::signal::shutdown_signal())
+    serve_per_core(listener, app, options, crate::signal::shutdown_signal())
         .await
         .context("serving MCP")
 }
