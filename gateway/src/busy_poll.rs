@@ -4,19 +4,23 @@
 //! then for the client's next request. A loop that sleeps in `epoll_wait`
 //! for those few tens of microseconds pays for it twice: the kernel wakes it
 //! again (on a VM, an interrupt through the hypervisor when its vCPU went
-//! idle) and it resumes on cold caches. On the 2-core bench machine that
-//! was about 100 µs of a 1-connection call's 230 µs. Here each loop keeps
-//! polling its event loop without sleeping (`epoll_wait` with a zero
-//! timeout) until `window` has passed since a request last started or
-//! ended; then it sleeps as before. This is Linux's `busy_poll` and
-//! HAProxy's `busy-polling` bounded to a window, as Go's scheduler spins
-//! briefly before it parks a thread.
+//! idle) and it resumes on cold caches. Here each loop keeps polling its
+//! event loop without sleeping (`epoll_wait` with a zero timeout) until
+//! `window` has passed since a request last started or ended; then it
+//! sleeps as before. This is Linux's `busy_poll` and HAProxy's
+//! `busy-polling` bounded to a window, as Go's scheduler spins briefly
+//! before it parks a thread. On the 2-core bench machine it cut the
+//! gateway's p50 over a direct call at one connection from +164–194 µs to
+//! +73–94 µs (README, Performance).
 //!
-//! The trade-off: up to `window` of CPU per request start or end while the
-//! loop has nothing else to do, in exchange for the wake-ups. An idle loop
-//! costs nothing; under load a loop rarely runs out of work, so it rarely
-//! spins. The state is thread-local: each serving loop
-//! ([`crate::serve_per_core`]) runs on a thread of its own.
+//! The trade-off: while the loop has nothing else to do, up to `window` of
+//! CPU after each request start and end (at most twice `window` per
+//! request), in exchange for the wake-ups. Each turn of the spin offers
+//! the core to any other thread ready to run on it (`sched_yield`). An idle
+//! loop costs nothing; under load a loop rarely runs out of work, so it
+//! rarely spins. The state is thread-local: each serving loop
+//! ([`crate::serve_per_core`]) runs on a thread of its own, and its
+//! connections' tasks, where the activity is marked, run on that thread.
 
 use std::cell::Cell;
 use std::task::{Poll, Waker};
@@ -43,7 +47,8 @@ pub(crate) fn mark_activity() {
     }
 }
 
-fn active_within(window: Duration) -> bool {
+/// Whether this thread's loop saw a request start or end within `window`.
+pub(crate) fn active_within(window: Duration) -> bool {
     LAST_ACTIVITY
         .get()
         .is_some_and(|last| last.elapsed() < window)
@@ -54,6 +59,9 @@ fn active_within(window: Duration) -> bool {
 /// thread; waits for the next one; repeats. Spawn it on the loop's runtime;
 /// it ends when that runtime does.
 pub(crate) async fn poll_after_activity(window: Duration) {
+    // The runtime drops this future when it shuts down; the thread-local
+    // waker must not keep the runtime's handle alive past that.
+    let _forget = ForgetPoller;
     loop {
         std::future::poll_fn(|cx| {
             if active_within(window) {
@@ -68,11 +76,21 @@ pub(crate) async fn poll_after_activity(window: Duration) {
         // without blocking (tokio's `park_yield`), so the loop keeps taking
         // I/O events and timers while it spins.
         while active_within(window) {
-            // Let any other runnable thread on this core go first, so the
-            // spinning takes only CPU that would otherwise idle.
+            // Offer the core to any other thread ready to run on it first.
             std::thread::yield_now();
             tokio::task::yield_now().await;
         }
+    }
+}
+
+/// Clears this thread's stored poller waker when the poller ends.
+struct ForgetPoller;
+
+impl Drop for ForgetPoller {
+    fn drop(&mut self) {
+        // `try_with`: a runtime dropped while its thread exits may find the
+        // slot already gone.
+        let _ = POLLER.try_with(Cell::take);
     }
 }
 
@@ -81,54 +99,118 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A current-thread runtime that counts the times it parks (blocks).
-    fn counting_runtime() -> (tokio::runtime::Runtime, Arc<AtomicUsize>) {
-        let parks = Arc::new(AtomicUsize::new(0));
-        let counted = parks.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .on_thread_park(move || {
-                counted.fetch_add(1, Ordering::Relaxed);
-            })
-            .build()
-            .unwrap();
-        (runtime, parks)
-    }
-
-    /// Parks while `window`'s poller runs and the loop waits 50 ms on a timer,
-    /// after a request activity if `mark`.
-    fn parks_while_waiting(window: Duration, mark: bool) -> usize {
+    /// Runs `body` on a current-thread runtime of its own thread, with the
+    /// poller for `window` spawned; returns its result and the times the
+    /// runtime parked (blocked) while `body` ran. Fails after 10 s.
+    fn run_counting_parks<F, Fut>(window: Duration, body: F) -> (Fut::Output, usize)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future,
+        Fut::Output: Send + 'static,
+    {
+        let (done, result) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let (runtime, parks) = counting_runtime();
-            runtime.block_on(async {
+            let parks = Arc::new(AtomicUsize::new(0));
+            let counted = parks.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(move || {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                })
+                .build()
+                .unwrap();
+            let outcome = runtime.block_on(async {
                 tokio::spawn(poll_after_activity(window));
                 tokio::task::yield_now().await;
-                if mark {
-                    mark_activity();
-                }
                 let before = parks.load(Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                parks.load(Ordering::Relaxed) - before
-            })
-        })
-        .join()
-        .unwrap()
+                let output = body().await;
+                (output, parks.load(Ordering::Relaxed) - before)
+            });
+            let _ = done.send(outcome);
+        });
+        result
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the loop finished")
+    }
+
+    /// Waits 50 ms on a timer, after a request activity if `mark`.
+    async fn wait_on_timer(mark: bool) -> Duration {
+        if mark {
+            mark_activity();
+        }
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        started.elapsed()
     }
 
     #[test]
-    fn the_loop_never_parks_within_the_window_after_activity() {
-        // The timer still fires: the spinning loop polls its driver.
-        assert_eq!(parks_while_waiting(Duration::from_secs(30), true), 0);
+    fn the_loop_never_parks_within_the_window_and_still_fires_timers() {
+        let (waited, parks) = run_counting_parks(Duration::from_secs(5), || wait_on_timer(true));
+        assert_eq!(parks, 0);
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+    }
+
+    #[test]
+    fn the_loop_takes_io_events_while_it_spins() {
+        let ((), parks) = run_counting_parks(Duration::from_secs(5), || async {
+            mark_activity();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            // The peer is another thread: its bytes reach this loop only
+            // through the I/O driver the spin polls.
+            let peer = std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = std::net::TcpStream::connect(address).unwrap();
+                stream.write_all(b"ping").unwrap();
+                let mut answer = [0; 4];
+                stream.read_exact(&mut answer).unwrap();
+                answer
+            });
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0; 4];
+            stream.read_exact(&mut request).await.unwrap();
+            stream.write_all(b"pong").await.unwrap();
+            assert_eq!(&request, b"ping");
+            assert_eq!(&peer.join().unwrap(), b"pong");
+        });
+        assert_eq!(parks, 0);
     }
 
     #[test]
     fn the_loop_parks_once_the_window_has_passed() {
-        assert!(parks_while_waiting(Duration::from_millis(1), true) >= 1);
+        let (_, parks) = run_counting_parks(Duration::from_millis(1), || wait_on_timer(true));
+        assert!(parks >= 1);
     }
 
     #[test]
     fn an_idle_loop_parks() {
-        assert!(parks_while_waiting(Duration::from_secs(30), false) >= 1);
+        let (_, parks) = run_counting_parks(Duration::from_secs(5), || wait_on_timer(false));
+        assert!(parks >= 1);
+    }
+
+    #[test]
+    fn the_poller_forgets_its_waker_when_its_runtime_ends() {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                tokio::spawn(poll_after_activity(Duration::from_millis(1)));
+                tokio::task::yield_now().await;
+            });
+            let stored = POLLER.take();
+            assert!(
+                stored.is_some(),
+                "the idle poller waits with its waker stored"
+            );
+            POLLER.set(stored);
+            drop(runtime);
+            assert!(POLLER.take().is_none());
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -7,7 +7,7 @@
 //! and is a `tracing` span.
 
 mod auth;
-pub mod busy_poll;
+mod busy_poll;
 mod catalog;
 pub mod config;
 mod credentials;
@@ -24,6 +24,7 @@ pub mod targets;
 mod tool;
 
 pub use auth::{AuthError, Authenticator};
+pub use busy_poll::DEFAULT_BUSY_POLL;
 pub use catalog::{Catalog, Page, ToolEntry};
 pub use config::{AuthorizerKind, ConfigFormat, GatewayConfig};
 pub use error::{CallError, GatewayError};

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use corral_gateway::busy_poll::DEFAULT_BUSY_POLL;
 use corral_gateway::{
     Gateway, GatewayOptions, HttpOptions, PerCoreOptions, router, serve_per_core,
 };
@@ -34,10 +33,11 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "N")]
     threads: Option<std::num::NonZeroUsize>,
     /// How long, in microseconds, an event loop keeps polling without
-    /// sleeping after a request starts or ends (0: never): up to this much
-    /// CPU per request at low load, for lower latency.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_BUSY_POLL.as_micros() as u64)]
-    busy_poll_us: u64,
+    /// sleeping after a request starts or ends (0: never; at most 10,000):
+    /// at low load up to this much CPU after each, for lower latency.
+    /// Default: 100.
+    #[arg(long, value_name = "MICROSECONDS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    busy_poll_us: Option<u64>,
     /// Print the tool catalogue (name and description) and exit instead of serving.
     #[arg(long)]
     list: bool,
@@ -79,11 +79,13 @@ pub async fn serve(args: GatewayArgs) -> anyhow::Result<()> {
     let app = router(gateway.clone(), http)?;
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let defaults = PerCoreOptions::default();
-    let options = PerCoreOptions {
-        threads: args.threads.unwrap_or(defaults.threads),
-        busy_poll: std::time::Duration::from_micros(args.busy_poll_us),
-    };
+    let mut options = PerCoreOptions::default();
+    if let Some(threads) = args.threads {
+        options.threads = threads;
+    }
+    if let Some(micros) = args.busy_poll_us {
+        options.busy_poll = std::time::Duration::from_micros(micros);
+    }
     eprintln!(
         "{} {} tools at http://{}/mcp",
         print::bold("gateway serving"),
