@@ -23,7 +23,7 @@ use axum::Router;
 use tokio::sync::{mpsc, watch};
 use tower::util::{MapRequestLayer, MapResponseLayer};
 
-use crate::busy_poll::{DEFAULT_BUSY_POLL, mark_activity, poll_after_activity};
+use crate::busy_poll::{Activity, DEFAULT_BUSY_POLL, mark_activity, poll_after_activity};
 
 /// How [`serve_per_core`] serves; start from `default()` and set fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +32,12 @@ pub struct PerCoreOptions {
     /// Event loops, one thread each (default: one per CPU core).
     pub threads: NonZeroUsize,
     /// How long a loop keeps polling without sleeping after a request
-    /// starts or ends (default [`DEFAULT_BUSY_POLL`]; zero: never). At low
-    /// load it spends up to this much CPU after each start and end (up to
-    /// twice it per request) instead of being woken by the kernel between a
-    /// call's steps, which on a VM costs tens of microseconds of latency;
-    /// each turn of the spin offers the core to other ready threads.
+    /// starts or ends (default [`DEFAULT_BUSY_POLL`]; zero: never), where
+    /// the last wait after that kind of activity was short. It spends up
+    /// to this much CPU after each start and end (up to twice it per
+    /// request) instead of being woken by the kernel between a call's
+    /// steps, which on a VM costs tens of microseconds of latency; each
+    /// turn of the spin offers the core to other ready threads.
     pub busy_poll: Duration,
 }
 
@@ -68,13 +69,13 @@ pub async fn serve_per_core(
         app
     } else {
         app.layer(MapRequestLayer::new(|request| {
-            mark_activity();
+            mark_activity(Activity::RequestStarted);
             request
         }))
         // When the handler returns the response, before hyper writes it:
         // MCP answers are whole JSON bodies, so the write follows at once.
         .layer(MapResponseLayer::new(|response| {
-            mark_activity();
+            mark_activity(Activity::ResponseReady);
             response
         }))
     };

@@ -33,9 +33,9 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "N")]
     threads: Option<std::num::NonZeroUsize>,
     /// How long, in microseconds, an event loop keeps polling without
-    /// sleeping after a request starts or ends (0: never; at most 10,000):
-    /// at low load up to this much CPU after each, for lower latency.
-    /// Default: 100.
+    /// sleeping after a request starts or ends, where the last wait after
+    /// that kind of activity was short (0: never; at most 10,000): up to
+    /// this much CPU after each, for lower latency. Default: 100.
     #[arg(long, value_name = "MICROSECONDS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
     busy_poll_us: Option<u64>,
     /// Print the tool catalogue (name and description) and exit instead of serving.
