@@ -1,5 +1,6 @@
 # Shared by the peers bench scripts (sourced): background processes under
-# $RUN killed on exit, free ports, and the nginx upstream with the OpenAPI
+# $RUN killed on exit, free ports, waiting for servers, wrk's latencies in
+# µs, and the nginx upstream with the OpenAPI
 # document and gateway configuration that point at it. The caller sets
 # HERE, RUN and NGINX.
 
@@ -13,6 +14,16 @@ wait_for() {  # URL [curl args]: until it answers 2xx
     for _ in $(seq 1 600); do curl -sf -o /dev/null "$@" "$url" && return 0; sleep 0.1; done
     echo "no answer at $url" >&2; return 1
 }
+wait_for_any() {  # URL...: until each answers at all (an MCP endpoint refuses a GET)
+    local url
+    for url in "$@"; do
+        for _ in $(seq 1 600); do curl -s -o /dev/null "$url" && continue 2; sleep 0.1; done
+        echo "no answer at $url" >&2; return 1
+    done
+}
+# wrk's latency ("151.00us", "1.20ms", "2.00s") in µs.
+to_us() { awk '{v=$1; u=v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+    m = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 0.001; printf "%.1f", v * m}' <<<"$1"; }
 start() {  # NAME CMD...: in the background, logged to $RUN/NAME.log
     local name=$1; shift
     "$@" >"$RUN/$name.log" 2>&1 &

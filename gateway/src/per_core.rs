@@ -193,18 +193,31 @@ mod tests {
             (Duration::ZERO, "false"),
         ] {
             options.busy_poll = busy_poll;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(serve_per_core(
-                listener.try_clone().unwrap(),
-                app.clone(),
-                options,
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
+            let serving = Serving::start(listener.try_clone().unwrap(), app.clone(), options);
             assert_eq!(text_from(address).await, marked, "busy-poll {busy_poll:?}");
-            stop.send(()).unwrap();
-            tokio::time::timeout(Duration::from_secs(10), server)
+            serving.stop().await;
+        }
+    }
+
+    /// `serve_per_core` running in a task until [`Serving::stop`].
+    struct Serving {
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Serving {
+        fn start(listener: std::net::TcpListener, app: Router, options: PerCoreOptions) -> Self {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(serve_per_core(listener, app, options, async move {
+                let _ = stopped.await;
+            }));
+            Self { stop, server }
+        }
+
+        /// Signals shutdown; the loops must stop cleanly within 10 s.
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            tokio::time::timeout(Duration::from_secs(10), self.server)
                 .await
                 .expect("the loops stop")
                 .unwrap()
@@ -225,18 +238,14 @@ mod tests {
     async fn a_busy_loop_leaves_new_connections_to_another_and_all_stop_on_shutdown() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_per_core(
+        let serving = Serving::start(
             listener,
             blocking_app(),
             PerCoreOptions {
                 threads: NonZeroUsize::new(2).unwrap(),
                 ..PerCoreOptions::default()
             },
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        );
         let first = tokio::spawn(text_from(address));
         tokio::time::sleep(Duration::from_millis(150)).await;
         let second = text_from(address).await;
@@ -244,12 +253,7 @@ mod tests {
         assert!(first.starts_with("corral-serve-"), "{first}");
         assert!(second.starts_with("corral-serve-"), "{second}");
         assert_ne!(first, second, "the busy loop took the second connection");
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), server)
-            .await
-            .expect("the loops stop")
-            .unwrap()
-            .unwrap();
+        serving.stop().await;
         assert!(std::net::TcpStream::connect(address).is_err());
     }
 
