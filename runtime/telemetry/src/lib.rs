@@ -30,7 +30,7 @@ pub use content::{capture_content, set_capture_content};
 pub use error::TelemetryError;
 pub use in_span::in_span;
 pub use opentelemetry::{Context, KeyValue};
-pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats};
+pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats, span_filter};
 pub use propagation::{
     add_span_event, baggage_session_id, current_trace_headers, extract_context, inject_current,
     inject_headers, record_error, session_context, set_span_attribute,

@@ -111,8 +111,7 @@ impl Telemetry {
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        SpanLayer::new(self.pipeline.clone())
-            .with_filter(Targets::new().with_target("corral", LevelFilter::INFO))
+        SpanLayer::new(self.pipeline.clone()).with_filter(span_filter())
     }
 
     /// Sends everything finished so far.
@@ -125,6 +124,13 @@ impl Telemetry {
         let _ = self.pipeline.sinks().shutdown(FLUSH_TIMEOUT);
         export_stats()
     }
+}
+
+/// Which spans [`Telemetry::layer`] records: those of Corral's crates
+/// (targets starting with `corral`) at info and above. A per-layer filter,
+/// so other layers (logs) still see everything else.
+pub fn span_filter() -> Targets {
+    Targets::new().with_target("corral", LevelFilter::INFO)
 }
 
 /// How long a flush or shutdown waits for the slowest sink (a collector

@@ -40,6 +40,11 @@ impl SpanSinks {
         Self { sinks }
     }
 
+    /// Whether there is no sink: finished spans go nowhere.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+
     /// Hands a finished span to every sink.
     pub(crate) fn on_end(&self, span: &SpanData) {
         for sink in &self.sinks {

@@ -213,9 +213,9 @@ impl SpanPipeline {
         *state = Self::state(placement, span_id, recording);
     }
 
-    /// Exports a closed span if it is sampled.
+    /// Exports a closed span if it is sampled and has somewhere to go.
     fn finish(&self, state: SpanState) {
-        if !state.span_context.is_sampled() {
+        if !state.span_context.is_sampled() || self.sinks.is_empty() {
             return;
         }
         let Recording {
@@ -290,6 +290,9 @@ impl Recording {
     }
 }
 
+/// How many attributes [`tag_session`] may add.
+const SESSION_TAGS: usize = 2;
+
 /// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
 /// itself (its own fields win over baggage).
 fn tag_session(attributes: &mut Vec<KeyValue>, session: Value) {
@@ -357,7 +360,9 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = SpanFields::with_capacity(attrs.fields().len());
+        // Room for the session tags added at close, so they do not move
+        // the attributes.
+        let mut fields = SpanFields::with_capacity(attrs.fields().len() + SESSION_TAGS);
         attrs.record(&mut fields);
         let recording = Recording::new(
             fields
