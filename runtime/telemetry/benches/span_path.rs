@@ -1,0 +1,252 @@
+//! The span path alone: one invocation-shaped tree of Corral's spans (the
+//! shape `corral-host` makes for the assistant agent: `invoke_agent` with a
+//! session, two steps, two `chat` spans with their three late fields, an
+//! `execute_tool` with the gateway's attributes, a failing memory call),
+//! made in a loop under each subscriber configuration. Low-noise where the
+//! tracing bench (`corral-host`'s `tracing`) is not, for working on the
+//! span layer itself.
+//!
+//! Two variants: warm (the loop alone: caches hold everything) and evicted
+//! (1 MiB written between operations, as a sandbox's work between host
+//! calls does). Both print each configuration's time over tracing off's in
+//! the same variant.
+//!
+//! `cargo bench -p corral-telemetry --bench span_path`
+//! (`CORRAL_BENCH_TREES` sets trees per configuration, default 20,000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use corral_telemetry::{
+    Context, KeyValue, OpenTelemetrySpanExt, Telemetry, TelemetryConfig, record_error,
+    session_context, span_filter,
+};
+use tracing::field::Empty;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+
+// The allocator the `corral` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Spans in one tree.
+const SPANS: u32 = 7;
+
+/// Bytes written between operations in the evicted variant: a core's L2.
+const EVICT_BYTES: usize = 1 << 20;
+
+/// A layer that does nothing.
+struct Noop;
+
+impl<S: tracing::Subscriber> Layer<S> for Noop {}
+
+/// Stands in for the work between host calls: in the evicted variant it
+/// writes over a buffer the size of a core's L2.
+struct Between(Option<Vec<u8>>);
+
+impl Between {
+    fn run(&mut self) {
+        if let Some(buffer) = &mut self.0 {
+            let seed = buffer[0].wrapping_add(1);
+            for (i, byte) in buffer.iter_mut().enumerate().step_by(64) {
+                *byte = seed.wrapping_add(i as u8);
+            }
+            black_box(&buffer);
+        }
+    }
+}
+
+/// One invocation's spans, as the host makes them.
+fn tree(between: &mut Between) {
+    let root = tracing::info_span!(
+        target: "corral_host::manager",
+        "invoke_agent",
+        otel.name = "invoke_agent assistant",
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = "assistant",
+        gen_ai.agent.version = "1.0.0",
+        session.id = "bench-session",
+        gen_ai.conversation.id = "bench-session",
+        corral.actor.id = "default",
+        corral.request.id = "0b7f2c4e-5d1a-4f3e-9c2b-8a6d4e1f3c5b",
+        corral.session.new = Empty,
+    );
+    if !root.is_disabled() {
+        root.set_parent(session_context(&Context::new(), "bench-session"));
+    }
+    let _root = root.enter();
+    for number in 1..=2_u32 {
+        between.run();
+        let step = tracing::info_span!(
+            target: "corral_host::state",
+            parent: &root,
+            "agent.step",
+            otel.name = if number == 1 { "step 1" } else { "step 2" },
+            corral.step = number,
+        );
+        let chat = tracing::info_span!(
+            target: "corral_host::imports::model",
+            parent: &step,
+            "chat",
+            otel.name = "chat corral.scripted",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = "corral.scripted",
+            gen_ai.request.model = "corral.scripted",
+            session.id = "bench-session",
+            gen_ai.conversation.id = "bench-session",
+            gen_ai.response.finish_reasons = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            error.type = Empty,
+        );
+        chat.in_scope(|| between.run());
+        chat.record("gen_ai.response.finish_reasons", "tool_use");
+        chat.record("gen_ai.usage.input_tokens", 120_u64);
+        chat.record("gen_ai.usage.output_tokens", 24_u64);
+        drop(chat);
+        if number == 1 {
+            let tool = tracing::info_span!(
+                target: "corral_host::imports::tools",
+                parent: &step,
+                "execute_tool",
+                otel.name = "execute_tool calculator___evaluate",
+                gen_ai.operation.name = "execute_tool",
+                gen_ai.tool.name = "calculator___evaluate",
+                gen_ai.tool.call.id = "tooluse_1",
+                session.id = "bench-session",
+                gen_ai.conversation.id = "bench-session",
+                error.type = Empty,
+            );
+            tool.in_scope(|| between.run());
+            tool.set_attributes([
+                KeyValue::new("corral.gateway.target", "calculator"),
+                KeyValue::new("corral.gateway.target_type", "wasm"),
+                KeyValue::new("corral.policy.decision", "allow"),
+            ]);
+        } else {
+            let memory = tracing::info_span!(
+                target: "corral_host::imports::memory",
+                parent: &step,
+                "memory",
+                otel.name = "memory.create_event",
+                corral.memory.operation = "memory.create_event",
+                corral.memory.namespace = "",
+                corral.actor.id = "default",
+                memory.operation.count = Empty,
+            );
+            memory.record("memory.operation.count", 2_u64);
+            memory.in_scope(|| between.run());
+            record_error(&memory, "not_configured", "NotConfigured");
+        }
+    }
+    root.record("corral.session.new", false);
+}
+
+/// Nanoseconds per tree under `dispatch` (none: tracing off).
+fn measure(dispatch: Option<&tracing::Dispatch>, between: &mut Between, trees: u32) -> f64 {
+    let run = |between: &mut Between, count: u32| {
+        let started = Instant::now();
+        for _ in 0..count {
+            tree(between);
+        }
+        started.elapsed().as_nanos() as f64 / f64::from(count)
+    };
+    match dispatch {
+        Some(dispatch) => tracing::dispatcher::with_default(dispatch, || {
+            run(between, trees / 10);
+            run(between, trees)
+        }),
+        None => {
+            run(between, trees / 10);
+            run(between, trees)
+        }
+    }
+}
+
+fn main() {
+    let trees: u32 = std::env::var("CORRAL_BENCH_TREES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let store = tempfile::tempdir().unwrap();
+    let no_sink = Telemetry::start(&TelemetryConfig::disabled()).unwrap();
+    let with_store = Telemetry::start(&TelemetryConfig {
+        local_store: Some(store.path().to_path_buf()),
+        ..TelemetryConfig::disabled()
+    })
+    .unwrap();
+    let configurations: Vec<(&str, Option<tracing::Dispatch>)> = vec![
+        ("tracing off", None),
+        (
+            "spans in the registry only",
+            Some(tracing::Dispatch::new(tracing_subscriber::registry())),
+        ),
+        (
+            "a no-op layer behind Corral's filter",
+            Some(tracing::Dispatch::new(
+                tracing_subscriber::registry().with(Noop.with_filter(span_filter())),
+            )),
+        ),
+        (
+            "Corral's layer, no sink",
+            Some(tracing::Dispatch::new(
+                tracing_subscriber::registry().with(no_sink.layer()),
+            )),
+        ),
+        (
+            "Corral's layer, local span store",
+            Some(tracing::Dispatch::new(
+                tracing_subscriber::registry().with(with_store.layer()),
+            )),
+        ),
+    ];
+
+    println!(
+        "| configuration | warm, per tree | warm, per span | evicted, per tree | evicted, per span |"
+    );
+    println!("|---|---|---|---|---|");
+    let mut warm = Between(None);
+    let mut evicted = Between(Some(vec![0; EVICT_BYTES]));
+    // Rounds alternate configurations so drift hits all of them alike;
+    // the medians of the rounds are reported.
+    const ROUNDS: usize = 5;
+    let mut results = vec![(Vec::new(), Vec::new()); configurations.len()];
+    // One unrecorded round first: each registry's slab and each layer's
+    // allocations settle.
+    for (_, dispatch) in &configurations {
+        measure(dispatch.as_ref(), &mut warm, trees);
+    }
+    for _ in 0..ROUNDS {
+        for ((_, dispatch), (warm_ns, evicted_ns)) in configurations.iter().zip(&mut results) {
+            warm_ns.push(measure(dispatch.as_ref(), &mut warm, trees));
+            evicted_ns.push(measure(dispatch.as_ref(), &mut evicted, trees / 10));
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let medians: Vec<(f64, f64)> = results
+        .iter_mut()
+        .map(|(warm_ns, evicted_ns)| (median(warm_ns), median(evicted_ns)))
+        .collect();
+    // Each configuration's time over tracing off's, in the same variant.
+    let (warm_off, evicted_off) = medians[0];
+    for ((name, _), (warm_ns, evicted_ns)) in configurations.iter().zip(&medians).skip(1) {
+        let (warm, evicted) = (warm_ns - warm_off, evicted_ns - evicted_off);
+        println!(
+            "| {name} | {:.0} ns | {:.0} ns | {:.0} ns | {:.0} ns |",
+            warm,
+            warm / f64::from(SPANS),
+            evicted,
+            evicted / f64::from(SPANS),
+        );
+    }
+    println!(
+        "\ntracing off: {warm_off:.0} ns per tree warm, {evicted_off:.0} ns evicted (the eviction itself); the columns above are each configuration's time over it"
+    );
+    no_sink.shutdown();
+    with_store.shutdown();
+}
