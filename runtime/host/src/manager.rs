@@ -970,10 +970,7 @@ impl ManagerInner {
             corral.session.invocations = entry.invocations.load(Ordering::Relaxed),
             corral.session.lifetime_ms = entry.created.elapsed().as_millis() as u64,
         );
-        span.set_parent(corral_telemetry::session_context(
-            &corral_telemetry::Context::new(),
-            &entry.session_id,
-        ));
+        span.set_session_parent(corral_telemetry::Context::new(), &entry.session_id);
         span.in_scope(|| {
             tracing::info!(
                 session.id = %entry.session_id,
@@ -1212,9 +1209,10 @@ pub fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
 }
 
 /// The span of one invocation, with OpenTelemetry GenAI and AgentCore
-/// attributes. Its context carries `session.id` as baggage, so every span
-/// below it (gateway, policy, memory) is tagged with the session, and the
-/// id is the same across a session's invocations.
+/// attributes. It is in the session (`set_session_parent`): every span
+/// below it (gateway, policy, memory) is tagged with the session's id, the
+/// same across a session's invocations, and outbound calls carry it as
+/// baggage.
 fn invocation_span(
     agent: &CompiledAgent,
     request: &InvocationRequest,
@@ -1235,11 +1233,7 @@ fn invocation_span(
         corral.session.new = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        let parent = tracing::Span::current().context();
-        span.set_parent(corral_telemetry::session_context(
-            &parent,
-            &request.session_id,
-        ));
+        span.set_session_parent(tracing::Span::current().context(), &request.session_id);
     }
     span
 }

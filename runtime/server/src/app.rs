@@ -366,11 +366,10 @@ async fn invoke(
         error.type = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        let parent = match &session_id {
-            Ok(id) => corral_telemetry::session_context(&trace_context, id),
-            Err(_) => trace_context.clone(),
-        };
-        span.set_parent(parent);
+        match &session_id {
+            Ok(id) => span.set_session_parent(trace_context.clone(), id),
+            Err(_) => span.set_parent(trace_context.clone()),
+        }
     }
     let result = match session_id {
         Ok(session_id) => {

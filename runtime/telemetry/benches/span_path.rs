@@ -1,6 +1,6 @@
 //! The span path alone: one invocation-shaped tree of Corral's spans (the
 //! shape `corral-host` makes for the assistant agent: `invoke_agent` with a
-//! session, two steps, two `chat` spans with their three late fields, an
+//! session, two steps, two `chat` spans with their three late attributes, an
 //! `execute_tool` with the gateway's attributes, a failing memory call),
 //! made in a loop under each subscriber configuration. Low-noise where the
 //! tracing bench (`corral-host`'s `tracing`) is not, for working on the
@@ -20,8 +20,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use corral_telemetry::{
-    Context, KeyValue, OpenTelemetrySpanExt, Telemetry, TelemetryConfig, record_error,
-    session_context, span_filter,
+    Context, KeyValue, OpenTelemetrySpanExt, Telemetry, TelemetryConfig, record_error, span_filter,
 };
 use tracing::field::Empty;
 use tracing_subscriber::Layer;
@@ -74,7 +73,7 @@ fn tree(between: &mut Between) {
         corral.session.new = Empty,
     );
     if !root.is_disabled() {
-        root.set_parent(session_context(&Context::new(), "bench-session"));
+        root.set_session_parent(Context::new(), "bench-session");
     }
     let _root = root.enter();
     for number in 1..=2_u32 {
@@ -96,15 +95,14 @@ fn tree(between: &mut Between) {
             gen_ai.request.model = "corral.scripted",
             session.id = "bench-session",
             gen_ai.conversation.id = "bench-session",
-            gen_ai.response.finish_reasons = Empty,
-            gen_ai.usage.input_tokens = Empty,
-            gen_ai.usage.output_tokens = Empty,
             error.type = Empty,
         );
         chat.in_scope(|| between.run());
-        chat.record("gen_ai.response.finish_reasons", "tool_use");
-        chat.record("gen_ai.usage.input_tokens", 120_u64);
-        chat.record("gen_ai.usage.output_tokens", 24_u64);
+        chat.set_attributes([
+            KeyValue::new("gen_ai.response.finish_reasons", "tool_use"),
+            KeyValue::new("gen_ai.usage.input_tokens", 120_i64),
+            KeyValue::new("gen_ai.usage.output_tokens", 24_i64),
+        ]);
         drop(chat);
         if number == 1 {
             let tool = tracing::info_span!(

@@ -64,6 +64,11 @@ pub trait OpenTelemetrySpanExt {
     /// Makes `cx` (a remote caller's context, or a session's baggage) this
     /// span's parent. Call before the span has children.
     fn set_parent(&self, cx: Context);
+    /// Makes `cx` this span's parent within session `session_id`: the same
+    /// as `set_parent(session_context(&cx, session_id))`, but the session's
+    /// baggage is built only if a context is asked for (an outbound call).
+    /// Call before the span has children.
+    fn set_session_parent(&self, cx: Context, session_id: &str);
     /// Links this span to another span, in this trace or another.
     fn add_link(&self, span_context: SpanContext);
     /// This span's context: its trace, span id and baggage, for propagation.
@@ -85,6 +90,15 @@ impl OpenTelemetrySpanExt for tracing::Span {
         with_state(self, |pipeline, state| {
             if let Some(cx) = cx.take() {
                 pipeline.set_parent(state, cx);
+            }
+        });
+    }
+
+    fn set_session_parent(&self, cx: Context, session_id: &str) {
+        let mut cx = Some(cx);
+        with_state(self, |pipeline, state| {
+            if let Some(cx) = cx.take() {
+                pipeline.set_session_parent(state, cx, session_id);
             }
         });
     }

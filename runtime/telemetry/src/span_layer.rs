@@ -31,6 +31,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::propagation::session_context;
 use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
 use crate::span_ext::WithSpanState;
@@ -77,8 +78,12 @@ pub(crate) struct SpanState {
     parent_cx: OtelContext,
     parent_span_id: SpanId,
     parent_is_remote: bool,
-    /// The session id from baggage, tagged on the span at close.
+    /// The session id, tagged on the span at close: from baggage, or set
+    /// with [`SpanPipeline::set_session_parent`].
     session: Option<Value>,
+    /// Whether `parent_cx`'s baggage already carries `session`; if not,
+    /// [`SpanState::context`] adds it when first asked.
+    session_in_baggage: bool,
     /// What is exported if the span is sampled.
     pub(crate) recording: Recording,
 }
@@ -98,9 +103,15 @@ pub(crate) struct Recording {
 }
 
 impl SpanState {
-    /// This span's context for propagation: its parent's baggage plus its
-    /// own span context.
-    pub(crate) fn context(&self) -> OtelContext {
+    /// This span's context for propagation: its parent's baggage (with the
+    /// session's id) plus its own span context.
+    pub(crate) fn context(&mut self) -> OtelContext {
+        if !self.session_in_baggage
+            && let Some(Value::String(session)) = &self.session
+        {
+            self.parent_cx = session_context(&self.parent_cx, session.as_str());
+            self.session_in_baggage = true;
+        }
         self.parent_cx
             .with_remote_span_context(self.span_context.clone())
     }
@@ -123,6 +134,7 @@ struct Placement {
     parent_is_remote: bool,
     parent_cx: OtelContext,
     session: Option<Value>,
+    session_in_baggage: bool,
 }
 
 impl SpanPipeline {
@@ -142,6 +154,7 @@ impl SpanPipeline {
                 parent_is_remote: false,
                 parent_cx: parent.parent_cx.clone(),
                 session: parent.session.clone(),
+                session_in_baggage: parent.session_in_baggage,
             },
             Parent::Context(cx) => {
                 let remote = cx.span().span_context().clone();
@@ -173,6 +186,7 @@ impl SpanPipeline {
                     parent_span_id,
                     parent_is_remote,
                     parent_cx: cx,
+                    session_in_baggage: session.is_some(),
                     session,
                 }
             }
@@ -199,6 +213,7 @@ impl SpanPipeline {
             parent_span_id: placement.parent_span_id,
             parent_is_remote: placement.parent_is_remote,
             session: placement.session,
+            session_in_baggage: placement.session_in_baggage,
             recording,
         }
     }
@@ -208,6 +223,35 @@ impl SpanPipeline {
     /// this call keep the old trace.
     pub(crate) fn set_parent(&self, state: &mut SpanState, cx: OtelContext) {
         let placement = self.place(Parent::Context(cx), &state.recording);
+        Self::reroot(state, placement);
+    }
+
+    /// Re-roots `state` under `cx` as [`Self::set_parent`] does, in session
+    /// `session_id`: the span and every span below it are tagged with it,
+    /// and their propagated context carries it as baggage. That baggage is
+    /// built only when a context is asked for (an outbound call), so
+    /// spans that never leave the process do not pay for it.
+    pub(crate) fn set_session_parent(
+        &self,
+        state: &mut SpanState,
+        cx: OtelContext,
+        session_id: &str,
+    ) {
+        let in_baggage = cx
+            .baggage()
+            .get(SESSION_ID_KEY)
+            .is_some_and(|id| id.as_str() == session_id);
+        let mut placement = self.place(Parent::Context(cx), &state.recording);
+        if !in_baggage {
+            // Shared, so tagging each span of the session copies a pointer.
+            placement.session = Some(Value::String(Arc::<str>::from(session_id).into()));
+            placement.session_in_baggage = false;
+        }
+        Self::reroot(state, placement);
+    }
+
+    /// Moves `state` to `placement`, keeping its span id and recording.
+    fn reroot(state: &mut SpanState, placement: Placement) {
         let span_id = state.span_context.span_id();
         let recording = std::mem::replace(&mut state.recording, Recording::empty());
         *state = Self::state(placement, span_id, recording);
@@ -577,6 +621,67 @@ mod tests {
                 .get(SESSION_ID_KEY)
                 .map(|v| v.as_str().to_string()),
             Some("s-1".to_string())
+        );
+    }
+
+    #[test]
+    fn a_session_parent_tags_spans_and_reaches_the_baggage_when_asked() {
+        let caller_baggage = |session: &'static str| {
+            opentelemetry::baggage::BaggageExt::with_baggage(
+                &OtelContext::new(),
+                [
+                    KeyValue::new("tenant", "t-1"),
+                    KeyValue::new(SESSION_ID_KEY, session),
+                ],
+            )
+        };
+        let mut propagated = Vec::new();
+        let spans = traced(|| {
+            // The caller's baggage names another session: this one wins.
+            let root = tracing::info_span!("root");
+            root.set_session_parent(caller_baggage("other"), "s-1");
+            let child = tracing::info_span!(parent: &root, "child");
+            let grandchild = tracing::info_span!(parent: &child, "grandchild");
+            // Asked for after its children were made: they build their own.
+            propagated.push(grandchild.context());
+            propagated.push(root.context());
+            // A caller already in the session: its baggage is kept as is.
+            let same = tracing::info_span!("same");
+            same.set_session_parent(caller_baggage("s-2"), "s-2");
+            propagated.push(same.context());
+        });
+        for name in ["root", "child", "grandchild"] {
+            let span = named(&spans, name);
+            assert_eq!(
+                attr(span, SESSION_ID_KEY),
+                Some(&Value::from("s-1")),
+                "{name}"
+            );
+            assert_eq!(attr(span, CONVERSATION_ID_KEY), Some(&Value::from("s-1")));
+        }
+        assert_eq!(
+            attr(named(&spans, "same"), SESSION_ID_KEY),
+            Some(&Value::from("s-2"))
+        );
+        let baggage = |cx: &OtelContext, key: &str| {
+            opentelemetry::baggage::BaggageExt::baggage(cx)
+                .get(key)
+                .map(|v| v.as_str().to_string())
+        };
+        let sessions: Vec<_> = propagated
+            .iter()
+            .map(|cx| baggage(cx, SESSION_ID_KEY))
+            .collect();
+        assert_eq!(
+            sessions,
+            [Some("s-1".into()), Some("s-1".into()), Some("s-2".into())]
+        );
+        for cx in &propagated {
+            assert_eq!(baggage(cx, "tenant"), Some("t-1".into()));
+        }
+        assert_eq!(
+            propagated[0].span().span_context().span_id(),
+            named(&spans, "grandchild").span_context.span_id()
         );
     }
 

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use corral_telemetry::{KeyValue, OpenTelemetrySpanExt};
+
 use super::model_convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::bindings::model::{ConverseRequest, ConverseResponse, Host, ModelError};
 use crate::session_log::{LogLevel, LogSource};
@@ -37,9 +39,6 @@ impl SessionState {
             gen_ai.request.model = %requested,
             session.id = %self.session_id,
             gen_ai.conversation.id = %self.session_id,
-            gen_ai.response.finish_reasons = tracing::field::Empty,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
         let capture = corral_telemetry::capture_content() && !span.is_disabled();
@@ -50,9 +49,16 @@ impl SessionState {
         let result = corral_telemetry::in_span(&span, model.converse(request)).await;
         match &result {
             Ok(r) => {
-                span.record("gen_ai.response.finish_reasons", r.stop_reason.as_str());
-                span.record("gen_ai.usage.input_tokens", r.usage.input_tokens);
-                span.record("gen_ai.usage.output_tokens", r.usage.output_tokens);
+                // One look-up of the span for the three, not one `record`
+                // each, and the stop reason's static name is not copied.
+                span.set_attributes([
+                    KeyValue::new("gen_ai.response.finish_reasons", r.stop_reason.as_str()),
+                    KeyValue::new("gen_ai.usage.input_tokens", i64::from(r.usage.input_tokens)),
+                    KeyValue::new(
+                        "gen_ai.usage.output_tokens",
+                        i64::from(r.usage.output_tokens),
+                    ),
+                ]);
                 if capture {
                     let output = serde_json::to_string(&r.output).unwrap_or_default();
                     corral_telemetry::set_span_attribute(&span, "gen_ai.output.messages", output);
