@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
-/// The orders API the gateway fronts; records each request's `traceparent`.
-async fn orders_api() -> (String, Arc<Mutex<Vec<String>>>) {
+/// The orders API the gateway fronts; records each request's `traceparent`
+/// and `baggage`.
+async fn orders_api() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let app = axum::Router::new().route(
@@ -30,12 +31,16 @@ async fn orders_api() -> (String, Arc<Mutex<Vec<String>>>) {
         axum::routing::get(move |headers: axum::http::HeaderMap| {
             let record = record.clone();
             async move {
-                let parent = headers
-                    .get("traceparent")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                record.lock().push(parent);
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                record
+                    .lock()
+                    .push((header("traceparent"), header("baggage")));
                 axum::Json(json!({"id": "42", "status": "shipped"}))
             }
         }),
@@ -322,12 +327,18 @@ async fn a_session_exports_its_span_tree_over_otlp() {
     });
     assert_eq!(upstream.attr("http.request.method"), Some("GET"));
 
-    // The upstream saw the trace: same trace id, parent = the client span.
+    // The upstream saw the trace (same trace id, parent = the client span)
+    // and the session in its baggage.
     let seen = traceparents.lock().clone();
+    let call = seen
+        .iter()
+        .find(|(traceparent, _)| {
+            *traceparent == format!("00-{CALLER_TRACE}-{}-01", upstream.span_id)
+        })
+        .unwrap_or_else(|| panic!("{seen:?} vs {}", upstream.span_id));
     assert!(
-        seen.contains(&format!("00-{CALLER_TRACE}-{}-01", upstream.span_id)),
-        "{seen:?} vs {}",
-        upstream.span_id
+        call.1.contains(&format!("session.id={session}")),
+        "{seen:?}"
     );
 
     // Denied call: error status, a DENY decision, and no upstream call.

@@ -12,7 +12,7 @@
 //!
 //! The receiver stands in for a collector (Jaeger, an OpenTelemetry
 //! Collector), so it runs as a process of its own on the same 2 cores: this
-//! bench re-executed with `CORRAL_BENCH_RECEIVER` set. It decodes every
+//! bench re-executed with `CORRAL_TRACING_BENCH_RECEIVER_PROCESS` set. It decodes every
 //! request, as a collector must.
 //!
 //! `cargo bench -p corral-host --bench tracing` (`CORRAL_BENCH_INVOCATIONS`
@@ -24,10 +24,10 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use corral_host::{
@@ -44,8 +44,22 @@ use tracing_subscriber::layer::SubscriberExt;
 #[global_allocator]
 static ALLOCATOR: Counting = Counting(mimalloc::MiMalloc);
 
-/// Allocations made so far, by any thread.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations this thread has made so far. Per thread, so the sink
+    /// workers of other configurations (which deliver on their own tick)
+    /// are not charged to the configuration that runs.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts an allocation on this thread (not during the thread's teardown).
+fn count_allocation() {
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+/// Allocations this thread has made so far.
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 /// mimalloc, counting allocations (what a span's recording costs is mostly
 /// how much it allocates and touches).
@@ -56,19 +70,19 @@ struct Counting(mimalloc::MiMalloc);
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         // SAFETY: the caller's contract, forwarded.
         unsafe { self.0.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         // SAFETY: the caller's contract, forwarded.
         unsafe { self.0.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         // SAFETY: the caller's contract, forwarded.
         unsafe { self.0.realloc(ptr, layout, new_size) }
     }
@@ -106,8 +120,8 @@ struct Setup {
     invocations: u64,
     /// CPU time of the invocation threads over the recorded rounds.
     cpu_nanos: u64,
-    /// Allocations (and reallocations) over the recorded rounds, by every
-    /// thread of the process.
+    /// Allocations (and reallocations) over the recorded rounds, on the
+    /// thread that runs the invocations (the bench's one runtime thread).
     allocations: u64,
     /// This configuration's span-sink worker threads: their whole CPU time
     /// is added at the end (they deliver on a 1 s tick, so per-round
@@ -116,7 +130,7 @@ struct Setup {
 }
 
 /// Set in the environment of the receiver's process.
-const RECEIVER_PROCESS: &str = "CORRAL_BENCH_RECEIVER";
+const RECEIVER_PROCESS: &str = "CORRAL_TRACING_BENCH_RECEIVER_PROCESS";
 
 /// The OTLP/gRPC receiver, a process of its own as a collector would be.
 struct ReceiverProcess {
@@ -406,7 +420,7 @@ fn run_round(
     };
     let _default = dispatch.as_ref().map(tracing::dispatcher::set_default);
     let cpu_before = invocation_cpu_nanos();
-    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations_before = allocations();
     runtime.block_on(async {
         for _ in 0..count {
             let request = InvocationRequest::new(
@@ -426,9 +440,7 @@ fn run_round(
     });
     if record {
         setup.cpu_nanos += invocation_cpu_nanos().saturating_sub(cpu_before);
-        setup.allocations += ALLOCATIONS
-            .load(Ordering::Relaxed)
-            .saturating_sub(allocations_before);
+        setup.allocations += allocations().saturating_sub(allocations_before);
     }
 }
 

@@ -1209,9 +1209,9 @@ pub fn validate_session_id(session_id: &str) -> Result<(), InvokeError> {
 }
 
 /// The span of one invocation, with OpenTelemetry GenAI and AgentCore
-/// attributes. It is in the session (`set_session_parent`): every span
-/// below it (gateway, policy, memory) is tagged with the session's id, the
-/// same across a session's invocations, and outbound calls carry it as
+/// attributes. It is in the session (`set_session`): every span below it
+/// (gateway, policy, memory) is tagged with the session's id, the same
+/// across a session's invocations, and outbound calls carry it as
 /// baggage.
 fn invocation_span(
     agent: &CompiledAgent,
@@ -1232,9 +1232,10 @@ fn invocation_span(
         corral.request.id = request_id,
         corral.session.new = tracing::field::Empty,
     );
-    if !span.is_disabled() {
-        span.set_session_parent(tracing::Span::current().context(), &request.session_id);
-    }
+    // Under the current span (the server's request span, or none: a new
+    // trace), in the session; its baggage is built only for an outbound
+    // call.
+    span.set_session(&request.session_id);
     span
 }
 

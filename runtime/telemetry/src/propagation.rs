@@ -29,8 +29,10 @@ pub fn span_traceparent(span: &tracing::Span) -> Option<String> {
     if span.is_disabled() {
         return None;
     }
+    // The span's own ids only: its baggage is not needed for a traceparent.
+    let cx = Context::new().with_remote_span_context(span.span_context());
     let mut carrier = std::collections::HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     carrier.remove("traceparent")
 }
 

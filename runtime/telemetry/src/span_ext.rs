@@ -69,6 +69,13 @@ pub trait OpenTelemetrySpanExt {
     /// baggage is built only if a context is asked for (an outbound call).
     /// Call before the span has children.
     fn set_session_parent(&self, cx: Context, session_id: &str);
+    /// Puts this span in session `session_id`, under the parent it has: it
+    /// and the spans made under it are tagged with the id, and outbound
+    /// calls from them carry it as baggage (built only when asked for).
+    /// Call before the span has children.
+    fn set_session(&self, session_id: &str);
+    /// This span's own trace and span id (no baggage), for a `traceparent`.
+    fn span_context(&self) -> SpanContext;
     /// Links this span to another span, in this trace or another.
     fn add_link(&self, span_context: SpanContext);
     /// This span's context: its trace, span id and baggage, for propagation.
@@ -98,9 +105,22 @@ impl OpenTelemetrySpanExt for tracing::Span {
         let mut cx = Some(cx);
         with_state(self, |pipeline, state| {
             if let Some(cx) = cx.take() {
-                pipeline.set_session_parent(state, cx, session_id);
+                pipeline.set_parent(state, cx);
+                state.set_session(session_id);
             }
         });
+    }
+
+    fn set_session(&self, session_id: &str) {
+        with_state(self, |_, state| state.set_session(session_id));
+    }
+
+    fn span_context(&self) -> SpanContext {
+        let mut span_context = None;
+        with_state(self, |_, state| {
+            span_context = Some(state.span_context.clone());
+        });
+        span_context.unwrap_or_else(SpanContext::empty_context)
     }
 
     fn add_link(&self, span_context: SpanContext) {

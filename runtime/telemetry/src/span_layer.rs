@@ -79,7 +79,7 @@ pub(crate) struct SpanState {
     parent_span_id: SpanId,
     parent_is_remote: bool,
     /// The session id, tagged on the span at close: from baggage, or set
-    /// with [`SpanPipeline::set_session_parent`].
+    /// with [`SpanState::set_session`].
     session: Option<Value>,
     /// Whether `parent_cx`'s baggage already carries `session`; if not,
     /// [`SpanState::context`] adds it when first asked.
@@ -114,6 +114,22 @@ impl SpanState {
         }
         self.parent_cx
             .with_remote_span_context(self.span_context.clone())
+    }
+
+    /// Puts this span, and the spans made under it from now on, in session
+    /// `session_id`: they are tagged with it, and their propagated context
+    /// carries it as baggage. That baggage is built only when a context is
+    /// asked for (an outbound call), so spans that never leave the process
+    /// do not pay for it. If the caller's baggage is already full
+    /// (OpenTelemetry's 64 entries or 8 KiB), the spans are still tagged
+    /// but the id cannot be propagated.
+    pub(crate) fn set_session(&mut self, session_id: &str) {
+        let same = matches!(&self.session, Some(Value::String(id)) if id.as_str() == session_id);
+        if !same {
+            // Shared, so tagging each span of the session copies a pointer.
+            self.session = Some(Value::String(Arc::<str>::from(session_id).into()));
+            self.session_in_baggage = false;
+        }
     }
 }
 
@@ -223,30 +239,6 @@ impl SpanPipeline {
     /// this call keep the old trace.
     pub(crate) fn set_parent(&self, state: &mut SpanState, cx: OtelContext) {
         let placement = self.place(Parent::Context(cx), &state.recording);
-        Self::reroot(state, placement);
-    }
-
-    /// Re-roots `state` under `cx` as [`Self::set_parent`] does, in session
-    /// `session_id`: the span and every span below it are tagged with it,
-    /// and their propagated context carries it as baggage. That baggage is
-    /// built only when a context is asked for (an outbound call), so
-    /// spans that never leave the process do not pay for it.
-    pub(crate) fn set_session_parent(
-        &self,
-        state: &mut SpanState,
-        cx: OtelContext,
-        session_id: &str,
-    ) {
-        let in_baggage = cx
-            .baggage()
-            .get(SESSION_ID_KEY)
-            .is_some_and(|id| id.as_str() == session_id);
-        let mut placement = self.place(Parent::Context(cx), &state.recording);
-        if !in_baggage {
-            // Shared, so tagging each span of the session copies a pointer.
-            placement.session = Some(Value::String(Arc::<str>::from(session_id).into()));
-            placement.session_in_baggage = false;
-        }
         Self::reroot(state, placement);
     }
 
@@ -649,6 +641,12 @@ mod tests {
             let same = tracing::info_span!("same");
             same.set_session_parent(caller_baggage("s-2"), "s-2");
             propagated.push(same.context());
+            // Another session under the same parent span (an invocation
+            // inside a request span): same trace, the new session.
+            let nested = tracing::info_span!(parent: &root, "nested");
+            nested.set_session("s-3");
+            let leaf = tracing::info_span!(parent: &nested, "leaf");
+            propagated.push(leaf.context());
         });
         for name in ["root", "child", "grandchild"] {
             let span = named(&spans, name);
@@ -674,8 +672,24 @@ mod tests {
             .collect();
         assert_eq!(
             sessions,
-            [Some("s-1".into()), Some("s-1".into()), Some("s-2".into())]
+            [
+                Some("s-1".into()),
+                Some("s-1".into()),
+                Some("s-2".into()),
+                Some("s-3".into())
+            ]
         );
+        let (root, nested) = (named(&spans, "root"), named(&spans, "nested"));
+        assert_eq!(nested.parent_span_id, root.span_context.span_id());
+        assert_eq!(nested.span_context.trace_id(), root.span_context.trace_id());
+        for name in ["nested", "leaf"] {
+            let span = named(&spans, name);
+            assert_eq!(
+                attr(span, SESSION_ID_KEY),
+                Some(&Value::from("s-3")),
+                "{name}"
+            );
+        }
         for cx in &propagated {
             assert_eq!(baggage(cx, "tenant"), Some("t-1".into()));
         }
