@@ -97,11 +97,7 @@ async fn list_pets(
         .and_then(|l| l.parse().ok())
         .unwrap_or(usize::MAX);
     let pets: Vec<Value> = state.pets.lock().iter().take(limit).cloned().collect();
-    let trace = headers
-        .get("x-trace")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let trace = corral_test_support::header_text(&headers, "x-trace");
     axum::Json(json!({"pets": pets, "trace": trace})).into_response()
 }
 
@@ -216,13 +212,7 @@ async fn lambda_invoke(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
+    let header = |name| corral_test_support::header_text(&headers, name);
     let client_context: Value = base64::engine::general_purpose::STANDARD
         .decode(header("x-amz-client-context"))
         .ok()

@@ -31,13 +31,7 @@ async fn orders_api() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
         axum::routing::get(move |headers: axum::http::HeaderMap| {
             let record = record.clone();
             async move {
-                let header = |name: &str| {
-                    headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string()
-                };
+                let header = |name| corral_test_support::header_text(&headers, name);
                 record
                     .lock()
                     .push((header("traceparent"), header("baggage")));

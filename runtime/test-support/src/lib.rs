@@ -89,6 +89,16 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Header `name` of a request a test upstream received, as text; empty
+/// when it is absent or not text.
+pub fn header_text(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Spawns `command`, which must listen on 127.0.0.1:`port`, and waits (up
 /// to 60 s) until it accepts connections.
 ///
