@@ -12,7 +12,7 @@ use corral_policy::{
     PolicyEngine, PolicyHook, Principal, ToolSignature,
 };
 use corral_sandbox::{EngineConfig, SandboxEngine};
-use corral_telemetry::{KeyValue, OpenTelemetrySpanExt};
+use corral_telemetry::{KeyValue, SpanHandle};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -430,15 +430,16 @@ impl Gateway {
     /// Runs a tool call as [`Gateway::call_tool`] does, recording the
     /// gateway's attributes (`gateway`, `target.kind`, `policy.*`,
     /// `outcome`, `duration_ms`) on `span`, the caller's span for this one
-    /// call (the agent's `execute_tool`, the MCP server's `tools/call`),
-    /// which must be current: one span fewer per call. The policy decision
-    /// and the target's call are its children.
+    /// call (the agent's `execute_tool`, a [`corral_telemetry::DirectSpan`];
+    /// the MCP server's `tools/call`), which must be current (entered, or
+    /// the direct span's scope): one span fewer per call. The policy
+    /// decision and the target's call are its children.
     pub async fn call_tool_in(
         &self,
         caller: &Caller,
         name: &str,
         arguments: Value,
-        span: &tracing::Span,
+        span: &impl SpanHandle,
     ) -> Result<ToolOutput, CallError> {
         let started = Instant::now();
         // Gathered here and set on the span at once: one registry look-up
@@ -453,12 +454,13 @@ impl Gateway {
             Err(error) => {
                 // Callers see the client-safe text; the cause stays here.
                 if let Some(detail) = error.detail() {
-                    tracing::warn!(parent: span, tool = %name, error = %error, %detail, "tool call failed");
+                    // On the current span: `span`.
+                    tracing::warn!(tool = %name, error = %error, %detail, "tool call failed");
                 }
                 error_kind(error)
             }
         };
-        if !span.is_disabled() {
+        if span.is_recording() {
             attributes.extend([
                 KeyValue::new("gateway", self.config.name.clone()),
                 KeyValue::new("outcome", outcome),
@@ -467,7 +469,7 @@ impl Gateway {
                     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
                 ),
             ]);
-            span.set_attributes(attributes);
+            span.add_attributes(attributes);
         }
         result
     }

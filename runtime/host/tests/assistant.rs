@@ -104,143 +104,100 @@ async fn tool_failures_reach_the_model_as_error_results() {
     assert!(text.contains("no finite value"), "{text}");
 }
 
-/// A recorded span: name, parent's name, fields.
-type RecordedSpan = (String, Option<String>, Vec<(String, String)>);
-
-/// Records every new span's name and fields, and its parent's name.
-#[derive(Clone, Default)]
-struct SpanRecorder(Arc<std::sync::Mutex<Vec<RecordedSpan>>>);
-
-struct FieldVisitor<'a>(&'a mut Vec<(String, String)>);
-
-impl tracing::field::Visit for FieldVisitor<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .push((field.name().to_string(), format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push((field.name().to_string(), value.to_string()));
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for SpanRecorder
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Vec::new();
-        attrs.record(&mut FieldVisitor(&mut fields));
-        let parent = ctx
-            .span(id)
-            .and_then(|s| s.parent())
-            .map(|p| p.name().to_string());
-        self.0
-            .lock()
-            .unwrap()
-            .push((attrs.metadata().name().to_string(), parent, fields));
-    }
-}
-
-#[tokio::test]
-async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let recorder = SpanRecorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    // Global (not thread-local): tool calls may run on other threads. Other
-    // tests of this binary then record spans too, so filter by session.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    let manager = manager(assistant_services().await, test_config());
-    ask(&manager, "traced-session", "What is 2 + 3?").await;
-    let spans: Vec<RecordedSpan> = recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, _, fields)| {
-            fields
-                .iter()
-                .any(|(k, v)| k == "session.id" && v == "traced-session")
-        })
-        .cloned()
-        .collect();
-    let find = |name: &str| {
-        spans
-            .iter()
-            .filter(move |(n, _, _)| n == name)
-            .collect::<Vec<_>>()
-    };
-    let field = |fields: &Vec<(String, String)>, key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    let invoke = find("invoke_agent");
-    assert_eq!(invoke.len(), 1, "{spans:?}");
-    assert_eq!(
-        field(&invoke[0].2, "gen_ai.operation.name").as_deref(),
-        Some("invoke_agent")
-    );
-    assert_eq!(
-        field(&invoke[0].2, "session.id").as_deref(),
-        Some("traced-session")
-    );
-    assert_eq!(
-        field(&invoke[0].2, "gen_ai.agent.name").as_deref(),
-        Some("assistant")
-    );
-    let chats = find("chat");
-    assert_eq!(chats.len(), 2, "{spans:?}");
-    // Each model call opens an agent-loop step under the invocation.
-    for (_, parent, fields) in &chats {
-        assert_eq!(parent.as_deref(), Some("agent.step"));
-        assert_eq!(
-            field(fields, "gen_ai.conversation.id").as_deref(),
-            Some("traced-session")
-        );
-        assert_eq!(
-            field(fields, "gen_ai.provider.name").as_deref(),
-            Some("corral.scripted")
-        );
-    }
-    let tools = find("execute_tool");
-    assert_eq!(tools.len(), 1, "{spans:?}");
-    assert_eq!(tools[0].1.as_deref(), Some("agent.step"));
-    assert!(
-        field(&tools[0].2, "gen_ai.tool.call.id").is_some_and(|id| id.contains("tooluse")),
-        "{spans:?}"
-    );
-    assert_eq!(
-        field(&tools[0].2, "gen_ai.tool.name").as_deref(),
-        Some("calculator___evaluate")
-    );
-}
-
-#[tokio::test]
-async fn opted_in_content_and_guest_logs_reach_the_spans() {
+/// Runs one question in `session` with Corral's pipeline writing to a
+/// local span store; the session's spans.
+async fn traced_ask(
+    session: &str,
+    capture_content: bool,
+) -> Vec<corral_telemetry::store::StoredSpan> {
     use corral_telemetry::{Telemetry, TelemetryConfig, store};
     use tracing_subscriber::layer::SubscriberExt;
     let dir = tempfile::tempdir().unwrap();
     let telemetry = Telemetry::start(&TelemetryConfig {
         local_store: Some(dir.path().to_path_buf()),
-        capture_content: true,
+        capture_content,
         ..TelemetryConfig::disabled()
     })
     .unwrap();
-    // This thread only (a current-thread test runtime runs every task here).
+    // This thread only (a current-thread test runtime runs every task here;
+    // the agent loop's spans do not need a subscriber on the guest threads).
     let _default =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(telemetry.layer()));
     let manager = manager(assistant_services().await, test_config());
-    ask(&manager, "content-session", "What is 2 + 3?").await;
+    // Other tests' threads, with no subscriber, register callsites while
+    // this one's dispatcher is created; one registering in that window
+    // caches "never" for every dispatcher (`tracing-core` computes interest
+    // before it lists the callsite). Recompute with this dispatcher.
+    tracing::callsite::rebuild_interest_cache();
+    ask(&manager, session, "What is 2 + 3?").await;
     drop(manager);
     corral_telemetry::set_capture_content(false);
     telemetry.shutdown();
-    let spans = store::read_session(dir.path(), "content-session").unwrap();
+    store::read_session(dir.path(), session).unwrap()
+}
+
+#[tokio::test]
+async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
+    let spans = traced_ask("traced-session", false).await;
+    let operation = |name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.attr("gen_ai.operation.name") == Some(name))
+            .collect::<Vec<_>>()
+    };
+    let parent = |span: &corral_telemetry::store::StoredSpan| {
+        spans
+            .iter()
+            .find(|p| Some(&p.span_id) == span.parent_span_id.as_ref())
+            .unwrap_or_else(|| panic!("no parent of {span:#?}"))
+    };
+    let invoke = operation("invoke_agent");
+    assert_eq!(invoke.len(), 1, "{spans:#?}");
+    let invoke = invoke[0];
+    assert_eq!(invoke.attr("session.id"), Some("traced-session"));
+    assert_eq!(invoke.attr("gen_ai.agent.name"), Some("assistant"));
+    let chats = operation("chat");
+    assert_eq!(chats.len(), 2, "{spans:#?}");
+    // Each model call opens an agent-loop step under the invocation.
+    for (number, chat) in chats.iter().enumerate() {
+        let step = parent(chat);
+        assert_eq!(step.name, format!("step {}", number + 1));
+        assert_eq!(
+            step.attributes.get("corral.step"),
+            Some(&json!(number + 1)),
+            "{step:#?}"
+        );
+        assert_eq!(parent(step).span_id, invoke.span_id);
+        assert_eq!(chat.trace_id, invoke.trace_id);
+        // Tagged with the session at close.
+        assert_eq!(chat.attr("session.id"), Some("traced-session"));
+        assert_eq!(chat.attr("gen_ai.conversation.id"), Some("traced-session"));
+        assert_eq!(chat.attr("gen_ai.provider.name"), Some("corral.scripted"));
+        assert!(chat.attr("gen_ai.response.finish_reasons").is_some());
+        // Content is opt-in.
+        assert_eq!(chat.attr("gen_ai.input.messages"), None);
+    }
+    let tools = operation("execute_tool");
+    assert_eq!(tools.len(), 1, "{spans:#?}");
+    let tool = tools[0];
+    assert_eq!(parent(tool).name, "step 1");
+    assert_eq!(tool.name, "execute_tool calculator___evaluate");
+    assert!(
+        tool.attr("gen_ai.tool.call.id")
+            .is_some_and(|id| id.contains("tooluse")),
+        "{tool:#?}"
+    );
+    assert_eq!(tool.attr("gen_ai.tool.name"), Some("calculator___evaluate"));
+    assert_eq!(tool.attr("session.id"), Some("traced-session"));
+    // The gateway records on the agent's span: policy, target and outcome.
+    assert_eq!(tool.attr("policy.decision"), Some("ALLOW"), "{tool:#?}");
+    assert_eq!(tool.attr("target.kind"), Some("wasm"), "{tool:#?}");
+    assert_eq!(tool.attr("outcome"), Some("ok"), "{tool:#?}");
+}
+
+#[tokio::test]
+async fn opted_in_content_and_guest_logs_reach_the_spans() {
+    let spans = traced_ask("content-session", true).await;
     let chat = spans
         .iter()
         .find(|s| s.attr("gen_ai.operation.name") == Some("chat"))

@@ -3,13 +3,15 @@
 //! a local span store that `corral trace` reads.
 //!
 //! Spans are ordinary `tracing` spans; [`Telemetry`] turns the ones from
-//! Corral's crates into OpenTelemetry spans. Export runs on its own threads
+//! Corral's crates into OpenTelemetry spans. The agent loop's hot spans are
+//! [`DirectSpan`]s, recorded into the same pipeline without `tracing`. Export runs on its own threads
 //! behind bounded queues: a slow or absent collector costs dropped spans
 //! (counted in [`export_stats`]), never a slower agent.
 
 mod batch_sink;
 mod config;
 mod content;
+mod direct_span;
 mod error;
 mod in_span;
 mod otlp_export;
@@ -20,6 +22,7 @@ mod session;
 mod sinks;
 mod span_ext;
 mod span_fields;
+mod span_handle;
 mod span_layer;
 pub mod store;
 mod store_writer;
@@ -27,6 +30,7 @@ pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
+pub use direct_span::{DirectSpan, SpanStart};
 pub use error::TelemetryError;
 pub use in_span::in_span;
 pub use opentelemetry::{Context, KeyValue};
@@ -38,6 +42,7 @@ pub use propagation::{
 };
 pub use session::SESSION_ID_KEY;
 pub use span_ext::OpenTelemetrySpanExt;
+pub use span_handle::SpanHandle;
 
 #[cfg(feature = "receiver")]
 pub mod receiver;

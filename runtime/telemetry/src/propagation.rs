@@ -9,6 +9,7 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 use crate::SESSION_ID_KEY;
+use crate::direct_span::current_context;
 
 /// The caller's context from `traceparent`, `tracestate` and `baggage` headers.
 pub fn extract_context(headers: &http::HeaderMap) -> Context {
@@ -45,16 +46,17 @@ pub fn span_context_from_traceparent(traceparent: &str) -> Option<SpanContext> {
     span_context.is_valid().then_some(span_context)
 }
 
-/// Writes the current span's context as W3C headers (nothing when tracing is off).
+/// Writes the current span's context (a [`crate::DirectSpan`]'s inside its
+/// scope) as W3C headers (nothing when tracing is off).
 pub fn inject_current(headers: &mut http::HeaderMap) {
-    inject_headers(&tracing::Span::current().context(), headers);
+    inject_headers(&current_context(), headers);
 }
 
 /// The current span's context as W3C header name/value pairs (`traceparent`,
 /// `tracestate`, `baggage`); empty when tracing is off. For carriers that are
 /// not HTTP header maps: MCP `_meta` (SEP-414), SDK request hooks.
 pub fn current_trace_headers() -> Vec<(String, String)> {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     let mut carrier = std::collections::HashMap::new();
     TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     BaggagePropagator::new().inject_context(&cx, &mut carrier);

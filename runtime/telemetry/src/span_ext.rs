@@ -50,7 +50,10 @@ where
 
 /// Runs `f` on `span`'s state; nothing when the span is disabled or not
 /// traced by a Corral pipeline.
-fn with_state(span: &tracing::Span, mut f: impl FnMut(&SpanPipeline, &mut SpanState)) {
+pub(crate) fn with_state(
+    span: &tracing::Span,
+    mut f: impl FnMut(&Arc<SpanPipeline>, &mut SpanState),
+) {
     span.with_subscriber(|(id, dispatch)| {
         if let Some(with) = dispatch.downcast_ref::<WithSpanState>() {
             (with.lookup)(dispatch, id, &mut |state| f(&with.pipeline, state));

@@ -31,6 +31,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::direct_span;
 use crate::propagation::session_context;
 use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
@@ -134,7 +135,7 @@ impl SpanState {
 }
 
 /// Where a new span's trace comes from.
-enum Parent<'a> {
+pub(crate) enum Parent<'a> {
     /// One of this layer's spans.
     Local(&'a SpanState),
     /// An OpenTelemetry context (a remote caller, baggage, or nothing).
@@ -210,7 +211,7 @@ impl SpanPipeline {
     }
 
     /// The state of a new span with `recording` under `parent`.
-    fn start(&self, parent: Parent<'_>, recording: Recording) -> SpanState {
+    pub(crate) fn start(&self, parent: Parent<'_>, recording: Recording) -> SpanState {
         let placement = self.place(parent, &recording);
         let span_id = self.ids.new_span_id();
         Self::state(placement, span_id, recording)
@@ -250,7 +251,7 @@ impl SpanPipeline {
     }
 
     /// Exports a closed span if it is sampled and has somewhere to go.
-    fn finish(&self, state: SpanState) {
+    pub(crate) fn finish(&self, state: SpanState) {
         if !state.span_context.is_sampled() || self.sinks.is_empty() {
             return;
         }
@@ -298,7 +299,7 @@ impl SpanPipeline {
 
 impl Recording {
     /// A recording started now.
-    fn new(
+    pub(crate) fn new(
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: Vec<KeyValue>,
@@ -327,7 +328,7 @@ impl Recording {
 }
 
 /// How many attributes [`tag_session`] may add.
-const SESSION_TAGS: usize = 2;
+pub(crate) const SESSION_TAGS: usize = 2;
 
 /// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
 /// itself (its own fields win over baggage).
@@ -409,6 +410,16 @@ where
             fields.attributes,
             fields.status.take().unwrap_or(Status::Unset),
         );
+        // Inside a direct span's scope, a span opened on the current span is
+        // the direct span's child.
+        if attrs.is_contextual()
+            && let Some(direct) = direct_span::scoped(ctx.current_span().id())
+        {
+            if let Some(state) = direct.start_child(self.pipeline(), recording) {
+                span.extensions_mut().insert(state);
+            }
+            return;
+        }
         let parent_span = if attrs.is_contextual() {
             ctx.lookup_current()
         } else {
@@ -456,9 +467,21 @@ where
     }
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
-            return;
+        // Inside a direct span's scope, an event on the current span is the
+        // direct span's.
+        let direct = if event.is_contextual() {
+            direct_span::scoped(ctx.current_span().id())
+        } else {
+            None
         };
+        let span = if direct.is_some() {
+            None
+        } else {
+            ctx.event_span(event)
+        };
+        if direct.is_none() && span.is_none() {
+            return;
+        }
         let metadata = event.metadata();
         let mut fields = EventFields::new(metadata);
         event.record(&mut fields);
@@ -466,14 +489,18 @@ where
             usize::try_from(self.pipeline().limits.max_attributes_per_event).unwrap_or(usize::MAX);
         let is_error = *metadata.level() == tracing::Level::ERROR;
         let (status, otel_event) = fields.into_parts(limit);
-        with_recording(Some(span), |recording| {
+        let apply = |recording: &mut Recording| {
             if let Some(status) = status {
                 recording.status = status;
             } else if is_error && recording.status == Status::Unset {
                 recording.status = Status::error("");
             }
             recording.events.push(otel_event);
-        });
+        };
+        match direct {
+            Some(direct) => direct.with_state(|state| apply(&mut state.recording)),
+            None => with_recording(span, apply),
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

@@ -66,8 +66,7 @@ impl SessionState {
         }
         budget.lines += 1;
         budget.bytes += size;
-        let span = self.scope.current_span().clone();
-        if !span.is_disabled() {
+        if self.scope.log_span().is_recording() {
             let budget = &mut self.scope.log_budget;
             if budget.span_events < max_events {
                 budget.span_events += 1;
@@ -78,7 +77,7 @@ impl SessionState {
                 attributes.extend(fields.iter().map(|(k, v)| {
                     corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())
                 }));
-                corral_telemetry::add_span_event(&span, "log", attributes);
+                self.scope.log_span().add_event_now("log", attributes);
             } else {
                 budget.dropped_span_events += 1;
             }

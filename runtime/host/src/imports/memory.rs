@@ -1,5 +1,7 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
+use corral_telemetry::{DirectSpan, KeyValue};
+
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
 use crate::memory::resolve_namespace;
 use crate::state::SessionState;
@@ -13,7 +15,7 @@ impl SessionState {
         payload: Vec<PayloadItem>,
     ) -> Result<String, MemoryError> {
         let span = self.memory_span("memory.create_event", "");
-        span.record("memory.operation.count", payload.len());
+        span.set_attribute("memory.operation.count", count(payload.len()));
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_ITEMS {
             let error = MemoryError::Validation(format!(
                 "an event needs 1 to {MAX_PAYLOAD_ITEMS} payload items, got {}",
@@ -39,9 +41,9 @@ impl SessionState {
             return Err(error);
         }
         let memory = self.services.memory.clone();
-        let result =
-            corral_telemetry::in_span(&span, memory.append_event(&self.memory_scope(), payload))
-                .await;
+        let result = span
+            .in_scope(memory.append_event(&self.memory_scope(), payload))
+            .await;
         if let Err(error) = &result {
             record_memory_error(&span, error);
         }
@@ -51,11 +53,9 @@ impl SessionState {
     async fn list_events_live(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
         let span = self.memory_span("memory.list_events", "");
         let memory = self.services.memory.clone();
-        let result = corral_telemetry::in_span(
-            &span,
-            memory.list_events(&self.memory_scope(), max_results.clamp(1, 100)),
-        )
-        .await;
+        let result = span
+            .in_scope(memory.list_events(&self.memory_scope(), max_results.clamp(1, 100)))
+            .await;
         record_listing(&span, &result);
         result
     }
@@ -75,11 +75,9 @@ impl SessionState {
             &resolve_namespace(&namespace, &scope),
         );
         let memory = self.services.memory.clone();
-        let result = corral_telemetry::in_span(
-            &span,
-            memory.retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100)),
-        )
-        .await;
+        let result = span
+            .in_scope(memory.retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100)))
+            .await;
         record_listing(&span, &result);
         result
     }
@@ -87,30 +85,36 @@ impl SessionState {
 
 impl SessionState {
     /// A memory operation's span under the current step.
-    fn memory_span(&self, operation: &'static str, namespace: &str) -> tracing::Span {
-        tracing::info_span!(
-            parent: self.scope.current_span(),
-            "memory",
-            otel.name = operation,
-            corral.memory.operation = operation,
-            corral.memory.namespace = namespace,
-            corral.actor.id = %self.scope.actor_id,
-            memory.operation.count = tracing::field::Empty,
-        )
+    fn memory_span(&self, operation: &'static str, namespace: &str) -> DirectSpan {
+        self.scope.open_span(|| {
+            (
+                operation.into(),
+                vec![
+                    KeyValue::new("corral.memory.operation", operation),
+                    KeyValue::new("corral.memory.namespace", namespace.to_string()),
+                    KeyValue::new("corral.actor.id", self.scope.actor_id.clone()),
+                ],
+            )
+        })
     }
 }
 
 /// Records how many items a listing returned, or its error.
-fn record_listing<T>(span: &tracing::Span, result: &Result<Vec<T>, MemoryError>) {
+fn record_listing<T>(span: &DirectSpan, result: &Result<Vec<T>, MemoryError>) {
     match result {
         Ok(items) => {
-            span.record("memory.operation.count", items.len());
+            span.set_attribute("memory.operation.count", count(items.len()));
         }
         Err(error) => record_memory_error(span, error),
     }
 }
 
-fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
+/// `len` as an attribute value.
+fn count(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
+}
+
+fn record_memory_error(span: &DirectSpan, error: &MemoryError) {
     let kind = match error {
         MemoryError::Validation(_) => "validation",
         MemoryError::NotFound(_) => "not_found",
@@ -120,7 +124,7 @@ fn record_memory_error(span: &tracing::Span, error: &MemoryError) {
         MemoryError::LimitExceeded(_) => "limit_exceeded",
         MemoryError::Internal(_) => "internal",
     };
-    corral_telemetry::record_error(span, kind, &format!("{error:?}"));
+    span.record_error(kind, &format!("{error:?}"));
 }
 
 /// Every call crosses the host-call seam ([`crate::host_calls`]): recorded

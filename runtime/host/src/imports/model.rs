@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use corral_telemetry::{KeyValue, OpenTelemetrySpanExt};
+use corral_telemetry::{DirectSpan, KeyValue};
 
 use super::model_convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::bindings::model::{ConverseRequest, ConverseResponse, Host, ModelError};
@@ -30,23 +30,24 @@ impl SessionState {
             .clone()
             .unwrap_or_else(|| model.default_model_id().to_string());
         let step = self.scope.begin_step();
-        let span = tracing::info_span!(
-            parent: &step,
-            "chat",
-            otel.name = format!("chat {requested}").as_str(),
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = %model.provider_name(),
-            gen_ai.request.model = %requested,
-            session.id = %self.session_id,
-            gen_ai.conversation.id = %self.session_id,
-            error.type = tracing::field::Empty,
-        );
-        let capture = corral_telemetry::capture_content() && !span.is_disabled();
+        // `session.id` and `gen_ai.conversation.id` come from the
+        // invocation's session at close.
+        let span = step.child(|| {
+            (
+                format!("chat {requested}").into(),
+                vec![
+                    KeyValue::new("gen_ai.operation.name", "chat"),
+                    KeyValue::new("gen_ai.provider.name", model.provider_name().to_string()),
+                    KeyValue::new("gen_ai.request.model", requested.clone()),
+                ],
+            )
+        });
+        let capture = corral_telemetry::capture_content() && span.is_recording();
         if capture {
             record_prompt(&span, &request);
         }
         let started = Instant::now();
-        let result = corral_telemetry::in_span(&span, model.converse(request)).await;
+        let result = span.in_scope(model.converse(request)).await;
         match &result {
             Ok(r) => {
                 // One look-up of the span for the three, not one `record`
@@ -61,7 +62,7 @@ impl SessionState {
                 ]);
                 if capture {
                     let output = serde_json::to_string(&r.output).unwrap_or_default();
-                    corral_telemetry::set_span_attribute(&span, "gen_ai.output.messages", output);
+                    span.set_attribute("gen_ai.output.messages", output);
                 }
                 self.scope.pending_tool_uses = r
                     .output
@@ -69,10 +70,7 @@ impl SessionState {
                     .map(|u| (u.name.clone(), u.tool_use_id.clone()))
                     .collect();
             }
-            Err(e) => {
-                span.record("error.type", e.kind());
-                corral_telemetry::record_error(&span, e.kind(), &e.to_string());
-            }
+            Err(e) => span.record_error(e.kind(), &e.to_string()),
         }
         let elapsed = started.elapsed();
         self.scope.stats.model_calls += 1;
@@ -122,12 +120,12 @@ impl SessionState {
 }
 
 /// Puts the prompt on `span` (content capture is on).
-fn record_prompt(span: &tracing::Span, request: &corral_model::ConverseRequest) {
+fn record_prompt(span: &DirectSpan, request: &corral_model::ConverseRequest) {
     let messages = serde_json::to_string(&request.messages).unwrap_or_default();
-    corral_telemetry::set_span_attribute(span, "gen_ai.input.messages", messages);
+    span.set_attribute("gen_ai.input.messages", messages);
     if !request.system.is_empty() {
         let system = serde_json::to_string(&request.system).unwrap_or_default();
-        corral_telemetry::set_span_attribute(span, "gen_ai.system_instructions", system);
+        span.set_attribute("gen_ai.system_instructions", system);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use corral_gateway::{CallError, Caller};
 use corral_policy::{CallContext, Principal};
+use corral_telemetry::DirectSpan;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
@@ -65,6 +66,7 @@ impl SessionState {
         &mut self,
         name: &str,
         arguments: Value,
+        span: &DirectSpan,
     ) -> Result<String, ToolError> {
         let Some(gateway) = self.services.tools.clone() else {
             return Err(ToolError::NotFound(name.to_string()));
@@ -74,13 +76,10 @@ impl SessionState {
         // The gateway records its attributes on the `execute_tool` span
         // rather than opening a span of its own. The call may run a WASM
         // tool for seconds, so it runs on the guest threads.
-        let span = tracing::Span::current();
+        let span = span.clone();
         let output = crate::executor::spawn_guest_work(async move {
-            corral_telemetry::in_span(
-                &span,
-                gateway.call_tool_in(&caller, &name, arguments, &span),
-            )
-            .await
+            span.in_scope(gateway.call_tool_in(&caller, &name, arguments, &span))
+                .await
         })
         .await
         .map_err(|e| upstream(format!("tool call failed: {e}")))?

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use corral_telemetry::{DirectSpan, KeyValue};
 use serde_json::Value;
 
 use crate::bindings::tools::{Host, ToolError, ToolInfo};
@@ -39,39 +40,31 @@ impl SessionState {
         self.scope.stats.tool_calls += 1;
         let started = Instant::now();
         let call_id = self.scope.take_tool_use_id(&name);
-        let span = tracing::info_span!(
-            parent: self.scope.current_span(),
-            "execute_tool",
-            otel.name = format!("execute_tool {name}").as_str(),
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = %name,
-            gen_ai.tool.call.id = call_id,
-            session.id = %self.session_id,
-            gen_ai.conversation.id = %self.session_id,
-            error.type = tracing::field::Empty,
-        );
-        let capture = corral_telemetry::capture_content() && !span.is_disabled();
+        // `session.id` and `gen_ai.conversation.id` come from the
+        // invocation's session at close.
+        let span = self.scope.open_span(|| {
+            let mut attributes = vec![
+                KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                KeyValue::new("gen_ai.tool.name", name.clone()),
+            ];
+            if let Some(id) = &call_id {
+                attributes.push(KeyValue::new("gen_ai.tool.call.id", id.clone()));
+            }
+            (format!("execute_tool {name}").into(), attributes)
+        });
+        let capture = corral_telemetry::capture_content() && span.is_recording();
         if capture {
-            corral_telemetry::set_span_attribute(
-                &span,
-                "gen_ai.tool.call.arguments",
-                arguments.clone(),
-            );
+            span.set_attribute("gen_ai.tool.call.arguments", arguments.clone());
         }
-        let result = corral_telemetry::in_span(&span, self.run_tool(&name, &arguments)).await;
+        let result = span.in_scope(self.run_tool(&name, &arguments, &span)).await;
         match &result {
             Ok(output) if capture => {
-                corral_telemetry::set_span_attribute(
-                    &span,
-                    "gen_ai.tool.call.result",
-                    output.clone(),
-                );
+                span.set_attribute("gen_ai.tool.call.result", output.clone());
             }
             Ok(_) => {}
             Err(e) => {
                 let (kind, message) = tool_error_parts(e);
-                span.record("error.type", kind);
-                corral_telemetry::record_error(&span, kind, &message);
+                span.record_error(kind, &message);
             }
         }
         self.session_tool_calls = self.session_tool_calls.saturating_add(1);
@@ -107,7 +100,12 @@ impl SessionState {
 }
 
 impl SessionState {
-    async fn run_tool(&mut self, name: &str, arguments: &str) -> Result<String, ToolError> {
+    async fn run_tool(
+        &mut self,
+        name: &str,
+        arguments: &str,
+        span: &DirectSpan,
+    ) -> Result<String, ToolError> {
         if arguments.len() > MAX_ARGUMENT_BYTES {
             return Err(ToolError::InvalidArguments(format!(
                 "arguments exceed {MAX_ARGUMENT_BYTES} bytes"
@@ -125,7 +123,7 @@ impl SessionState {
             ));
         }
         let timeout = self.tool_timeout;
-        match tokio::time::timeout(timeout, self.gateway_call(name, arguments)).await {
+        match tokio::time::timeout(timeout, self.gateway_call(name, arguments, span)).await {
             Ok(result) => result,
             Err(_) => Err(ToolError::Timeout(format!(
                 "{name} did not answer within {timeout:?}"
