@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_sandbox::{SandboxCtx, SandboxState};
-use corral_telemetry::{DirectSpan, KeyValue, OpenTelemetrySpanExt, SpanHandle, SpanStart};
+use corral_telemetry::{DirectSpan, KeyValue, SpanHandle, SpanStart};
 use tokio::sync::mpsc;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -38,8 +38,8 @@ pub(crate) struct InvocationScope {
     pub buffered: Vec<u8>,
     pub response_bytes: usize,
     pub stats: InvocationStats,
-    /// The `invoke_agent` span.
-    pub span: tracing::Span,
+    /// The `invoke_agent` span (a replay's span when replaying).
+    pub span: ScopeSpan,
     /// The current agent-loop step (opened by each model call). The loop's
     /// spans are direct spans: recorded without the `tracing` registry, which
     /// cost ~7% of a step (see `corral_telemetry::DirectSpan`).
@@ -48,6 +48,45 @@ pub(crate) struct InvocationScope {
     pub pending_tool_uses: VecDeque<(String, String)>,
     /// What the guest's log cost this invocation, against its limits.
     pub log_budget: LogBudget,
+}
+
+/// The span an invocation's work hangs under.
+#[derive(Debug, Clone)]
+pub(crate) enum ScopeSpan {
+    /// A live invocation's `invoke_agent` span.
+    Direct(DirectSpan),
+    /// A `tracing` span (a replay's, or none).
+    Tracing(tracing::Span),
+}
+
+impl ScopeSpan {
+    /// A span under this one; `start` runs only if it records.
+    fn child(&self, start: impl FnOnce() -> SpanStart) -> DirectSpan {
+        match self {
+            ScopeSpan::Direct(span) => span.child(start),
+            ScopeSpan::Tracing(span) => DirectSpan::under(span, start),
+        }
+    }
+
+    /// What may be recorded on it.
+    fn handle(&self) -> &dyn SpanHandle {
+        match self {
+            ScopeSpan::Direct(span) => span,
+            ScopeSpan::Tracing(span) => span,
+        }
+    }
+}
+
+impl From<DirectSpan> for ScopeSpan {
+    fn from(span: DirectSpan) -> Self {
+        ScopeSpan::Direct(span)
+    }
+}
+
+impl From<tracing::Span> for ScopeSpan {
+    fn from(span: tracing::Span) -> Self {
+        ScopeSpan::Tracing(span)
+    }
 }
 
 /// Guest log usage of one invocation: lines and bytes kept, lines dropped,
@@ -81,8 +120,9 @@ impl InvocationScope {
         actor_id: String,
         request_id: String,
         stream: Option<mpsc::Sender<Vec<u8>>>,
-        span: tracing::Span,
+        span: impl Into<ScopeSpan>,
     ) -> Self {
+        let span = span.into();
         Self {
             actor_id,
             request_id,
@@ -104,11 +144,11 @@ impl InvocationScope {
         let previous = self.step.take();
         self.log_budget.close_span(match &previous {
             Some(step) => step,
-            None => &self.span,
+            None => self.span.handle(),
         });
         drop(previous);
         let number = self.stats.model_calls + 1;
-        let step = DirectSpan::under(&self.span, || {
+        let step = self.span.child(|| {
             (
                 format!("step {number}").into(),
                 vec![KeyValue::new("corral.step", i64::from(number))],
@@ -123,13 +163,13 @@ impl InvocationScope {
         let step = self.step.take();
         self.log_budget.close_span(match &step {
             Some(step) => step,
-            None => &self.span,
+            None => self.span.handle(),
         });
         if self.log_budget.dropped_lines > 0 {
-            self.span.set_attribute(
+            self.span.handle().add_attributes(vec![KeyValue::new(
                 "corral.log.lines_dropped",
                 i64::try_from(self.log_budget.dropped_lines).unwrap_or(i64::MAX),
-            );
+            )]);
         }
     }
 
@@ -139,7 +179,7 @@ impl InvocationScope {
     pub fn open_span(&self, start: impl FnOnce() -> SpanStart) -> DirectSpan {
         match &self.step {
             Some(step) => step.child(start),
-            None => DirectSpan::under(&self.span, start),
+            None => self.span.child(start),
         }
     }
 
@@ -148,7 +188,7 @@ impl InvocationScope {
     pub fn log_span(&self) -> &dyn SpanHandle {
         match &self.step {
             Some(step) => step,
-            None => &self.span,
+            None => self.span.handle(),
         }
     }
 

@@ -27,7 +27,7 @@ use opentelemetry::{Context, Key, KeyValue, Value};
 use parking_lot::Mutex;
 use tracing::span::Id;
 
-use crate::span_ext::with_state;
+use crate::span_ext::{WithSpanState, with_state};
 use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 
 /// What a direct span starts with: its name and attributes.
@@ -79,6 +79,40 @@ impl DirectSpan {
                 made = Some(Shared::new(pipeline, Parent::Local(state), start()));
             }
         });
+        Self(made)
+    }
+
+    /// A span under the current span: the direct span whose scope the
+    /// caller runs in, else the current `tracing` span if a Corral pipeline
+    /// traces it, else the root of a new trace (under the current
+    /// OpenTelemetry context, if any) when the current subscriber runs a
+    /// Corral pipeline. Disabled otherwise; `start` runs only if it records.
+    ///
+    /// Unlike a `tracing` span's contextual parent, a current `tracing`
+    /// span that Corral does not trace (another crate's) is not looked
+    /// through to its ancestors: the span starts a new trace.
+    pub fn in_current(start: impl FnOnce() -> SpanStart) -> Self {
+        let current = tracing::Span::current();
+        if let Some(direct) = scoped(current.id().as_ref()) {
+            return direct.child(start);
+        }
+        let mut start = Some(start);
+        let mut made = None;
+        with_state(&current, |pipeline, state| {
+            if let Some(start) = start.take() {
+                made = Some(Shared::new(pipeline, Parent::Local(state), start()));
+            }
+        });
+        if let Some(start) = start {
+            let pipeline = tracing::dispatcher::get_default(|dispatch| {
+                dispatch
+                    .downcast_ref::<WithSpanState>()
+                    .map(|with| with.pipeline.clone())
+            });
+            made = pipeline.map(|pipeline| {
+                Shared::new(&pipeline, Parent::Context(Context::current()), start())
+            });
+        }
         Self(made)
     }
 
@@ -156,6 +190,20 @@ impl DirectSpan {
             }
             recording.events.push(event);
         });
+    }
+
+    /// Puts this span, and the spans made under it from now on, in session
+    /// `session_id` (see [`crate::OpenTelemetrySpanExt::set_session`]).
+    pub fn set_session(&self, session_id: &str) {
+        self.with_state(|state| state.set_session(session_id));
+    }
+
+    /// This span's W3C `traceparent`, when it records.
+    pub fn traceparent(&self) -> Option<String> {
+        if !self.is_recording() {
+            return None;
+        }
+        crate::propagation::traceparent(self.span_context())
     }
 
     /// This span's context: its trace, span id and baggage, for propagation.

@@ -31,7 +31,12 @@ pub fn span_traceparent(span: &tracing::Span) -> Option<String> {
         return None;
     }
     // The span's own ids only: its baggage is not needed for a traceparent.
-    let cx = Context::new().with_remote_span_context(span.span_context());
+    traceparent(span.span_context())
+}
+
+/// The W3C `traceparent` naming `span_context`, if it is valid.
+pub(crate) fn traceparent(span_context: SpanContext) -> Option<String> {
+    let cx = Context::new().with_remote_span_context(span_context);
     let mut carrier = std::collections::HashMap::new();
     TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     carrier.remove("traceparent")
