@@ -4,7 +4,11 @@
 //! `execute_tool` with the gateway's attributes, a failing memory call),
 //! made in a loop under each subscriber configuration. Low-noise where the
 //! tracing bench (`corral-host`'s `tracing`) is not, for working on the
-//! span layer itself.
+//! span path itself.
+//!
+//! The tree is made two ways: as the host makes it, with
+//! [`DirectSpan`]s, and as the same `tracing` spans (what the host made
+//! before), to show what the registry and the layer cost.
 //!
 //! Two variants: warm (the loop alone: caches hold everything) and evicted
 //! (1 MiB written between operations, as a sandbox's work between host
@@ -19,8 +23,12 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use std::future::Future;
+use std::task::{Poll, Waker};
+
 use corral_telemetry::{
-    Context, KeyValue, OpenTelemetrySpanExt, Telemetry, TelemetryConfig, record_error, span_filter,
+    Context, DirectSpan, KeyValue, OpenTelemetrySpanExt, Telemetry, TelemetryConfig, record_error,
+    span_filter,
 };
 use tracing::field::Empty;
 use tracing_subscriber::Layer;
@@ -57,7 +65,96 @@ impl Between {
     }
 }
 
-/// One invocation's spans, as the host makes them.
+/// Polls `future` once, as an executor would (every future here is ready).
+fn poll_once(future: impl Future<Output = ()>) {
+    let future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    let polled = future.poll(&mut cx);
+    debug_assert!(matches!(polled, Poll::Ready(())));
+}
+
+/// One invocation's spans, as the host makes them: direct spans.
+fn direct_tree(between: &mut Between) {
+    let root = DirectSpan::in_current(|| {
+        (
+            "invoke_agent assistant".into(),
+            vec![
+                KeyValue::new("gen_ai.operation.name", "invoke_agent"),
+                KeyValue::new("gen_ai.agent.name", "assistant"),
+                KeyValue::new("gen_ai.agent.version", "1.0.0".to_string()),
+                KeyValue::new("corral.actor.id", "default".to_string()),
+                KeyValue::new(
+                    "corral.request.id",
+                    "0b7f2c4e-5d1a-4f3e-9c2b-8a6d4e1f3c5b".to_string(),
+                ),
+            ],
+        )
+    });
+    root.set_session("bench-session");
+    poll_once(root.in_scope(async {
+        for number in 1..=2_u32 {
+            between.run();
+            let step = root.child(|| {
+                (
+                    format!("step {number}").into(),
+                    vec![KeyValue::new("corral.step", i64::from(number))],
+                )
+            });
+            let chat = step.child(|| {
+                (
+                    "chat corral.scripted".to_string().into(),
+                    vec![
+                        KeyValue::new("gen_ai.operation.name", "chat"),
+                        KeyValue::new("gen_ai.provider.name", "corral.scripted".to_string()),
+                        KeyValue::new("gen_ai.request.model", "corral.scripted".to_string()),
+                    ],
+                )
+            });
+            chat.in_scope(async { between.run() }).await;
+            chat.set_attributes([
+                KeyValue::new("gen_ai.response.finish_reasons", "tool_use"),
+                KeyValue::new("gen_ai.usage.input_tokens", 120_i64),
+                KeyValue::new("gen_ai.usage.output_tokens", 24_i64),
+            ]);
+            drop(chat);
+            if number == 1 {
+                let tool = step.child(|| {
+                    (
+                        "execute_tool calculator___evaluate".to_string().into(),
+                        vec![
+                            KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                            KeyValue::new("gen_ai.tool.name", "calculator___evaluate".to_string()),
+                            KeyValue::new("gen_ai.tool.call.id", "tooluse_1".to_string()),
+                        ],
+                    )
+                });
+                tool.in_scope(async { between.run() }).await;
+                tool.set_attributes([
+                    KeyValue::new("corral.gateway.target", "calculator"),
+                    KeyValue::new("corral.gateway.target_type", "wasm"),
+                    KeyValue::new("corral.policy.decision", "allow"),
+                ]);
+            } else {
+                let memory = step.child(|| {
+                    (
+                        "memory.create_event".into(),
+                        vec![
+                            KeyValue::new("corral.memory.operation", "memory.create_event"),
+                            KeyValue::new("corral.memory.namespace", String::new()),
+                            KeyValue::new("corral.actor.id", "default".to_string()),
+                        ],
+                    )
+                });
+                memory.set_attribute("memory.operation.count", 2_i64);
+                memory.in_scope(async { between.run() }).await;
+                memory.record_error("not_configured", "NotConfigured");
+            }
+        }
+    }));
+    root.set_attribute("corral.session.new", false);
+}
+
+/// The same spans as `tracing` spans, as the host made them before.
 fn tree(between: &mut Between) {
     let root = tracing::info_span!(
         target: "corral_host::manager",
@@ -142,12 +239,18 @@ fn tree(between: &mut Between) {
     root.record("corral.session.new", false);
 }
 
-/// Nanoseconds per tree under `dispatch` (none: tracing off).
-fn measure(dispatch: Option<&tracing::Dispatch>, between: &mut Between, trees: u32) -> f64 {
+/// Nanoseconds per tree made by `make` under `dispatch` (none: tracing
+/// off).
+fn measure(
+    dispatch: Option<&tracing::Dispatch>,
+    make: fn(&mut Between),
+    between: &mut Between,
+    trees: u32,
+) -> f64 {
     let mut run = |count: u32| {
         let started = Instant::now();
         for _ in 0..count {
-            tree(between);
+            make(between);
         }
         started.elapsed().as_nanos() as f64 / f64::from(count)
     };
@@ -176,29 +279,41 @@ fn main() {
         ..TelemetryConfig::disabled()
     })
     .unwrap();
-    let configurations: Vec<(&str, Option<tracing::Dispatch>)> = vec![
-        ("tracing off", None),
+    let corral = |telemetry: &Telemetry| {
+        Some(tracing::Dispatch::new(
+            tracing_subscriber::registry().with(telemetry.layer()),
+        ))
+    };
+    type Configuration = (&'static str, Option<tracing::Dispatch>, fn(&mut Between));
+    let configurations: Vec<Configuration> = vec![
+        ("tracing off", None, direct_tree),
+        ("direct spans, no sink", corral(&no_sink), direct_tree),
         (
-            "spans in the registry only",
-            Some(tracing::Dispatch::new(tracing_subscriber::registry())),
+            "direct spans, local span store",
+            corral(&with_store),
+            direct_tree,
         ),
         (
-            "a no-op layer behind Corral's filter",
+            "as tracing spans: in the registry only",
+            Some(tracing::Dispatch::new(tracing_subscriber::registry())),
+            tree,
+        ),
+        (
+            "as tracing spans: a no-op layer behind Corral's filter",
             Some(tracing::Dispatch::new(
                 tracing_subscriber::registry().with(Noop.with_filter(span_filter())),
             )),
+            tree,
         ),
         (
-            "Corral's layer, no sink",
-            Some(tracing::Dispatch::new(
-                tracing_subscriber::registry().with(no_sink.layer()),
-            )),
+            "as tracing spans: Corral's layer, no sink",
+            corral(&no_sink),
+            tree,
         ),
         (
-            "Corral's layer, local span store",
-            Some(tracing::Dispatch::new(
-                tracing_subscriber::registry().with(with_store.layer()),
-            )),
+            "as tracing spans: Corral's layer, local span store",
+            corral(&with_store),
+            tree,
         ),
     ];
 
@@ -214,13 +329,14 @@ fn main() {
     let mut results = vec![(Vec::new(), Vec::new()); configurations.len()];
     // One unrecorded round first: each registry's slab and each layer's
     // allocations settle.
-    for (_, dispatch) in &configurations {
-        measure(dispatch.as_ref(), &mut warm, trees);
+    for (_, dispatch, make) in &configurations {
+        measure(dispatch.as_ref(), *make, &mut warm, trees);
     }
     for _ in 0..ROUNDS {
-        for ((_, dispatch), (warm_ns, evicted_ns)) in configurations.iter().zip(&mut results) {
-            warm_ns.push(measure(dispatch.as_ref(), &mut warm, trees));
-            evicted_ns.push(measure(dispatch.as_ref(), &mut evicted, trees / 10));
+        for ((_, dispatch, make), (warm_ns, evicted_ns)) in configurations.iter().zip(&mut results)
+        {
+            warm_ns.push(measure(dispatch.as_ref(), *make, &mut warm, trees));
+            evicted_ns.push(measure(dispatch.as_ref(), *make, &mut evicted, trees / 10));
         }
     }
     let median = |values: &mut Vec<f64>| {
@@ -233,7 +349,7 @@ fn main() {
         .collect();
     // Each configuration's time over tracing off's, in the same variant.
     let (warm_off, evicted_off) = medians[0];
-    for ((name, _), (warm_ns, evicted_ns)) in configurations.iter().zip(&medians).skip(1) {
+    for ((name, _, _), (warm_ns, evicted_ns)) in configurations.iter().zip(&medians).skip(1) {
         let (warm, evicted) = (warm_ns - warm_off, evicted_ns - evicted_off);
         println!(
             "| {name} | {:.0} ns | {:.0} ns | {:.0} ns | {:.0} ns |",

@@ -413,7 +413,7 @@ where
         // Inside a direct span's scope, a span opened on the current span is
         // the direct span's child.
         if attrs.is_contextual()
-            && let Some(direct) = direct_span::scoped(ctx.current_span().id())
+            && let Some(direct) = direct_span::scoped()
         {
             if let Some(state) = direct.start_child(self.pipeline(), recording) {
                 span.extensions_mut().insert(state);
@@ -470,7 +470,7 @@ where
         // Inside a direct span's scope, an event on the current span is the
         // direct span's.
         let direct = if event.is_contextual() {
-            direct_span::scoped(ctx.current_span().id())
+            direct_span::scoped()
         } else {
             None
         };
@@ -501,6 +501,14 @@ where
             Some(direct) => direct.with_state(|state| apply(&mut state.recording)),
             None => with_recording(span, apply),
         }
+    }
+
+    fn on_enter(&self, _: &Id, _: Context<'_, S>) {
+        direct_span::entered();
+    }
+
+    fn on_exit(&self, _: &Id, _: Context<'_, S>) {
+        direct_span::exited();
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
