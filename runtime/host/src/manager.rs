@@ -1,7 +1,7 @@
 //! The session manager: maps session ids to live sandboxes, runs invocations,
 //! and ends sessions on stop, idle timeout, maximum lifetime or fault.
 
-use corral_telemetry::{DirectSpan, KeyValue, OpenTelemetrySpanExt};
+use corral_telemetry::{DirectSpan, KeyValue, OpenTelemetrySpanExt, span_attributes};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -1223,13 +1223,17 @@ fn invocation_span(
     let span = DirectSpan::in_current(|| {
         (
             format!("invoke_agent {}", agent.name()).into(),
-            vec![
-                KeyValue::new("gen_ai.operation.name", "invoke_agent"),
-                KeyValue::new("gen_ai.agent.name", agent.name_arc()),
-                KeyValue::new("gen_ai.agent.version", agent.version().to_string()),
-                KeyValue::new("corral.actor.id", request.actor_id.clone()),
-                KeyValue::new("corral.request.id", request_id.to_string()),
-            ],
+            // Room for `corral.session.new`, or an error's type.
+            span_attributes(
+                [
+                    KeyValue::new("gen_ai.operation.name", "invoke_agent"),
+                    KeyValue::new("gen_ai.agent.name", agent.name_arc()),
+                    KeyValue::new("gen_ai.agent.version", agent.version().to_string()),
+                    KeyValue::new("corral.actor.id", request.actor_id.clone()),
+                    KeyValue::new("corral.request.id", request_id.to_string()),
+                ],
+                1,
+            ),
         )
     });
     span.set_session(&request.session_id);

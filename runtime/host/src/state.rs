@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_sandbox::{SandboxCtx, SandboxState};
-use corral_telemetry::{DirectSpan, KeyValue, SpanHandle, SpanStart};
+use std::borrow::Cow;
+
+use corral_telemetry::{DirectSpan, KeyValue, SpanHandle, SpanStart, span_attributes};
 use tokio::sync::mpsc;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -89,6 +91,18 @@ impl From<tracing::Span> for ScopeSpan {
     }
 }
 
+/// A step span's name, `step {number}`; the first steps' are not
+/// formatted.
+fn step_name(number: u32) -> Cow<'static, str> {
+    const NAMES: [&str; 8] = [
+        "step 1", "step 2", "step 3", "step 4", "step 5", "step 6", "step 7", "step 8",
+    ];
+    match number.checked_sub(1).and_then(|i| NAMES.get(i as usize)) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("step {number}")),
+    }
+}
+
 /// Guest log usage of one invocation: lines and bytes kept, lines dropped,
 /// and events on the current span.
 #[derive(Debug, Default)]
@@ -150,8 +164,8 @@ impl InvocationScope {
         let number = self.stats.model_calls + 1;
         let step = self.span.child(|| {
             (
-                format!("step {number}").into(),
-                vec![KeyValue::new("corral.step", i64::from(number))],
+                step_name(number),
+                span_attributes([KeyValue::new("corral.step", i64::from(number))], 1),
             )
         });
         self.step = Some(step.clone());

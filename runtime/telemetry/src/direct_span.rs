@@ -32,6 +32,15 @@ use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 /// What a direct span starts with: its name and attributes.
 pub type SpanStart = (Cow<'static, str>, Vec<KeyValue>);
 
+/// A direct span's attributes: `first`, with room for the `later` ones
+/// its caller adds while it is open and the session tags added at close,
+/// so the list is allocated once for the span's life.
+pub fn span_attributes<const N: usize>(first: [KeyValue; N], later: usize) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(N + later + crate::span_layer::SESSION_TAGS);
+    attributes.extend(first);
+    attributes
+}
+
 /// A span recorded without `tracing`: opened under a `tracing` span of a
 /// Corral pipeline or under another direct span, ended (and exported, if
 /// sampled) when its last clone drops. Disabled, and free, when its parent

@@ -30,7 +30,7 @@ pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
-pub use direct_span::{DirectSpan, SpanStart};
+pub use direct_span::{DirectSpan, SpanStart, span_attributes};
 pub use error::TelemetryError;
 pub use in_span::in_span;
 pub use opentelemetry::{Context, KeyValue};

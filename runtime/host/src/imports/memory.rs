@@ -1,6 +1,6 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
-use corral_telemetry::{DirectSpan, KeyValue};
+use corral_telemetry::{DirectSpan, KeyValue, span_attributes};
 
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
 use crate::memory::resolve_namespace;
@@ -89,11 +89,15 @@ impl SessionState {
         self.scope.open_span(|| {
             (
                 operation.into(),
-                vec![
-                    KeyValue::new("corral.memory.operation", operation),
-                    KeyValue::new("corral.memory.namespace", namespace.to_string()),
-                    KeyValue::new("corral.actor.id", self.scope.actor_id.clone()),
-                ],
+                // Room for the count.
+                span_attributes(
+                    [
+                        KeyValue::new("corral.memory.operation", operation),
+                        KeyValue::new("corral.memory.namespace", namespace.to_string()),
+                        KeyValue::new("corral.actor.id", self.scope.actor_id.clone()),
+                    ],
+                    1,
+                ),
             )
         })
     }

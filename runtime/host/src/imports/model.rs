@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use corral_telemetry::{DirectSpan, KeyValue};
+use corral_telemetry::{DirectSpan, KeyValue, span_attributes};
 
 use super::model_convert::{error_to_wit, request_from_wit, response_to_wit};
 use crate::bindings::model::{ConverseRequest, ConverseResponse, Host, ModelError};
@@ -32,14 +32,19 @@ impl SessionState {
         let step = self.scope.begin_step();
         // `session.id` and `gen_ai.conversation.id` come from the
         // invocation's session at close.
-        let span = step.child(|| {
+        let provider = model.provider_name();
+        let span = step.child(move || {
             (
                 format!("chat {requested}").into(),
-                vec![
-                    KeyValue::new("gen_ai.operation.name", "chat"),
-                    KeyValue::new("gen_ai.provider.name", model.provider_name().to_string()),
-                    KeyValue::new("gen_ai.request.model", requested.clone()),
-                ],
+                // Room for the response's three.
+                span_attributes(
+                    [
+                        KeyValue::new("gen_ai.operation.name", "chat"),
+                        KeyValue::new("gen_ai.provider.name", provider.to_string()),
+                        KeyValue::new("gen_ai.request.model", requested),
+                    ],
+                    3,
+                ),
             )
         });
         let capture = corral_telemetry::capture_content() && span.is_recording();

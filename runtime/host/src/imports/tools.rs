@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use corral_telemetry::{DirectSpan, KeyValue};
+use corral_telemetry::{DirectSpan, KeyValue, span_attributes};
 use serde_json::Value;
 
 use crate::bindings::tools::{Host, ToolError, ToolInfo};
@@ -43,10 +43,14 @@ impl SessionState {
         // `session.id` and `gen_ai.conversation.id` come from the
         // invocation's session at close.
         let span = self.scope.open_span(|| {
-            let mut attributes = vec![
-                KeyValue::new("gen_ai.operation.name", "execute_tool"),
-                KeyValue::new("gen_ai.tool.name", name.clone()),
-            ];
+            // Room for the call id and the gateway's seven.
+            let mut attributes = span_attributes(
+                [
+                    KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                    KeyValue::new("gen_ai.tool.name", name.clone()),
+                ],
+                8,
+            );
             if let Some(id) = &call_id {
                 attributes.push(KeyValue::new("gen_ai.tool.call.id", id.clone()));
             }
