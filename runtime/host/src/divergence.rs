@@ -44,7 +44,7 @@ pub struct Divergence {
     /// Its request id.
     pub request_id: String,
     /// The agent-loop step within the invocation (model calls so far; the
-    /// `agent.step` span's number).
+    /// number of its `step N` span, `corral.step`).
     pub step: u32,
     /// Model calls since the sandbox started (the step `--until` counts).
     pub session_step: u64,

@@ -227,17 +227,30 @@ impl SessionManager {
             .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
             .clone();
         let span = invocation_span(agent, &request, &request_id);
+        // Log lines written during the invocation name it when the log
+        // filter enables this span (`CORRAL_LOG=info`); tracing leaves its
+        // target out, and at the default filter it is not made at all.
+        let log_context = tracing::info_span!(
+            target: corral_telemetry::LOG_CONTEXT_TARGET,
+            "invocation",
+            gen_ai.agent.name = agent.name(),
+            session.id = request.session_id.as_str(),
+            corral.request.id = request_id.as_str(),
+        );
         let inner = self.inner.clone();
         let agent = agent.clone();
-        let in_span = span.clone();
+        let invocation = span.clone();
         // Boxed at once: this future then holds a pointer, not the
         // invocation's state machine, which every layer above would copy.
-        let call = Box::pin(async move {
-            let scope = in_span.clone();
-            scope
-                .in_scope(inner.invoke_in_span(&agent, request, request_id, in_span))
-                .await
-        });
+        let call = Box::pin(
+            async move {
+                let scope = invocation.clone();
+                scope
+                    .in_scope(inner.invoke_in_span(&agent, request, request_id, invocation))
+                    .await
+            }
+            .instrument(log_context),
+        );
         let result = match &self.inner.executor {
             Some(executor) => executor.run(call).await.unwrap_or_else(|error| {
                 Err(InvokeError::Internal(format!(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use corral_journal::{ForkPoint, JournalError, Segment};
+use corral_telemetry::OpenTelemetrySpanExt;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -161,6 +162,9 @@ impl SessionReplayer {
             session.id = %session,
             corral.journal.offset = segment.offset,
         );
+        // The live part of a fork's spans (steps, model and tool calls) are
+        // tagged with the session at close, from here.
+        span.set_session(session);
         self.run(agent, session, segment, options)
             .instrument(span)
             .await

@@ -197,6 +197,17 @@ impl InvocationScope {
         }
     }
 
+    /// The direct span new work runs in (the current step, else the
+    /// invocation's), for work spawned off the invocation's task; disabled
+    /// when replaying under a `tracing` span.
+    pub fn current_direct_span(&self) -> DirectSpan {
+        match (&self.step, &self.span) {
+            (Some(step), _) => step.clone(),
+            (None, ScopeSpan::Direct(span)) => span.clone(),
+            (None, ScopeSpan::Tracing(_)) => DirectSpan::default(),
+        }
+    }
+
     /// The span the guest's log lines go on: the current step, else the
     /// invocation.
     pub fn log_span(&self) -> &dyn SpanHandle {

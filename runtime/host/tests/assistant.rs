@@ -112,6 +112,10 @@ async fn traced_ask(
 ) -> Vec<corral_telemetry::store::StoredSpan> {
     use corral_telemetry::{Telemetry, TelemetryConfig, store};
     use tracing_subscriber::layer::SubscriberExt;
+    // Content capture is one flag for the process: one traced question at
+    // a time.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let telemetry = Telemetry::start(&TelemetryConfig {
         local_store: Some(dir.path().to_path_buf()),

@@ -26,7 +26,8 @@ use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use parking_lot::Mutex;
 
-use crate::span_ext::{WithSpanState, with_state};
+use crate::propagation::exception_attributes;
+use crate::span_ext::{raise_status, with_current_state, with_state};
 use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 
 /// What a direct span starts with: its name and attributes.
@@ -72,55 +73,42 @@ impl Drop for Shared {
 }
 
 impl DirectSpan {
-    /// A span that records nothing.
-    pub fn disabled() -> Self {
-        Self(None)
-    }
-
     /// A span under `parent`; `start` runs only if `parent` is one of a
     /// Corral pipeline's spans, so a disabled span costs no formatting.
     pub fn under(parent: &tracing::Span, start: impl FnOnce() -> SpanStart) -> Self {
         let mut start = Some(start);
         let mut made = None;
         with_state(parent, |pipeline, state| {
-            if let Some(start) = start.take() {
-                made = Some(Shared::new(pipeline, Parent::Local(state), start()));
-            }
+            made = start
+                .take()
+                .map(|start| Shared::new(pipeline, Parent::Local(state), start()));
         });
         Self(made)
     }
 
-    /// A span under the current span: the direct span whose scope the
-    /// caller runs in, else the current `tracing` span if a Corral pipeline
-    /// traces it, else the root of a new trace (under the current
-    /// OpenTelemetry context, if any) when the current subscriber runs a
-    /// Corral pipeline. Disabled otherwise; `start` runs only if it records.
+    /// A span under the current span, as a contextual `tracing` span's
+    /// parent is found; `start` runs only if it records.
     ///
-    /// Unlike a `tracing` span's contextual parent, a current `tracing`
-    /// span that Corral does not trace (another crate's) is not looked
-    /// through to its ancestors: the span starts a new trace.
+    /// The parent is the direct span whose scope the caller runs in, else
+    /// the nearest traced span among the current `tracing` span and its
+    /// ancestors; with neither, the span starts a trace under the current
+    /// OpenTelemetry context (a remote parent, or none). Disabled when the
+    /// current subscriber runs no Corral pipeline.
     pub fn in_current(start: impl FnOnce() -> SpanStart) -> Self {
-        if let Some(direct) = scoped() {
+        if let Some(direct) = scoped(None) {
             return direct.child(start);
         }
-        let current = tracing::Span::current();
         let mut start = Some(start);
         let mut made = None;
-        with_state(&current, |pipeline, state| {
-            if let Some(start) = start.take() {
-                made = Some(Shared::new(pipeline, Parent::Local(state), start()));
-            }
+        with_current_state(|pipeline, state| {
+            let parent = match state {
+                Some(state) => Parent::Local(state),
+                None => Parent::Context(Context::current()),
+            };
+            made = start
+                .take()
+                .map(|start| Shared::new(pipeline, parent, start()));
         });
-        if let Some(start) = start {
-            let pipeline = tracing::dispatcher::get_default(|dispatch| {
-                dispatch
-                    .downcast_ref::<WithSpanState>()
-                    .map(|with| with.pipeline.clone())
-            });
-            made = pipeline.map(|pipeline| {
-                Shared::new(&pipeline, Parent::Context(Context::current()), start())
-            });
-        }
         Self(made)
     }
 
@@ -162,42 +150,22 @@ impl DirectSpan {
         }
     }
 
-    /// Sets the span's status (Unset < Error < Ok, and Ok is final, as the
-    /// SDK orders them).
+    /// Sets the span's status (Unset < Error < Ok, as the SDK orders them:
+    /// Ok is final, and a first error's description is kept).
     pub fn set_status(&self, status: Status) {
-        self.with_state(|state| {
-            if status > state.recording.status {
-                state.recording.status = status;
-            }
-        });
+        self.with_state(|state| raise_status(&mut state.recording.status, status));
     }
 
     /// Marks the span failed: `error.type`, error status and an `exception`
-    /// event, as [`crate::record_error`] plus the `error.type` field do for
-    /// a `tracing` span.
+    /// event (what [`crate::record_error`] and an `error.type` field do for
+    /// a `tracing` span).
     pub fn record_error(&self, error_type: &str, message: &str) {
         if !self.is_recording() {
             return;
         }
-        let event = Event::new(
-            "exception",
-            std::time::SystemTime::now(),
-            vec![
-                KeyValue::new("exception.type", error_type.to_string()),
-                KeyValue::new("exception.message", message.to_string()),
-            ],
-            0,
-        );
-        self.with_state(|state| {
-            let recording = &mut state.recording;
-            recording
-                .attributes
-                .push(KeyValue::new("error.type", error_type.to_string()));
-            if recording.status != Status::Ok {
-                recording.status = Status::error(message.to_string());
-            }
-            recording.events.push(event);
-        });
+        self.set_attribute("error.type", error_type.to_string());
+        self.set_status(Status::error(message.to_string()));
+        self.add_event("exception", exception_attributes(error_type, message));
     }
 
     /// Puts this span, and the spans made under it from now on, in session
@@ -238,10 +206,7 @@ impl DirectSpan {
         };
         let mut future = std::pin::pin!(future);
         std::future::poll_fn(|cx| {
-            let _scope = ScopeGuard::enter(Scope {
-                depth: DEPTH.with(Cell::get),
-                span: shared.clone(),
-            });
+            let _scope = ScopeGuard::enter(shared);
             future.as_mut().poll(cx)
         })
         .await
@@ -256,16 +221,12 @@ impl DirectSpan {
         }
     }
 
-    /// A `tracing` span's state under this one, made by `pipeline`.
-    pub(crate) fn start_child(
-        &self,
-        pipeline: &SpanPipeline,
-        recording: Recording,
-    ) -> Option<SpanState> {
+    /// A `tracing` span's state under this one.
+    pub(crate) fn start_child(&self, recording: Recording) -> Option<SpanState> {
         let shared = self.0.as_ref()?;
         let guard = shared.state.lock();
         let parent = guard.as_ref()?;
-        Some(pipeline.start(Parent::Local(parent), recording))
+        Some(shared.pipeline.start(Parent::Local(parent), recording))
     }
 }
 
@@ -310,12 +271,20 @@ pub(crate) fn exited() {
     let _ = DEPTH.try_with(|depth| depth.set(depth.get().wrapping_sub(1)));
 }
 
-/// Puts a scope in place for one poll and restores the one before.
+/// Puts `span`'s scope in place for one poll and restores the one before
+/// (nothing while the thread's locals are being torn down).
 struct ScopeGuard(Option<Scope>);
 
 impl ScopeGuard {
-    fn enter(scope: Scope) -> Self {
-        Self(SCOPE.with(|cell| cell.replace(Some(scope))))
+    fn enter(span: &Arc<Shared>) -> Self {
+        let previous = DEPTH.try_with(Cell::get).ok().and_then(|depth| {
+            let scope = Scope {
+                depth,
+                span: span.clone(),
+            };
+            SCOPE.try_with(|cell| cell.replace(Some(scope))).ok()
+        });
+        Self(previous.flatten())
     }
 }
 
@@ -328,8 +297,8 @@ impl Drop for ScopeGuard {
 
 /// The direct span the running code is in, unless one of Corral's
 /// `tracing` spans was entered inside it (that span is then the current
-/// one, until it exits).
-pub(crate) fn scoped() -> Option<DirectSpan> {
+/// one, until it exits). With `pipeline`, only a span of that pipeline.
+pub(crate) fn scoped(pipeline: Option<&SpanPipeline>) -> Option<DirectSpan> {
     let depth = DEPTH.try_with(Cell::get).ok()?;
     SCOPE
         .try_with(|cell| {
@@ -337,6 +306,7 @@ pub(crate) fn scoped() -> Option<DirectSpan> {
             let found = scope
                 .as_ref()
                 .filter(|scope| scope.depth == depth)
+                .filter(|scope| pipeline.is_none_or(|p| std::ptr::eq(p, &*scope.span.pipeline)))
                 .map(|scope| DirectSpan(Some(scope.span.clone())));
             cell.set(scope);
             found
@@ -349,7 +319,7 @@ pub(crate) fn scoped() -> Option<DirectSpan> {
 /// it is in, else the current `tracing` span's.
 pub(crate) fn current_context() -> Context {
     use crate::OpenTelemetrySpanExt;
-    match scoped() {
+    match scoped(None) {
         Some(direct) => direct.context(),
         None => tracing::Span::current().context(),
     }
@@ -357,67 +327,36 @@ pub(crate) fn current_context() -> Context {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry::trace::{SpanId, TraceContextExt};
     use opentelemetry_sdk::trace::SpanData;
-    use parking_lot::Mutex;
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
     use crate::OpenTelemetrySpanExt;
-    use crate::sinks::{SinkError, SpanSink, SpanSinks};
-    use crate::span_layer::SpanLayer;
+    use crate::test_pipeline::{Kept, attr, named};
 
-    /// A sink keeping what it is sent.
-    #[derive(Debug, Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanSink for Kept {
-        fn on_end(&self, span: &SpanData) {
-            self.0.lock().push(span.clone());
-        }
-        fn force_flush(&self, _: std::time::Duration) -> Result<(), SinkError> {
-            Ok(())
-        }
-        fn shutdown(&self, _: std::time::Duration) -> Result<(), SinkError> {
-            Ok(())
-        }
-    }
-
-    fn traced() -> (Kept, tracing::Dispatch) {
-        let kept = Kept::default();
-        let pipeline = Arc::new(SpanPipeline::new(
-            SpanSinks::new(vec![Box::new(kept.clone())]),
-            opentelemetry::InstrumentationScope::builder("test").build(),
-        ));
-        let dispatch =
-            tracing::Dispatch::new(tracing_subscriber::registry().with(SpanLayer::new(pipeline)));
-        (kept, dispatch)
-    }
-
-    fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
-        spans
+    /// The `traceparent` among W3C header pairs.
+    fn traceparent(headers: &[(String, String)]) -> String {
+        headers
             .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name} in {spans:?}"))
+            .find(|(k, _)| k == "traceparent")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
-    fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
+    fn start(name: &'static str) -> impl FnOnce() -> SpanStart {
+        move || (name.into(), Vec::new())
     }
 
     #[tokio::test]
     async fn direct_spans_join_the_trace_and_stand_in_for_the_current_span() {
-        let (kept, dispatch) = traced();
-        let _default = tracing::dispatcher::set_default(&dispatch);
+        let kept = Kept::default();
+        let _default = tracing::dispatcher::set_default(&kept.dispatch());
         let root = tracing::info_span!("invoke");
         root.set_session("s-1");
         let step = DirectSpan::under(&root, || ("step 1".into(), vec![KeyValue::new("n", 1)]));
-        let call = step.child(|| ("chat".into(), Vec::new()));
+        let call = step.child(start("chat"));
         let (headers, nested_parent) = crate::in_span(
             &root,
             call.in_scope(async {
@@ -433,9 +372,10 @@ mod tests {
         .await;
         call.set_attributes([KeyValue::new("tokens", 3)]);
         call.record_error("timeout", "no answer");
+        call.record_error("later", "kept out");
         drop((call, step, root));
 
-        let spans = kept.0.lock().clone();
+        let spans = kept.take();
         assert_eq!(spans.len(), 4, "{spans:?}");
         let (invoke, step, chat, http) = (
             named(&spans, "invoke"),
@@ -447,7 +387,7 @@ mod tests {
         for span in [step, chat, http] {
             assert_eq!(span.span_context.trace_id(), trace);
             assert_eq!(
-                attribute(span, "session.id").map(Value::as_str).as_deref(),
+                attr(span, "session.id").map(Value::as_str).as_deref(),
                 Some("s-1"),
                 "{span:?}"
             );
@@ -457,17 +397,17 @@ mod tests {
         // A `tracing` span opened inside the scope is the direct span's child.
         assert_eq!(http.parent_span_id, chat.span_context.span_id());
         assert_eq!(nested_parent.span_id(), http.span_context.span_id());
-        assert_eq!(attribute(step, "n"), Some(&Value::I64(1)));
-        assert_eq!(attribute(chat, "tokens"), Some(&Value::I64(3)));
+        assert_eq!(attr(step, "n"), Some(&Value::I64(1)));
+        assert_eq!(attr(chat, "tokens"), Some(&Value::I64(3)));
         assert_eq!(
-            attribute(chat, "error.type").map(Value::as_str).as_deref(),
+            attr(chat, "error.type").map(Value::as_str).as_deref(),
             Some("timeout")
         );
-        assert_eq!(chat.status, Status::error("no answer"));
+        assert_eq!(chat.status, Status::error("no answer"), "the first error's");
         let events: Vec<&str> = chat.events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(
             events,
-            ["retrying", "exception"],
+            ["retrying", "exception", "exception"],
             "the event on the current span"
         );
         // Outbound calls carry the direct span's context and the session.
@@ -478,57 +418,143 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         };
-        let traceparent = format!("00-{}-{}-01", trace, chat.span_context.span_id());
-        assert_eq!(header("traceparent"), traceparent);
+        let expected = format!("00-{}-{}-01", trace, chat.span_context.span_id());
+        assert_eq!(header("traceparent"), expected);
         assert!(header("baggage").contains("session.id=s-1"), "{headers:?}");
     }
 
     #[tokio::test]
-    async fn outside_its_scope_the_current_span_is_the_tracing_one() {
-        let (kept, dispatch) = traced();
-        let _default = tracing::dispatcher::set_default(&dispatch);
+    async fn outside_its_scope_or_under_an_entered_span_the_current_span_is_the_tracing_one() {
+        let kept = Kept::default();
+        let _default = tracing::dispatcher::set_default(&kept.dispatch());
         let root = tracing::info_span!("invoke");
-        let tool = DirectSpan::under(&root, || ("tool".into(), Vec::new()));
+        let tool = DirectSpan::under(&root, start("tool"));
         let inner = tracing::info_span!(parent: &root, "inner");
-        let inner_context = crate::in_span(
+        let (inner_context, explicit) = crate::in_span(
             &root,
             tool.in_scope(async {
+                // A span with an explicit parent keeps it.
+                let explicit = tracing::info_span!(parent: &root, "explicit");
                 // A `tracing` span entered inside the scope takes over.
-                crate::in_span(&inner, async { crate::current_trace_headers() }).await
+                let headers =
+                    crate::in_span(&inner, async { crate::current_trace_headers() }).await;
+                (headers, explicit.span_context())
             }),
         )
         .await;
         let outside = crate::in_span(&root, async { crate::current_trace_headers() }).await;
-        let traceparent = |headers: &[(String, String)]| {
-            headers
-                .iter()
-                .find(|(k, _)| k == "traceparent")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
         let inner_id = inner.span_context().span_id().to_string();
         let root_id = root.span_context().span_id().to_string();
         assert!(traceparent(&inner_context).contains(&inner_id));
         assert!(traceparent(&outside).contains(&root_id));
         drop((tool, inner, root));
-        assert_eq!(kept.0.lock().len(), 3);
+        let spans = kept.take();
+        let explicit_span = named(&spans, "explicit");
+        assert_eq!(explicit_span.span_context.span_id(), explicit.span_id());
+        assert_eq!(
+            explicit_span.parent_span_id,
+            named(&spans, "invoke").span_context.span_id()
+        );
+    }
+
+    #[tokio::test]
+    async fn nested_scopes_and_untraced_spans_inside_them() {
+        let kept = Kept::default();
+        let pipeline = Arc::new(SpanPipeline::new(
+            crate::sinks::SpanSinks::new(vec![Box::new(kept.clone())]),
+            opentelemetry::InstrumentationScope::builder("corral").build(),
+        ));
+        // Corral's filter: spans of other targets are not traced.
+        let layer = crate::span_layer::SpanLayer::new(pipeline).with_filter(crate::span_filter());
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let _default = tracing::dispatcher::set_default(&dispatch);
+        let root = DirectSpan::in_current(start("root"));
+        let child = root.child(start("child"));
+        let grandchild = root
+            .in_scope(async {
+                child
+                    .in_scope(async {
+                        // Another crate's span, entered: not traced, so the
+                        // direct span stays the parent.
+                        let other = tracing::info_span!(target: "hyper", "connect");
+                        let _entered = other.enter();
+                        DirectSpan::in_current(start("grandchild"))
+                    })
+                    .await
+            })
+            .await;
+        // Back in the outer scope only.
+        let sibling = root
+            .in_scope(async { DirectSpan::in_current(start("sibling")) })
+            .await;
+        drop((grandchild, sibling, child, root));
+        let spans = kept.take();
+        let id = |name: &str| named(&spans, name).span_context.span_id();
+        assert_eq!(named(&spans, "root").parent_span_id, SpanId::INVALID);
+        assert_eq!(named(&spans, "child").parent_span_id, id("root"));
+        assert_eq!(named(&spans, "grandchild").parent_span_id, id("child"));
+        assert_eq!(named(&spans, "sibling").parent_span_id, id("root"));
+        assert!(spans.iter().all(|s: &SpanData| s.name != "connect"));
+    }
+
+    #[test]
+    fn in_current_looks_past_untraced_spans_and_starts_traces_under_remote_parents() {
+        let kept = Kept::default();
+        let pipeline = Arc::new(SpanPipeline::new(
+            crate::sinks::SpanSinks::new(vec![Box::new(kept.clone())]),
+            opentelemetry::InstrumentationScope::builder("corral").build(),
+        ));
+        let layer = crate::span_layer::SpanLayer::new(pipeline).with_filter(crate::span_filter());
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let request = tracing::info_span!(target: "corral_server", "request");
+            let other = tracing::info_span!(target: "tower", "layer");
+            let under = request.in_scope(|| other.in_scope(|| DirectSpan::in_current(start("a"))));
+            drop(under);
+            let remote = crate::extract_context(&{
+                let mut headers = http::HeaderMap::new();
+                headers.insert(
+                    "traceparent",
+                    http::HeaderValue::from_static(
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                    ),
+                );
+                headers
+            });
+            let _attached = remote.attach();
+            drop(DirectSpan::in_current(start("b")));
+            drop(request);
+        });
+        let spans = kept.take();
+        assert_eq!(
+            named(&spans, "a").parent_span_id,
+            named(&spans, "request").span_context.span_id(),
+            "the nearest traced ancestor"
+        );
+        let b = named(&spans, "b");
+        assert_eq!(
+            b.span_context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(b.parent_span_is_remote);
     }
 
     #[test]
     fn a_span_under_an_untraced_parent_records_nothing() {
-        let (kept, dispatch) = traced();
-        let _default = tracing::dispatcher::set_default(&dispatch);
-        // Not one of Corral's targets: the layer's filter is not applied
-        // here, so use a disabled span.
-        let span = DirectSpan::under(&tracing::Span::none(), || {
-            unreachable!("not started when the parent is not traced")
+        let kept = Kept::default();
+        tracing::dispatcher::with_default(&kept.dispatch(), || {
+            let span = DirectSpan::under(&tracing::Span::none(), || {
+                unreachable!("not started when the parent is not traced")
+            });
+            assert!(!span.is_recording());
+            let child = span.child(|| unreachable!("nor its children"));
+            child.set_attribute("k", "v");
+            child.record_error("e", "m");
+            assert!(!child.context().span().span_context().is_valid());
         });
-        assert!(!span.is_recording());
-        let child = span.child(|| unreachable!("nor its children"));
-        child.set_attribute("k", "v");
-        child.record_error("e", "m");
-        assert!(!child.context().span().span_context().is_valid());
-        drop((child, span));
-        assert!(kept.0.lock().is_empty());
+        // With no Corral pipeline, nothing records either.
+        let none = DirectSpan::in_current(|| unreachable!("no pipeline"));
+        assert!(!none.is_recording());
+        assert!(kept.take().is_empty());
     }
 }

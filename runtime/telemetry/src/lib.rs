@@ -26,6 +26,8 @@ mod span_handle;
 mod span_layer;
 pub mod store;
 mod store_writer;
+#[cfg(test)]
+mod test_pipeline;
 pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
@@ -34,11 +36,12 @@ pub use direct_span::{DirectSpan, SpanStart, span_attributes};
 pub use error::TelemetryError;
 pub use in_span::in_span;
 pub use opentelemetry::{Context, KeyValue};
-pub use pipeline::{ExportStats, SinkStats, Telemetry, export_stats, span_filter};
+pub use pipeline::{
+    ExportStats, LOG_CONTEXT_TARGET, SinkStats, Telemetry, export_stats, span_filter,
+};
 pub use propagation::{
-    add_span_event, baggage_session_id, current_trace_headers, extract_context, inject_current,
-    inject_headers, record_error, session_context, set_span_attribute,
-    span_context_from_traceparent, span_traceparent,
+    baggage_session_id, current_trace_headers, extract_context, inject_current, inject_headers,
+    record_error, session_context, span_context_from_traceparent, span_traceparent,
 };
 pub use session::SESSION_ID_KEY;
 pub use span_ext::OpenTelemetrySpanExt;

@@ -127,11 +127,20 @@ impl Telemetry {
 }
 
 /// Which spans [`Telemetry::layer`] records: those of Corral's crates
-/// (targets starting with `corral`) at info and above. A per-layer filter,
-/// so other layers (logs) still see everything else.
+/// (targets starting with `corral`) at info and above, except
+/// [`LOG_CONTEXT_TARGET`]'s. A per-layer filter, so other layers (logs)
+/// still see everything else.
 pub fn span_filter() -> Targets {
-    Targets::new().with_target("corral", LevelFilter::INFO)
+    Targets::new()
+        .with_target("corral", LevelFilter::INFO)
+        .with_target(LOG_CONTEXT_TARGET, LevelFilter::OFF)
 }
+
+/// The target of spans that only give log lines their context (the
+/// invocation's identity, whose traced span is a [`crate::DirectSpan`]):
+/// [`span_filter`] leaves them out, and at the default log filter they are
+/// not made at all.
+pub const LOG_CONTEXT_TARGET: &str = "corral::log_context";
 
 /// How long a flush or shutdown waits for the slowest sink (a collector
 /// that does not answer); what is still queued after it is lost.
@@ -161,4 +170,20 @@ fn resource(config: &TelemetryConfig) -> Resource {
         builder = builder.with_service_name(name);
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn the_span_filter_takes_corral_spans_at_info_but_not_log_context_ones() {
+        let filter = span_filter();
+        assert!(filter.would_enable("corral_host::manager", &Level::INFO));
+        assert!(!filter.would_enable(LOG_CONTEXT_TARGET, &Level::INFO));
+        assert!(!filter.would_enable("corral_host::manager", &Level::DEBUG));
+        assert!(!filter.would_enable("hyper::client", &Level::INFO));
+    }
 }

@@ -70,17 +70,6 @@ pub fn current_trace_headers() -> Vec<(String, String)> {
     pairs
 }
 
-/// Adds `event` with `attributes` to `span` (a no-op when tracing is off).
-pub fn add_span_event(span: &tracing::Span, event: &'static str, attributes: Vec<KeyValue>) {
-    span.add_event(event, attributes);
-}
-
-/// Sets an attribute that is not one of `span`'s declared fields (e.g.
-/// opt-in content).
-pub fn set_span_attribute(span: &tracing::Span, key: &'static str, value: String) {
-    span.set_attribute(key, value);
-}
-
 /// The `session.id` entry of `cx`'s baggage.
 pub fn baggage_session_id(cx: &Context) -> Option<String> {
     cx.baggage()
@@ -113,13 +102,15 @@ pub fn session_context(parent: &Context, session_id: &str) -> Context {
 /// Marks `span` failed: error status plus an `exception` event.
 pub fn record_error(span: &tracing::Span, error_type: &str, message: &str) {
     span.set_status(Status::error(message.to_string()));
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", error_type.to_string()),
-            KeyValue::new("exception.message", message.to_string()),
-        ],
-    );
+    span.add_event("exception", exception_attributes(error_type, message));
+}
+
+/// An `exception` event's attributes.
+pub(crate) fn exception_attributes(error_type: &str, message: &str) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("exception.type", error_type.to_string()),
+        KeyValue::new("exception.message", message.to_string()),
+    ]
 }
 
 #[cfg(test)]

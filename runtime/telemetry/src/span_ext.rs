@@ -21,6 +21,9 @@ type Lookup = fn(&Dispatch, &Id, &mut dyn FnMut(&mut SpanState));
 pub(crate) struct WithSpanState {
     pub(crate) pipeline: Arc<SpanPipeline>,
     lookup: Lookup,
+    /// Like `lookup`, on the nearest of the span and its ancestors that the
+    /// pipeline traces.
+    nearest: Lookup,
 }
 
 impl WithSpanState {
@@ -32,6 +35,7 @@ impl WithSpanState {
         Self {
             pipeline,
             lookup: lookup::<S>,
+            nearest: nearest::<S>,
         }
     }
 }
@@ -45,6 +49,54 @@ where
         && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
     {
         f(state);
+    }
+}
+
+fn nearest<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanState))
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return;
+    };
+    for span in span.scope() {
+        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+            f(state);
+            return;
+        }
+    }
+}
+
+/// Runs `f` with the current subscriber's Corral pipeline and the state of
+/// the nearest traced span among the current one and its ancestors (as a
+/// contextual `tracing` span's parent is found); `None` for the state when
+/// none is traced. Nothing when the subscriber runs no Corral pipeline.
+pub(crate) fn with_current_state(mut f: impl FnMut(&Arc<SpanPipeline>, Option<&mut SpanState>)) {
+    tracing::dispatcher::get_default(|dispatch| {
+        let Some(with) = dispatch.downcast_ref::<WithSpanState>() else {
+            return;
+        };
+        let mut found = false;
+        if let Some(id) = dispatch.current_span().id() {
+            (with.nearest)(dispatch, id, &mut |state| {
+                found = true;
+                f(&with.pipeline, Some(state));
+            });
+        }
+        if !found {
+            f(&with.pipeline, None);
+        }
+    });
+}
+
+/// Raises `current` to `status` as the SDK orders them (Unset < Error <
+/// Ok): Ok is final, and a first error's description is kept.
+pub(crate) fn raise_status(current: &mut Status, status: Status) {
+    if status > *current {
+        *current = status;
     }
 }
 
@@ -159,11 +211,8 @@ impl OpenTelemetrySpanExt for tracing::Span {
     fn set_status(&self, status: Status) {
         let mut status = Some(status);
         with_state(self, |_, state| {
-            // As the SDK orders them: Unset < Error < Ok, and Ok is final.
-            if let Some(status) = status.take()
-                && status > state.recording.status
-            {
-                state.recording.status = status;
+            if let Some(status) = status.take() {
+                raise_status(&mut state.recording.status, status);
             }
         });
     }

@@ -413,9 +413,9 @@ where
         // Inside a direct span's scope, a span opened on the current span is
         // the direct span's child.
         if attrs.is_contextual()
-            && let Some(direct) = direct_span::scoped()
+            && let Some(direct) = direct_span::scoped(Some(self.pipeline()))
         {
-            if let Some(state) = direct.start_child(self.pipeline(), recording) {
+            if let Some(state) = direct.start_child(recording) {
                 span.extensions_mut().insert(state);
             }
             return;
@@ -470,7 +470,7 @@ where
         // Inside a direct span's scope, an event on the current span is the
         // direct span's.
         let direct = if event.is_contextual() {
-            direct_span::scoped()
+            direct_span::scoped(Some(self.pipeline()))
         } else {
             None
         };
@@ -539,61 +539,18 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
     use opentelemetry_sdk::trace::SpanData;
-    use parking_lot::Mutex;
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::sinks::{SinkError, SpanSink};
+    use crate::test_pipeline::{Kept, attr, named};
     use crate::{OpenTelemetrySpanExt, session_context};
-
-    /// A sink keeping what it is sent.
-    #[derive(Debug, Clone, Default)]
-    struct Kept(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanSink for Kept {
-        fn on_end(&self, span: &SpanData) {
-            self.0.lock().push(span.clone());
-        }
-
-        fn force_flush(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
-            Ok(())
-        }
-
-        fn shutdown(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
-            Ok(())
-        }
-    }
 
     /// Runs `f` under a layer feeding one sink; returns the finished spans.
     fn traced(f: impl FnOnce()) -> Vec<SpanData> {
         let kept = Kept::default();
-        let sinks = SpanSinks::new(vec![Box::new(kept.clone())]);
-        let pipeline = Arc::new(SpanPipeline::new(
-            sinks,
-            InstrumentationScope::builder("corral").build(),
-        ));
-        let layer = SpanLayer::new(pipeline);
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, f);
-        std::mem::take(&mut *kept.0.lock())
-    }
-
-    fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
-    }
-
-    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
+        tracing::dispatcher::with_default(&kept.dispatch(), f);
+        kept.take()
     }
 
     #[test]

@@ -129,13 +129,23 @@ async fn ask(url: &str, arn: &str, session: &str, prompt: &str) -> Value {
 
 /// The sessions `url` lists (its own and, in a cluster, others').
 async fn sessions(url: &str) -> Vec<Value> {
-    let listed: Value = reqwest::get(format!("{url}/corral/sessions"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    listed["sessions"].as_array().cloned().unwrap_or_default()
+    // A replica whose directory query fails answers 503 "retry shortly"
+    // (PostgreSQL busy under the suite's load): retry, as a client should.
+    let started = Instant::now();
+    loop {
+        let response = reqwest::get(format!("{url}/corral/sessions")).await.unwrap();
+        let status = response.status();
+        let listed: Value = response.json().await.unwrap();
+        if status.is_success() {
+            return listed["sessions"].as_array().cloned().unwrap_or_default();
+        }
+        assert!(
+            status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                && started.elapsed() < Duration::from_secs(10),
+            "{url} could not list its sessions: {status} {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Indexes of the replicas running `session` themselves (not listing it

@@ -66,20 +66,21 @@ impl SessionState {
         }
         budget.lines += 1;
         budget.bytes += size;
-        if self.scope.log_span().is_recording() {
-            let budget = &mut self.scope.log_budget;
-            if budget.span_events < max_events {
-                budget.span_events += 1;
-                let mut attributes = vec![
+        let scope = &mut self.scope;
+        if scope.log_span().is_recording() {
+            if scope.log_budget.span_events < max_events {
+                scope.log_budget.span_events += 1;
+                let mut attributes = Vec::with_capacity(2 + fields.len());
+                attributes.extend([
                     corral_telemetry::KeyValue::new("level", level.as_str()),
                     corral_telemetry::KeyValue::new("message", message.clone()),
-                ];
+                ]);
                 attributes.extend(fields.iter().map(|(k, v)| {
                     corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())
                 }));
-                self.scope.log_span().add_event_now("log", attributes);
+                scope.log_span().add_event_now("log", attributes);
             } else {
-                budget.dropped_span_events += 1;
+                scope.log_budget.dropped_span_events += 1;
             }
         }
         self.log.push(LogSource::Guest, level, message, fields);

@@ -6,7 +6,6 @@ use corral_gateway::{CallError, Caller};
 use corral_policy::{CallContext, Principal};
 use corral_telemetry::DirectSpan;
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 use crate::bindings::tools::{Denial, ToolError, ToolInfo, UpstreamFailure};
 use crate::state::SessionState;
@@ -46,9 +45,11 @@ impl SessionState {
         // Host calls run on the guest's fiber stack; policy evaluation (Cedar
         // guards its recursion by the stack left) runs on a runtime thread.
         let principal = self.tool_caller().principal;
-        let visible = tokio::spawn(
-            async move { gateway.visible_tools(&principal) }.instrument(tracing::Span::current()),
-        )
+        let span = self.scope.current_direct_span();
+        let visible = tokio::spawn(async move {
+            span.in_scope(async { gateway.visible_tools(&principal) })
+                .await
+        })
         .await
         .map_err(|e| upstream(format!("tool listing failed: {e}")))?;
         Ok(visible

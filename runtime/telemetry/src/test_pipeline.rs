@@ -1,0 +1,61 @@
+//! A pipeline feeding one in-memory sink, for the crate's unit tests.
+
+use std::sync::Arc;
+
+use opentelemetry::{InstrumentationScope, Value};
+use opentelemetry_sdk::trace::SpanData;
+use parking_lot::Mutex;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::sinks::{SinkError, SpanSink, SpanSinks};
+use crate::span_layer::{SpanLayer, SpanPipeline};
+
+/// A sink keeping what it is sent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Kept(pub(crate) Arc<Mutex<Vec<SpanData>>>);
+
+impl SpanSink for Kept {
+    fn on_end(&self, span: &SpanData) {
+        self.0.lock().push(span.clone());
+    }
+
+    fn force_flush(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn shutdown(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+impl Kept {
+    /// A dispatch whose Corral layer (unfiltered) feeds this sink.
+    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
+        let pipeline = Arc::new(SpanPipeline::new(
+            SpanSinks::new(vec![Box::new(self.clone())]),
+            InstrumentationScope::builder("corral").build(),
+        ));
+        tracing::Dispatch::new(tracing_subscriber::registry().with(SpanLayer::new(pipeline)))
+    }
+
+    /// The spans finished so far, taken.
+    pub(crate) fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+/// The span named `name`.
+pub(crate) fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+/// `span`'s attribute `key`.
+pub(crate) fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
