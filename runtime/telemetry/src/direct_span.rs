@@ -20,7 +20,9 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::{Context, Key, KeyValue, Value};
@@ -196,20 +198,12 @@ impl DirectSpan {
         span_context.unwrap_or_else(SpanContext::empty_context)
     }
 
-    /// Awaits `future` inside this span: while it is polled, `tracing` spans
-    /// it opens on the current span are this span's children, events on
-    /// the current span are this span's, and outbound calls propagate this
+    /// `future` inside this span: while it is polled, `tracing` spans it
+    /// opens on the current span are this span's children, events on the
+    /// current span are this span's, and outbound calls propagate this
     /// span's context.
-    pub async fn in_scope<F: Future>(&self, future: F) -> F::Output {
-        let Some(shared) = &self.0 else {
-            return future.await;
-        };
-        let mut future = std::pin::pin!(future);
-        std::future::poll_fn(|cx| {
-            let _scope = ScopeGuard::enter(shared);
-            future.as_mut().poll(cx)
-        })
-        .await
+    pub fn in_scope<F: Future>(&self, future: F) -> InScope<'_, F> {
+        InScope { span: self, future }
     }
 
     /// Runs `f` on the span's state; nothing when it is disabled.
@@ -240,6 +234,29 @@ impl Shared {
             pipeline: pipeline.clone(),
             state: Mutex::new(Some(pipeline.start(parent, recording))),
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside a [`DirectSpan`]'s scope
+    /// ([`DirectSpan::in_scope`]). A struct, not an `async fn`, so the
+    /// future is polled where it lies: an `async fn` would move it (an
+    /// invocation's future is kilobytes) into its own state first.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InScope<'a, F> {
+        span: &'a DirectSpan,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InScope<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _scope = this.span.0.as_ref().map(ScopeGuard::enter);
+        this.future.poll(cx)
     }
 }
 

@@ -32,9 +32,9 @@ pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
-pub use direct_span::{DirectSpan, SpanStart, span_attributes};
+pub use direct_span::{DirectSpan, InScope, SpanStart, span_attributes};
 pub use error::TelemetryError;
-pub use in_span::in_span;
+pub use in_span::{InSpan, in_span};
 pub use opentelemetry::{Context, KeyValue};
 pub use pipeline::{
     ExportStats, LOG_CONTEXT_TARGET, SinkStats, Telemetry, export_stats, span_filter,

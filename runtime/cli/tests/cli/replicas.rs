@@ -133,7 +133,9 @@ async fn sessions(url: &str) -> Vec<Value> {
     // (PostgreSQL busy under the suite's load): retry, as a client should.
     let started = Instant::now();
     loop {
-        let response = reqwest::get(format!("{url}/corral/sessions")).await.unwrap();
+        let response = reqwest::get(format!("{url}/corral/sessions"))
+            .await
+            .unwrap();
         let status = response.status();
         let listed: Value = response.json().await.unwrap();
         if status.is_success() {
