@@ -346,8 +346,6 @@ pub(crate) fn current_context() -> Context {
 mod tests {
     use opentelemetry::trace::{SpanId, TraceContextExt};
     use opentelemetry_sdk::trace::SpanData;
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
     use crate::OpenTelemetrySpanExt;
@@ -477,14 +475,8 @@ mod tests {
     #[tokio::test]
     async fn nested_scopes_and_untraced_spans_inside_them() {
         let kept = Kept::default();
-        let pipeline = Arc::new(SpanPipeline::new(
-            crate::sinks::SpanSinks::new(vec![Box::new(kept.clone())]),
-            opentelemetry::InstrumentationScope::builder("corral").build(),
-        ));
         // Corral's filter: spans of other targets are not traced.
-        let layer = crate::span_layer::SpanLayer::new(pipeline).with_filter(crate::span_filter());
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        let _default = tracing::dispatcher::set_default(&dispatch);
+        let _default = tracing::dispatcher::set_default(&kept.filtered_dispatch());
         let root = DirectSpan::in_current(start("root"));
         let child = root.child(start("child"));
         let grandchild = root
@@ -517,13 +509,7 @@ mod tests {
     #[test]
     fn in_current_looks_past_untraced_spans_and_starts_traces_under_remote_parents() {
         let kept = Kept::default();
-        let pipeline = Arc::new(SpanPipeline::new(
-            crate::sinks::SpanSinks::new(vec![Box::new(kept.clone())]),
-            opentelemetry::InstrumentationScope::builder("corral").build(),
-        ));
-        let layer = crate::span_layer::SpanLayer::new(pipeline).with_filter(crate::span_filter());
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        tracing::dispatcher::with_default(&dispatch, || {
+        tracing::dispatcher::with_default(&kept.filtered_dispatch(), || {
             let request = tracing::info_span!(target: "corral_server", "request");
             let other = tracing::info_span!(target: "tower", "layer");
             let under = request.in_scope(|| other.in_scope(|| DirectSpan::in_current(start("a"))));

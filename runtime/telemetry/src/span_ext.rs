@@ -34,35 +34,25 @@ impl WithSpanState {
     {
         Self {
             pipeline,
-            lookup: lookup::<S>,
-            nearest: nearest::<S>,
+            lookup: lookup::<S, false>,
+            nearest: lookup::<S, true>,
         }
     }
 }
 
-fn lookup<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanState))
+/// Runs `f` on the state of span `id` in a registry of type `S`, or with
+/// `NEAREST`, of the nearest of it and its ancestors that has one.
+fn lookup<S, const NEAREST: bool>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanState))
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    if let Some(subscriber) = dispatch.downcast_ref::<S>()
-        && let Some(span) = subscriber.span(id)
-        && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
-    {
-        f(state);
-    }
-}
-
-fn nearest<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanState))
-where
-    S: Subscriber + for<'span> LookupSpan<'span>,
-{
-    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
         return;
     };
-    let Some(span) = subscriber.span(id) else {
-        return;
-    };
-    for span in span.scope() {
+    for span in span.scope().take(if NEAREST { usize::MAX } else { 1 }) {
         if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
             f(state);
             return;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use opentelemetry::{InstrumentationScope, Value};
 use opentelemetry_sdk::trace::SpanData;
 use parking_lot::Mutex;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::sinks::{SinkError, SpanSink, SpanSinks};
@@ -29,13 +30,24 @@ impl SpanSink for Kept {
 }
 
 impl Kept {
-    /// A dispatch whose Corral layer (unfiltered) feeds this sink.
-    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
-        let pipeline = Arc::new(SpanPipeline::new(
+    /// A pipeline feeding this sink.
+    fn pipeline(&self) -> Arc<SpanPipeline> {
+        Arc::new(SpanPipeline::new(
             SpanSinks::new(vec![Box::new(self.clone())]),
             InstrumentationScope::builder("corral").build(),
-        ));
-        tracing::Dispatch::new(tracing_subscriber::registry().with(SpanLayer::new(pipeline)))
+        ))
+    }
+
+    /// A dispatch whose Corral layer (unfiltered) feeds this sink.
+    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
+        tracing::Dispatch::new(tracing_subscriber::registry().with(SpanLayer::new(self.pipeline())))
+    }
+
+    /// A dispatch whose Corral layer, behind [`crate::span_filter`] as in
+    /// [`crate::Telemetry::layer`], feeds this sink.
+    pub(crate) fn filtered_dispatch(&self) -> tracing::Dispatch {
+        let layer = SpanLayer::new(self.pipeline()).with_filter(crate::span_filter());
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
     }
 
     /// The spans finished so far, taken.
