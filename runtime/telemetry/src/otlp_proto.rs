@@ -15,7 +15,6 @@ use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `ScopeSpans.spans`: the field each encoded span is written as.
@@ -27,7 +26,8 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// Appends `span` as one length-delimited `ScopeSpans.spans` entry.
 pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
-    message(out, SCOPE_SPANS_SPANS, |out| {
+    // A span's body is almost always 128 B to 16 KiB: a two-byte length.
+    message_sized::<2>(out, SCOPE_SPANS_SPANS, |out| {
         let cx = &span.span_context;
         bytes_field(out, 1, &cx.trace_id().to_bytes());
         bytes_field(out, 2, &cx.span_id().to_bytes());
@@ -122,15 +122,15 @@ impl ExportHeader {
             + nested_len(2, scope_spans_len)
             + string_len(3, &self.resource_schema_url);
         let mut out = Vec::with_capacity(nested_len(1, resource_spans_len));
-        encode_key(1, WireType::LengthDelimited, &mut out);
-        encode_varint(resource_spans_len as u64, &mut out);
-        encode_key(1, WireType::LengthDelimited, &mut out);
-        encode_varint(self.resource.len() as u64, &mut out);
+        key(&mut out, 1, LENGTH_DELIMITED);
+        varint(&mut out, resource_spans_len as u64);
+        key(&mut out, 1, LENGTH_DELIMITED);
+        varint(&mut out, self.resource.len() as u64);
         out.extend_from_slice(&self.resource);
-        encode_key(2, WireType::LengthDelimited, &mut out);
-        encode_varint(scope_spans_len as u64, &mut out);
-        encode_key(1, WireType::LengthDelimited, &mut out);
-        encode_varint(self.scope.len() as u64, &mut out);
+        key(&mut out, 2, LENGTH_DELIMITED);
+        varint(&mut out, scope_spans_len as u64);
+        key(&mut out, 1, LENGTH_DELIMITED);
+        varint(&mut out, self.scope.len() as u64);
         out.extend_from_slice(&self.scope);
         out.extend_from_slice(spans);
         string_field(&mut out, 3, &self.scope_schema_url);
@@ -165,29 +165,89 @@ pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes a length-delimited field whose body `body` appends. The length is
-/// reserved as one byte and widened afterwards if the body is 128 bytes or
-/// more, so small messages (most attributes) are written in one pass.
+/// Writes a length-delimited field whose body `body` appends, when its
+/// length is not known beforehand (see [`message_sized`]).
+#[inline]
 fn message(out: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    encode_key(tag, WireType::LengthDelimited, out);
+    message_sized::<1>(out, tag, body);
+}
+
+/// Writes a length-delimited field whose body `body` appends. `PREFIX`
+/// bytes are reserved for the length and the body is moved afterwards only
+/// if its length's varint is another size, so bodies of the expected size
+/// are written in one pass.
+#[inline]
+fn message_sized<const PREFIX: usize>(
+    out: &mut Vec<u8>,
+    tag: u32,
+    body: impl FnOnce(&mut Vec<u8>),
+) {
+    key(out, tag, LENGTH_DELIMITED);
     let at = out.len();
-    out.push(0);
+    out.extend_from_slice(&[0; PREFIX]);
     body(out);
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        out[at] = len as u8;
-    } else {
-        let mut prefix = [0_u8; 10];
-        let mut free = &mut prefix[..];
-        encode_varint(len as u64, &mut free);
-        let written = 10 - free.len();
-        out.splice(at..at + 1, prefix[..written].iter().copied());
+    let len = out.len() - at - PREFIX;
+    let mut prefix = [0_u8; 10];
+    let written = write_varint(&mut prefix, len as u64);
+    if written != PREFIX {
+        let body_start = at + PREFIX;
+        if written > PREFIX {
+            out.resize(out.len() + written - PREFIX, 0);
+            out.copy_within(body_start..body_start + len, at + written);
+        } else {
+            out.copy_within(body_start..body_start + len, at + written);
+            out.truncate(at + written + len);
+        }
     }
+    out[at..at + written].copy_from_slice(&prefix[..written]);
+}
+
+/// Protobuf wire types.
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LENGTH_DELIMITED: u32 = 2;
+const FIXED32: u32 = 5;
+
+/// A field's key. Written here rather than with `prost::encoding`, whose
+/// generic `BufMut` writers were a third of the encoding's instructions:
+/// inlined with a constant tag, a key is one byte pushed.
+#[inline(always)]
+fn key(out: &mut Vec<u8>, tag: u32, wire_type: u32) {
+    varint(out, u64::from((tag << 3) | wire_type));
+}
+
+/// A base-128 varint.
+#[inline(always)]
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The length of `value`'s varint.
+#[inline]
+fn varint_len(value: u64) -> usize {
+    // Each byte carries 7 bits; zero still takes one byte.
+    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+}
+
+/// Writes `value`'s varint at the start of `buf`; returns its length.
+fn write_varint(buf: &mut [u8; 10], mut value: u64) -> usize {
+    let mut i = 0;
+    while value >= 0x80 {
+        buf[i] = (value as u8) | 0x80;
+        value >>= 7;
+        i += 1;
+    }
+    buf[i] = value as u8;
+    i + 1
 }
 
 /// Encoded size of a length-delimited field with a `len`-byte body.
 fn nested_len(tag: u32, len: usize) -> usize {
-    prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
+    varint_len(u64::from(tag << 3)) + varint_len(len as u64) + len
 }
 
 fn string_len(tag: u32, value: &str) -> usize {
@@ -210,24 +270,25 @@ fn bytes_field(out: &mut Vec<u8>, tag: u32, value: &[u8]) {
     }
 }
 
+#[inline]
 fn raw_bytes(out: &mut Vec<u8>, tag: u32, value: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(value.len() as u64, out);
+    key(out, tag, LENGTH_DELIMITED);
+    varint(out, value.len() as u64);
     out.extend_from_slice(value);
 }
 
 /// A varint field, left out when zero.
 fn varint_field(out: &mut Vec<u8>, tag: u32, value: u64) {
     if value != 0 {
-        encode_key(tag, WireType::Varint, out);
-        encode_varint(value, out);
+        key(out, tag, VARINT);
+        varint(out, value);
     }
 }
 
 /// A `fixed64` field, left out when zero.
 fn fixed64_field(out: &mut Vec<u8>, tag: u32, value: u64) {
     if value != 0 {
-        encode_key(tag, WireType::SixtyFourBit, out);
+        key(out, tag, FIXED64);
         out.extend_from_slice(&value.to_le_bytes());
     }
 }
@@ -235,7 +296,7 @@ fn fixed64_field(out: &mut Vec<u8>, tag: u32, value: u64) {
 /// A `fixed32` field, left out when zero.
 fn fixed32_field(out: &mut Vec<u8>, tag: u32, value: u32) {
     if value != 0 {
-        encode_key(tag, WireType::ThirtyTwoBit, out);
+        key(out, tag, FIXED32);
         out.extend_from_slice(&value.to_le_bytes());
     }
 }
@@ -247,11 +308,36 @@ fn attributes(out: &mut Vec<u8>, tag: u32, attributes: &[KeyValue]) {
     }
 }
 
+/// One `KeyValue` message. Scalar values (nearly every attribute) are
+/// sized first, so nothing is moved after writing.
 fn key_value(out: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
-    message(out, tag, |out| {
-        string_field(out, 1, kv.key.as_str());
-        message(out, 2, |out| any_value(out, &kv.value));
-    });
+    let name = kv.key.as_str();
+    let Some(value_len) = scalar_len(&kv.value) else {
+        message(out, tag, |out| {
+            string_field(out, 1, name);
+            message(out, 2, |out| any_value(out, &kv.value));
+        });
+        return;
+    };
+    key(out, tag, LENGTH_DELIMITED);
+    varint(out, (string_len(1, name) + nested_len(2, value_len)) as u64);
+    string_field(out, 1, name);
+    key(out, 2, LENGTH_DELIMITED);
+    varint(out, value_len as u64);
+    any_value(out, &kv.value);
+}
+
+/// The encoded length of a scalar `AnyValue`'s body; `None` for arrays and
+/// newer value types.
+#[inline]
+fn scalar_len(value: &Value) -> Option<usize> {
+    Some(match value {
+        Value::String(s) => nested_len(1, s.as_str().len()),
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + varint_len(*i as u64),
+        Value::F64(_) => 9,
+        _ => return None,
+    })
 }
 
 /// The body of an `AnyValue`. A oneof member is written even when it holds
@@ -260,16 +346,16 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::String(s) => raw_bytes(out, 1, s.as_str().as_bytes()),
         Value::Bool(b) => {
-            encode_key(2, WireType::Varint, out);
-            encode_varint(u64::from(*b), out);
+            key(out, 2, VARINT);
+            out.push(u8::from(*b));
         }
         Value::I64(i) => {
-            encode_key(3, WireType::Varint, out);
+            key(out, 3, VARINT);
             // int64 is the two's-complement varint.
-            encode_varint(*i as u64, out);
+            varint(out, *i as u64);
         }
         Value::F64(f) => {
-            encode_key(4, WireType::SixtyFourBit, out);
+            key(out, 4, FIXED64);
             out.extend_from_slice(&f.to_bits().to_le_bytes());
         }
         Value::Array(array) => message(out, 5, |out| match array {
@@ -409,6 +495,57 @@ mod tests {
         let decoded = decode_one(&root);
         assert!(decoded.parent_span_id.is_empty());
         assert_eq!(decoded, reference(&root));
+    }
+
+    #[test]
+    fn short_spans_and_values_at_every_length_boundary_decode() {
+        // A bare span is shorter than its two-byte length prefix assumes.
+        let mut bare = span("s", Status::Unset, false);
+        bare.attributes.clear();
+        bare.events = SpanEvents::default();
+        bare.links = SpanLinks::default();
+        assert_eq!(decode_one(&bare), reference(&bare));
+        // Values whose lengths cross each varint width, as scalars (sized
+        // up front) and inside arrays (moved after writing).
+        for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+            let mut long = bare.clone();
+            let text = "v".repeat(len);
+            long.attributes = vec![
+                KeyValue::new("k".repeat(len.min(300)), text.clone()),
+                KeyValue::new(
+                    "array",
+                    Value::Array(Array::String(vec![text.clone().into()])),
+                ),
+                KeyValue::new("min", i64::MIN),
+            ];
+            long.name = Cow::Owned(text);
+            assert_eq!(decode_one(&long), reference(&long), "length {len}");
+        }
+    }
+
+    #[test]
+    fn varint_lengths_match_prost() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            assert_eq!(
+                varint_len(value),
+                prost::encoding::encoded_len_varint(value),
+                "{value}"
+            );
+            let mut ours = Vec::new();
+            varint(&mut ours, value);
+            let mut theirs = Vec::new();
+            prost::encoding::encode_varint(value, &mut theirs);
+            assert_eq!(ours, theirs, "{value}");
+        }
     }
 
     #[test]
