@@ -230,7 +230,7 @@ fn varint(out: &mut Vec<u8>, mut value: u64) {
 #[inline]
 fn varint_len(value: u64) -> usize {
     // Each byte carries 7 bits; zero still takes one byte.
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Writes `value`'s varint at the start of `buf`; returns its length.
