@@ -1235,7 +1235,7 @@ fn invocation_span(
 ) -> DirectSpan {
     let span = DirectSpan::in_current(|| {
         (
-            format!("invoke_agent {}", agent.name()).into(),
+            corral_telemetry::span_name("invoke_agent", agent.name()),
             // Room for `corral.session.new`, or an error's type.
             span_attributes(
                 [

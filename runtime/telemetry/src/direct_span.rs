@@ -44,6 +44,17 @@ pub fn span_attributes<const N: usize>(first: [KeyValue; N], later: usize) -> Ve
     attributes
 }
 
+/// A span name `"{operation} {subject}"` (`chat claude`, `execute_tool
+/// search`), as the GenAI conventions name spans; one exact allocation,
+/// where `format!` cost several times the instructions on the agent path.
+pub fn span_name(operation: &str, subject: &str) -> Cow<'static, str> {
+    let mut name = String::with_capacity(operation.len() + 1 + subject.len());
+    name.push_str(operation);
+    name.push(' ');
+    name.push_str(subject);
+    Cow::Owned(name)
+}
+
 /// A span recorded without `tracing`: opened under a `tracing` span of a
 /// Corral pipeline or under another direct span, ended (and exported, if
 /// sampled) when its last clone drops. Disabled, and free, when its parent

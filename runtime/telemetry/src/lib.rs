@@ -32,7 +32,7 @@ pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};
 pub use content::{capture_content, set_capture_content};
-pub use direct_span::{DirectSpan, InScope, SpanStart, span_attributes};
+pub use direct_span::{DirectSpan, InScope, SpanStart, span_attributes, span_name};
 pub use error::TelemetryError;
 pub use in_span::{InSpan, in_span};
 pub use opentelemetry::{Context, KeyValue};

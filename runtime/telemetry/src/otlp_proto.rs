@@ -11,7 +11,7 @@
 //! of `opentelemetry/proto/trace/v1/trace.proto` and `common/v1/common.proto`;
 //! the tests decode the output with `opentelemetry-proto`'s generated types.
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
@@ -25,15 +25,26 @@ const FLAG_HAS_IS_REMOTE: u32 = 0x100;
 const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// Appends `span` as one length-delimited `ScopeSpans.spans` entry.
+///
+/// Framing (keys and lengths) is gathered in a register ([`Head`]) and
+/// appended at once, fixed-size fields are copied whole, and only names and
+/// string values are copied on their own: encoding was the largest part of
+/// exporting a span (2,500 instructions a span writing byte by byte,
+/// measured with callgrind on the tracing bench).
 pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
     // A span's body is almost always 128 B to 16 KiB: a two-byte length.
     message_sized::<2>(out, SCOPE_SPANS_SPANS, |out| {
         let cx = &span.span_context;
-        bytes_field(out, 1, &cx.trace_id().to_bytes());
-        bytes_field(out, 2, &cx.span_id().to_bytes());
-        string_field(out, 3, &cx.trace_state().header());
+        out.extend_from_slice(&[field_key(1, LENGTH_DELIMITED), 16]);
+        out.extend_from_slice(&cx.trace_id().to_bytes());
+        out.extend_from_slice(&[field_key(2, LENGTH_DELIMITED), 8]);
+        out.extend_from_slice(&cx.span_id().to_bytes());
+        if *cx.trace_state() != TraceState::NONE {
+            string_field(out, 3, &cx.trace_state().header());
+        }
         if span.parent_span_id != SpanId::INVALID {
-            bytes_field(out, 4, &span.parent_span_id.to_bytes());
+            out.extend_from_slice(&[field_key(4, LENGTH_DELIMITED), 8]);
+            out.extend_from_slice(&span.parent_span_id.to_bytes());
         }
         string_field(out, 5, &span.name);
         varint_field(out, 6, kind_code(&span.span_kind));
@@ -62,17 +73,75 @@ pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
             });
         }
         varint_field(out, 14, u64::from(span.links.dropped_count));
-        message(out, 15, |out| {
-            let (code, description) = match &span.status {
-                Status::Unset => (0, ""),
-                Status::Ok => (1, ""),
-                Status::Error { description } => (2, description.as_ref()),
-            };
-            string_field(out, 2, description);
-            varint_field(out, 3, code);
-        });
+        let (code, description) = match &span.status {
+            Status::Unset => (0, ""),
+            Status::Ok => (1, ""),
+            Status::Error { description } => (2, description.as_ref()),
+        };
+        let status_len = string_len(2, description) + if code == 0 { 0 } else { 2 };
+        let mut head = Head::default();
+        head.key(15, LENGTH_DELIMITED);
+        head.varint(status_len as u64);
+        head.append_to(out);
+        string_field(out, 2, description);
+        varint_field(out, 3, code);
         fixed32_field(out, 16, flags(cx, span.parent_span_is_remote));
     });
+}
+
+/// Up to 16 bytes of framing (keys, lengths, small varints) gathered in a
+/// register and appended to the output at once, instead of one
+/// capacity-checked push per byte. A register, not a byte array: bytes
+/// stored one by one and then read back as a whole stall the CPU's store
+/// forwarding (measured: that made an array version no faster).
+#[derive(Default)]
+struct Head {
+    bits: u128,
+    len: u32,
+}
+
+/// Longest string a [`Head`] frames: two keys and two varints of this
+/// size fit its 16 bytes. Longer ones take the general path.
+const HEAD_MAX_LEN: usize = 1 << 28;
+
+impl Head {
+    #[inline(always)]
+    fn byte(&mut self, byte: u8) {
+        debug_assert!(self.len < 16, "a head holds 16 bytes");
+        self.bits |= u128::from(byte) << (8 * (self.len & 15));
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
+    }
+
+    #[inline(always)]
+    fn key(&mut self, tag: u32, wire_type: u32) {
+        self.varint(u64::from((tag << 3) | wire_type));
+    }
+
+    /// Appends the bytes gathered: the whole register is copied (one or two
+    /// 8-byte stores), then the output is cut back to what was written.
+    #[inline(always)]
+    fn append_to(&self, out: &mut Vec<u8>) {
+        let end = out.len() + self.len as usize;
+        out.extend_from_slice(&(self.bits as u64).to_le_bytes());
+        if self.len > 8 {
+            out.extend_from_slice(&((self.bits >> 64) as u64).to_le_bytes());
+        }
+        out.truncate(end);
+    }
+}
+
+/// A one-byte field key (tags below 16).
+const fn field_key(tag: u32, wire_type: u32) -> u8 {
+    ((tag << 3) | wire_type) as u8
 }
 
 /// The parts of an `ExportTraceServiceRequest` around a batch's spans: one
@@ -160,8 +229,14 @@ fn kind_code(kind: &SpanKind) -> u64 {
 
 /// Nanoseconds since the Unix epoch (0 before it).
 pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
+    // Seconds and nanoseconds, not `as_nanos`: a u128 product and a
+    // checked narrowing on every timestamp.
     time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .map(|d| {
+            d.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos()))
+        })
         .unwrap_or(0)
 }
 
@@ -309,22 +384,57 @@ fn attributes(out: &mut Vec<u8>, tag: u32, attributes: &[KeyValue]) {
 }
 
 /// One `KeyValue` message. Scalar values (nearly every attribute) are
-/// sized first, so nothing is moved after writing.
+/// sized first and framed in two [`Head`]s, so nothing moves after writing.
+#[inline]
 fn key_value(out: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
     let name = kv.key.as_str();
-    let Some(value_len) = scalar_len(&kv.value) else {
+    let value_len = scalar_len(&kv.value).filter(|len| *len < HEAD_MAX_LEN);
+    let Some(value_len) = value_len.filter(|_| name.len() < HEAD_MAX_LEN) else {
         message(out, tag, |out| {
             string_field(out, 1, name);
             message(out, 2, |out| any_value(out, &kv.value));
         });
         return;
     };
-    key(out, tag, LENGTH_DELIMITED);
-    varint(out, (string_len(1, name) + nested_len(2, value_len)) as u64);
-    string_field(out, 1, name);
-    key(out, 2, LENGTH_DELIMITED);
-    varint(out, value_len as u64);
-    any_value(out, &kv.value);
+    let mut head = Head::default();
+    head.key(tag, LENGTH_DELIMITED);
+    head.varint((string_len(1, name) + nested_len(2, value_len)) as u64);
+    if !name.is_empty() {
+        head.key(1, LENGTH_DELIMITED);
+        head.varint(name.len() as u64);
+    }
+    head.append_to(out);
+    out.extend_from_slice(name.as_bytes());
+    let mut head = Head::default();
+    head.key(2, LENGTH_DELIMITED);
+    head.varint(value_len as u64);
+    match &kv.value {
+        Value::String(s) => {
+            head.key(1, LENGTH_DELIMITED);
+            head.varint(s.as_str().len() as u64);
+            head.append_to(out);
+            out.extend_from_slice(s.as_str().as_bytes());
+        }
+        Value::Bool(b) => {
+            head.key(2, VARINT);
+            head.byte(u8::from(*b));
+            head.append_to(out);
+        }
+        Value::I64(i) => {
+            // Two keys, a one-byte length and a ten-byte varint at most.
+            head.key(3, VARINT);
+            head.append_to(out);
+            // int64 is the two's-complement varint.
+            varint(out, *i as u64);
+        }
+        Value::F64(f) => {
+            head.key(4, FIXED64);
+            head.append_to(out);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        // `scalar_len` sized only the four above.
+        other => any_value(out, other),
+    }
 }
 
 /// The encoded length of a scalar `AnyValue`'s body; `None` for arrays and

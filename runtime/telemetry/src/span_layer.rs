@@ -333,8 +333,14 @@ pub(crate) const SESSION_TAGS: usize = 2;
 /// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
 /// itself (its own fields win over baggage).
 fn tag_session(attributes: &mut Vec<KeyValue>, session: Value) {
-    let has = |key: &str| attributes.iter().any(|kv| kv.key.as_str() == key);
-    let (has_session, has_conversation) = (has(SESSION_ID_KEY), has(CONVERSATION_ID_KEY));
+    let (mut has_session, mut has_conversation) = (false, false);
+    for kv in attributes.iter() {
+        match kv.key.as_str() {
+            SESSION_ID_KEY => has_session = true,
+            CONVERSATION_ID_KEY => has_conversation = true,
+            _ => {}
+        }
+    }
     if !has_conversation {
         attributes.push(KeyValue::new(
             Key::from_static_str(CONVERSATION_ID_KEY),

@@ -35,7 +35,7 @@ impl SessionState {
         let provider = model.provider_name();
         let span = step.child(move || {
             (
-                format!("chat {requested}").into(),
+                corral_telemetry::span_name("chat", &requested),
                 // Room for the response's three.
                 span_attributes(
                     [

@@ -54,7 +54,10 @@ impl SessionState {
             if let Some(id) = &call_id {
                 attributes.push(KeyValue::new("gen_ai.tool.call.id", id.clone()));
             }
-            (format!("execute_tool {name}").into(), attributes)
+            (
+                corral_telemetry::span_name("execute_tool", &name),
+                attributes,
+            )
         });
         let capture = corral_telemetry::capture_content() && span.is_recording();
         if capture {
