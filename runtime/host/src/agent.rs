@@ -18,7 +18,7 @@ use crate::state::SessionState;
 #[derive(Clone)]
 pub struct CompiledAgent {
     name: Arc<str>,
-    version: String,
+    version: Arc<str>,
     digest: String,
     pub(crate) pre: AgentPre<SessionState>,
     settings: AgentSettings,
@@ -40,6 +40,11 @@ impl CompiledAgent {
         &self.version
     }
 
+    /// Shared version handle (a span attribute per invocation, not a copy).
+    pub(crate) fn version_arc(&self) -> Arc<str> {
+        self.version.clone()
+    }
+
     /// SHA-256 of the component bytes, hex.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -52,7 +57,7 @@ impl CompiledAgent {
 
     /// Sets the version label.
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
-        self.version = version.into();
+        self.version = Arc::from(version.into());
         self
     }
 
@@ -158,7 +163,7 @@ impl AgentHost {
     fn compiled(&self, name: &str, digest: String, pre: AgentPre<SessionState>) -> CompiledAgent {
         CompiledAgent {
             name: Arc::from(name),
-            version: digest[..12.min(digest.len())].to_string(),
+            version: Arc::from(&digest[..12.min(digest.len())]),
             digest,
             pre,
             settings: AgentSettings::default(),

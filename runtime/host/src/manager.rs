@@ -1241,7 +1241,7 @@ fn invocation_span(
                 [
                     KeyValue::new("gen_ai.operation.name", "invoke_agent"),
                     KeyValue::new("gen_ai.agent.name", agent.name_arc()),
-                    KeyValue::new("gen_ai.agent.version", agent.version().to_string()),
+                    KeyValue::new("gen_ai.agent.version", agent.version_arc()),
                     KeyValue::new("corral.actor.id", request.actor_id.clone()),
                     KeyValue::new("corral.request.id", request_id.to_string()),
                 ],

@@ -76,7 +76,7 @@ impl SessionState {
                     corral_telemetry::KeyValue::new("message", message.clone()),
                 ]);
                 attributes.extend(fields.iter().map(|(k, v)| {
-                    corral_telemetry::KeyValue::new(format!("field.{k}"), v.clone())
+                    corral_telemetry::KeyValue::new(["field.", k.as_str()].concat(), v.clone())
                 }));
                 scope.log_span().add_event_now("log", attributes);
             } else {
