@@ -20,7 +20,7 @@ use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
     TraceState,
 };
-use opentelemetry::{Context as OtelContext, InstrumentationScope, Key, KeyValue, Value};
+use opentelemetry::{Context as OtelContext, InstrumentationScope, Key, KeyValue};
 use opentelemetry_sdk::trace::{
     Config, IdGenerator, SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanLimits,
     SpanLinks,
@@ -80,8 +80,8 @@ pub(crate) struct SpanState {
     parent_span_id: SpanId,
     parent_is_remote: bool,
     /// The session id, tagged on the span at close: from baggage, or set
-    /// with [`SpanState::set_session`].
-    session: Option<Value>,
+    /// with [`SpanState::set_session`]. Shared: a child copies a pointer.
+    session: Option<Arc<str>>,
     /// Whether `parent_cx`'s baggage already carries `session`; if not,
     /// [`SpanState::context`] adds it when first asked.
     session_in_baggage: bool,
@@ -108,9 +108,9 @@ impl SpanState {
     /// session's id) plus its own span context.
     pub(crate) fn context(&mut self) -> OtelContext {
         if !self.session_in_baggage
-            && let Some(Value::String(session)) = &self.session
+            && let Some(session) = &self.session
         {
-            self.parent_cx = session_context(&self.parent_cx, session.as_str());
+            self.parent_cx = session_context(&self.parent_cx, session);
             self.session_in_baggage = true;
         }
         self.parent_cx
@@ -125,10 +125,8 @@ impl SpanState {
     /// (OpenTelemetry's 64 entries or 8 KiB), the spans are still tagged
     /// but the id cannot be propagated.
     pub(crate) fn set_session(&mut self, session_id: &str) {
-        let same = matches!(&self.session, Some(Value::String(id)) if id.as_str() == session_id);
-        if !same {
-            // Shared, so tagging each span of the session copies a pointer.
-            self.session = Some(Value::String(Arc::<str>::from(session_id).into()));
+        if self.session.as_deref() != Some(session_id) {
+            self.session = Some(Arc::from(session_id));
             self.session_in_baggage = false;
         }
     }
@@ -150,7 +148,7 @@ struct Placement {
     parent_span_id: SpanId,
     parent_is_remote: bool,
     parent_cx: OtelContext,
-    session: Option<Value>,
+    session: Option<Arc<str>>,
     session_in_baggage: bool,
 }
 
@@ -195,7 +193,7 @@ impl SpanPipeline {
                 let session = cx
                     .baggage()
                     .get(SESSION_ID_KEY)
-                    .map(|v| Value::String(v.clone()));
+                    .map(|v| Arc::from(v.as_str()));
                 Placement {
                     trace_id,
                     flags,
@@ -332,7 +330,7 @@ pub(crate) const SESSION_TAGS: usize = 2;
 
 /// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
 /// itself (its own fields win over baggage).
-fn tag_session(attributes: &mut Vec<KeyValue>, session: Value) {
+fn tag_session(attributes: &mut Vec<KeyValue>, session: Arc<str>) {
     let (mut has_session, mut has_conversation) = (false, false);
     for kv in attributes.iter() {
         match kv.key.as_str() {
@@ -547,6 +545,8 @@ where
 mod tests {
     use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
     use opentelemetry_sdk::trace::SpanData;
+
+    use opentelemetry::Value;
 
     use super::*;
     use crate::test_pipeline::{Kept, attr, named};
