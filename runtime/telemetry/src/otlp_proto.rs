@@ -26,11 +26,13 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// Appends `span` as one length-delimited `ScopeSpans.spans` entry.
 ///
-/// Framing (keys and lengths) is gathered in a register ([`Head`]) and
-/// appended at once, fixed-size fields are copied whole, and only names and
-/// string values are copied on their own: encoding was the largest part of
-/// exporting a span (2,500 instructions a span writing byte by byte,
-/// measured with callgrind on the tracing bench).
+/// Kept small on purpose: a span is encoded between guest calls that evict
+/// the caches, so the code's footprint costs more than its instructions
+/// (callgrind's cache simulation of the tracing bench: a version that
+/// staged framing in a `u128` ran faster in a warm loop but missed the
+/// instruction cache 60% more per invocation). Keys are single bytes,
+/// varints take one byte inline, and scalar attributes are sized before
+/// they are written so nothing moves afterwards.
 pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
     // A span's body is almost always 128 B to 16 KiB: a two-byte length.
     message_sized::<2>(out, SCOPE_SPANS_SPANS, |out| {
@@ -78,65 +80,15 @@ pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
             Status::Ok => (1, ""),
             Status::Error { description } => (2, description.as_ref()),
         };
-        let status_len = string_len(2, description) + if code == 0 { 0 } else { 2 };
-        let mut head = Head::default();
-        head.key(15, LENGTH_DELIMITED);
-        head.varint(status_len as u64);
-        head.append_to(out);
+        key(out, 15, LENGTH_DELIMITED);
+        varint(
+            out,
+            (string_len(2, description) + if code == 0 { 0 } else { 2 }) as u64,
+        );
         string_field(out, 2, description);
         varint_field(out, 3, code);
         fixed32_field(out, 16, flags(cx, span.parent_span_is_remote));
     });
-}
-
-/// Up to 16 bytes of framing (keys, lengths, small varints) gathered in a
-/// register and appended to the output at once, instead of one
-/// capacity-checked push per byte. A register, not a byte array: bytes
-/// stored one by one and then read back as a whole stall the CPU's store
-/// forwarding (measured: that made an array version no faster).
-#[derive(Default)]
-struct Head {
-    bits: u128,
-    len: u32,
-}
-
-/// Longest string a [`Head`] frames: two keys and two varints of this
-/// size fit its 16 bytes. Longer ones take the general path.
-const HEAD_MAX_LEN: usize = 1 << 28;
-
-impl Head {
-    #[inline(always)]
-    fn byte(&mut self, byte: u8) {
-        debug_assert!(self.len < 16, "a head holds 16 bytes");
-        self.bits |= u128::from(byte) << (8 * (self.len & 15));
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.byte((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.byte(value as u8);
-    }
-
-    #[inline(always)]
-    fn key(&mut self, tag: u32, wire_type: u32) {
-        self.varint(u64::from((tag << 3) | wire_type));
-    }
-
-    /// Appends the bytes gathered: the whole register is copied (one or two
-    /// 8-byte stores), then the output is cut back to what was written.
-    #[inline(always)]
-    fn append_to(&self, out: &mut Vec<u8>) {
-        let end = out.len() + self.len as usize;
-        out.extend_from_slice(&(self.bits as u64).to_le_bytes());
-        if self.len > 8 {
-            out.extend_from_slice(&((self.bits >> 64) as u64).to_le_bytes());
-        }
-        out.truncate(end);
-    }
 }
 
 /// A one-byte field key (tags below 16).
@@ -291,9 +243,19 @@ fn key(out: &mut Vec<u8>, tag: u32, wire_type: u32) {
     varint(out, u64::from((tag << 3) | wire_type));
 }
 
-/// A base-128 varint.
+/// A base-128 varint: one byte inline (keys, most lengths), longer ones
+/// out of line so every call site stays small.
 #[inline(always)]
-fn varint(out: &mut Vec<u8>, mut value: u64) {
+fn varint(out: &mut Vec<u8>, value: u64) {
+    if value < 0x80 {
+        out.push(value as u8);
+    } else {
+        long_varint(out, value);
+    }
+}
+
+#[inline(never)]
+fn long_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -384,57 +346,30 @@ fn attributes(out: &mut Vec<u8>, tag: u32, attributes: &[KeyValue]) {
 }
 
 /// One `KeyValue` message. Scalar values (nearly every attribute) are
-/// sized first and framed in two [`Head`]s, so nothing moves after writing.
-#[inline]
+/// sized first, so nothing moves after writing; arrays and newer value
+/// types take the general path.
 fn key_value(out: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
     let name = kv.key.as_str();
-    let value_len = scalar_len(&kv.value).filter(|len| *len < HEAD_MAX_LEN);
-    let Some(value_len) = value_len.filter(|_| name.len() < HEAD_MAX_LEN) else {
-        message(out, tag, |out| {
-            string_field(out, 1, name);
-            message(out, 2, |out| any_value(out, &kv.value));
-        });
+    let Some(value_len) = scalar_len(&kv.value) else {
+        nested_key_value(out, tag, kv);
         return;
     };
-    let mut head = Head::default();
-    head.key(tag, LENGTH_DELIMITED);
-    head.varint((string_len(1, name) + nested_len(2, value_len)) as u64);
-    if !name.is_empty() {
-        head.key(1, LENGTH_DELIMITED);
-        head.varint(name.len() as u64);
-    }
-    head.append_to(out);
-    out.extend_from_slice(name.as_bytes());
-    let mut head = Head::default();
-    head.key(2, LENGTH_DELIMITED);
-    head.varint(value_len as u64);
-    match &kv.value {
-        Value::String(s) => {
-            head.key(1, LENGTH_DELIMITED);
-            head.varint(s.as_str().len() as u64);
-            head.append_to(out);
-            out.extend_from_slice(s.as_str().as_bytes());
-        }
-        Value::Bool(b) => {
-            head.key(2, VARINT);
-            head.byte(u8::from(*b));
-            head.append_to(out);
-        }
-        Value::I64(i) => {
-            // Two keys, a one-byte length and a ten-byte varint at most.
-            head.key(3, VARINT);
-            head.append_to(out);
-            // int64 is the two's-complement varint.
-            varint(out, *i as u64);
-        }
-        Value::F64(f) => {
-            head.key(4, FIXED64);
-            head.append_to(out);
-            out.extend_from_slice(&f.to_bits().to_le_bytes());
-        }
-        // `scalar_len` sized only the four above.
-        other => any_value(out, other),
-    }
+    key(out, tag, LENGTH_DELIMITED);
+    varint(out, (string_len(1, name) + nested_len(2, value_len)) as u64);
+    string_field(out, 1, name);
+    key(out, 2, LENGTH_DELIMITED);
+    varint(out, value_len as u64);
+    any_value(out, &kv.value);
+}
+
+/// A `KeyValue` whose value is written before its length is known.
+#[cold]
+#[inline(never)]
+fn nested_key_value(out: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
+    message(out, tag, |out| {
+        string_field(out, 1, kv.key.as_str());
+        message(out, 2, |out| any_value(out, &kv.value));
+    });
 }
 
 /// The encoded length of a scalar `AnyValue`'s body; `None` for arrays and
@@ -468,6 +403,15 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
             key(out, 4, FIXED64);
             out.extend_from_slice(&f.to_bits().to_le_bytes());
         }
+        other => uncommon_value(out, other),
+    }
+}
+
+/// An array, or a value type newer than this writer (its display form).
+#[cold]
+#[inline(never)]
+fn uncommon_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
         Value::Array(array) => message(out, 5, |out| match array {
             Array::Bool(values) => array_values(out, values, |b| Value::Bool(*b)),
             Array::I64(values) => array_values(out, values, |i| Value::I64(*i)),
@@ -480,7 +424,6 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
                 Value::String(s.clone().into())
             }),
         }),
-        // A newer value type: its display form.
         other => raw_bytes(out, 1, other.to_string().as_bytes()),
     }
 }
