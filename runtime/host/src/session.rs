@@ -186,7 +186,7 @@ impl HibernatedSession {
     pub fn of(entry: &SessionEntry) -> Self {
         let idle_for = entry.idle_for();
         Self {
-            version: Arc::from(entry.agent.version()),
+            version: entry.agent.version_arc(),
             created: entry.created,
             created_at: entry.created_at,
             hibernated: Instant::now() - idle_for,

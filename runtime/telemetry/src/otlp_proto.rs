@@ -93,6 +93,7 @@ pub(crate) fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
 
 /// A one-byte field key (tags below 16).
 const fn field_key(tag: u32, wire_type: u32) -> u8 {
+    debug_assert!(tag < 16, "a one-byte key");
     ((tag << 3) | wire_type) as u8
 }
 
@@ -574,6 +575,24 @@ mod tests {
             long.name = Cow::Owned(text);
             assert_eq!(decode_one(&long), reference(&long), "length {len}");
         }
+        // Attribute messages whose own bodies are 127 and 128 bytes long
+        // (their length prefix grows from one byte to two).
+        let mut edge = bare.clone();
+        edge.attributes = (110..140)
+            .map(|len| KeyValue::new("k", "v".repeat(len)))
+            .collect();
+        assert_eq!(decode_one(&edge), reference(&edge));
+        // No trace state, and an error without a description.
+        let mut plain = bare.clone();
+        plain.span_context = SpanContext::new(
+            TraceId::from(3_u128),
+            SpanId::from(4_u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        plain.status = Status::error("");
+        assert_eq!(decode_one(&plain), reference(&plain));
     }
 
     #[test]
