@@ -73,6 +73,21 @@ fn poll_once(future: impl Future<Output = ()>) {
     debug_assert!(matches!(polled, Poll::Ready(())));
 }
 
+/// A model or tool call's direct span under `step`, as the host makes it:
+/// opened with `opened`, the call's work run in its scope, then `result`
+/// recorded; it ends when it drops, here.
+async fn call_span(
+    step: &DirectSpan,
+    name: &str,
+    opened: [KeyValue; 3],
+    result: [KeyValue; 3],
+    between: &mut Between,
+) {
+    let span = step.child(|| (name.to_string().into(), opened.into()));
+    span.in_scope(async { between.run() }).await;
+    span.set_attributes(result);
+}
+
 /// One invocation's spans, as the host makes them: direct spans.
 fn direct_tree(between: &mut Between) {
     let root = DirectSpan::in_current(|| {
@@ -100,40 +115,39 @@ fn direct_tree(between: &mut Between) {
                     vec![KeyValue::new("corral.step", i64::from(number))],
                 )
             });
-            let chat = step.child(|| {
-                (
-                    "chat corral.scripted".to_string().into(),
-                    vec![
-                        KeyValue::new("gen_ai.operation.name", "chat"),
-                        KeyValue::new("gen_ai.provider.name", "corral.scripted".to_string()),
-                        KeyValue::new("gen_ai.request.model", "corral.scripted".to_string()),
-                    ],
-                )
-            });
-            chat.in_scope(async { between.run() }).await;
-            chat.set_attributes([
-                KeyValue::new("gen_ai.response.finish_reasons", "tool_use"),
-                KeyValue::new("gen_ai.usage.input_tokens", 120_i64),
-                KeyValue::new("gen_ai.usage.output_tokens", 24_i64),
-            ]);
-            drop(chat);
+            call_span(
+                &step,
+                "chat corral.scripted",
+                [
+                    KeyValue::new("gen_ai.operation.name", "chat"),
+                    KeyValue::new("gen_ai.provider.name", "corral.scripted".to_string()),
+                    KeyValue::new("gen_ai.request.model", "corral.scripted".to_string()),
+                ],
+                [
+                    KeyValue::new("gen_ai.response.finish_reasons", "tool_use"),
+                    KeyValue::new("gen_ai.usage.input_tokens", 120_i64),
+                    KeyValue::new("gen_ai.usage.output_tokens", 24_i64),
+                ],
+                between,
+            )
+            .await;
             if number == 1 {
-                let tool = step.child(|| {
-                    (
-                        "execute_tool calculator___evaluate".to_string().into(),
-                        vec![
-                            KeyValue::new("gen_ai.operation.name", "execute_tool"),
-                            KeyValue::new("gen_ai.tool.name", "calculator___evaluate".to_string()),
-                            KeyValue::new("gen_ai.tool.call.id", "tooluse_1".to_string()),
-                        ],
-                    )
-                });
-                tool.in_scope(async { between.run() }).await;
-                tool.set_attributes([
-                    KeyValue::new("corral.gateway.target", "calculator"),
-                    KeyValue::new("corral.gateway.target_type", "wasm"),
-                    KeyValue::new("corral.policy.decision", "allow"),
-                ]);
+                call_span(
+                    &step,
+                    "execute_tool calculator___evaluate",
+                    [
+                        KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                        KeyValue::new("gen_ai.tool.name", "calculator___evaluate".to_string()),
+                        KeyValue::new("gen_ai.tool.call.id", "tooluse_1".to_string()),
+                    ],
+                    [
+                        KeyValue::new("corral.gateway.target", "calculator"),
+                        KeyValue::new("corral.gateway.target_type", "wasm"),
+                        KeyValue::new("corral.policy.decision", "allow"),
+                    ],
+                    between,
+                )
+                .await;
             } else {
                 let memory = step.child(|| {
                     (
