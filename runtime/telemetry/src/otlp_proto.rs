@@ -256,12 +256,10 @@ fn varint(out: &mut Vec<u8>, value: u64) {
 }
 
 #[inline(never)]
-fn long_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
+fn long_varint(out: &mut Vec<u8>, value: u64) {
+    let mut bytes = [0_u8; 10];
+    let len = write_varint(&mut bytes, value);
+    out.extend_from_slice(&bytes[..len]);
 }
 
 /// The length of `value`'s varint.
