@@ -48,11 +48,7 @@ pub fn span_attributes<const N: usize>(first: [KeyValue; N], later: usize) -> Ve
 /// search`), as the GenAI conventions name spans; one exact allocation,
 /// where `format!` cost several times the instructions on the agent path.
 pub fn span_name(operation: &str, subject: &str) -> Cow<'static, str> {
-    let mut name = String::with_capacity(operation.len() + 1 + subject.len());
-    name.push_str(operation);
-    name.push(' ');
-    name.push_str(subject);
-    Cow::Owned(name)
+    Cow::Owned([operation, " ", subject].concat())
 }
 
 /// A span recorded without `tracing`: opened under a `tracing` span of a
