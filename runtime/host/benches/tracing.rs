@@ -2,13 +2,13 @@
 //! calculator tool through the in-process gateway) with tracing off, with
 //! spans only in `tracing-subscriber`'s registry (what any `tracing` layer
 //! pays before recording anything), with a no-op layer behind the per-layer
-//! filter Corral's layer uses, with Corral's spans made but sent
-//! nowhere (the instrumentation's own cost), exported
-//! over OTLP/gRPC to a local receiver, and with OTLP plus the local span
-//! store. Prints a table: latency, and CPU time per step of Corral's threads
-//! (the invocation threads over the recorded rounds plus the configuration's
-//! span-sink workers), which varies less from run to run than latency on a
-//! shared 2-core machine.
+//! filter Corral's layer uses, with Corral's spans made but sent nowhere
+//! (the instrumentation's own cost), exported over OTLP/gRPC to a local
+//! receiver, with OTLP plus the local span store, and with the store alone
+//! (what `corral serve` runs by default). Prints a table: latency, and CPU
+//! time per step of Corral's threads (the invocation threads over the
+//! recorded rounds plus the configuration's span-sink workers), which
+//! varies less from run to run than latency on a shared 2-core machine.
 //!
 //! The receiver stands in for a collector (Jaeger, an OpenTelemetry
 //! Collector), so it runs as a process of its own on the same 2 cores: this
@@ -270,6 +270,12 @@ fn main() {
             corral(TelemetryConfig {
                 otlp: Some(otlp.clone()),
                 local_store: Some(store.path().to_path_buf()),
+                ..TelemetryConfig::disabled()
+            })
+        }),
+        setup("local span store only (`corral serve`'s default)", || {
+            corral(TelemetryConfig {
+                local_store: Some(store.path().join("only")),
                 ..TelemetryConfig::disabled()
             })
         }),

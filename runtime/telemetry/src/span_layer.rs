@@ -6,8 +6,8 @@
 //! span object (behind its own mutex, through the tracer, sampler and every
 //! processor's `on_start`) when the span or a child first needs its context —
 //! and that cost ~7% of an agent step on the tracing bench. This layer keeps
-//! one record per span in the registry's extensions and builds the exported
-//! `SpanData` from it once, at close. Sampling (`OTEL_TRACES_SAMPLER`), id
+//! one record per span in the registry's extensions and hands the sinks a
+//! borrowed view of it ([`FinishedSpan`]) at close. Sampling (`OTEL_TRACES_SAMPLER`), id
 //! generation and span limits are the SDK's own.
 
 use std::any::TypeId;
@@ -20,11 +20,8 @@ use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
     TraceState,
 };
-use opentelemetry::{Context as OtelContext, InstrumentationScope, Key, KeyValue};
-use opentelemetry_sdk::trace::{
-    Config, IdGenerator, SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanLimits,
-    SpanLinks,
-};
+use opentelemetry::{Context as OtelContext, Key, KeyValue};
+use opentelemetry_sdk::trace::{Config, IdGenerator, SamplingDecision, ShouldSample, SpanLimits};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Subscriber};
 use tracing_subscriber::Layer;
@@ -32,6 +29,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::direct_span;
+use crate::finished_span::{FinishedSpan, within};
 use crate::propagation::session_context;
 use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
@@ -46,21 +44,18 @@ pub(crate) struct SpanPipeline {
     sampler: Box<dyn ShouldSample>,
     ids: Box<dyn IdGenerator>,
     limits: SpanLimits,
-    scope: InstrumentationScope,
 }
 
 impl SpanPipeline {
-    /// A pipeline feeding `sinks` with spans of `scope`, sampling as
-    /// `OTEL_TRACES_SAMPLER` says (default: parent-based, always on) within
-    /// the `OTEL_SPAN_*_LIMIT`s.
-    pub(crate) fn new(sinks: SpanSinks, scope: InstrumentationScope) -> Self {
+    /// A pipeline feeding `sinks`, sampling as `OTEL_TRACES_SAMPLER` says
+    /// (default: parent-based, always on) within the `OTEL_SPAN_*_LIMIT`s.
+    pub(crate) fn new(sinks: SpanSinks) -> Self {
         let config = Config::default();
         Self {
             sinks,
             sampler: config.sampler,
             ids: config.id_generator,
             limits: config.span_limits,
-            scope,
         }
     }
 
@@ -249,37 +244,36 @@ impl SpanPipeline {
     }
 
     /// Exports a closed span if it is sampled and has somewhere to go.
+    ///
+    /// The sinks read the span where it lies ([`FinishedSpan`]) and it is
+    /// dropped here once, on the thread that ended it.
     pub(crate) fn finish(&self, state: SpanState) {
         if !state.span_context.is_sampled() || self.sinks.is_empty() {
             return;
         }
-        let Recording {
-            name,
-            kind,
-            start,
-            mut attributes,
-            mut events,
-            mut links,
-            status,
-        } = state.recording;
-        if let Some(session) = state.session {
-            tag_session(&mut attributes, session);
+        let SpanState {
+            span_context,
+            parent_span_id,
+            parent_is_remote,
+            session,
+            mut recording,
+            ..
+        } = state;
+        if let Some(session) = session {
+            tag_session(&mut recording.attributes, session);
         }
-        let dropped_attributes_count =
-            truncate(&mut attributes, self.limits.max_attributes_per_span);
-        let mut span_events = SpanEvents::default();
-        span_events.dropped_count = truncate(&mut events, self.limits.max_events_per_span);
-        span_events.events = events;
-        let mut span_links = SpanLinks::default();
-        span_links.dropped_count = truncate(&mut links, self.limits.max_links_per_span);
-        span_links.links = links;
-        self.sinks.on_end(&SpanData {
-            span_context: state.span_context,
-            parent_span_id: state.parent_span_id,
-            parent_span_is_remote: state.parent_is_remote,
-            span_kind: kind,
-            name,
-            start_time: start,
+        let limits = &self.limits;
+        let (attributes, dropped_attributes_count) =
+            within(&recording.attributes, limits.max_attributes_per_span);
+        let (events, dropped_events_count) = within(&recording.events, limits.max_events_per_span);
+        let (links, dropped_links_count) = within(&recording.links, limits.max_links_per_span);
+        self.sinks.on_end(&FinishedSpan {
+            span_context: &span_context,
+            parent_span_id,
+            parent_span_is_remote: parent_is_remote,
+            span_kind: &recording.kind,
+            name: &recording.name,
+            start_time: recording.start,
             // A span ends when its last handle is dropped, not at its last
             // exit: timing every exit (each poll of an instrumented future)
             // cost more than the span itself. Corral's spans are dropped
@@ -287,10 +281,11 @@ impl SpanPipeline {
             end_time: SystemTime::now(),
             attributes,
             dropped_attributes_count,
-            events: span_events,
-            links: span_links,
-            status,
-            instrumentation_scope: self.scope.clone(),
+            events,
+            dropped_events_count,
+            links,
+            dropped_links_count,
+            status: &recording.status,
         });
     }
 }
@@ -348,14 +343,6 @@ fn tag_session(attributes: &mut Vec<KeyValue>, session: Arc<str>) {
     if !has_session {
         attributes.push(KeyValue::new(Key::from_static_str(SESSION_ID_KEY), session));
     }
-}
-
-/// Keeps the first `limit` items; returns how many were dropped.
-fn truncate<T>(items: &mut Vec<T>, limit: u32) -> u32 {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let dropped = items.len().saturating_sub(limit);
-    items.truncate(limit);
-    u32::try_from(dropped).unwrap_or(u32::MAX)
 }
 
 /// The `tracing` layer of one pipeline.

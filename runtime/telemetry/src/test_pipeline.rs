@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use opentelemetry::{InstrumentationScope, Value};
+use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use parking_lot::Mutex;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::finished_span::FinishedSpan;
 use crate::sinks::{SinkError, SpanSink, SpanSinks};
 use crate::span_layer::{SpanLayer, SpanPipeline};
 
@@ -16,8 +17,8 @@ use crate::span_layer::{SpanLayer, SpanPipeline};
 pub(crate) struct Kept(pub(crate) Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanSink for Kept {
-    fn on_end(&self, span: &SpanData) {
-        self.0.lock().push(span.clone());
+    fn on_end(&self, span: &FinishedSpan<'_>, _encoded: &[u8]) {
+        self.0.lock().push(span.to_span_data());
     }
 
     fn force_flush(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {
@@ -32,10 +33,9 @@ impl SpanSink for Kept {
 impl Kept {
     /// A pipeline feeding this sink.
     fn pipeline(&self) -> Arc<SpanPipeline> {
-        Arc::new(SpanPipeline::new(
-            SpanSinks::new(vec![Box::new(self.clone())]),
-            InstrumentationScope::builder("corral").build(),
-        ))
+        Arc::new(SpanPipeline::new(SpanSinks::new(vec![Box::new(
+            self.clone(),
+        )])))
     }
 
     /// A dispatch whose Corral layer (unfiltered) feeds this sink.
