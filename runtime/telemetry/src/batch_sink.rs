@@ -1,21 +1,29 @@
-//! A span sink that copies each span's encoding, made on the thread that
-//! ends it, into its current batch, and delivers the batches from a worker
-//! thread of its own.
+//! A span sink that encodes each span on the thread that ends it and
+//! delivers the bytes in batches from a worker thread of its own.
 //!
 //! Replaces the SDK's `BatchSpanProcessor` (and its exporters): that queue
 //! carried `SpanData` — a graph of small allocations — to an export thread
 //! that converted, encoded and freed it there, cloning it first for every
-//! further sink. Here a span is encoded once ([`crate::sinks::SpanSinks`])
-//! and each sink copies the bytes; the worker hands whole batches to the
-//! delivery (an OTLP request; the store transcodes to its lines there).
-//! Handing the span itself to the worker instead was tried: its memory then
-//! travels to the other core and is freed there, which cost the agent's
-//! thread as much as the encoding it saved (tracing bench). The batching
-//! rules are the SDK's: a batch leaves when it holds
+//! further sink. Here a span is encoded once per sink into a thread-local
+//! buffer and copied into the sink's current batch; the worker only hands
+//! whole batches to the delivery (an OTLP request, a file append).
+//!
+//! Encoding on the worker instead was tried twice, on the tracing bench
+//! (`cargo bench -p corral-host --bench tracing`). Handing it the span
+//! itself (an `Arc` of the record) saved the agent's thread nothing: the
+//! span's memory then moved to the other core and was freed there, which
+//! cost as much as the encoding. Handing every sink the OTLP bytes and
+//! letting the store's worker transcode them to its JSON lines took 2–3
+//! points off a step with the store on, but doubled the store's CPU per
+//! span (reading the bytes back costs more than writing JSON from the
+//! record), and that worker then competed with the agents for the cores.
+//!
+//! The batching rules are the SDK's: a batch leaves when it holds
 //! `max_export_batch_size` spans or `scheduled_delay` after the last timed
 //! export, and at most `max_queue_size` spans wait — later ones are dropped
 //! and counted.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,10 +37,16 @@ use crate::error::ExportError;
 use crate::finished_span::FinishedSpan;
 use crate::sinks::{SinkError, SpanSink};
 
+/// How a sink writes one span.
+pub(crate) trait SpanEncoding: Send + Sync + 'static {
+    /// Appends `span`'s encoding to `out`; a batch is such encodings back
+    /// to back.
+    fn encode(&self, span: &FinishedSpan<'_>, out: &mut Vec<u8>);
+}
+
 /// Where a sink's batches go.
 pub(crate) trait BatchDelivery: Send + 'static {
-    /// Delivers `batch`, `spans` spans' OTLP encodings back to back
-    /// (`ScopeSpans.spans` entries).
+    /// Delivers `batch`, the encodings of `spans` spans.
     fn deliver(&mut self, batch: &[u8], spans: usize) -> Result<(), ExportError>;
 }
 
@@ -86,6 +100,8 @@ impl Queue {
 const SPARE_BUFFERS: usize = 2;
 /// Most reserved up front for a fresh batch buffer.
 const MAX_RESERVE: usize = 4 << 20;
+/// Most of a thread's encoding scratch buffer kept between spans.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 #[derive(Debug)]
 struct Shared {
@@ -102,6 +118,7 @@ struct Shared {
 /// A span sink with its own worker thread.
 pub(crate) struct BatchSink {
     shared: Arc<Shared>,
+    encoding: Box<dyn SpanEncoding>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -113,11 +130,18 @@ impl std::fmt::Debug for BatchSink {
     }
 }
 
+thread_local! {
+    /// Where a span is encoded before it is copied into a sink's batch, so
+    /// the encoding runs outside the sink's lock without allocating.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl BatchSink {
     /// A sink named `name` (its worker thread is `corral-spans-{name}`)
-    /// delivering through `delivery`.
+    /// encoding with `encoding` and delivering through `delivery`.
     pub(crate) fn start(
         name: &'static str,
+        encoding: impl SpanEncoding,
         delivery: impl BatchDelivery,
         limits: &QueueConfig,
         counters: Arc<SinkCounters>,
@@ -138,6 +162,7 @@ impl BatchSink {
         };
         Ok(Self {
             shared,
+            encoding: Box::new(encoding),
             worker: Mutex::new(Some(worker)),
         })
     }
@@ -195,8 +220,26 @@ impl BatchSink {
 }
 
 impl SpanSink for BatchSink {
-    fn on_end(&self, _span: &FinishedSpan<'_>, encoded: &[u8]) {
-        self.push(encoded);
+    fn on_end(&self, span: &FinishedSpan<'_>) {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.clear();
+                self.encoding.encode(span, &mut scratch);
+                self.push(&scratch);
+                // One huge span (captured content) must not pin its size on
+                // every thread that ever ended one.
+                if scratch.capacity() > SCRATCH_KEEP {
+                    scratch.clear();
+                    scratch.shrink_to(SCRATCH_KEEP);
+                }
+            }
+            // Only if encoding ended a span on this thread (it does not).
+            Err(_) => {
+                let mut bytes = Vec::new();
+                self.encoding.encode(span, &mut bytes);
+                self.push(&bytes);
+            }
+        });
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
@@ -297,7 +340,19 @@ fn run(shared: &Shared, mut delivery: impl BatchDelivery) {
 mod tests {
     use std::sync::mpsc;
 
+    use opentelemetry_sdk::trace::SpanData;
+
     use super::*;
+
+    /// Encodes a span as its name and a newline.
+    struct Names;
+
+    impl SpanEncoding for Names {
+        fn encode(&self, span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
+            out.extend_from_slice(span.name.as_bytes());
+            out.push(b'\n');
+        }
+    }
 
     /// Sends every batch to a channel; fails while `fail` is set, and
     /// blocks until `gate` has a message when there is a gate.
@@ -322,9 +377,23 @@ mod tests {
         }
     }
 
-    /// Ends a span whose encoding is its name and a newline.
-    fn end(sink: &BatchSink, name: &str) {
-        sink.push(format!("{name}\n").as_bytes());
+    fn span(name: &str) -> SpanData {
+        use opentelemetry::trace::{SpanContext, SpanKind, Status};
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: opentelemetry::trace::SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: name.to_string().into(),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        }
     }
 
     fn limits(queue: usize, batch: usize, delay_ms: u64) -> QueueConfig {
@@ -338,7 +407,7 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(10);
 
     fn start(delivery: Channel, limits: &QueueConfig, counters: Arc<SinkCounters>) -> BatchSink {
-        match BatchSink::start("test", delivery, limits, counters) {
+        match BatchSink::start("test", Names, delivery, limits, counters) {
             Ok(sink) => sink,
             Err(error) => panic!("no worker thread: {error}"),
         }
@@ -355,17 +424,17 @@ mod tests {
         };
         let sink = start(delivery, &limits(100, 2, 60_000), counters.clone());
         for name in ["a", "b", "c"] {
-            end(&sink, name);
+            sink.on_end(&FinishedSpan::of(&span(name)));
         }
         // The full batch goes without waiting for the (one-minute) tick.
         assert_eq!(rx.recv_timeout(WAIT).ok(), Some(("a\nb\n".to_string(), 2)));
         assert!(rx.try_recv().is_err(), "a partial batch waits");
         sink.force_flush(WAIT)?;
         assert_eq!(rx.try_recv().ok(), Some(("c\n".to_string(), 1)));
-        end(&sink, "d");
+        sink.on_end(&FinishedSpan::of(&span("d")));
         sink.shutdown(WAIT)?;
         assert_eq!(rx.try_recv().ok(), Some(("d\n".to_string(), 1)));
-        end(&sink, "late");
+        sink.on_end(&FinishedSpan::of(&span("late")));
         assert_eq!(counters.exported.load(Ordering::Relaxed), 4);
         assert_eq!(
             counters.dropped.load(Ordering::Relaxed),
@@ -388,14 +457,14 @@ mod tests {
         let sink = start(delivery, &limits(4, 2, 60_000), counters.clone());
         // The worker takes the first batch and blocks on the gate; then the
         // queue holds four more and turns the rest away.
-        end(&sink, "1");
-        end(&sink, "2");
+        sink.on_end(&FinishedSpan::of(&span("1")));
+        sink.on_end(&FinishedSpan::of(&span("2")));
         let deadline = Instant::now() + WAIT;
         while sink.shared.queue.lock().queued != 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         for i in 3..=9 {
-            end(&sink, &i.to_string());
+            sink.on_end(&FinishedSpan::of(&span(&i.to_string())));
         }
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
         for _ in 0..3 {
@@ -420,7 +489,7 @@ mod tests {
             fail: true,
         };
         let sink = start(delivery, &limits(10, 10, 5), failing.clone());
-        end(&sink, "x");
+        sink.on_end(&FinishedSpan::of(&span("x")));
         sink.force_flush(WAIT)?;
         assert_eq!(failing.failed_exports.load(Ordering::Relaxed), 1);
         assert_eq!(failing.exported.load(Ordering::Relaxed), 0);
@@ -436,7 +505,7 @@ mod tests {
             fail: false,
         };
         let sink = start(delivery, &limits(10, 10, 20), Arc::default());
-        end(&sink, "tick");
+        sink.on_end(&FinishedSpan::of(&span("tick")));
         assert_eq!(rx.recv_timeout(WAIT).ok(), Some(("tick\n".to_string(), 1)));
     }
 }

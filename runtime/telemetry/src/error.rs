@@ -59,10 +59,6 @@ pub(crate) enum ExportError {
     /// The export took longer than its time limit.
     #[error("export took longer than {0:?}")]
     Timeout(Duration),
-    /// A span of the batch was left out of the local span store (a bug:
-    /// its encoding could not be read back); the others were written.
-    #[error("span store line")]
-    StoreLine(#[source] crate::store_writer::StoreLineError),
     /// Appending to the local span store failed.
     #[error("span store {path}")]
     Store {

@@ -17,7 +17,6 @@ mod finished_span;
 mod in_span;
 mod otlp_export;
 mod otlp_proto;
-mod otlp_read;
 mod pipeline;
 mod propagation;
 mod session;

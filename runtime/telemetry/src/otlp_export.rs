@@ -10,15 +10,26 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::batch_sink::BatchDelivery;
+use crate::batch_sink::{BatchDelivery, SpanEncoding};
 use crate::error::ExportError;
-use crate::otlp_proto::ExportHeader;
+use crate::finished_span::FinishedSpan;
+use crate::otlp_proto::{ExportHeader, encode_span};
 use crate::{OtlpConfig, OtlpProtocol, TelemetryError};
 
 /// The gRPC method OTLP trace export calls.
 const EXPORT_METHOD: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 /// Most of an error response body kept in the error.
 const ERROR_BODY_LIMIT: usize = 512;
+
+/// Spans as OTLP protobuf `Span` messages.
+#[derive(Debug)]
+pub(crate) struct OtlpSpans;
+
+impl SpanEncoding for OtlpSpans {
+    fn encode(&self, span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
+        encode_span(span, out);
+    }
+}
 
 /// Sends batches to an OTLP collector.
 #[derive(Debug)]

@@ -19,11 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::finished_span::FinishedSpan;
 
 /// `ScopeSpans.spans`: the field each encoded span is written as.
-pub(crate) const SCOPE_SPANS_SPANS: u32 = 2;
+const SCOPE_SPANS_SPANS: u32 = 2;
 /// OTLP span flag: the flags say whether the parent is remote.
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
 /// OTLP span flag: the parent is remote.
-pub(crate) const FLAG_IS_REMOTE: u32 = 0x200;
+const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// Appends `span` as one length-delimited `ScopeSpans.spans` entry.
 ///

@@ -14,11 +14,11 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::batch_sink::{BatchSink, SinkCounters};
-use crate::otlp_export::OtlpDelivery;
+use crate::otlp_export::{OtlpDelivery, OtlpSpans};
 use crate::otlp_proto::ExportHeader;
 use crate::sinks::{SpanSink, SpanSinks};
 use crate::span_layer::{SpanLayer, SpanPipeline};
-use crate::store_writer::StoreFile;
+use crate::store_writer::{StoreFile, StoreLines};
 use crate::{TelemetryConfig, TelemetryError};
 
 static OTLP_COUNTERS: LazyLock<Arc<SinkCounters>> = LazyLock::new(Arc::default);
@@ -77,14 +77,21 @@ impl Telemetry {
             let header = ExportHeader::new(&resource(config), &scope());
             let delivery = OtlpDelivery::new(otlp, header)?;
             sinks.push(Box::new(
-                BatchSink::start("otlp", delivery, &config.queue, OTLP_COUNTERS.clone())
-                    .map_err(TelemetryError::Runtime)?,
+                BatchSink::start(
+                    "otlp",
+                    OtlpSpans,
+                    delivery,
+                    &config.queue,
+                    OTLP_COUNTERS.clone(),
+                )
+                .map_err(TelemetryError::Runtime)?,
             ));
         }
         if let Some(dir) = &config.local_store {
             sinks.push(Box::new(
                 BatchSink::start(
                     "store",
+                    StoreLines,
                     StoreFile::open(dir)?,
                     &config.queue,
                     STORE_COUNTERS.clone(),

@@ -1,62 +1,36 @@
-//! Writing the local span store: the store's worker turns each batch of
-//! encoded spans (OTLP `Span` messages, made once on the thread that ended
-//! each span) into JSON lines (the [`StoredSpan`](crate::store::StoredSpan)
-//! shape) and appends them to `spans.jsonl`, with rotation.
+//! Writing the local span store: each span becomes a JSON line (the
+//! [`StoredSpan`](crate::store::StoredSpan) shape) on the thread that ends
+//! it, and batches of lines are appended to `spans.jsonl` with rotation.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use opentelemetry::trace::{Event, SpanId, Status};
+use opentelemetry::{Array, KeyValue, Value};
 use serde::Serialize;
-use serde::ser::{Error as _, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 
 use crate::TelemetryError;
-use crate::batch_sink::BatchDelivery;
+use crate::batch_sink::{BatchDelivery, SpanEncoding};
 use crate::error::ExportError;
-use crate::otlp_proto::FLAG_IS_REMOTE;
-use crate::otlp_read::{EventView, KeyValues, SpanReadError, SpanView, ValueView, span_bodies};
+use crate::finished_span::FinishedSpan;
+use crate::otlp_proto::unix_nanos;
 use crate::store::{CURRENT, PREVIOUS, ROTATE_BYTES};
 
-/// Why a span of a batch was left out of the store (a bug: the writer and
-/// this reader disagree).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreLineError {
-    /// Its encoding could not be read back.
-    #[error("reading a span back")]
-    Read(#[from] SpanReadError),
-    /// Its line could not be written.
-    #[error("writing a span's store line")]
-    Line(#[source] serde_json::Error),
-}
+/// Spans as store lines.
+#[derive(Debug)]
+pub(crate) struct StoreLines;
 
-/// Appends `batch`'s spans (OTLP encodings back to back) to `out` as store
-/// lines. A span that cannot be read back is left out, and the first such
-/// error returned after the others are written.
-pub(crate) fn store_lines(batch: &[u8], out: &mut Vec<u8>) -> Result<(), StoreLineError> {
-    let mut first_error = None;
-    for body in span_bodies(batch) {
-        let written = body
-            .and_then(SpanView::read)
-            .map_err(StoreLineError::Read)
-            .and_then(|span| {
-                let start = out.len();
-                match serde_json::to_writer(&mut *out, &Line(&span)) {
-                    Ok(()) => {
-                        out.push(b'\n');
-                        Ok(())
-                    }
-                    Err(error) => {
-                        // No torn line.
-                        out.truncate(start);
-                        Err(StoreLineError::Line(error))
-                    }
-                }
-            });
-        if let Err(error) = written {
-            first_error.get_or_insert(error);
+impl SpanEncoding for StoreLines {
+    fn encode(&self, span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
+        let start = out.len();
+        match serde_json::to_writer(&mut *out, &Line(span)) {
+            Ok(()) => out.push(b'\n'),
+            // Nothing in a span fails to serialize; if it did, no torn line.
+            Err(_) => out.truncate(start),
         }
     }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Appends batches of lines to the store directory.
@@ -65,8 +39,6 @@ pub(crate) struct StoreFile {
     dir: PathBuf,
     /// The open current file and its length.
     file: Option<(File, u64)>,
-    /// A batch's lines, reused from batch to batch.
-    lines: Vec<u8>,
 }
 
 impl StoreFile {
@@ -79,7 +51,6 @@ impl StoreFile {
         Ok(Self {
             dir: dir.to_path_buf(),
             file: None,
-            lines: Vec::new(),
         })
     }
 
@@ -114,67 +85,55 @@ impl StoreFile {
 
 impl BatchDelivery for StoreFile {
     fn deliver(&mut self, batch: &[u8], _spans: usize) -> Result<(), ExportError> {
-        let mut lines = std::mem::take(&mut self.lines);
-        lines.clear();
-        let read = store_lines(batch, &mut lines);
-        let appended = self.append(&lines).map_err(|source| {
+        self.append(batch).map_err(|source| {
             // Reopen next time: the file may have been moved or removed.
             self.file = None;
             ExportError::Store {
                 path: self.dir.join(CURRENT),
                 source,
             }
-        });
-        // One batch of huge spans must not pin its size for good.
-        if lines.capacity() <= LINES_KEEP {
-            self.lines = lines;
-        }
-        appended?;
-        read.map_err(ExportError::StoreLine)
+        })
     }
 }
 
-/// Most of the lines buffer kept between batches.
-const LINES_KEEP: usize = 4 << 20;
-
-/// A span in the stored shape, serialized from its OTLP encoding without
+/// A span in the stored shape, serialized from the span's record without
 /// building a `StoredSpan`.
-struct Line<'a>(&'a SpanView<'a>);
+struct Line<'a>(&'a FinishedSpan<'a>);
 
 impl Serialize for Line<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let span = self.0;
         let mut line = serializer.serialize_struct("StoredSpan", 11)?;
-        line.serialize_field("trace_id", &Hex(span.trace_id))?;
-        line.serialize_field("span_id", &Hex(span.span_id))?;
-        if span.parent_span_id.is_empty() {
+        line.serialize_field("trace_id", &Hex(span.span_context.trace_id().to_bytes()))?;
+        line.serialize_field("span_id", &Hex(span.span_context.span_id().to_bytes()))?;
+        if span.parent_span_id == SpanId::INVALID {
             line.skip_field("parent_span_id")?;
         } else {
-            line.serialize_field("parent_span_id", &Hex(span.parent_span_id))?;
+            line.serialize_field("parent_span_id", &Hex(span.parent_span_id.to_bytes()))?;
         }
-        line.serialize_field("remote_parent", &(span.flags & FLAG_IS_REMOTE != 0))?;
+        line.serialize_field("remote_parent", &span.parent_span_is_remote)?;
         line.serialize_field("name", span.name)?;
-        let start = span.start_time_unix_nano;
+        let start = unix_nanos(span.start_time);
         line.serialize_field("start_unix_nanos", &start)?;
         line.serialize_field(
             "duration_nanos",
-            &span.end_time_unix_nano.saturating_sub(start),
+            &unix_nanos(span.end_time).saturating_sub(start),
         )?;
-        let (status, message) = match span.status_code {
-            1 => ("ok", None),
-            2 => ("error", Some(span.status_message)),
-            _ => ("unset", None),
+        let (status, message) = match &span.status {
+            Status::Unset => ("unset", None),
+            Status::Ok => ("ok", None),
+            Status::Error { description } => ("error", Some(description.as_ref())),
         };
         line.serialize_field("status", status)?;
         match message {
             Some(message) => line.serialize_field("status_message", message)?,
             None => line.skip_field("status_message")?,
         }
-        line.serialize_field("attributes", &Attributes(span.attributes()))?;
-        if span.has_events {
-            line.serialize_field("events", &Events(span))?;
-        } else {
+        line.serialize_field("attributes", &Attributes(span.attributes))?;
+        if span.events.is_empty() {
             line.skip_field("events")?;
+        } else {
+            line.serialize_field("events", &Events(span.events))?;
         }
         line.end()
     }
@@ -182,14 +141,15 @@ impl Serialize for Line<'_> {
 
 /// An id as lowercase hex, written without the formatting machinery (it
 /// was the store line's largest cost).
-struct Hex<'a>(&'a [u8]);
+struct Hex<const N: usize>([u8; N]);
 
-impl Serialize for Hex<'_> {
+impl<const N: usize> Serialize for Hex<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Ids are 8 or 16 bytes; 32 hex digits hold either.
+        use serde::ser::Error;
         let mut buffer = [0_u8; 32];
         let text = buffer
-            .get_mut(..2 * self.0.len())
+            .get_mut(..2 * N)
             .ok_or_else(|| S::Error::custom("an id longer than 16 bytes"))?;
         hex::encode_to_slice(self.0, &mut *text).map_err(S::Error::custom)?;
         serializer.serialize_str(std::str::from_utf8(text).map_err(S::Error::custom)?)
@@ -197,62 +157,60 @@ impl Serialize for Hex<'_> {
 }
 
 /// Attributes as a JSON object.
-struct Attributes<'a>(KeyValues<'a>);
+struct Attributes<'a>(&'a [KeyValue]);
 
 impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for kv in self.0.clone() {
-            let (key, value) = kv.map_err(S::Error::custom)?;
-            map.serialize_entry(key, &Json(value))?;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for kv in self.0 {
+            map.serialize_entry(kv.key.as_str(), &Json(&kv.value))?;
         }
         map.end()
     }
 }
 
-/// A span's events as a JSON array.
-struct Events<'a>(&'a SpanView<'a>);
+struct Events<'a>(&'a [Event]);
 
 impl Serialize for Events<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        for event in self.0.events() {
-            seq.serialize_element(&EventLine(event.map_err(S::Error::custom)?))?;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for event in self.0 {
+            seq.serialize_element(&EventLine(event))?;
         }
         seq.end()
     }
 }
 
-struct EventLine<'a>(EventView<'a>);
+struct EventLine<'a>(&'a Event);
 
 impl Serialize for EventLine<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut event = serializer.serialize_struct("StoredEvent", 3)?;
-        event.serialize_field("name", self.0.name)?;
-        event.serialize_field("time_unix_nanos", &self.0.time_unix_nano)?;
-        event.serialize_field("attributes", &Attributes(self.0.attributes()))?;
+        event.serialize_field("name", self.0.name.as_ref())?;
+        event.serialize_field("time_unix_nanos", &unix_nanos(self.0.timestamp))?;
+        event.serialize_field("attributes", &Attributes(&self.0.attributes))?;
         event.end()
     }
 }
 
-/// An attribute value as JSON: a non-finite float, or no value, is `null`.
-struct Json<'a>(ValueView<'a>);
+/// An attribute value as JSON: a non-finite float is `null`.
+struct Json<'a>(&'a Value);
 
 impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            ValueView::String(s) => serializer.serialize_str(s),
-            ValueView::Bool(b) => serializer.serialize_bool(b),
-            ValueView::Int(i) => serializer.serialize_i64(i),
-            ValueView::Double(f) if f.is_finite() => serializer.serialize_f64(f),
-            ValueView::Double(_) | ValueView::Empty => serializer.serialize_unit(),
-            ValueView::Array(array) => {
-                let mut seq = serializer.serialize_seq(None)?;
-                for element in ValueView::elements(array) {
-                    seq.serialize_element(&Json(element.map_err(S::Error::custom)?))?;
-                }
-                seq.end()
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::I64(i) => serializer.serialize_i64(*i),
+            Value::F64(f) if f.is_finite() => serializer.serialize_f64(*f),
+            Value::F64(_) => serializer.serialize_unit(),
+            Value::String(s) => serializer.serialize_str(s.as_str()),
+            Value::Array(Array::Bool(v)) => v.serialize(serializer),
+            Value::Array(Array::I64(v)) => v.serialize(serializer),
+            Value::Array(Array::F64(v)) => {
+                serializer.collect_seq(v.iter().map(|f| f.is_finite().then_some(*f)))
             }
+            Value::Array(Array::String(v)) => serializer.collect_seq(v.iter().map(|s| s.as_str())),
+            other => serializer.collect_str(other),
         }
     }
 }
@@ -263,26 +221,12 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use opentelemetry::trace::{
-        Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-    };
-    use opentelemetry::{Array, KeyValue, Value};
+    use opentelemetry::trace::{SpanContext, SpanKind, TraceFlags, TraceId, TraceState};
     use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
     use serde_json::json;
 
     use super::*;
-    use crate::finished_span::FinishedSpan;
-    use crate::otlp_proto::encode_span;
     use crate::store::{StoredEvent, StoredSpan, read_session};
-
-    /// `spans` encoded as the pipeline hands them to the sinks.
-    fn encoded(spans: &[SpanData]) -> Vec<u8> {
-        let mut batch = Vec::new();
-        for span in spans {
-            encode_span(&FinishedSpan::of(span), &mut batch);
-        }
-        batch
-    }
 
     fn span(parent: SpanId, status: Status) -> SpanData {
         let start = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_500);
@@ -330,11 +274,10 @@ mod tests {
     #[test]
     fn lines_read_back_as_stored_spans() {
         let mut out = Vec::new();
-        let batch = encoded(&[
-            span(SpanId::from(0xef_u64), Status::error("bad")),
-            span(SpanId::INVALID, Status::Ok),
-        ]);
-        assert!(store_lines(&batch, &mut out).is_ok());
+        let first = span(SpanId::from(0xef_u64), Status::error("bad"));
+        StoreLines.encode(&FinishedSpan::of(&first), &mut out);
+        let second = span(SpanId::INVALID, Status::Ok);
+        StoreLines.encode(&FinishedSpan::of(&second), &mut out);
         let text = String::from_utf8_lossy(&out);
         let lines: Vec<StoredSpan> = text
             .lines()
@@ -377,29 +320,6 @@ mod tests {
     }
 
     #[test]
-    fn a_span_that_cannot_be_read_back_is_left_out_and_reported() {
-        let good = encoded(&[span(SpanId::INVALID, Status::Ok)]);
-        // A span whose name is not UTF-8, between two good ones.
-        let mut batch = good.clone();
-        batch.extend_from_slice(&[0x12, 0x03, 0x2a, 0x01, 0xff]);
-        batch.extend_from_slice(&good);
-        let mut out = Vec::new();
-        let result = store_lines(&batch, &mut out);
-        assert!(matches!(result, Err(StoreLineError::Read(_))), "{result:?}");
-        let text = String::from_utf8_lossy(&out);
-        assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(
-            text.lines()
-                .all(|line| serde_json::from_str::<StoredSpan>(line).is_ok())
-        );
-        // A batch cut short keeps what came before the cut.
-        out.clear();
-        let cut = &batch[..good.len() + 2];
-        assert!(store_lines(cut, &mut out).is_err());
-        assert_eq!(String::from_utf8_lossy(&out).lines().count(), 1);
-    }
-
-    #[test]
     fn batches_append_rotate_and_read_back() -> Result<(), ExportError> {
         let dir = tempfile::tempdir().map_err(|source| ExportError::Store {
             path: PathBuf::new(),
@@ -409,7 +329,9 @@ mod tests {
             Ok(file) => file,
             Err(error) => panic!("{error}"),
         };
-        let batch = encoded(&[span(SpanId::INVALID, Status::Ok)]);
+        let mut batch = Vec::new();
+        let line = span(SpanId::INVALID, Status::Ok);
+        StoreLines.encode(&FinishedSpan::of(&line), &mut batch);
         file.deliver(&batch, 1)?;
         file.deliver(&batch, 1)?;
         let read = |file: &StoreFile| read_session(&file.dir, "s-9").unwrap_or_default();

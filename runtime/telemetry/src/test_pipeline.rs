@@ -17,7 +17,7 @@ use crate::span_layer::{SpanLayer, SpanPipeline};
 pub(crate) struct Kept(pub(crate) Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanSink for Kept {
-    fn on_end(&self, span: &FinishedSpan<'_>, _encoded: &[u8]) {
+    fn on_end(&self, span: &FinishedSpan<'_>) {
         self.0.lock().push(span.to_span_data());
     }
 
