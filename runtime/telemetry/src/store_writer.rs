@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry::trace::{Event, SpanId, Status};
 use opentelemetry::{Array, KeyValue, Value};
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 
 use crate::TelemetryError;
 use crate::batch_sink::{BatchDelivery, SpanEncoding};
@@ -24,12 +22,7 @@ pub(crate) struct StoreLines;
 
 impl SpanEncoding for StoreLines {
     fn encode(&self, span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
-        let start = out.len();
-        match serde_json::to_writer(&mut *out, &Line(span)) {
-            Ok(()) => out.push(b'\n'),
-            // Nothing in a span fails to serialize; if it did, no torn line.
-            Err(_) => out.truncate(start),
-        }
+        write_line(span, out);
     }
 }
 
@@ -96,123 +89,171 @@ impl BatchDelivery for StoreFile {
     }
 }
 
-/// A span in the stored shape, serialized from the span's record without
-/// building a `StoredSpan`.
-struct Line<'a>(&'a FinishedSpan<'a>);
-
-impl Serialize for Line<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let span = self.0;
-        let mut line = serializer.serialize_struct("StoredSpan", 11)?;
-        line.serialize_field("trace_id", &Hex(span.span_context.trace_id().to_bytes()))?;
-        line.serialize_field("span_id", &Hex(span.span_context.span_id().to_bytes()))?;
-        if span.parent_span_id == SpanId::INVALID {
-            line.skip_field("parent_span_id")?;
-        } else {
-            line.serialize_field("parent_span_id", &Hex(span.parent_span_id.to_bytes()))?;
-        }
-        line.serialize_field("remote_parent", &span.parent_span_is_remote)?;
-        line.serialize_field("name", span.name)?;
-        let start = unix_nanos(span.start_time);
-        line.serialize_field("start_unix_nanos", &start)?;
-        line.serialize_field(
-            "duration_nanos",
-            &unix_nanos(span.end_time).saturating_sub(start),
-        )?;
-        let (status, message) = match &span.status {
-            Status::Unset => ("unset", None),
-            Status::Ok => ("ok", None),
-            Status::Error { description } => ("error", Some(description.as_ref())),
-        };
-        line.serialize_field("status", status)?;
-        match message {
-            Some(message) => line.serialize_field("status_message", message)?,
-            None => line.skip_field("status_message")?,
-        }
-        line.serialize_field("attributes", &Attributes(span.attributes))?;
-        if span.events.is_empty() {
-            line.skip_field("events")?;
-        } else {
-            line.serialize_field("events", &Events(span.events))?;
-        }
-        line.end()
+/// Writes `span`'s store line (the `StoredSpan` shape) and a newline.
+///
+/// Written by hand rather than through `serde_json`'s `Serialize`: it runs
+/// on the thread that ends the span, between guest calls that evict the
+/// caches, where the generic serializer's larger code cost more than the
+/// bytes take to write. Strings are escaped as `serde_json` escapes them.
+fn write_line(span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"trace_id\":");
+    write_hex(out, &span.span_context.trace_id().to_bytes());
+    out.extend_from_slice(b",\"span_id\":");
+    write_hex(out, &span.span_context.span_id().to_bytes());
+    if span.parent_span_id != SpanId::INVALID {
+        out.extend_from_slice(b",\"parent_span_id\":");
+        write_hex(out, &span.parent_span_id.to_bytes());
     }
+    out.extend_from_slice(if span.parent_span_is_remote {
+        b",\"remote_parent\":true,\"name\":"
+    } else {
+        b",\"remote_parent\":false,\"name\":"
+    });
+    write_str(out, span.name);
+    let start = unix_nanos(span.start_time);
+    out.extend_from_slice(b",\"start_unix_nanos\":");
+    write_integer(out, start);
+    out.extend_from_slice(b",\"duration_nanos\":");
+    write_integer(out, unix_nanos(span.end_time).saturating_sub(start));
+    match span.status {
+        Status::Unset => out.extend_from_slice(b",\"status\":\"unset\""),
+        Status::Ok => out.extend_from_slice(b",\"status\":\"ok\""),
+        Status::Error { description } => {
+            out.extend_from_slice(b",\"status\":\"error\",\"status_message\":");
+            write_str(out, description);
+        }
+    }
+    out.extend_from_slice(b",\"attributes\":");
+    write_attributes(out, span.attributes);
+    if !span.events.is_empty() {
+        write_events(out, span.events);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
-/// An id as lowercase hex, written without the formatting machinery (it
-/// was the store line's largest cost).
-struct Hex<const N: usize>([u8; N]);
-
-impl<const N: usize> Serialize for Hex<N> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Ids are 8 or 16 bytes; 32 hex digits hold either.
-        use serde::ser::Error;
-        let mut buffer = [0_u8; 32];
-        let text = buffer
-            .get_mut(..2 * N)
-            .ok_or_else(|| S::Error::custom("an id longer than 16 bytes"))?;
-        hex::encode_to_slice(self.0, &mut *text).map_err(S::Error::custom)?;
-        serializer.serialize_str(std::str::from_utf8(text).map_err(S::Error::custom)?)
+/// `,"events":[...]`.
+#[inline(never)]
+fn write_events(out: &mut Vec<u8>, events: &[Event]) {
+    out.extend_from_slice(b",\"events\":[");
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        write_str(out, &event.name);
+        out.extend_from_slice(b",\"time_unix_nanos\":");
+        write_integer(out, unix_nanos(event.timestamp));
+        out.extend_from_slice(b",\"attributes\":");
+        write_attributes(out, &event.attributes);
+        out.push(b'}');
     }
+    out.push(b']');
 }
 
 /// Attributes as a JSON object.
-struct Attributes<'a>(&'a [KeyValue]);
-
-impl Serialize for Attributes<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for kv in self.0 {
-            map.serialize_entry(kv.key.as_str(), &Json(&kv.value))?;
+fn write_attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
+    out.push(b'{');
+    for (i, kv) in attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        map.end()
-    }
-}
-
-struct Events<'a>(&'a [Event]);
-
-impl Serialize for Events<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for event in self.0 {
-            seq.serialize_element(&EventLine(event))?;
+        write_str(out, kv.key.as_str());
+        out.push(b':');
+        match &kv.value {
+            Value::String(s) => write_str(out, s.as_str()),
+            Value::I64(i) => write_integer(out, *i),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            other => write_uncommon(out, other),
         }
-        seq.end()
     }
+    out.push(b'}');
 }
 
-struct EventLine<'a>(&'a Event);
-
-impl Serialize for EventLine<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut event = serializer.serialize_struct("StoredEvent", 3)?;
-        event.serialize_field("name", self.0.name.as_ref())?;
-        event.serialize_field("time_unix_nanos", &unix_nanos(self.0.timestamp))?;
-        event.serialize_field("attributes", &Attributes(&self.0.attributes))?;
-        event.end()
+/// A float (a non-finite one is `null`), an array, or a value type newer
+/// than this writer (its display form).
+#[cold]
+#[inline(never)]
+fn write_uncommon(out: &mut Vec<u8>, value: &Value) {
+    fn float(out: &mut Vec<u8>, f: f64) {
+        // `serde_json` writes the shortest form that reads back equal; it
+        // cannot fail on a finite float.
+        if !f.is_finite() || serde_json::to_writer(&mut *out, &f).is_err() {
+            out.extend_from_slice(b"null");
+        }
     }
-}
-
-/// An attribute value as JSON: a non-finite float is `null`.
-struct Json<'a>(&'a Value);
-
-impl Serialize for Json<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::I64(i) => serializer.serialize_i64(*i),
-            Value::F64(f) if f.is_finite() => serializer.serialize_f64(*f),
-            Value::F64(_) => serializer.serialize_unit(),
-            Value::String(s) => serializer.serialize_str(s.as_str()),
-            Value::Array(Array::Bool(v)) => v.serialize(serializer),
-            Value::Array(Array::I64(v)) => v.serialize(serializer),
-            Value::Array(Array::F64(v)) => {
-                serializer.collect_seq(v.iter().map(|f| f.is_finite().then_some(*f)))
+    fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+        out.push(b'[');
+        for (i, value) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            Value::Array(Array::String(v)) => serializer.collect_seq(v.iter().map(|s| s.as_str())),
-            other => serializer.collect_str(other),
+            item(out, value);
         }
+        out.push(b']');
     }
+    match value {
+        Value::F64(f) => float(out, *f),
+        Value::Array(Array::Bool(v)) => list(out, v, |out, b| {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+        }),
+        Value::Array(Array::I64(v)) => list(out, v, |out, i| write_integer(out, *i)),
+        Value::Array(Array::F64(v)) => list(out, v, |out, f| float(out, *f)),
+        Value::Array(Array::String(v)) => list(out, v, |out, s| write_str(out, s.as_str())),
+        other => write_str(out, &other.to_string()),
+    }
+}
+
+/// An integer in decimal.
+fn write_integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// An id as a JSON string of lowercase hex.
+fn write_hex<const N: usize>(out: &mut Vec<u8>, id: &[u8; N]) {
+    // Ids are 8 or 16 bytes: 32 hex digits and two quotes hold either.
+    let mut quoted = [b'"'; 34];
+    let len = 2 * N + 2;
+    if let Some(digits) = quoted.get_mut(1..len - 1)
+        && hex::encode_to_slice(id, digits).is_ok()
+        && let Some(quoted) = quoted.get(..len)
+    {
+        out.extend_from_slice(quoted);
+    }
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it: quotes,
+/// backslashes and control characters.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
+        out.extend_from_slice(escape);
+        run = i + 1;
+    }
+    out.extend_from_slice(bytes.get(run..).unwrap_or_default());
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -317,6 +358,41 @@ mod tests {
         assert_eq!(lines[1].status, "ok");
         assert_eq!(lines[1].status_message, None);
         assert!(!text.contains("parent_span_id\":null"));
+    }
+
+    #[test]
+    fn strings_and_values_are_written_as_serde_json_writes_them() {
+        let controls: String = (0_u8..0x20).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "q\"b\\s/",
+            "h\u{e9}llo \u{1f600}",
+            "\u{7f}",
+            &controls,
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, text);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(text).unwrap_or_default()
+            );
+        }
+        let attributes = [
+            KeyValue::new("f", 0.1),
+            KeyValue::new("g", -2.0),
+            KeyValue::new("nan", f64::NAN),
+            KeyValue::new("min", i64::MIN),
+            KeyValue::new("bools", Value::Array(Array::Bool(vec![true, false]))),
+            KeyValue::new("ints", Value::Array(Array::I64(vec![-1, 7]))),
+            KeyValue::new("none", Value::Array(Array::String(Vec::new()))),
+        ];
+        let mut out = Vec::new();
+        write_attributes(&mut out, &attributes);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"f":0.1,"g":-2.0,"nan":null,"min":-9223372036854775808,"bools":[true,false],"ints":[-1,7],"none":[]}"#
+        );
     }
 
     #[test]
