@@ -243,6 +243,7 @@ fn main() {
         .unwrap_or(8_000);
     let mut receiver = ReceiverProcess::start();
     let store = tempfile::tempdir().unwrap();
+    let store_only = tempfile::tempdir().unwrap();
     let otlp = OtlpConfig {
         endpoint: receiver.endpoint.clone(),
         protocol: OtlpProtocol::Grpc,
@@ -275,7 +276,7 @@ fn main() {
         }),
         setup("local span store only (`corral serve`'s default)", || {
             corral(TelemetryConfig {
-                local_store: Some(store.path().join("only")),
+                local_store: Some(store_only.path().to_path_buf()),
                 ..TelemetryConfig::disabled()
             })
         }),

@@ -87,7 +87,7 @@ impl<'a> FinishedSpan<'a> {
             events,
             links,
             status: self.status.clone(),
-            instrumentation_scope: opentelemetry::InstrumentationScope::builder("corral").build(),
+            instrumentation_scope: crate::pipeline::scope(),
         }
     }
 }

@@ -147,7 +147,7 @@ pub const LOG_CONTEXT_TARGET: &str = "corral::log_context";
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The instrumentation scope of Corral's spans.
-fn scope() -> InstrumentationScope {
+pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope::builder("corral").build()
 }
 

@@ -7,8 +7,8 @@
 //! processor's `on_start`) when the span or a child first needs its context —
 //! and that cost ~7% of an agent step on the tracing bench. This layer keeps
 //! one record per span in the registry's extensions and hands the sinks a
-//! borrowed view of it ([`FinishedSpan`]) at close. Sampling (`OTEL_TRACES_SAMPLER`), id
-//! generation and span limits are the SDK's own.
+//! borrowed view of it ([`FinishedSpan`]) at close. Sampling
+//! (`OTEL_TRACES_SAMPLER`), id generation and span limits are the SDK's own.
 
 use std::any::TypeId;
 use std::borrow::Cow;

@@ -212,6 +212,7 @@ fn write_integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
 /// An id as a JSON string of lowercase hex.
 fn write_hex<const N: usize>(out: &mut Vec<u8>, id: &[u8; N]) {
     // Ids are 8 or 16 bytes: 32 hex digits and two quotes hold either.
+    const { assert!(N <= 16, "a trace or span id") };
     let mut quoted = [b'"'; 34];
     let len = 2 * N + 2;
     if let Some(digits) = quoted.get_mut(1..len - 1)
@@ -234,21 +235,28 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(chunk) = bytes
+        // A word that needs no escape is skipped whole; one that does (and
+        // the tail shorter than a word) is walked byte by byte.
+        let end = match bytes
             .get(i..i + 8)
             .and_then(|c| <[u8; 8]>::try_from(c).ok())
-            && !needs_escape(u64::from_le_bytes(chunk))
         {
-            i += 8;
-            continue;
+            Some(word) if !needs_escape(u64::from_le_bytes(word)) => {
+                i += 8;
+                continue;
+            }
+            Some(_) => i + 8,
+            None => bytes.len(),
+        };
+        while i < end {
+            let byte = bytes.get(i).copied().unwrap_or_default();
+            if byte < 0x20 || byte == b'"' || byte == b'\\' {
+                out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
+                write_escape(out, byte);
+                run = i + 1;
+            }
+            i += 1;
         }
-        let byte = bytes.get(i).copied().unwrap_or_default();
-        if byte < 0x20 || byte == b'"' || byte == b'\\' {
-            out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
-            write_escape(out, byte);
-            run = i + 1;
-        }
-        i += 1;
     }
     out.extend_from_slice(bytes.get(run..).unwrap_or_default());
     out.push(b'"');
