@@ -530,10 +530,9 @@ where
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::Value;
     use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
     use opentelemetry_sdk::trace::SpanData;
-
-    use opentelemetry::Value;
 
     use super::*;
     use crate::test_pipeline::{Kept, attr, named};

@@ -134,11 +134,8 @@ fn write_line(span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
 /// `,"events":[...]`.
 #[inline(never)]
 fn write_events(out: &mut Vec<u8>, events: &[Event]) {
-    out.extend_from_slice(b",\"events\":[");
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    out.extend_from_slice(b",\"events\":");
+    write_list(out, *b"[]", events, |out, event| {
         out.extend_from_slice(b"{\"name\":");
         write_str(out, &event.name);
         out.extend_from_slice(b",\"time_unix_nanos\":");
@@ -146,17 +143,12 @@ fn write_events(out: &mut Vec<u8>, events: &[Event]) {
         out.extend_from_slice(b",\"attributes\":");
         write_attributes(out, &event.attributes);
         out.push(b'}');
-    }
-    out.push(b']');
+    });
 }
 
 /// Attributes as a JSON object.
 fn write_attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
-    out.push(b'{');
-    for (i, kv) in attributes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    write_list(out, *b"{}", attributes, |out, kv| {
         write_str(out, kv.key.as_str());
         out.push(b':');
         match &kv.value {
@@ -166,8 +158,25 @@ fn write_attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
             Value::Bool(false) => out.extend_from_slice(b"false"),
             other => write_uncommon(out, other),
         }
+    });
+}
+
+/// `items` between two brackets (`[]` or `{}`), comma-separated, each
+/// written by `item`.
+fn write_list<T>(
+    out: &mut Vec<u8>,
+    [open, close]: [u8; 2],
+    items: &[T],
+    mut item: impl FnMut(&mut Vec<u8>, &T),
+) {
+    out.push(open);
+    for (i, value) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, value);
     }
-    out.push(b'}');
+    out.push(close);
 }
 
 /// A float (a non-finite one is `null`), an array, or a value type newer
@@ -182,24 +191,18 @@ fn write_uncommon(out: &mut Vec<u8>, value: &Value) {
             out.extend_from_slice(b"null");
         }
     }
-    fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
-        out.push(b'[');
-        for (i, value) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            item(out, value);
-        }
-        out.push(b']');
-    }
     match value {
         Value::F64(f) => float(out, *f),
-        Value::Array(Array::Bool(v)) => list(out, v, |out, b| {
+        Value::Array(Array::Bool(v)) => write_list(out, *b"[]", v, |out, b| {
             out.extend_from_slice(if *b { b"true" } else { b"false" });
         }),
-        Value::Array(Array::I64(v)) => list(out, v, |out, i| write_integer(out, *i)),
-        Value::Array(Array::F64(v)) => list(out, v, |out, f| float(out, *f)),
-        Value::Array(Array::String(v)) => list(out, v, |out, s| write_str(out, s.as_str())),
+        Value::Array(Array::I64(v)) => write_list(out, *b"[]", v, |out, i| {
+            write_integer(out, *i);
+        }),
+        Value::Array(Array::F64(v)) => write_list(out, *b"[]", v, |out, f| float(out, *f)),
+        Value::Array(Array::String(v)) => write_list(out, *b"[]", v, |out, s| {
+            write_str(out, s.as_str());
+        }),
         other => write_str(out, &other.to_string()),
     }
 }
