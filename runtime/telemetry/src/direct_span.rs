@@ -7,10 +7,7 @@
 //! tracing bench (`cargo bench -p corral-host --bench tracing`), on caches
 //! the sandbox has just evicted, ~7% of an agent step. A [`DirectSpan`] is
 //! one allocation holding the record Corral's layer keeps for its own spans
-//! ([`SpanState`]), exported through the same sinks. A span ends when its
-//! last handle drops; a direct span under another direct span then waits
-//! for the top one, so a tree (an invocation) is exported together on warm
-//! caches (`trace_buffer.rs`).
+//! ([`SpanState`]), exported the same way when its last handle drops.
 //!
 //! Trade-off: other `tracing` layers (a log formatter) do not see direct
 //! spans; a log line written inside one shows the enclosing `tracing` span.
@@ -26,7 +23,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::{Context, Key, KeyValue, Value};
@@ -35,7 +31,6 @@ use parking_lot::Mutex;
 use crate::propagation::exception_attributes;
 use crate::span_ext::{raise_status, with_current_state, with_state};
 use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
-use crate::trace_buffer::{Hold, TraceBuffer};
 
 /// What a direct span starts with: its name and attributes.
 pub type SpanStart = (Cow<'static, str>, Vec<KeyValue>);
@@ -65,10 +60,9 @@ pub fn span_name(operation: &str, subject: &str) -> Cow<'static, str> {
 }
 
 /// A span recorded without `tracing`: opened under a `tracing` span of a
-/// Corral pipeline or under another direct span, ended when its last clone
-/// drops, and exported (if sampled) with the tree of direct spans it is in,
-/// when the top one ends (see `trace_buffer`). Disabled, and free, when its
-/// parent is not traced.
+/// Corral pipeline or under another direct span, ended (and exported, if
+/// sampled) when its last clone drops. Disabled, and free, when its parent
+/// is not traced.
 #[derive(Clone, Default)]
 pub struct DirectSpan(Option<Arc<Shared>>);
 
@@ -85,30 +79,12 @@ struct Shared {
     pipeline: Arc<SpanPipeline>,
     /// `None` only while the span is being exported, as it drops.
     state: Mutex<Option<SpanState>>,
-    /// Where the spans of this span's tree wait to be exported together
-    /// (see [`TraceBuffer`]); `None` when the span is not exported.
-    buffer: Option<Arc<TraceBuffer>>,
-    /// Whether this is the top span of its tree, which exports the tree
-    /// when it ends.
-    top: bool,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let Some(state) = self.state.get_mut().take() else {
-            return;
-        };
-        match &self.buffer {
-            None => self.pipeline.finish(state),
-            Some(buffer) if self.top => {
-                let end = SystemTime::now();
-                self.pipeline.finish_all(buffer.close());
-                self.pipeline.finish_at(state, end);
-            }
-            Some(buffer) => match buffer.hold(state, SystemTime::now()) {
-                Hold::Held => {}
-                Hold::Export(spans) => self.pipeline.finish_all(spans),
-            },
+        if let Some(state) = self.state.get_mut().take() {
+            self.pipeline.finish(state);
         }
     }
 }
@@ -122,7 +98,7 @@ impl DirectSpan {
         with_state(parent, |pipeline, state| {
             made = start
                 .take()
-                .map(|start| Shared::new(pipeline, Parent::Local(state), start(), None));
+                .map(|start| Shared::new(pipeline, Parent::Local(state), start()));
         });
         Self(made)
     }
@@ -148,7 +124,7 @@ impl DirectSpan {
             };
             made = start
                 .take()
-                .map(|start| Shared::new(pipeline, parent, start(), None));
+                .map(|start| Shared::new(pipeline, parent, start()));
         });
         Self(made)
     }
@@ -159,14 +135,9 @@ impl DirectSpan {
             return Self(None);
         };
         let guard = shared.state.lock();
-        let made = guard.as_ref().map(|parent| {
-            Shared::new(
-                &shared.pipeline,
-                Parent::Local(parent),
-                start(),
-                shared.buffer.as_ref(),
-            )
-        });
+        let made = guard
+            .as_ref()
+            .map(|parent| Shared::new(&shared.pipeline, Parent::Local(parent), start()));
         Self(made)
     }
 
@@ -191,7 +162,7 @@ impl DirectSpan {
     /// Adds an event with `attributes`, timestamped now.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if self.is_recording() {
-            let event = Event::new(name, SystemTime::now(), attributes, 0);
+            let event = Event::new(name, std::time::SystemTime::now(), attributes, 0);
             self.with_state(|state| state.recording.events.push(event));
         }
     }
@@ -269,33 +240,14 @@ impl DirectSpan {
 }
 
 impl Shared {
-    /// A span under `parent`: in `tree`, the buffer of its parent direct
-    /// span's tree, or the top span of a tree of its own.
-    fn new(
-        pipeline: &Arc<SpanPipeline>,
-        parent: Parent<'_>,
-        start: SpanStart,
-        tree: Option<&Arc<TraceBuffer>>,
-    ) -> Arc<Self> {
+    fn new(pipeline: &Arc<SpanPipeline>, parent: Parent<'_>, start: SpanStart) -> Arc<Self> {
         let (name, mut attributes) = start;
         // Room for the session tags added at close.
         attributes.reserve(crate::span_layer::SESSION_TAGS);
         let recording = Recording::new(name, SpanKind::Internal, attributes, Status::Unset);
-        let state = pipeline.start(parent, recording);
-        let (buffer, top) = match tree {
-            Some(tree) => (Some(tree.clone()), false),
-            None => (
-                pipeline
-                    .exports(&state)
-                    .then(|| Arc::new(TraceBuffer::default())),
-                true,
-            ),
-        };
         Arc::new(Self {
             pipeline: pipeline.clone(),
-            state: Mutex::new(Some(state)),
-            buffer,
-            top,
+            state: Mutex::new(Some(pipeline.start(parent, recording))),
         })
     }
 }
@@ -603,95 +555,6 @@ mod tests {
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         assert!(b.parent_span_is_remote);
-    }
-
-    // The tests below run behind Corral's filter, as the scope tests above
-    // do: an unfiltered dispatch made while another test runs can leave
-    // `tracing`'s cached callsite interest at "always", which skips the
-    // per-layer filter those tests rely on.
-
-    #[test]
-    fn a_tree_is_exported_when_its_top_span_ends_with_each_span_s_own_end() {
-        let kept = Kept::default();
-        tracing::dispatcher::with_default(&kept.filtered_dispatch(), || {
-            let top = DirectSpan::in_current(start("invoke"));
-            let step = top.child(start("step"));
-            let chat = step.child(start("chat"));
-            drop(chat);
-            drop(step);
-            assert!(kept.take().is_empty(), "held until the top span ends");
-            let ended = std::time::SystemTime::now();
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            drop(top);
-            let spans = kept.take();
-            let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-            assert_eq!(names, ["chat", "step", "invoke"], "in the order they ended");
-            for child in &spans[..2] {
-                assert!(
-                    child.end_time <= ended,
-                    "ended when dropped, not when exported"
-                );
-            }
-            assert!(spans[2].end_time > ended);
-        });
-    }
-
-    #[test]
-    fn a_span_ending_after_its_top_span_is_exported_at_once() {
-        let kept = Kept::default();
-        tracing::dispatcher::with_default(&kept.filtered_dispatch(), || {
-            let top = DirectSpan::in_current(start("invoke"));
-            // Work spawned off the invocation keeps its span past the end.
-            let spawned = top.child(start("memory"));
-            drop(top);
-            assert_eq!(kept.take().len(), 1);
-            drop(spawned);
-            let spans = kept.take();
-            assert_eq!(spans.len(), 1);
-            assert_eq!(spans[0].name, "memory");
-        });
-    }
-
-    #[test]
-    fn a_long_tree_is_exported_in_parts_before_its_top_span_ends() {
-        let kept = Kept::default();
-        tracing::dispatcher::with_default(&kept.filtered_dispatch(), || {
-            let top = DirectSpan::in_current(start("invoke"));
-            for _ in 0..crate::trace_buffer::MAX_WAITING - 1 {
-                drop(top.child(start("tool")));
-            }
-            assert!(kept.take().is_empty());
-            drop(top.child(start("tool")));
-            assert_eq!(kept.take().len(), crate::trace_buffer::MAX_WAITING);
-            drop(top.child(start("tool")));
-            drop(top);
-            assert_eq!(kept.take().len(), 2);
-        });
-    }
-
-    #[test]
-    fn spans_that_are_not_exported_are_not_held() {
-        let kept = Kept::default();
-        tracing::dispatcher::with_default(&kept.filtered_dispatch(), || {
-            let remote = crate::span_context_from_traceparent(
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
-            )
-            .map(|cx| Context::new().with_remote_span_context(cx))
-            .unwrap_or_default();
-            let _attached = remote.attach();
-            let top = DirectSpan::in_current(start("unsampled"));
-            assert!(top.is_recording());
-            let child = top.child(start("child"));
-            for span in [&top, &child] {
-                assert!(span.0.as_ref().is_some_and(|s| s.buffer.is_none()));
-            }
-            drop(child);
-            drop(top);
-        });
-        assert!(
-            kept.take().is_empty(),
-            "the caller did not sample the trace"
-        );
     }
 
     #[test]

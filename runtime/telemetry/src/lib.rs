@@ -29,7 +29,6 @@ pub mod store;
 mod store_writer;
 #[cfg(test)]
 mod test_pipeline;
-mod trace_buffer;
 pub mod tree;
 
 pub use config::{OtlpConfig, OtlpProtocol, QueueConfig, TelemetryConfig, TelemetryFile};

@@ -114,9 +114,7 @@ impl Telemetry {
         SpanLayer::new(self.pipeline.clone()).with_filter(span_filter())
     }
 
-    /// Sends everything finished so far. Spans that ended inside a tree
-    /// of direct spans whose top span is still open (an invocation in
-    /// flight) wait for it, and are not part of the flush.
+    /// Sends everything finished so far.
     pub fn flush(&self) {
         let _ = self.pipeline.sinks().force_flush(FLUSH_TIMEOUT);
     }

@@ -35,7 +35,6 @@ use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
 use crate::span_ext::WithSpanState;
 use crate::span_fields::{EventFields, SpanFields};
-use crate::trace_buffer::Ended;
 
 /// What every span of one pipeline shares: where spans go and how they are
 /// sampled, identified and limited.
@@ -244,38 +243,12 @@ impl SpanPipeline {
         *state = Self::state(placement, span_id, recording);
     }
 
-    /// Whether a span with `state` is exported when it ends: it is sampled
-    /// and this pipeline has somewhere to send it.
-    pub(crate) fn exports(&self, state: &SpanState) -> bool {
-        state.span_context.is_sampled() && !self.sinks.is_empty()
-    }
-
-    /// Exports a span closed now if it is sampled and has somewhere to go.
-    ///
-    /// A span ends when its last handle is dropped, not at its last exit:
-    /// timing every exit (each poll of an instrumented future) cost more
-    /// than the span itself. Corral's spans are dropped with the work they
-    /// time.
-    pub(crate) fn finish(&self, state: SpanState) {
-        if self.exports(&state) {
-            self.finish_at(state, SystemTime::now());
-        }
-    }
-
-    /// Exports spans that closed earlier, each at its own time.
-    pub(crate) fn finish_all(&self, spans: Vec<Ended>) {
-        for (state, end_time) in spans {
-            self.finish_at(state, end_time);
-        }
-    }
-
-    /// Exports a span that closed at `end_time`, if it is sampled and has
-    /// somewhere to go.
+    /// Exports a closed span if it is sampled and has somewhere to go.
     ///
     /// The sinks read the span where it lies ([`FinishedSpan`]) and it is
-    /// dropped here once, on the thread that exports it.
-    pub(crate) fn finish_at(&self, state: SpanState, end_time: SystemTime) {
-        if !self.exports(&state) {
+    /// dropped here once, on the thread that ended it.
+    pub(crate) fn finish(&self, state: SpanState) {
+        if !state.span_context.is_sampled() || self.sinks.is_empty() {
             return;
         }
         let SpanState {
@@ -301,7 +274,11 @@ impl SpanPipeline {
             span_kind: &recording.kind,
             name: &recording.name,
             start_time: recording.start,
-            end_time,
+            // A span ends when its last handle is dropped, not at its last
+            // exit: timing every exit (each poll of an instrumented future)
+            // cost more than the span itself. Corral's spans are dropped
+            // with the work they time.
+            end_time: SystemTime::now(),
             attributes,
             dropped_attributes_count,
             events,
