@@ -43,10 +43,10 @@ use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 pub type SpanStart = (Cow<'static, str>, Vec<KeyValue>);
 
 /// A direct span's attributes: `first`, with room for the `later` ones
-/// its caller adds while it is open and the session tags added at close,
-/// so the list is allocated once for the span's life.
+/// its caller adds while it is open, so the list is allocated once for the
+/// span's life (the session's tags are written at export, not added).
 pub fn span_attributes<const N: usize>(first: [KeyValue; N], later: usize) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(N + later + crate::span_layer::SESSION_TAGS);
+    let mut attributes = Vec::with_capacity(N + later);
     attributes.extend(first);
     attributes
 }
@@ -248,9 +248,7 @@ impl DirectSpan {
 
 impl Shared {
     fn new(pipeline: &Arc<SpanPipeline>, parent: Parent<'_>, start: SpanStart) -> Arc<Self> {
-        let (name, mut attributes) = start;
-        // Room for the session tags added at close.
-        attributes.reserve(crate::span_layer::SESSION_TAGS);
+        let (name, attributes) = start;
         let recording = Recording::new(name, SpanKind::Internal, attributes, Status::Unset);
         Arc::new(Self {
             pipeline: pipeline.clone(),

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
 
+use crate::session::SessionTags;
+
 /// One closed, sampled span, within the span limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FinishedSpan<'a> {
@@ -22,7 +24,9 @@ pub(crate) struct FinishedSpan<'a> {
     pub(crate) end_time: SystemTime,
     /// The first attributes up to the limit.
     pub(crate) attributes: &'a [KeyValue],
-    /// Attributes past the limit.
+    /// The session's tags, written after `attributes` (within the limit).
+    pub(crate) session_tags: SessionTags<'a>,
+    /// Attributes past the limit, session tags included.
     pub(crate) dropped_attributes_count: u32,
     /// The first events up to the limit.
     pub(crate) events: &'a [Event],
@@ -57,6 +61,7 @@ impl<'a> FinishedSpan<'a> {
             start_time: span.start_time,
             end_time: span.end_time,
             attributes: &span.attributes,
+            session_tags: SessionTags::default(),
             dropped_attributes_count: span.dropped_attributes_count,
             events: &span.events.events,
             dropped_events_count: span.events.dropped_count,
@@ -82,7 +87,14 @@ impl<'a> FinishedSpan<'a> {
             name: self.name.to_string().into(),
             start_time: self.start_time,
             end_time: self.end_time,
-            attributes: self.attributes.to_vec(),
+            attributes: self
+                .attributes
+                .iter()
+                .cloned()
+                .chain(self.session_tags.pairs().map(|(key, id)| {
+                    KeyValue::new(opentelemetry::Key::from_static_str(key), id.to_string())
+                }))
+                .collect(),
             dropped_attributes_count: self.dropped_attributes_count,
             events,
             links,
