@@ -43,10 +43,10 @@ use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 pub type SpanStart = (Cow<'static, str>, Vec<KeyValue>);
 
 /// A direct span's attributes: `first`, with room for the `later` ones
-/// its caller adds while it is open, so the list is allocated once for the
-/// span's life (the session's tags are written at export, not added).
+/// its caller adds while it is open and the session tags added at close,
+/// so the list is allocated once for the span's life.
 pub fn span_attributes<const N: usize>(first: [KeyValue; N], later: usize) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(N + later);
+    let mut attributes = Vec::with_capacity(N + later + crate::span_layer::SESSION_TAGS);
     attributes.extend(first);
     attributes
 }
@@ -248,7 +248,9 @@ impl DirectSpan {
 
 impl Shared {
     fn new(pipeline: &Arc<SpanPipeline>, parent: Parent<'_>, start: SpanStart) -> Arc<Self> {
-        let (name, attributes) = start;
+        let (name, mut attributes) = start;
+        // Room for the session tags added at close.
+        attributes.reserve(crate::span_layer::SESSION_TAGS);
         let recording = Recording::new(name, SpanKind::Internal, attributes, Status::Unset);
         Arc::new(Self {
             pipeline: pipeline.clone(),

@@ -7,8 +7,6 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
 
-use crate::session::SessionTags;
-
 /// One closed, sampled span, within the span limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FinishedSpan<'a> {
@@ -24,9 +22,7 @@ pub(crate) struct FinishedSpan<'a> {
     pub(crate) end_time: SystemTime,
     /// The first attributes up to the limit.
     pub(crate) attributes: &'a [KeyValue],
-    /// The session's tags, written after `attributes` (within the limit).
-    pub(crate) session_tags: SessionTags<'a>,
-    /// Attributes past the limit, session tags included.
+    /// Attributes past the limit.
     pub(crate) dropped_attributes_count: u32,
     /// The first events up to the limit.
     pub(crate) events: &'a [Event],
@@ -61,7 +57,6 @@ impl<'a> FinishedSpan<'a> {
             start_time: span.start_time,
             end_time: span.end_time,
             attributes: &span.attributes,
-            session_tags: SessionTags::default(),
             dropped_attributes_count: span.dropped_attributes_count,
             events: &span.events.events,
             dropped_events_count: span.events.dropped_count,
@@ -87,14 +82,7 @@ impl<'a> FinishedSpan<'a> {
             name: self.name.to_string().into(),
             start_time: self.start_time,
             end_time: self.end_time,
-            attributes: self
-                .attributes
-                .iter()
-                .cloned()
-                .chain(self.session_tags.pairs().map(|(key, id)| {
-                    KeyValue::new(opentelemetry::Key::from_static_str(key), id.to_string())
-                }))
-                .collect(),
+            attributes: self.attributes.to_vec(),
             dropped_attributes_count: self.dropped_attributes_count,
             events,
             links,

@@ -17,7 +17,6 @@ use opentelemetry_sdk::Resource;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::finished_span::FinishedSpan;
-use crate::session::SessionTags;
 
 /// `ScopeSpans.spans`: the field each encoded span is written as.
 const SCOPE_SPANS_SPANS: u32 = 2;
@@ -56,7 +55,6 @@ pub(crate) fn encode_span(span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
         fixed64_field(out, 7, unix_nanos(span.start_time));
         fixed64_field(out, 8, unix_nanos(span.end_time));
         attributes(out, 9, span.attributes);
-        session_tags(out, span.session_tags);
         varint_field(out, 10, u64::from(span.dropped_attributes_count));
         if !span.events.is_empty() {
             events(out, span.events);
@@ -369,49 +367,17 @@ fn attributes(out: &mut Vec<u8>, tag: u32, attributes: &[KeyValue]) {
 /// sized first, so nothing moves after writing; arrays and newer value
 /// types take the general path.
 fn key_value(out: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
+    let name = kv.key.as_str();
     let Some(value_len) = scalar_len(&kv.value) else {
         nested_key_value(out, tag, kv);
         return;
     };
-    key_value_start(out, tag, kv.key.as_str(), value_len);
-    any_value(out, &kv.value);
-}
-
-/// A `KeyValue` message up to its `AnyValue`'s body, which is `value_len`
-/// bytes long.
-#[inline]
-fn key_value_start(out: &mut Vec<u8>, tag: u32, name: &str, value_len: usize) {
     key(out, tag, LENGTH_DELIMITED);
     varint(out, (string_len(1, name) + nested_len(2, value_len)) as u64);
     string_field(out, 1, name);
     key(out, 2, LENGTH_DELIMITED);
     varint(out, value_len as u64);
-}
-
-/// The session's tags as `Span.attributes`: both are copied from the
-/// session's encoding of them, made by its first span.
-fn session_tags(out: &mut Vec<u8>, tags: SessionTags<'_>) {
-    let Some(tag) = tags.tag else {
-        return;
-    };
-    if tags.both() {
-        out.extend_from_slice(tag.otlp.get_or_init(|| {
-            let mut encoded = Vec::new();
-            session_tag_values(&mut encoded, tags);
-            encoded.into_boxed_slice()
-        }));
-    } else {
-        session_tag_values(out, tags);
-    }
-}
-
-/// The session tags in `tags`, each a `KeyValue` with a string value.
-#[inline(never)]
-fn session_tag_values(out: &mut Vec<u8>, tags: SessionTags<'_>) {
-    for (name, id) in tags.pairs() {
-        key_value_start(out, 9, name, nested_len(1, id.len()));
-        raw_bytes(out, 1, id.as_bytes());
-    }
+    any_value(out, &kv.value);
 }
 
 /// A `KeyValue` whose value is written before its length is known.
@@ -500,7 +466,6 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY, SessionTag};
 
     fn span(name: &str, status: Status, parent_is_remote: bool) -> SpanData {
         let trace_state = TraceState::from_key_value([("vendor", "x1")]).unwrap_or_default();
@@ -568,12 +533,8 @@ mod tests {
     }
 
     fn decode_one(span: &SpanData) -> ProtoSpan {
-        decode_finished(&FinishedSpan::of(span))
-    }
-
-    fn decode_finished(span: &FinishedSpan<'_>) -> ProtoSpan {
         let mut out = Vec::new();
-        encode_span(span, &mut out);
+        encode_span(&FinishedSpan::of(span), &mut out);
         // One `ScopeSpans.spans` entry: key byte, length, body.
         let header = ExportHeader::new(
             &Resource::builder_empty().build(),
@@ -596,64 +557,6 @@ mod tests {
             let span = span("invoke demo", status, remote);
             assert_eq!(decode_one(&span), reference(&span));
         }
-    }
-
-    #[test]
-    fn session_tags_follow_the_attributes_from_the_sessions_encoding() {
-        let tag = SessionTag::new("s-\u{e9}\"2");
-        // The span sets `session.id` itself: only the conversation's is added.
-        let own = span("chat", Status::Unset, false);
-        // Without it, both are, from the encoding the first span made.
-        let mut bare = own.clone();
-        bare.attributes
-            .retain(|kv| kv.key.as_str() != SESSION_ID_KEY);
-        for data in [&own, &bare, &bare] {
-            let mut finished = FinishedSpan::of(data);
-            let (tags, left_out) =
-                SessionTags::for_span(Some(&tag), data.attributes.as_slice(), usize::MAX);
-            assert_eq!(left_out, 0);
-            finished.session_tags = tags;
-            let decoded = decode_finished(&finished);
-            assert_eq!(decoded, reference(&finished.to_span_data()));
-            let keys: Vec<&str> = decoded
-                .attributes
-                .iter()
-                .map(|kv| kv.key.as_str())
-                .collect();
-            let expected: &[&str] = if std::ptr::eq(data, &own) {
-                &[CONVERSATION_ID_KEY]
-            } else {
-                &[CONVERSATION_ID_KEY, SESSION_ID_KEY]
-            };
-            assert_eq!(&keys[keys.len() - expected.len()..], expected);
-        }
-        assert!(
-            tag.otlp.get().is_some(),
-            "cached by the first span with both"
-        );
-    }
-
-    #[test]
-    fn session_tags_past_the_attribute_limit_are_counted_as_dropped() {
-        let tag = SessionTag::new("s-1");
-        let attributes = [KeyValue::new("a", 1)];
-        for (room, conversation, session, left_out) in [
-            (0, false, false, 2),
-            (1, true, false, 1),
-            (2, true, true, 0),
-        ] {
-            let (tags, dropped) = SessionTags::for_span(Some(&tag), &attributes, room);
-            assert_eq!(
-                (tags.conversation, tags.session, dropped),
-                (conversation, session, left_out),
-                "room {room}"
-            );
-        }
-        let own = [KeyValue::new(CONVERSATION_ID_KEY, "mine")];
-        let (tags, dropped) = SessionTags::for_span(Some(&tag), &own, 1);
-        assert_eq!((tags.conversation, tags.session, dropped), (false, true, 0));
-        let (none, dropped) = SessionTags::for_span(None, &attributes, 2);
-        assert_eq!((none.count(), dropped), (0, 0));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
     TraceState,
 };
-use opentelemetry::{Context as OtelContext, KeyValue};
+use opentelemetry::{Context as OtelContext, Key, KeyValue};
 use opentelemetry_sdk::trace::{Config, IdGenerator, SamplingDecision, ShouldSample, SpanLimits};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Subscriber};
@@ -31,7 +31,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use crate::direct_span;
 use crate::finished_span::{FinishedSpan, within};
 use crate::propagation::session_context;
-use crate::session::{SESSION_ID_KEY, SessionTag, SessionTags};
+use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
 use crate::span_ext::WithSpanState;
 use crate::span_fields::{EventFields, SpanFields};
@@ -74,9 +74,9 @@ pub(crate) struct SpanState {
     parent_cx: OtelContext,
     parent_span_id: SpanId,
     parent_is_remote: bool,
-    /// The session, tagged on the span at export: from baggage, or set
+    /// The session id, tagged on the span at close: from baggage, or set
     /// with [`SpanState::set_session`]. Shared: a child copies a pointer.
-    session: Option<Arc<SessionTag>>,
+    session: Option<Arc<str>>,
     /// Whether `parent_cx`'s baggage already carries `session`; if not,
     /// [`SpanState::context`] adds it when first asked.
     session_in_baggage: bool,
@@ -105,7 +105,7 @@ impl SpanState {
         if !self.session_in_baggage
             && let Some(session) = &self.session
         {
-            self.parent_cx = session_context(&self.parent_cx, session.id());
+            self.parent_cx = session_context(&self.parent_cx, session);
             self.session_in_baggage = true;
         }
         self.parent_cx
@@ -120,8 +120,8 @@ impl SpanState {
     /// (OpenTelemetry's 64 entries or 8 KiB), the spans are still tagged
     /// but the id cannot be propagated.
     pub(crate) fn set_session(&mut self, session_id: &str) {
-        if self.session.as_deref().map(SessionTag::id) != Some(session_id) {
-            self.session = Some(Arc::new(SessionTag::new(session_id)));
+        if self.session.as_deref() != Some(session_id) {
+            self.session = Some(Arc::from(session_id));
             self.session_in_baggage = false;
         }
     }
@@ -143,7 +143,7 @@ struct Placement {
     parent_span_id: SpanId,
     parent_is_remote: bool,
     parent_cx: OtelContext,
-    session: Option<Arc<SessionTag>>,
+    session: Option<Arc<str>>,
     session_in_baggage: bool,
 }
 
@@ -188,7 +188,7 @@ impl SpanPipeline {
                 let session = cx
                     .baggage()
                     .get(SESSION_ID_KEY)
-                    .map(|v| Arc::new(SessionTag::new(v.as_str())));
+                    .map(|v| Arc::from(v.as_str()));
                 Placement {
                     trace_id,
                     flags,
@@ -256,17 +256,15 @@ impl SpanPipeline {
             parent_span_id,
             parent_is_remote,
             session,
-            recording,
+            mut recording,
             ..
         } = state;
+        if let Some(session) = session {
+            tag_session(&mut recording.attributes, session);
+        }
         let limits = &self.limits;
         let (attributes, dropped_attributes_count) =
             within(&recording.attributes, limits.max_attributes_per_span);
-        let room = usize::try_from(limits.max_attributes_per_span)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(attributes.len());
-        let (session_tags, tags_left_out) =
-            SessionTags::for_span(session.as_deref(), &recording.attributes, room);
         let (events, dropped_events_count) = within(&recording.events, limits.max_events_per_span);
         let (links, dropped_links_count) = within(&recording.links, limits.max_links_per_span);
         self.sinks.on_end(&FinishedSpan {
@@ -282,8 +280,7 @@ impl SpanPipeline {
             // with the work they time.
             end_time: SystemTime::now(),
             attributes,
-            session_tags,
-            dropped_attributes_count: dropped_attributes_count.saturating_add(tags_left_out),
+            dropped_attributes_count,
             events,
             dropped_events_count,
             links,
@@ -320,6 +317,31 @@ impl Recording {
             Vec::new(),
             Status::Unset,
         )
+    }
+}
+
+/// How many attributes [`tag_session`] may add.
+pub(crate) const SESSION_TAGS: usize = 2;
+
+/// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
+/// itself (its own fields win over baggage).
+fn tag_session(attributes: &mut Vec<KeyValue>, session: Arc<str>) {
+    let (mut has_session, mut has_conversation) = (false, false);
+    for kv in attributes.iter() {
+        match kv.key.as_str() {
+            SESSION_ID_KEY => has_session = true,
+            CONVERSATION_ID_KEY => has_conversation = true,
+            _ => {}
+        }
+    }
+    if !has_conversation {
+        attributes.push(KeyValue::new(
+            Key::from_static_str(CONVERSATION_ID_KEY),
+            session.clone(),
+        ));
+    }
+    if !has_session {
+        attributes.push(KeyValue::new(Key::from_static_str(SESSION_ID_KEY), session));
     }
 }
 
@@ -366,7 +388,9 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = SpanFields::with_capacity(attrs.fields().len());
+        // Room for the session tags added at close, so they do not move
+        // the attributes.
+        let mut fields = SpanFields::with_capacity(attrs.fields().len() + SESSION_TAGS);
         attrs.record(&mut fields);
         let recording = Recording::new(
             fields
@@ -511,7 +535,6 @@ mod tests {
     use opentelemetry_sdk::trace::SpanData;
 
     use super::*;
-    use crate::session::CONVERSATION_ID_KEY;
     use crate::test_pipeline::{Kept, attr, named};
     use crate::{OpenTelemetrySpanExt, session_context};
 

@@ -14,7 +14,6 @@ use crate::batch_sink::{BatchDelivery, SpanEncoding};
 use crate::error::ExportError;
 use crate::finished_span::FinishedSpan;
 use crate::otlp_proto::unix_nanos;
-use crate::session::SessionTags;
 use crate::store::{CURRENT, PREVIOUS, ROTATE_BYTES};
 
 /// Spans as store lines.
@@ -126,7 +125,6 @@ fn write_line(span: &FinishedSpan<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"attributes\":");
     write_attributes(out, span.attributes);
-    write_session_tags(out, span.attributes.is_empty(), span.session_tags);
     if !span.events.is_empty() {
         write_events(out, span.events);
     }
@@ -161,43 +159,6 @@ fn write_attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
             other => write_uncommon(out, other),
         }
     });
-}
-
-/// The session's tags, put inside the attributes object just written
-/// (`no_attributes`: it is `{}`). Both are copied from the session's
-/// writing of them, made by its first span.
-fn write_session_tags(out: &mut Vec<u8>, no_attributes: bool, tags: SessionTags<'_>) {
-    let Some(tag) = tags.tag.filter(|_| tags.count() > 0) else {
-        return;
-    };
-    // Reopen the object: its `}` goes after the tags.
-    out.pop();
-    if !no_attributes {
-        out.push(b',');
-    }
-    if tags.both() {
-        out.extend_from_slice(tag.store.get_or_init(|| {
-            let mut written = Vec::new();
-            write_session_members(&mut written, tags);
-            written.into_boxed_slice()
-        }));
-    } else {
-        write_session_members(out, tags);
-    }
-    out.push(b'}');
-}
-
-/// The session tags in `tags` as comma-separated object members.
-#[inline(never)]
-fn write_session_members(out: &mut Vec<u8>, tags: SessionTags<'_>) {
-    for (i, (name, id)) in tags.pairs().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, name);
-        out.push(b':');
-        write_str(out, id);
-    }
 }
 
 /// `items` between two brackets (`[]` or `{}`), comma-separated, each
@@ -352,7 +313,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::session::SessionTag;
     use crate::store::{StoredEvent, StoredSpan, read_session};
 
     fn span(parent: SpanId, status: Status) -> SpanData {
@@ -444,40 +404,6 @@ mod tests {
         assert_eq!(lines[1].status, "ok");
         assert_eq!(lines[1].status_message, None);
         assert!(!text.contains("parent_span_id\":null"));
-    }
-
-    #[test]
-    fn session_tags_are_members_of_the_attributes_object() {
-        let tag = SessionTag::new("s-\"\u{e9}");
-        let with = span(SpanId::INVALID, Status::Unset);
-        let mut without = with.clone();
-        without.attributes.clear();
-        // Own `session.id` kept; both tags with no own attribute, twice
-        // (the second from the session's cached writing).
-        for data in [&with, &without, &without] {
-            let mut finished = FinishedSpan::of(data);
-            finished.session_tags =
-                SessionTags::for_span(Some(&tag), data.attributes.as_slice(), usize::MAX).0;
-            let mut out = Vec::new();
-            StoreLines.encode(&finished, &mut out);
-            let line: StoredSpan = serde_json::from_slice(&out)
-                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
-            let session = if data.attributes.is_empty() {
-                "s-\"\u{e9}"
-            } else {
-                "s-9"
-            };
-            assert_eq!(line.attributes["session.id"], json!(session));
-            assert_eq!(
-                line.attributes["gen_ai.conversation.id"],
-                json!("s-\"\u{e9}")
-            );
-            assert_eq!(line.attributes.len(), data.attributes.len().max(1) + 1);
-        }
-        assert!(
-            tag.store.get().is_some(),
-            "cached by the first span with both"
-        );
     }
 
     #[test]
