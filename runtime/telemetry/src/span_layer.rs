@@ -325,6 +325,12 @@ pub(crate) const SESSION_TAGS: usize = 2;
 
 /// Adds `session.id` and `gen_ai.conversation.id` unless the span set them
 /// itself (its own fields win over baggage).
+///
+/// Writing the two from an encoding cached per invocation instead, so
+/// no `KeyValue` is pushed, encoded and dropped per span, was tried
+/// (4b1f525, reverted): ~2.7k fewer instructions an invocation, yet nine
+/// paired runs of the tracing bench measured it 0.6 points slower, the
+/// shifted code layout costing more than it saved.
 fn tag_session(attributes: &mut Vec<KeyValue>, session: Arc<str>) {
     let (mut has_session, mut has_conversation) = (false, false);
     for kv in attributes.iter() {
