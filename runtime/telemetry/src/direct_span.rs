@@ -9,12 +9,9 @@
 //! one allocation holding the record Corral's layer keeps for its own spans
 //! ([`SpanState`]), exported the same way when its last handle drops.
 //!
-//! Exported as it ends, not with its tree: holding the ended spans of an
-//! invocation until its `invoke_agent` span ended, to encode them in one
-//! pass on warm code, was tried (cdc4583, reverted). It took ~354 L1
-//! instruction-cache misses off an invocation in callgrind's cache
-//! simulation, but those hit L2 and are cheap, and it added ~40 misses past
-//! L2: five paired runs of the tracing bench moved by less than their noise.
+//! Exported with its tree: a span opened under another direct span is held
+//! when it ends until the top span of its tree ends, and the tree's spans
+//! are encoded and freed in one pass ([`crate::held_spans`]).
 //!
 //! Trade-off: other `tracing` layers (a log formatter) do not see direct
 //! spans; a log line written inside one shows the enclosing `tracing` span.
@@ -30,11 +27,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use parking_lot::Mutex;
 
+use crate::held_spans::HeldSpans;
 use crate::propagation::exception_attributes;
 use crate::span_ext::{raise_status, with_current_state, with_state};
 use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
@@ -86,12 +85,21 @@ struct Shared {
     pipeline: Arc<SpanPipeline>,
     /// `None` only while the span is being exported, as it drops.
     state: Mutex<Option<SpanState>>,
+    /// The ended spans of this span's tree, exported when its top ends.
+    tree: Arc<HeldSpans>,
+    /// Whether this span is its tree's top (its parent is not a direct span).
+    top: bool,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(state) = self.state.get_mut().take() {
-            self.pipeline.finish(state);
+            let end = SystemTime::now();
+            if self.top {
+                self.tree.close(&self.pipeline, state, end);
+            } else {
+                self.tree.end(&self.pipeline, state, end);
+            }
         }
     }
 }
@@ -105,7 +113,7 @@ impl DirectSpan {
         with_state(parent, |pipeline, state| {
             made = start
                 .take()
-                .map(|start| Shared::new(pipeline, Parent::Local(state), start()));
+                .map(|start| Shared::top(pipeline, Parent::Local(state), start()));
         });
         Self(made)
     }
@@ -131,7 +139,7 @@ impl DirectSpan {
             };
             made = start
                 .take()
-                .map(|start| Shared::new(pipeline, parent, start()));
+                .map(|start| Shared::top(pipeline, parent, start()));
         });
         Self(made)
     }
@@ -142,9 +150,15 @@ impl DirectSpan {
             return Self(None);
         };
         let guard = shared.state.lock();
-        let made = guard
-            .as_ref()
-            .map(|parent| Shared::new(&shared.pipeline, Parent::Local(parent), start()));
+        let made = guard.as_ref().map(|parent| {
+            Shared::new(
+                &shared.pipeline,
+                Parent::Local(parent),
+                start(),
+                shared.tree.clone(),
+                false,
+            )
+        });
         Self(made)
     }
 
@@ -224,8 +238,11 @@ impl DirectSpan {
     /// opens on the current span are this span's children, events on the
     /// current span are this span's, and outbound calls propagate this
     /// span's context.
-    pub fn in_scope<F: Future>(&self, future: F) -> InScope<'_, F> {
-        InScope { span: self, future }
+    pub fn in_scope<F: Future>(&self, future: F) -> InScope<F> {
+        InScope {
+            span: self.0.clone(),
+            future,
+        }
     }
 
     /// Runs `f` on the span's state; nothing when it is disabled.
@@ -247,7 +264,18 @@ impl DirectSpan {
 }
 
 impl Shared {
-    fn new(pipeline: &Arc<SpanPipeline>, parent: Parent<'_>, start: SpanStart) -> Arc<Self> {
+    /// The top span of a new tree.
+    fn top(pipeline: &Arc<SpanPipeline>, parent: Parent<'_>, start: SpanStart) -> Arc<Self> {
+        Self::new(pipeline, parent, start, Arc::default(), true)
+    }
+
+    fn new(
+        pipeline: &Arc<SpanPipeline>,
+        parent: Parent<'_>,
+        start: SpanStart,
+        tree: Arc<HeldSpans>,
+        top: bool,
+    ) -> Arc<Self> {
         let (name, mut attributes) = start;
         // Room for the session tags added at close.
         attributes.reserve(crate::span_layer::SESSION_TAGS);
@@ -255,6 +283,8 @@ impl Shared {
         Arc::new(Self {
             pipeline: pipeline.clone(),
             state: Mutex::new(Some(pipeline.start(parent, recording))),
+            tree,
+            top,
         })
     }
 }
@@ -264,20 +294,26 @@ pin_project_lite::pin_project! {
     /// ([`DirectSpan::in_scope`]). A struct, not an `async fn`, so the
     /// future is polled where it lies: an `async fn` would move it (an
     /// invocation's future is kilobytes) into its own state first.
+    ///
+    /// It keeps a handle to the span, which each poll moves into the
+    /// thread's scope and back: no reference count is touched per poll.
     #[must_use = "futures do nothing unless polled"]
-    pub struct InScope<'a, F> {
-        span: &'a DirectSpan,
+    pub struct InScope<F> {
+        span: Option<Arc<Shared>>,
         #[pin]
         future: F,
     }
 }
 
-impl<F: Future> Future for InScope<'_, F> {
+impl<F: Future> Future for InScope<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _scope = this.span.0.as_ref().map(ScopeGuard::enter);
+        let Some(span) = this.span.take() else {
+            return this.future.poll(cx);
+        };
+        let _scope = ScopeGuard::enter(span, this.span);
         this.future.poll(cx)
     }
 }
@@ -310,27 +346,32 @@ pub(crate) fn exited() {
     let _ = DEPTH.try_with(|depth| depth.set(depth.get().wrapping_sub(1)));
 }
 
-/// Puts `span`'s scope in place for one poll and restores the one before
-/// (nothing while the thread's locals are being torn down).
-struct ScopeGuard(Option<Scope>);
+/// Puts a span's scope in place for one poll and, when dropped, restores
+/// the one before and hands the span back to its [`InScope`] (nothing while
+/// the thread's locals are being torn down). Inlined into each poll: the
+/// scope is entered on every wake of an invocation, when its code is cold.
+struct ScopeGuard<'a> {
+    previous: Option<Scope>,
+    home: &'a mut Option<Arc<Shared>>,
+}
 
-impl ScopeGuard {
-    fn enter(span: &Arc<Shared>) -> Self {
-        let previous = DEPTH.try_with(Cell::get).ok().and_then(|depth| {
-            let scope = Scope {
-                depth,
-                span: span.clone(),
-            };
-            SCOPE.try_with(|cell| cell.replace(Some(scope))).ok()
-        });
-        Self(previous.flatten())
+impl<'a> ScopeGuard<'a> {
+    #[inline]
+    fn enter(span: Arc<Shared>, home: &'a mut Option<Arc<Shared>>) -> Self {
+        let depth = DEPTH.try_with(Cell::get).unwrap_or(0);
+        let scope = Some(Scope { depth, span });
+        let previous = SCOPE.try_with(|cell| cell.replace(scope)).ok().flatten();
+        Self { previous, home }
     }
 }
 
-impl Drop for ScopeGuard {
+impl Drop for ScopeGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let previous = self.0.take();
-        let _ = SCOPE.try_with(|cell| cell.set(previous));
+        let previous = self.previous.take();
+        if let Ok(mine) = SCOPE.try_with(|cell| cell.replace(previous)) {
+            *self.home = mine.map(|scope| scope.span);
+        }
     }
 }
 
@@ -581,5 +622,41 @@ mod tests {
         let none = DirectSpan::in_current(|| unreachable!("no pipeline"));
         assert!(!none.is_recording());
         assert!(kept.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tree_of_direct_spans_is_exported_when_its_top_ends() {
+        let kept = Kept::default();
+        let _default = tracing::dispatcher::set_default(&kept.dispatch());
+        let invoke = DirectSpan::in_current(start("invoke"));
+        let step = invoke.child(start("step"));
+        let chat = step.child(start("chat"));
+        // A `tracing` span inside a held span's scope is exported at its
+        // own close, as every `tracing` span is.
+        chat.in_scope(async { drop(tracing::info_span!("http")) })
+            .await;
+        assert_eq!(
+            kept.take()
+                .iter()
+                .map(|s| s.name.as_ref())
+                .collect::<Vec<_>>(),
+            ["http"]
+        );
+        drop(chat);
+        tokio::task::yield_now().await;
+        drop(step);
+        assert!(kept.take().is_empty(), "held until the top ends");
+        let tool = invoke.child(start("tool"));
+        drop(invoke);
+        let spans = kept.take();
+        let order: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(order, ["chat", "step", "invoke"]);
+        let (chat, step, invoke) = (&spans[0], &spans[1], &spans[2]);
+        assert!(chat.end_time <= step.end_time && step.end_time <= invoke.end_time);
+        assert_eq!(chat.parent_span_id, step.span_context.span_id());
+        assert_eq!(step.parent_span_id, invoke.span_context.span_id());
+        // A span that outlives its tree's top leaves as it ends.
+        drop(tool);
+        assert_eq!(kept.take().len(), 1);
     }
 }

@@ -14,6 +14,7 @@ mod content;
 mod direct_span;
 mod error;
 mod finished_span;
+mod held_spans;
 mod in_span;
 mod otlp_export;
 mod otlp_proto;

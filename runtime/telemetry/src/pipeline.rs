@@ -114,7 +114,8 @@ impl Telemetry {
         SpanLayer::new(self.pipeline.clone()).with_filter(span_filter())
     }
 
-    /// Sends everything finished so far.
+    /// Sends everything finished so far. A direct span held for its tree's
+    /// top span (`invoke_agent`) leaves with that span, not here.
     pub fn flush(&self) {
         let _ = self.pipeline.sinks().force_flush(FLUSH_TIMEOUT);
     }

@@ -248,7 +248,18 @@ impl SpanPipeline {
     /// The sinks read the span where it lies ([`FinishedSpan`]) and it is
     /// dropped here once, on the thread that ended it.
     pub(crate) fn finish(&self, state: SpanState) {
-        if !state.span_context.is_sampled() || self.sinks.is_empty() {
+        self.finish_at(state, SystemTime::now());
+    }
+
+    /// Whether a span with `state` is exported when it ends: sampled, with
+    /// somewhere to go.
+    pub(crate) fn exports(&self, state: &SpanState) -> bool {
+        state.span_context.is_sampled() && !self.sinks.is_empty()
+    }
+
+    /// Exports a span that ended at `end` ([`SpanPipeline::finish`]).
+    pub(crate) fn finish_at(&self, state: SpanState, end: SystemTime) {
+        if !self.exports(&state) {
             return;
         }
         let SpanState {
@@ -278,7 +289,7 @@ impl SpanPipeline {
             // exit: timing every exit (each poll of an instrumented future)
             // cost more than the span itself. Corral's spans are dropped
             // with the work they time.
-            end_time: SystemTime::now(),
+            end_time: end,
             attributes,
             dropped_attributes_count,
             events,

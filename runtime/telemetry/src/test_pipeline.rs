@@ -32,7 +32,7 @@ impl SpanSink for Kept {
 
 impl Kept {
     /// A pipeline feeding this sink.
-    fn pipeline(&self) -> Arc<SpanPipeline> {
+    pub(crate) fn pipeline(&self) -> Arc<SpanPipeline> {
         Arc::new(SpanPipeline::new(SpanSinks::new(vec![Box::new(
             self.clone(),
         )])))
