@@ -245,6 +245,18 @@ impl DirectSpan {
         }
     }
 
+    /// Runs `f` inside this span's scope: the synchronous
+    /// [`DirectSpan::in_scope`] (a `tracing` span `f` opens on the current
+    /// span is this span's child).
+    pub fn in_scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mut home = self.0.clone();
+        let Some(span) = home.take() else {
+            return f();
+        };
+        let _scope = ScopeGuard::enter(span, &mut home);
+        f()
+    }
+
     /// Runs `f` on the span's state; nothing when it is disabled.
     pub(crate) fn with_state(&self, f: impl FnOnce(&mut SpanState)) {
         if let Some(shared) = &self.0
@@ -658,5 +670,27 @@ mod tests {
         // A span that outlives its tree's top leaves as it ends.
         drop(tool);
         assert_eq!(kept.take().len(), 1);
+    }
+
+    #[test]
+    fn a_tracing_span_opened_in_a_synchronous_scope_is_the_direct_spans_child() {
+        let kept = Kept::default();
+        tracing::dispatcher::with_default(&kept.dispatch(), || {
+            let top = DirectSpan::in_current(start("top"));
+            drop(top.in_scope_sync(|| tracing::info_span!("start")));
+            drop(tracing::info_span!("outside"));
+            drop(top);
+        });
+        let spans = kept.take();
+        let top = named(&spans, "top");
+        assert_eq!(
+            named(&spans, "start").parent_span_id,
+            top.span_context.span_id()
+        );
+        assert_ne!(
+            named(&spans, "outside").span_context.trace_id(),
+            top.span_context.trace_id(),
+            "out of the scope, a new trace"
+        );
     }
 }
