@@ -424,7 +424,7 @@ mod tests {
 
     use super::*;
     use crate::OpenTelemetrySpanExt;
-    use crate::test_pipeline::{Kept, attr, named};
+    use crate::test_pipeline::{Kept, attr, named, names};
 
     /// The `traceparent` among W3C header pairs.
     fn traceparent(headers: &[(String, String)]) -> String {
@@ -647,13 +647,7 @@ mod tests {
         // own close, as every `tracing` span is.
         chat.in_scope(async { drop(tracing::info_span!("http")) })
             .await;
-        assert_eq!(
-            kept.take()
-                .iter()
-                .map(|s| s.name.as_ref())
-                .collect::<Vec<_>>(),
-            ["http"]
-        );
+        assert_eq!(names(&kept.take()), ["http"]);
         drop(chat);
         tokio::task::yield_now().await;
         drop(step);
@@ -661,8 +655,7 @@ mod tests {
         let tool = invoke.child(start("tool"));
         drop(invoke);
         let spans = kept.take();
-        let order: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-        assert_eq!(order, ["chat", "step", "invoke"]);
+        assert_eq!(names(&spans), ["chat", "step", "invoke"]);
         let (chat, step, invoke) = (&spans[0], &spans[1], &spans[2]);
         assert!(chat.end_time <= step.end_time && step.end_time <= invoke.end_time);
         assert_eq!(chat.parent_span_id, step.span_context.span_id());

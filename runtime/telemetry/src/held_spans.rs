@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use crate::sinks::SpanSinks;
     use crate::span_layer::{Parent, Recording};
-    use crate::test_pipeline::Kept;
+    use crate::test_pipeline::{Kept, names};
 
     fn state(pipeline: &SpanPipeline, name: &'static str) -> SpanState {
         let recording = Recording::new(
@@ -100,13 +100,6 @@ mod tests {
             Status::Unset,
         );
         pipeline.start(Parent::Context(Context::new()), recording)
-    }
-
-    fn names(kept: &Kept) -> Vec<String> {
-        kept.take()
-            .into_iter()
-            .map(|s| s.name.into_owned())
-            .collect()
     }
 
     fn at(seconds: u64) -> SystemTime {
@@ -123,8 +116,7 @@ mod tests {
         assert!(kept.take().is_empty(), "held while the top is open");
         tree.close(&pipeline, state(&pipeline, "top"), at(0));
         let spans = kept.take();
-        let order: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
-        assert_eq!(order, ["b", "a", "top"]);
+        assert_eq!(names(&spans), ["b", "a", "top"]);
         assert!(spans.iter().all(|s| s.end_time == at(0)));
         // Ended after the top: exported at once.
         tree.end(&pipeline, state(&pipeline, "late"), at(5));
@@ -149,9 +141,9 @@ mod tests {
         assert!(kept.take().is_empty(), "within HOLD_FOR of the first");
         let overdue = at(10) + HOLD_FOR;
         tree.end(&pipeline, state(&pipeline, "overdue"), overdue);
-        assert_eq!(names(&kept), ["first", "soon", "overdue"]);
+        assert_eq!(names(&kept.take()), ["first", "soon", "overdue"]);
         tree.close(&pipeline, state(&pipeline, "top"), overdue);
-        assert_eq!(names(&kept), ["top"]);
+        assert_eq!(names(&kept.take()), ["top"]);
     }
 
     #[test]

@@ -56,6 +56,11 @@ impl Kept {
     }
 }
 
+/// The spans' names, in the order they were exported.
+pub(crate) fn names(spans: &[SpanData]) -> Vec<&str> {
+    spans.iter().map(|s| s.name.as_ref()).collect()
+}
+
 /// The span named `name`.
 pub(crate) fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     spans
