@@ -406,7 +406,7 @@ struct Flaky {
 
 #[async_trait]
 impl ModelProvider for Flaky {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         "test.flaky"
     }
     fn default_model_id(&self) -> &str {

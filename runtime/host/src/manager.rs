@@ -268,7 +268,7 @@ impl SessionManager {
             Ok(response) => {
                 span.set_attribute("corral.session.new", response.new_session);
             }
-            Err(error) => span.record_error(error.kind(), &error.to_string()),
+            Err(error) => span.record_error(error.kind(), error.to_string()),
         }
         result
     }

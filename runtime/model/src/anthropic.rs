@@ -62,7 +62,7 @@ impl AnthropicModel {
 
 #[async_trait]
 impl ModelProvider for AnthropicModel {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         "anthropic"
     }
 

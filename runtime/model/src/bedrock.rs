@@ -117,7 +117,7 @@ impl BedrockModel {
 
 #[async_trait]
 impl ModelProvider for BedrockModel {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         "aws.bedrock"
     }
 

@@ -58,7 +58,7 @@ impl OpenAiModel {
 
 #[async_trait]
 impl ModelProvider for OpenAiModel {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         "openai"
     }
 

@@ -44,8 +44,9 @@ impl ModelError {
 /// A model backend that answers Converse requests.
 #[async_trait]
 pub trait ModelProvider: Send + Sync {
-    /// Provider name for telemetry (`aws.bedrock`, `corral.scripted`).
-    fn provider_name(&self) -> &str;
+    /// Provider name for telemetry (`aws.bedrock`, `corral.scripted`): one
+    /// fixed name per provider, so spans carry it without a copy.
+    fn provider_name(&self) -> &'static str;
 
     /// The model used when a request names none.
     fn default_model_id(&self) -> &str;

@@ -379,7 +379,7 @@ impl ScriptedModel {
 
 #[async_trait]
 impl ModelProvider for ScriptedModel {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         "corral.scripted"
     }
 

@@ -161,7 +161,7 @@ fn direct_tree(between: &mut Between) {
                 });
                 memory.set_attribute("memory.operation.count", 2_i64);
                 memory.in_scope(async { between.run() }).await;
-                memory.record_error("not_configured", "NotConfigured");
+                memory.record_error("not_configured", "NotConfigured".into());
             }
         }
     }));

@@ -5,8 +5,10 @@
 //! carried `SpanData` — a graph of small allocations — to an export thread
 //! that converted, encoded and freed it there, cloning it first for every
 //! further sink. Here a span is encoded once per sink into a thread-local
-//! buffer and copied into the sink's current batch; the worker only hands
-//! whole batches to the delivery (an OTLP request, a file append).
+//! buffer and copied into the sink's current batch — together with the
+//! spans that ended with it (a tree's held spans), under one lock of the
+//! queue; the worker only hands whole batches to the delivery (an OTLP
+//! request, a file append).
 //!
 //! Encoding on the worker instead was tried twice, on the tracing bench
 //! (`cargo bench -p corral-host --bench tracing`). Handing it the span
@@ -34,7 +36,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::QueueConfig;
 use crate::error::ExportError;
-use crate::finished_span::FinishedSpan;
+use crate::finished_span::{FinishedSpan, FinishedSpans};
 use crate::sinks::{SinkError, SpanSink};
 
 /// How a sink writes one span.
@@ -96,12 +98,32 @@ impl Queue {
     }
 }
 
+/// Spans encoded back to back, outside the queue's lock.
+#[derive(Debug, Default)]
+struct Encoded {
+    bytes: Vec<u8>,
+    /// Where each span's encoding ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+thread_local! {
+    /// Where spans are encoded before they are copied into a sink's batch,
+    /// so the encoding runs outside the sink's lock without allocating.
+    static SCRATCH: RefCell<Encoded> = const {
+        RefCell::new(Encoded {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        })
+    };
+}
+
+/// Most of a thread's encoding scratch buffer kept between spans.
+const SCRATCH_KEEP: usize = 64 << 10;
+
 /// Buffers kept for reuse: one filling, one being delivered.
 const SPARE_BUFFERS: usize = 2;
 /// Most reserved up front for a fresh batch buffer.
 const MAX_RESERVE: usize = 4 << 20;
-/// Most of a thread's encoding scratch buffer kept between spans.
-const SCRATCH_KEEP: usize = 64 << 10;
 
 #[derive(Debug)]
 struct Shared {
@@ -128,12 +150,6 @@ impl std::fmt::Debug for BatchSink {
             .field("name", &self.shared.name)
             .finish_non_exhaustive()
     }
-}
-
-thread_local! {
-    /// Where a span is encoded before it is copied into a sink's batch, so
-    /// the encoding runs outside the sink's lock without allocating.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl BatchSink {
@@ -167,29 +183,49 @@ impl BatchSink {
         })
     }
 
-    /// Queues `bytes` (one span's encoding), unless the queue is full.
-    fn push(&self, bytes: &[u8]) {
+    /// Encodes `spans` into `encoded`, then queues them under one lock of
+    /// the queue; spans past a full queue are dropped and counted.
+    fn push(&self, spans: &dyn FinishedSpans, encoded: &mut Encoded) {
+        encoded.bytes.clear();
+        encoded.ends.clear();
+        spans.for_each(&mut |span| {
+            self.encoding.encode(span, &mut encoded.bytes);
+            encoded.ends.push(encoded.bytes.len());
+        });
         let shared = &*self.shared;
+        let batch_size = shared.limits.max_export_batch_size;
+        let (mut dropped, mut sealed, mut start) = (0_u64, false, 0);
         let mut queue = shared.queue.lock();
-        if queue.stopping || queue.queued >= shared.limits.max_queue_size {
-            drop(queue);
-            shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        for &end in &encoded.ends {
+            let bytes = &encoded.bytes[start..end];
+            start = end;
+            if queue.stopping || queue.queued >= shared.limits.max_queue_size {
+                dropped += 1;
+                continue;
+            }
+            queue.queued += 1;
+            if queue.current.bytes.capacity() == 0 {
+                // A fresh buffer: room for a whole batch of spans like this
+                // one, instead of doubling (and faulting in new pages) as it
+                // fills.
+                let batch = bytes.len().saturating_mul(batch_size);
+                queue.current.bytes.reserve(batch.min(MAX_RESERVE));
+            }
+            queue.current.bytes.extend_from_slice(bytes);
+            queue.current.spans += 1;
+            if queue.current.spans >= batch_size {
+                queue.seal_current();
+                sealed = true;
+            }
         }
-        queue.queued += 1;
-        if queue.current.bytes.capacity() == 0 {
-            // A fresh buffer: room for a whole batch of spans like this one,
-            // instead of doubling (and faulting in new pages) as it fills.
-            let batch = bytes
-                .len()
-                .saturating_mul(shared.limits.max_export_batch_size);
-            queue.current.bytes.reserve(batch.min(MAX_RESERVE));
+        drop(queue);
+        if dropped > 0 {
+            shared
+                .counters
+                .dropped
+                .fetch_add(dropped, Ordering::Relaxed);
         }
-        queue.current.bytes.extend_from_slice(bytes);
-        queue.current.spans += 1;
-        if queue.current.spans >= shared.limits.max_export_batch_size {
-            queue.seal_current();
-            drop(queue);
+        if sealed {
             shared.work.notify_one();
         }
     }
@@ -220,25 +256,18 @@ impl BatchSink {
 }
 
 impl SpanSink for BatchSink {
-    fn on_end(&self, span: &FinishedSpan<'_>) {
+    fn on_end(&self, spans: &dyn FinishedSpans) {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => {
-                scratch.clear();
-                self.encoding.encode(span, &mut scratch);
-                self.push(&scratch);
+                self.push(spans, &mut scratch);
                 // One huge span (captured content) must not pin its size on
                 // every thread that ever ended one.
-                if scratch.capacity() > SCRATCH_KEEP {
-                    scratch.clear();
-                    scratch.shrink_to(SCRATCH_KEEP);
+                if scratch.bytes.capacity() > SCRATCH_KEEP {
+                    scratch.bytes = Vec::new();
                 }
             }
             // Only if encoding ended a span on this thread (it does not).
-            Err(_) => {
-                let mut bytes = Vec::new();
-                self.encoding.encode(span, &mut bytes);
-                self.push(&bytes);
-            }
+            Err(_) => self.push(spans, &mut Encoded::default()),
         });
     }
 
@@ -441,6 +470,47 @@ mod tests {
             1,
             "after shutdown"
         );
+        Ok(())
+    }
+
+    /// Spans handed over in one call, as a tree's held spans are.
+    struct Together(Vec<SpanData>);
+
+    impl FinishedSpans for Together {
+        fn for_each(&self, each: &mut dyn FnMut(&FinishedSpan<'_>)) {
+            for span in &self.0 {
+                each(&FinishedSpan::of(span));
+            }
+        }
+    }
+
+    #[test]
+    fn spans_handed_over_together_fill_batches_in_order_and_the_queue_bounds_them()
+    -> Result<(), SinkError> {
+        let (tx, rx) = mpsc::channel();
+        let (open, gate) = mpsc::channel();
+        let counters = Arc::new(SinkCounters::default());
+        let delivery = Channel {
+            batches: tx,
+            gate: Some(gate),
+            fail: false,
+        };
+        let sink = start(delivery, &limits(3, 2, 60_000), counters.clone());
+        // One call, five spans: a batch seals after two, the queue holds
+        // three, and the last two are turned away and counted.
+        let names = ["a", "b", "c", "d", "e"];
+        sink.on_end(&Together(names.iter().map(|n| span(n)).collect()));
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 2);
+        for _ in 0..2 {
+            let _ = open.send(());
+        }
+        sink.shutdown(WAIT)?;
+        let delivered: Vec<(String, usize)> = rx.try_iter().collect();
+        assert_eq!(
+            delivered,
+            [("a\nb\n".to_string(), 2), ("c\n".to_string(), 1)]
+        );
+        assert_eq!(counters.exported.load(Ordering::Relaxed), 3);
         Ok(())
     }
 

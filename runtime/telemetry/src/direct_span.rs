@@ -34,7 +34,6 @@ use opentelemetry::{Context, Key, KeyValue, Value};
 use parking_lot::Mutex;
 
 use crate::held_spans::HeldSpans;
-use crate::propagation::exception_attributes;
 use crate::span_ext::{raise_status, with_current_state, with_state};
 use crate::span_layer::{Parent, Recording, SpanPipeline, SpanState};
 
@@ -196,14 +195,29 @@ impl DirectSpan {
 
     /// Marks the span failed: `error.type`, error status and an `exception`
     /// event (what [`crate::record_error`] and an `error.type` field do for
-    /// a `tracing` span).
-    pub fn record_error(&self, error_type: &str, message: &str) {
+    /// a `tracing` span), under one lock; the message is copied once, for
+    /// the event, and the type not at all.
+    pub fn record_error(&self, error_type: &'static str, message: String) {
         if !self.is_recording() {
             return;
         }
-        self.set_attribute("error.type", error_type.to_string());
-        self.set_status(Status::error(message.to_string()));
-        self.add_event("exception", exception_attributes(error_type, message));
+        let event = Event::new(
+            "exception",
+            SystemTime::now(),
+            vec![
+                KeyValue::new("exception.type", error_type),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+            0,
+        );
+        self.with_state(|state| {
+            let recording = &mut state.recording;
+            recording
+                .attributes
+                .push(KeyValue::new("error.type", error_type));
+            raise_status(&mut recording.status, Status::error(message));
+            recording.events.push(event);
+        });
     }
 
     /// Puts this span, and the spans made under it from now on, in session
@@ -461,8 +475,8 @@ mod tests {
         )
         .await;
         call.set_attributes([KeyValue::new("tokens", 3)]);
-        call.record_error("timeout", "no answer");
-        call.record_error("later", "kept out");
+        call.record_error("timeout", "no answer".into());
+        call.record_error("later", "kept out".into());
         drop((call, step, root));
 
         let spans = kept.take();
@@ -627,7 +641,7 @@ mod tests {
             assert!(!span.is_recording());
             let child = span.child(|| unreachable!("nor its children"));
             child.set_attribute("k", "v");
-            child.record_error("e", "m");
+            child.record_error("e", "m".into());
             assert!(!child.context().span().span_context().is_valid());
         });
         // With no Corral pipeline, nothing records either.

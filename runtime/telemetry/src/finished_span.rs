@@ -35,6 +35,19 @@ pub(crate) struct FinishedSpan<'a> {
     pub(crate) status: &'a Status,
 }
 
+/// Finished spans handed to the sinks in one call: one span, or the held
+/// spans of a tree ([`crate::held_spans`]).
+pub(crate) trait FinishedSpans {
+    /// Calls `each` with every span, in the order they ended.
+    fn for_each(&self, each: &mut dyn FnMut(&FinishedSpan<'_>));
+}
+
+impl FinishedSpans for FinishedSpan<'_> {
+    fn for_each(&self, each: &mut dyn FnMut(&FinishedSpan<'_>)) {
+        each(self);
+    }
+}
+
 /// The first `limit` of `items`, and how many are past it.
 pub(crate) fn within<T>(items: &[T], limit: u32) -> (&[T], u32) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);

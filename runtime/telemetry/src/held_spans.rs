@@ -24,6 +24,9 @@ use crate::span_layer::{SpanPipeline, SpanState};
 /// Most ended spans a tree holds before exporting them.
 pub(crate) const HOLD_SPANS: usize = 64;
 
+/// Room a tree's list starts with.
+const HOLD_FIRST: usize = 8;
+
 /// How long after the first held span's end a later span's end exports
 /// what is held.
 pub(crate) const HOLD_FOR: Duration = Duration::from_secs(1);
@@ -56,27 +59,34 @@ impl HeldSpans {
             .spans
             .first()
             .is_some_and(|(_, first)| end.duration_since(*first).is_ok_and(|d| d >= HOLD_FOR));
+        if held.spans.capacity() == 0 {
+            // A two-step agent loop's invocation holds about seven: grown
+            // once, not from four (a realloc moving every held record).
+            held.spans.reserve_exact(HOLD_FIRST);
+        }
         held.spans.push((state, end));
         if overdue || held.spans.len() >= HOLD_SPANS {
             export(pipeline, &mut held.spans);
         }
     }
 
-    /// Ends the tree's top span: exports what is held, then the top span.
+    /// Ends the tree's top span: exports what is held and the top span.
     pub(crate) fn close(&self, pipeline: &SpanPipeline, state: SpanState, end: SystemTime) {
-        {
-            let mut held = self.0.lock();
-            held.closed = true;
-            export(pipeline, &mut held.spans);
+        let mut held = self.0.lock();
+        held.closed = true;
+        if pipeline.exports(&state) {
+            held.spans.push((state, end));
         }
-        pipeline.finish_at(state, end);
+        export(pipeline, &mut held.spans);
     }
 }
 
-/// Exports `spans` in the order they ended, leaving the list empty.
+/// Exports `spans` in the order they ended, in one pass, leaving the list
+/// empty.
 fn export(pipeline: &SpanPipeline, spans: &mut Vec<(SpanState, SystemTime)>) {
-    for (state, end) in spans.drain(..) {
-        pipeline.finish_at(state, end);
+    if !spans.is_empty() {
+        pipeline.finish_all(spans);
+        spans.clear();
     }
 }
 

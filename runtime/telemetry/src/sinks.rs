@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use crate::finished_span::FinishedSpan;
+use crate::finished_span::FinishedSpans;
 
 /// A destination of finished spans.
 pub(crate) trait SpanSink: Send + Sync + std::fmt::Debug {
-    /// Takes a finished span, borrowed from its record; called on the
-    /// thread that ended it, so it must not block.
-    fn on_end(&self, span: &FinishedSpan<'_>);
+    /// Takes finished spans, borrowed from their records; called on the
+    /// thread that ended them, so it must not block.
+    fn on_end(&self, spans: &dyn FinishedSpans);
     /// Delivers everything taken so far, waiting up to `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), SinkError>;
     /// Delivers everything taken so far and stops, waiting up to `timeout`.
@@ -45,10 +45,10 @@ impl SpanSinks {
         self.sinks.is_empty()
     }
 
-    /// Hands a finished span to every sink.
-    pub(crate) fn on_end(&self, span: &FinishedSpan<'_>) {
+    /// Hands finished spans to every sink.
+    pub(crate) fn on_end(&self, spans: &dyn FinishedSpans) {
         for sink in &self.sinks {
-            sink.on_end(span);
+            sink.on_end(spans);
         }
     }
 

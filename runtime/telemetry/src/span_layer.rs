@@ -29,7 +29,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::direct_span;
-use crate::finished_span::{FinishedSpan, within};
+use crate::finished_span::{FinishedSpan, FinishedSpans, within};
 use crate::propagation::session_context;
 use crate::session::{CONVERSATION_ID_KEY, SESSION_ID_KEY};
 use crate::sinks::SpanSinks;
@@ -259,45 +259,64 @@ impl SpanPipeline {
 
     /// Exports a span that ended at `end` ([`SpanPipeline::finish`]).
     pub(crate) fn finish_at(&self, state: SpanState, end: SystemTime) {
-        if !self.exports(&state) {
-            return;
+        if self.exports(&state) {
+            self.finish_all(&mut [(state, end)]);
         }
-        let SpanState {
-            span_context,
-            parent_span_id,
-            parent_is_remote,
-            session,
-            mut recording,
-            ..
-        } = state;
-        if let Some(session) = session {
-            tag_session(&mut recording.attributes, session);
+    }
+
+    /// Exports `spans`, each exportable ([`SpanPipeline::exports`]) and
+    /// paired with its end, in one pass: every sink takes them all at once
+    /// (one lock of its queue, not one per span). The caller drops them.
+    pub(crate) fn finish_all(&self, spans: &mut [(SpanState, SystemTime)]) {
+        for (state, _) in spans.iter_mut() {
+            if let Some(session) = state.session.take() {
+                tag_session(&mut state.recording.attributes, session);
+            }
         }
-        let limits = &self.limits;
-        let (attributes, dropped_attributes_count) =
-            within(&recording.attributes, limits.max_attributes_per_span);
-        let (events, dropped_events_count) = within(&recording.events, limits.max_events_per_span);
-        let (links, dropped_links_count) = within(&recording.links, limits.max_links_per_span);
-        self.sinks.on_end(&FinishedSpan {
-            span_context: &span_context,
-            parent_span_id,
-            parent_span_is_remote: parent_is_remote,
-            span_kind: &recording.kind,
-            name: &recording.name,
-            start_time: recording.start,
-            // A span ends when its last handle is dropped, not at its last
-            // exit: timing every exit (each poll of an instrumented future)
-            // cost more than the span itself. Corral's spans are dropped
-            // with the work they time.
-            end_time: end,
-            attributes,
-            dropped_attributes_count,
-            events,
-            dropped_events_count,
-            links,
-            dropped_links_count,
-            status: &recording.status,
+        self.sinks.on_end(&Ended {
+            limits: &self.limits,
+            spans,
         });
+    }
+}
+
+/// Ended spans as the sinks read them, within the span limits.
+struct Ended<'a> {
+    limits: &'a SpanLimits,
+    spans: &'a [(SpanState, SystemTime)],
+}
+
+impl FinishedSpans for Ended<'_> {
+    fn for_each(&self, each: &mut dyn FnMut(&FinishedSpan<'_>)) {
+        let limits = self.limits;
+        for (state, end) in self.spans {
+            let recording = &state.recording;
+            let (attributes, dropped_attributes_count) =
+                within(&recording.attributes, limits.max_attributes_per_span);
+            let (events, dropped_events_count) =
+                within(&recording.events, limits.max_events_per_span);
+            let (links, dropped_links_count) = within(&recording.links, limits.max_links_per_span);
+            each(&FinishedSpan {
+                span_context: &state.span_context,
+                parent_span_id: state.parent_span_id,
+                parent_span_is_remote: state.parent_is_remote,
+                span_kind: &recording.kind,
+                name: &recording.name,
+                start_time: recording.start,
+                // A span ends when its last handle is dropped, not at its
+                // last exit: timing every exit (each poll of an instrumented
+                // future) cost more than the span itself. Corral's spans are
+                // dropped with the work they time.
+                end_time: *end,
+                attributes,
+                dropped_attributes_count,
+                events,
+                dropped_events_count,
+                links,
+                dropped_links_count,
+                status: &recording.status,
+            });
+        }
     }
 }
 

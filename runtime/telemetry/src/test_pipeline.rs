@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::finished_span::FinishedSpan;
+use crate::finished_span::FinishedSpans;
 use crate::sinks::{SinkError, SpanSink, SpanSinks};
 use crate::span_layer::{SpanLayer, SpanPipeline};
 
@@ -17,8 +17,9 @@ use crate::span_layer::{SpanLayer, SpanPipeline};
 pub(crate) struct Kept(pub(crate) Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanSink for Kept {
-    fn on_end(&self, span: &FinishedSpan<'_>) {
-        self.0.lock().push(span.to_span_data());
+    fn on_end(&self, spans: &dyn FinishedSpans) {
+        let mut kept = self.0.lock();
+        spans.for_each(&mut |span| kept.push(span.to_span_data()));
     }
 
     fn force_flush(&self, _timeout: std::time::Duration) -> Result<(), SinkError> {

@@ -128,7 +128,7 @@ fn record_memory_error(span: &DirectSpan, error: &MemoryError) {
         MemoryError::LimitExceeded(_) => "limit_exceeded",
         MemoryError::Internal(_) => "internal",
     };
-    span.record_error(kind, &format!("{error:?}"));
+    span.record_error(kind, format!("{error:?}"));
 }
 
 /// Every call crosses the host-call seam ([`crate::host_calls`]): recorded

@@ -40,7 +40,7 @@ impl SessionState {
                 span_attributes(
                     [
                         KeyValue::new("gen_ai.operation.name", "chat"),
-                        KeyValue::new("gen_ai.provider.name", provider.to_string()),
+                        KeyValue::new("gen_ai.provider.name", provider),
                         KeyValue::new("gen_ai.request.model", requested),
                     ],
                     3,
@@ -75,7 +75,7 @@ impl SessionState {
                     .map(|u| (u.name.clone(), u.tool_use_id.clone()))
                     .collect();
             }
-            Err(e) => span.record_error(e.kind(), &e.to_string()),
+            Err(e) => span.record_error(e.kind(), e.to_string()),
         }
         let elapsed = started.elapsed();
         self.scope.stats.model_calls += 1;

@@ -71,7 +71,7 @@ impl SessionState {
             Ok(_) => {}
             Err(e) => {
                 let (kind, message) = tool_error_parts(e);
-                span.record_error(kind, &message);
+                span.record_error(kind, message);
             }
         }
         self.session_tool_calls = self.session_tool_calls.saturating_add(1);

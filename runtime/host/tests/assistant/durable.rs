@@ -26,7 +26,7 @@ struct CountingModel {
 
 #[async_trait::async_trait]
 impl ModelProvider for CountingModel {
-    fn provider_name(&self) -> &str {
+    fn provider_name(&self) -> &'static str {
         self.inner.provider_name()
     }
 
