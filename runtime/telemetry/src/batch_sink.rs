@@ -263,7 +263,8 @@ impl SpanSink for BatchSink {
                 // One huge span (captured content) must not pin its size on
                 // every thread that ever ended one.
                 if scratch.bytes.capacity() > SCRATCH_KEEP {
-                    scratch.bytes = Vec::new();
+                    scratch.bytes.clear();
+                    scratch.bytes.shrink_to(SCRATCH_KEEP);
                 }
             }
             // Only if encoding ended a span on this thread (it does not).
