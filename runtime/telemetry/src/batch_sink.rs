@@ -443,6 +443,32 @@ mod tests {
         }
     }
 
+    /// A sink whose worker blocks on `open` before each delivery, with
+    /// what it delivers and its counters.
+    struct Gated {
+        sink: BatchSink,
+        batches: mpsc::Receiver<(String, usize)>,
+        open: mpsc::Sender<()>,
+        counters: Arc<SinkCounters>,
+    }
+
+    fn gated(limits: &QueueConfig) -> Gated {
+        let (tx, batches) = mpsc::channel();
+        let (open, gate) = mpsc::channel();
+        let counters = Arc::new(SinkCounters::default());
+        let delivery = Channel {
+            batches: tx,
+            gate: Some(gate),
+            fail: false,
+        };
+        Gated {
+            sink: start(delivery, limits, counters.clone()),
+            batches,
+            open,
+            counters,
+        }
+    }
+
     #[test]
     fn full_batches_leave_at_once_and_the_rest_on_flush() -> Result<(), SinkError> {
         let (tx, rx) = mpsc::channel();
@@ -488,15 +514,12 @@ mod tests {
     #[test]
     fn spans_handed_over_together_fill_batches_in_order_and_the_queue_bounds_them()
     -> Result<(), SinkError> {
-        let (tx, rx) = mpsc::channel();
-        let (open, gate) = mpsc::channel();
-        let counters = Arc::new(SinkCounters::default());
-        let delivery = Channel {
-            batches: tx,
-            gate: Some(gate),
-            fail: false,
-        };
-        let sink = start(delivery, &limits(3, 2, 60_000), counters.clone());
+        let Gated {
+            sink,
+            batches: rx,
+            open,
+            counters,
+        } = gated(&limits(3, 2, 60_000));
         // One call, five spans: a batch seals after two, the queue holds
         // three, and the last two are turned away and counted.
         let names = ["a", "b", "c", "d", "e"];
@@ -517,15 +540,12 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_counts_and_failures_are_counted() -> Result<(), SinkError> {
-        let (tx, rx) = mpsc::channel();
-        let (open, gate) = mpsc::channel();
-        let counters = Arc::new(SinkCounters::default());
-        let delivery = Channel {
-            batches: tx,
-            gate: Some(gate),
-            fail: false,
-        };
-        let sink = start(delivery, &limits(4, 2, 60_000), counters.clone());
+        let Gated {
+            sink,
+            batches: rx,
+            open,
+            counters,
+        } = gated(&limits(4, 2, 60_000));
         // The worker takes the first batch and blocks on the gate; then the
         // queue holds four more and turns the rest away.
         sink.on_end(&FinishedSpan::of(&span("1")));
