@@ -38,7 +38,7 @@ pub use error::{AgentErrorKind, HostError, InvokeError, ResumeFailure};
 pub use manager::{
     InvocationRequest, InvocationResponse, MAX_SESSION_ID_LEN, SessionManager, validate_session_id,
 };
-pub use memory::{MemoryProvider, MemoryScope, NoMemory};
+pub use memory::{MemoryProvider, MemoryScope};
 pub use memory_quota::MemoryQuotaExceeded;
 pub use replayer::{
     ForkReport, ReplayError, ReplayOptions, ReplayReport, ReplayedInvocation, SessionReplayer,

@@ -51,35 +51,6 @@ pub trait MemoryProvider: Send + Sync {
     ) -> Result<Vec<MemoryRecord>, MemoryError>;
 }
 
-/// No memory attached: every operation reports `not-configured`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoMemory;
-
-#[async_trait]
-impl MemoryProvider for NoMemory {
-    async fn append_event(
-        &self,
-        _: &MemoryScope,
-        _: Vec<PayloadItem>,
-    ) -> Result<String, MemoryError> {
-        Err(MemoryError::NotConfigured)
-    }
-
-    async fn list_events(&self, _: &MemoryScope, _: u32) -> Result<Vec<Event>, MemoryError> {
-        Err(MemoryError::NotConfigured)
-    }
-
-    async fn retrieve_records(
-        &self,
-        _: &MemoryScope,
-        _: &str,
-        _: &str,
-        _: u32,
-    ) -> Result<Vec<MemoryRecord>, MemoryError> {
-        Err(MemoryError::NotConfigured)
-    }
-}
-
 /// Replaces `{actorId}` and `{sessionId}` in a namespace with the scope's ids.
 pub fn resolve_namespace(namespace: &str, scope: &MemoryScope) -> String {
     namespace

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use corral_gateway::Gateway;
 use corral_model::{ModelProvider, ScriptedModel};
 
-use crate::memory::{MemoryProvider, NoMemory};
+use crate::memory::MemoryProvider;
 
 /// Everything a sandboxed agent can reach beyond its own memory.
 #[derive(Clone)]
@@ -16,8 +16,10 @@ pub struct HostServices {
     /// catalogue (configured targets and in-process ones), under its policy
     /// and limits; `None`: no tools.
     pub tools: Option<Arc<Gateway>>,
-    /// Serves the `memory` interface.
-    pub memory: Arc<dyn MemoryProvider>,
+    /// Serves the `memory` interface; `None`: no memory attached, and every
+    /// memory call answers `not-configured` at once — no span, no quota
+    /// charged, as nothing was stored or read.
+    pub memory: Option<Arc<dyn MemoryProvider>>,
 }
 
 impl HostServices {
@@ -26,7 +28,7 @@ impl HostServices {
         Self {
             model,
             tools: None,
-            memory: Arc::new(NoMemory),
+            memory: None,
         }
     }
 
@@ -36,9 +38,9 @@ impl HostServices {
         self
     }
 
-    /// Replaces the memory store.
+    /// Attaches `memory` as the agents' memory store.
     pub fn with_memory(mut self, memory: Arc<dyn MemoryProvider>) -> Self {
-        self.memory = memory;
+        self.memory = Some(memory);
         self
     }
 }

@@ -197,6 +197,13 @@ async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
     assert_eq!(tool.attr("policy.decision"), Some("ALLOW"), "{tool:#?}");
     assert_eq!(tool.attr("target.kind"), Some("wasm"), "{tool:#?}");
     assert_eq!(tool.attr("outcome"), Some("ok"), "{tool:#?}");
+    // No memory is attached: the turn the assistant records is answered
+    // `not-configured` with no span, as nothing was stored.
+    assert!(
+        !spans.iter().any(|s| s.name.starts_with("memory.")),
+        "{spans:#?}"
+    );
+    assert_eq!(spans.len(), 6, "{spans:#?}");
 }
 
 #[tokio::test]

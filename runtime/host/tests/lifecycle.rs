@@ -490,6 +490,24 @@ async fn model_log_stream_and_memory_interfaces_work() {
 }
 
 #[tokio::test]
+async fn without_memory_every_call_is_not_configured_and_charges_no_quota() {
+    // A quota of one event a minute: were the unattached writes charged,
+    // the second would be refused as over the limit.
+    let mut config = test_config();
+    config.limits.memory_events_per_minute = 1;
+    let manager = manager(HostServices::default(), config);
+    for _ in 0..3 {
+        let memory = probe_json(
+            &manager,
+            "q",
+            json!({"action": "memory", "text": "remember"}),
+        )
+        .await;
+        assert_eq!(memory["append"], "Err(MemoryError::NotConfigured)");
+    }
+}
+
+#[tokio::test]
 async fn a_full_sandbox_pool_reclaims_an_idle_session_or_refuses_typed() {
     // An engine whose pool holds two sandboxes, below the session limit.
     let host = Arc::new(

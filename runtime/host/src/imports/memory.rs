@@ -1,9 +1,11 @@
 //! `corral:agent/memory`: the session's events and long-term records.
 
+use std::sync::Arc;
+
 use corral_telemetry::{DirectSpan, KeyValue, span_attributes};
 
 use crate::bindings::memory::{Event, Host, MemoryError, MemoryRecord, PayloadItem};
-use crate::memory::resolve_namespace;
+use crate::memory::{MemoryProvider, resolve_namespace};
 use crate::state::SessionState;
 
 /// Most payload items one event may carry (AgentCore's limit).
@@ -14,6 +16,7 @@ impl SessionState {
         &mut self,
         payload: Vec<PayloadItem>,
     ) -> Result<String, MemoryError> {
+        let memory = self.attached_memory()?;
         let span = self.memory_span("memory.create_event", "");
         span.set_attribute("memory.operation.count", count(payload.len()));
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_ITEMS {
@@ -40,7 +43,6 @@ impl SessionState {
             record_memory_error(&span, &error);
             return Err(error);
         }
-        let memory = self.services.memory.clone();
         let result = span
             .in_scope(memory.append_event(&self.memory_scope(), payload))
             .await;
@@ -51,8 +53,8 @@ impl SessionState {
     }
 
     async fn list_events_live(&mut self, max_results: u32) -> Result<Vec<Event>, MemoryError> {
+        let memory = self.attached_memory()?;
         let span = self.memory_span("memory.list_events", "");
-        let memory = self.services.memory.clone();
         let result = span
             .in_scope(memory.list_events(&self.memory_scope(), max_results.clamp(1, 100)))
             .await;
@@ -66,6 +68,7 @@ impl SessionState {
         query: String,
         top_k: u32,
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
+        let memory = self.attached_memory()?;
         let scope = self.memory_scope();
         // The provider resolves and confines the namespace as the guest wrote
         // it (one place decides what an actor may read); the span shows it
@@ -74,7 +77,6 @@ impl SessionState {
             "memory.retrieve_records",
             &resolve_namespace(&namespace, &scope),
         );
-        let memory = self.services.memory.clone();
         let result = span
             .in_scope(memory.retrieve_records(&scope, &namespace, &query, top_k.clamp(1, 100)))
             .await;
@@ -84,6 +86,20 @@ impl SessionState {
 }
 
 impl SessionState {
+    /// The session's memory store, or `not-configured` when none is
+    /// attached: answered before any span, validation or quota, since the
+    /// call stores and reads nothing. The SDK takes `not-configured` as "no
+    /// memory" (`remember_turn` returns `None`), so an agent that records
+    /// its turns when it can would otherwise leave an error span on every
+    /// turn's trace and use up the session's memory quota with writes that
+    /// never happened.
+    fn attached_memory(&self) -> Result<Arc<dyn MemoryProvider>, MemoryError> {
+        self.services
+            .memory
+            .clone()
+            .ok_or(MemoryError::NotConfigured)
+    }
+
     /// A memory operation's span under the current step.
     fn memory_span(&self, operation: &'static str, namespace: &str) -> DirectSpan {
         self.scope.open_span(|| {
