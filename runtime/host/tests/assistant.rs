@@ -203,7 +203,6 @@ async fn invocations_model_and_tool_calls_are_spans_with_genai_attributes() {
         !spans.iter().any(|s| s.name.starts_with("memory.")),
         "{spans:#?}"
     );
-    assert_eq!(spans.len(), 6, "{spans:#?}");
 }
 
 #[tokio::test]
